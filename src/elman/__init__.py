@@ -1,0 +1,1 @@
+"""elman: recurrent-network language models in NumPy."""

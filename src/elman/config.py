@@ -1,0 +1,143 @@
+"""The model and training settings, shared by the CLI, the trainer and checkpoints.
+
+Every field has a default and a help text; the CLI's flags are generated from these
+dataclasses (``--hidden`` is ``ModelConfig.hidden``), and checkpoints store them as
+JSON. Later features add fields here, not new plumbing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from elman.errors import ElmanError
+
+CELLS = ("rnn",)
+LEVELS = ("char", "word")
+OPTIMIZERS = ("sgd", "adam")
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass
+class ModelConfig:
+    """The network's shape: what a checkpoint needs to rebuild it."""
+
+    vocab_size: int = field(
+        default=0, metadata=_help("number of tokens (set from the vocabulary)", cli=False)
+    )
+    embed: int = field(default=64, metadata=_help("embedding size D"))
+    hidden: int = field(default=256, metadata=_help("hidden state size H of each recurrent layer"))
+    cell: str = field(default="rnn", metadata=_help("recurrent cell: tanh RNN", choices=CELLS))
+    layers: int = field(default=1, metadata=_help("number of stacked recurrent layers"))
+
+    def __post_init__(self) -> None:
+        for name in ("embed", "hidden", "layers"):
+            _require_positive(name, getattr(self, name))
+        if self.vocab_size < 0:
+            raise ElmanError(f"vocab_size must be positive, got {self.vocab_size}.")
+        _require_choice("cell", self.cell, CELLS)
+
+
+@dataclass
+class TrainConfig:
+    """How to train: data, batching, optimiser and stopping rules."""
+
+    level: str = field(
+        default="char",
+        metadata=_help("tokens: characters or whitespace-separated words", choices=LEVELS),
+    )
+    max_vocab: int = field(
+        default=0,
+        metadata=_help(
+            "keep only the N most frequent training tokens, the rest become <unk> (0: keep all)"
+        ),
+    )
+    min_count: int = field(
+        default=1, metadata=_help("tokens seen fewer times in training become <unk>")
+    )
+    batch: int = field(
+        default=32, metadata=_help("B, the number of parallel streams the corpus is cut into")
+    )
+    bptt: int = field(
+        default=64, metadata=_help("T, steps per chunk; gradients stop at chunk boundaries")
+    )
+    epochs: int = field(
+        default=0,
+        metadata=_help(
+            "passes over the training data (0: unlimited, stop by --max-steps or --max-minutes)"
+        ),
+    )
+    max_steps: int = field(default=0, metadata=_help("stop after this many updates (0: no limit)"))
+    max_minutes: float = field(
+        default=0.0, metadata=_help("stop after this much training time (0: no limit)")
+    )
+    optimizer: str = field(default="adam", metadata=_help("update rule", choices=OPTIMIZERS))
+    lr: float = field(default=0.0, metadata=_help("learning rate (0: 0.002 for adam, 1.0 for sgd)"))
+    lr_decay: float = field(
+        default=4.0,
+        metadata=_help(
+            "divide the learning rate by this when validation perplexity stops improving (1: never)"
+        ),
+    )
+    clip: float = field(
+        default=1.0, metadata=_help("clip the global gradient norm to this (0: no clipping)")
+    )
+    eval_batch: int = field(default=10, metadata=_help("streams used to evaluate held-out text"))
+    seed: int = field(default=0, metadata=_help("seed for initialisation and sampling"))
+    log_every: int = field(default=50, metadata=_help("append training metrics every N steps"))
+
+    def __post_init__(self) -> None:
+        _require_choice("level", self.level, LEVELS)
+        _require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("batch", "bptt", "eval_batch", "log_every"):
+            _require_positive(name, getattr(self, name))
+        for name in ("max_vocab", "epochs", "max_steps", "max_minutes", "lr", "clip"):
+            if getattr(self, name) < 0:
+                raise ElmanError(
+                    f"--{_flag(name)} must be zero or positive, got {getattr(self, name)}."
+                )
+        if self.min_count < 1:
+            raise ElmanError(f"--min-count must be at least 1, got {self.min_count}.")
+        if self.lr_decay < 1:
+            raise ElmanError(
+                f"--lr-decay must be at least 1 (1 means no decay), got {self.lr_decay}."
+            )
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in force: the one given, or the optimiser's usual default."""
+        if self.lr > 0:
+            return self.lr
+        return {"adam": 0.002, "sgd": 1.0}[self.optimizer]
+
+
+C = TypeVar("C", ModelConfig, TrainConfig)
+
+
+def from_dict(cls: type[C], values: dict[str, Any], where: str = "config") -> C:
+    """Build a config from JSON values, refusing keys it does not know."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ElmanError(
+            f"{where} has unknown settings {unknown}; it was written by another version of elman."
+        )
+    return cls(**values)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _require_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ElmanError(f"--{_flag(name)} must be a positive integer, got {value}.")
+
+
+def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ElmanError(f"--{_flag(name)} must be one of {', '.join(choices)}, got {value!r}.")

@@ -1,0 +1,17 @@
+"""Layers with hand-written backward passes.
+
+Every layer holds ``params`` and ``grads`` (dicts with the same keys), a
+``forward`` and a ``backward`` directly below it. ``backward`` *adds* into
+``grads`` (the trainer zeroes them once per step), so two layers holding the
+same array share a parameter with nothing special.
+
+Shapes use the same letters everywhere: B batch (parallel streams), T time
+steps, D embedding size, H hidden size, V vocabulary size.
+"""
+
+from elman.nn.affine import Affine
+from elman.nn.embedding import Embedding
+from elman.nn.loss import SoftmaxCrossEntropy, log_softmax
+from elman.nn.recurrent import RNN
+
+__all__ = ["RNN", "Affine", "Embedding", "SoftmaxCrossEntropy", "log_softmax"]

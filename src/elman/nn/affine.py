@@ -1,0 +1,32 @@
+"""Affine layer applied at every position at once."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Affine:
+    """y = x W + b over the last axis: x (..., H) -> y (..., V).
+
+    A (B, T, H) input is one (B*T, H) @ (H, V) product, not T small ones.
+    """
+
+    def __init__(self, W: np.ndarray, b: np.ndarray) -> None:
+        self.params = {"W": W, "b": b}
+        self.grads = {"W": np.zeros_like(W), "b": np.zeros_like(b)}
+        self.x: np.ndarray | None = None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        W, b = self.params["W"], self.params["b"]
+        self.x = x
+        y = x.reshape(-1, W.shape[0]) @ W
+        y += b
+        return y.reshape(*x.shape[:-1], W.shape[1])
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        W = self.params["W"]
+        x = self.x.reshape(-1, W.shape[0])  # (N, H)
+        dy = dy.reshape(-1, W.shape[1])  # (N, V)
+        self.grads["W"] += x.T @ dy
+        self.grads["b"] += dy.sum(axis=0)
+        return (dy @ W.T).reshape(self.x.shape)

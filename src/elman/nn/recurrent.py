@@ -1,0 +1,87 @@
+"""The Elman recurrent layer, unrolled over a whole sequence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def rnn_step(a_t: np.ndarray, h_prev: np.ndarray, W_h: np.ndarray) -> np.ndarray:
+    """One step of h_t = tanh(x_t W_x + b + h_{t-1} W_h), given a_t = x_t W_x + b (B, H).
+
+    Overwrites ``a_t`` with h_t and returns it. The layer's time loop and
+    generation both use this function, so they cannot drift apart.
+    """
+    a_t += h_prev @ W_h
+    return np.tanh(a_t, out=a_t)
+
+
+class RNN:
+    """Elman's simple recurrent network over a (B, T, D) sequence:
+
+        h_t = tanh(x_t W_x + h_{t-1} W_h + b),   h_0 = 0 unless given,
+
+    with the same W_x (D, H), W_h (H, H) and b (H,) at every step.
+
+    Stateful for truncated BPTT: after ``forward`` the last hidden state is kept
+    in ``self.h`` and the next ``forward`` starts from it, while ``backward`` only
+    reaches back to the start of the current chunk (it returns ``dh0`` and the
+    trainer drops it). ``reset_state()`` starts over from h_0 = 0.
+    """
+
+    def __init__(self, W_x: np.ndarray, W_h: np.ndarray, b: np.ndarray) -> None:
+        self.params = {"W_x": W_x, "W_h": W_h, "b": b}
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.h: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
+        self.cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def reset_state(self) -> None:
+        self.h = None
+
+    def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+        """xs (B, T, D) -> hs (B, T, H). h0 (B, H) defaults to the carried state."""
+        W_x, W_h, b = self.params["W_x"], self.params["W_h"], self.params["b"]
+        B, T, D = xs.shape
+        H = W_h.shape[0]
+        if h0 is None:
+            h0 = (
+                self.h
+                if self.h is not None and self.h.shape[0] == B
+                else np.zeros((B, H), W_h.dtype)
+            )
+        # The input projection of every step is one product; the loop only does
+        # what depends on the previous step. Time-major (T, B, H) keeps each
+        # step's rows contiguous.
+        hs = (xs.reshape(B * T, D) @ W_x).reshape(B, T, H).transpose(1, 0, 2).copy()
+        hs += b  # hs holds a_t = x_t W_x + b until step t overwrites it with h_t
+        h = h0
+        for t in range(T):
+            h = rnn_step(hs[t], h, W_h)
+        self.h = h.copy()
+        self.cache = (xs, h0, hs)
+        return hs.transpose(1, 0, 2)  # (B, T, H)
+
+    def backward(
+        self, dhs: np.ndarray, dh_last: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """dhs (B, T, H), optional dh_last (B, H) from beyond the chunk -> (dxs, dh0)."""
+        xs, h0, hs = self.cache
+        W_x, W_h = self.params["W_x"], self.params["W_h"]
+        B, T, D = xs.shape
+        H = W_h.shape[0]
+        dhs = dhs.transpose(1, 0, 2)  # (T, B, H) view
+        da = np.empty_like(hs)  # da_t = dL/d(pre-activation at t)
+        dh = np.zeros((B, H), hs.dtype) if dh_last is None else dh_last.copy()
+        for t in reversed(range(T)):
+            dh += dhs[t]
+            # tanh'(a_t) = 1 - h_t^2
+            np.multiply(dh, 1 - hs[t] * hs[t], out=da[t])
+            dh = da[t] @ W_h.T
+        # The weight gradients sum over all steps, so each is one product after the loop.
+        self.grads["W_h"] += h0.T @ da[0]
+        if T > 1:
+            self.grads["W_h"] += hs[:-1].reshape(-1, H).T @ da[1:].reshape(-1, H)
+        self.grads["b"] += da.sum(axis=(0, 1))
+        da = da.transpose(1, 0, 2).reshape(B * T, H)  # back to batch-major rows
+        self.grads["W_x"] += xs.reshape(B * T, D).T @ da
+        dxs = (da @ W_x.T).reshape(B, T, D)
+        return dxs, dh

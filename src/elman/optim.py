@@ -1,0 +1,63 @@
+"""Gradient clipping and optimisers, working on the model's flat buffers.
+
+Because every parameter is a view into one flat array, an update is one
+vectorised operation over all of them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def clip_grad_norm(grads: np.ndarray, max_norm: float) -> float:
+    """Scale ``grads`` in place so that its global L2 norm is at most ``max_norm``
+    (Pascanu et al. 2013); 0 disables clipping. Returns the norm before clipping."""
+    norm = float(np.sqrt(np.dot(grads, grads)))
+    if max_norm > 0 and norm > max_norm:
+        grads *= max_norm / (norm + 1e-6)
+    return norm
+
+
+class SGD:
+    """Plain stochastic gradient descent: p <- p - lr * g."""
+
+    def __init__(self, params: np.ndarray, lr: float) -> None:
+        self.params = params
+        self.lr = lr
+
+    def step(self, grads: np.ndarray) -> None:
+        self.params -= self.lr * grads
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) with bias correction, on flat buffers."""
+
+    def __init__(
+        self,
+        params: np.ndarray,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        self.params = params
+        self.lr = lr
+        self.beta1, self.beta2 = betas
+        self.eps = eps
+        self.m = np.zeros_like(params)  # running mean of gradients
+        self.v = np.zeros_like(params)  # running mean of squared gradients
+        self.t = 0
+
+    def step(self, grads: np.ndarray) -> None:
+        self.t += 1
+        self.m *= self.beta1
+        self.m += (1 - self.beta1) * grads
+        self.v *= self.beta2
+        self.v += (1 - self.beta2) * grads * grads
+        # Fold both bias corrections into the step size.
+        step = self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
+        self.params -= step * self.m / (np.sqrt(self.v) + self.eps)
+
+
+def make_optimizer(name: str, params: np.ndarray, lr: float) -> SGD | Adam:
+    """The optimiser called ``name`` ("sgd" or "adam") over the flat ``params``."""
+    return {"sgd": SGD, "adam": Adam}[name](params, lr)

@@ -1,0 +1,253 @@
+"""The ``elman`` command: train, eval, generate, score.
+
+User mistakes raise ``ElmanError``; ``main`` prints its one sentence on stderr
+and exits with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from elman import __version__, checkpoint
+from elman.config import ModelConfig, TrainConfig
+from elman.data.corpus import tiny_shakespeare
+from elman.data.text import read_text, split_text
+from elman.data.tokenizers import make_tokenizer
+from elman.errors import ElmanError
+from elman.evaluate import evaluate
+from elman.generate import generate, score, stream
+from elman.model import LanguageModel
+from elman.train import train
+
+# Settings for `elman train` on the built-in corpus: a character-level model
+# that trains in about two minutes on two cores. Explicit flags override them.
+BUILTIN_DEFAULTS: dict[str, Any] = {"level": "char", "epochs": 3, "max_minutes": 2.0}
+SAMPLE_LENGTH = {"char": 300, "word": 60}
+
+
+def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per dataclass field, named and explained by the field itself.
+
+    Flags default to None so that what the user typed can be told apart from
+    the defaults it overrides."""
+    group = parser.add_argument_group(f"{cls.__name__} settings")
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        group.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            dest=f.name,
+            type=type(f.default),
+            choices=f.metadata.get("choices"),
+            default=None,
+            metavar=None if "choices" in f.metadata else type(f.default).__name__.upper(),
+            help=f"{f.metadata['help']} (default: {f.default})",
+        )
+
+
+def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None):
+    """``cls`` built from ``base`` values overridden by the flags the user gave."""
+    values = dict(base or {})
+    for f in dataclasses.fields(cls):
+        given = getattr(args, f.name, None)
+        if given is not None:
+            values[f.name] = given
+    return cls(**values)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    builtin = args.train is None
+    base = BUILTIN_DEFAULTS if builtin else {}
+    train_config = config_from_flags(TrainConfig, args, base)
+    model_values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(ModelConfig)
+        if getattr(args, f.name, None) is not None
+    }
+    ModelConfig(vocab_size=1, **model_values)  # refuse bad sizes before reading any data
+
+    if builtin:
+        if args.valid is not None:
+            raise ElmanError(
+                "--valid needs --train; without --train the built-in corpus is split 90/10."
+            )
+        train_text, valid_text = split_text(tiny_shakespeare(), 0.9)
+        print(
+            "training on the built-in Tiny Shakespeare corpus "
+            "(first 90% train, last 10% validation)"
+        )
+    else:
+        train_text = read_text(args.train)
+        valid_text = read_text(args.valid) if args.valid is not None else None
+    test_text = read_text(args.test) if args.test is not None else None
+
+    tokenizer = make_tokenizer(
+        train_config.level, train_text, train_config.max_vocab, train_config.min_count
+    )
+    model = LanguageModel(
+        ModelConfig(vocab_size=len(tokenizer), **model_values), seed=train_config.seed
+    )
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    print(
+        f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
+        f"{model.flat_params.size:,} parameters; checkpoint: {out}"
+    )
+    for name, text in (("validation", valid_text), ("test", test_text)):
+        unknown = sum(tokenizer.unknown_tokens(text).values()) if text is not None else 0
+        if unknown:
+            print(
+                f"{name} text: {unknown:,} tokens are not in the training vocabulary "
+                "and count as <unk>"
+            )
+
+    out.mkdir(parents=True, exist_ok=True)
+    train(model, tokenizer, train_text, valid_text, train_config, out_dir=out)
+
+    if test_text is not None:
+        result = evaluate(model, tokenizer, test_text, train_config.eval_batch, train_config.bptt)
+        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"event": "test", **result.as_dict()}) + "\n")
+        print(
+            f"test perplexity {result.perplexity:.2f} ({result.loss:.4f} nats/token, "
+            f"{result.tokens:,} tokens scored)"
+        )
+    print("sample:")
+    print(generate(model, tokenizer, "", SAMPLE_LENGTH[tokenizer.level], seed=train_config.seed))
+    print(f"\nsaved to {out}; try: elman generate --model {out} --prompt ...")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    ckpt = checkpoint.load(args.model)
+    text = read_text(args.data)
+    batch = args.batch or ckpt.train_config.eval_batch
+    result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, ckpt.train_config.bptt)
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return
+    print(f"perplexity     {result.perplexity:.3f}")
+    print(f"cross-entropy  {result.loss:.4f} nats/token, {result.bits_per_token:.4f} bits/token")
+    print(
+        f"tokens scored  {result.tokens:,} "
+        f"({result.unknown:,} not in the vocabulary, scored as <unk>)"
+    )
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    ckpt = checkpoint.load(args.model)
+    length = args.length if args.length is not None else SAMPLE_LENGTH[ckpt.tokenizer.level]
+    pieces = stream(
+        ckpt.model, ckpt.tokenizer, args.prompt, length, args.temperature, args.top_k, args.seed
+    )
+    sys.stdout.write(args.prompt)
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+def cmd_score(args: argparse.Namespace) -> None:
+    ckpt = checkpoint.load(args.model)
+    lines = read_text(args.file).splitlines() if args.file else sys.stdin.read().splitlines()
+    if not args.json:
+        print("log_prob\tperplexity\ttokens\ttext")
+    for s in score(ckpt.model, ckpt.tokenizer, lines):
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "text": s.text,
+                        "log_prob": s.log_prob,
+                        "perplexity": s.perplexity,
+                        "tokens": s.tokens,
+                        "unknown": s.unknown,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            print(f"{s.log_prob:.4f}\t{s.perplexity:.3f}\t{s.tokens}\t{s.text}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="elman", description="Recurrent-network language models in NumPy."
+    )
+    parser.add_argument("--version", action="version", version=f"elman {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser(
+        "train",
+        help="train a language model",
+        description="Train a language model; with no --train, a character "
+        "model on the built-in Tiny Shakespeare.",
+    )
+    p.add_argument(
+        "--train", metavar="FILE", help="training text (UTF-8); default: built-in corpus"
+    )
+    p.add_argument("--valid", metavar="FILE", help="validation text, evaluated after each epoch")
+    p.add_argument("--test", metavar="FILE", help="test text, evaluated once at the end")
+    p.add_argument("--out", metavar="DIR", help="checkpoint directory (default: runs/DATE-TIME)")
+    add_config_flags(p, ModelConfig)
+    add_config_flags(p, TrainConfig)
+    p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser("eval", help="perplexity of a model on a text")
+    p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    p.add_argument("--data", required=True, metavar="FILE", help="text to evaluate (UTF-8)")
+    p.add_argument("--batch", type=int, metavar="N", help="parallel streams (default: as trained)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=cmd_eval)
+
+    p = commands.add_parser("generate", help="sample text from a model")
+    p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    p.add_argument("--prompt", default="", help="text to continue (default: a new line)")
+    p.add_argument(
+        "--length",
+        type=int,
+        metavar="N",
+        help="tokens to generate (default: 300 chars or 60 words)",
+    )
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="divide logits by X; 0 is greedy (default: 1.0)",
+    )
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=0,
+        metavar="N",
+        help="sample among the N likeliest tokens only (default: 0, all)",
+    )
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
+    p.set_defaults(run=cmd_generate)
+
+    p = commands.add_parser("score", help="log-probability and perplexity of each line")
+    p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    p.add_argument("file", nargs="?", metavar="FILE", help="lines to score (default: stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.set_defaults(run=cmd_score)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except ElmanError as e:
+        print(f"elman: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nelman: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        sys.stderr.close()  # the reader (e.g. `head`) has gone; that is not an error
+    return 0

@@ -1,0 +1,95 @@
+"""Mini-batches for truncated backpropagation through time (BPTT).
+
+The corpus is one long sequence of N ids, which gives N-1 (input, target) pairs.
+The pairs are cut into B contiguous streams of L = ceil((N-1)/B) pairs each, and
+the streams are read side by side T steps at a time, so the hidden state of
+stream b at the end of one chunk is the right start for the next chunk. With
+ids = a b c d e f g h i j k (N = 11, 10 pairs), B = 3 (so L = 4) and T = 3:
+
+                 inputs       targets      mask
+    stream 0:    a b c | d    b c d | e    1 1 1 | 1
+    stream 1:    e f g | h    f g h | i    1 1 1 | 1
+    stream 2:    i j 0 | 0    j k 0 | 0    1 1 0 | 0
+                 chunk 0 | chunk 1 (the last chunk may be shorter than T)
+
+Unlike the PyTorch word_language_model ``batchify``, which trims the corpus to a
+multiple of B, the tail is padded (id 0, mask False), so every target ``ids[1:]``
+is predicted exactly once and nothing is dropped; only the last streams can hold
+padding. Batch.mask is None when a chunk has no padding, so the common training
+path pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from elman.errors import ElmanError
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One chunk of every stream."""
+
+    inputs: np.ndarray  # (B, T) int64 token ids
+    targets: np.ndarray  # (B, T) int64, the id that follows each input
+    mask: np.ndarray | None  # (B, T) bool, False at padding; None when nothing is padding
+
+
+class StreamBatches:
+    """The chunks of a corpus laid out as B streams read T steps at a time (see module doc)."""
+
+    def __init__(self, ids: np.ndarray, batch: int, bptt: int) -> None:
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(f"expected a 1-D integer array of ids, got {ids.dtype} {ids.shape}")
+        if len(ids) < 2:
+            raise ElmanError(
+                f"batching needs at least two tokens (one input and its target), got "
+                f"{len(ids)}; give a longer text."
+            )
+        if batch < 1:
+            raise ElmanError(f"batch must be at least 1, got {batch}; use e.g. 32.")
+        if bptt < 1:
+            raise ElmanError(f"bptt must be at least 1, got {bptt}; use e.g. 64.")
+        self.batch = batch
+        self.bptt = bptt
+        self.tokens = len(ids) - 1  # real (input, target) pairs
+        self.stream_length = -(-self.tokens // batch)  # L = ceil((N-1) / B)
+        L = self.stream_length
+
+        # Stream b holds ids[b*L ... b*L+L]: L inputs plus the target of the last one,
+        # which is also the first input of stream b+1. Padded with 0 past the corpus.
+        padded = np.zeros(batch * L + 1, dtype=np.int64)
+        padded[: len(ids)] = ids
+        starts = np.arange(batch)[:, None] * L
+        self._ids = padded[starts + np.arange(L + 1)]  # (B, L+1)
+
+    def __len__(self) -> int:
+        return -(-self.stream_length // self.bptt)
+
+    def __getitem__(self, k: int) -> Batch:
+        n = len(self)
+        if not -n <= k < n:
+            raise IndexError(f"chunk {k} out of range for {n} chunks")
+        k %= n
+        start = k * self.bptt
+        stop = min(start + self.bptt, self.stream_length)
+        # Copies, so a caller changing a batch in place cannot change the corpus.
+        inputs = self._ids[:, start:stop].copy()  # (B, T)
+        targets = self._ids[:, start + 1 : stop + 1].copy()  # (B, T)
+        # Pair b*L + t is padding when it is past the corpus; the last stream's last
+        # column holds the chunk's largest pair index.
+        L = self.stream_length
+        mask = None
+        if (self.batch - 1) * L + stop - 1 >= self.tokens:
+            pairs = np.arange(self.batch)[:, None] * L + np.arange(start, stop)  # (B, T)
+            mask = pairs < self.tokens
+            inputs[~mask] = 0  # the first padded input would otherwise be the corpus's last id
+        return Batch(inputs, targets, mask)
+
+    def __iter__(self) -> Iterator[Batch]:
+        for k in range(len(self)):
+            yield self[k]

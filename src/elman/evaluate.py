@@ -1,0 +1,83 @@
+"""Perplexity on held-out text: every token after the first is predicted exactly once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from elman.data.batching import StreamBatches
+from elman.data.tokenizers import CharTokenizer, WordTokenizer
+from elman.errors import ElmanError
+from elman.model import LanguageModel
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Cross-entropy over ``tokens`` predicted tokens, and what follows from it."""
+
+    loss: float  # mean cross-entropy, nats per token
+    tokens: int  # tokens scored
+    unknown: int = 0  # tokens of the text missing from the vocabulary, scored as <unk>
+
+    @property
+    def perplexity(self) -> float:
+        """exp(mean cross-entropy per token)."""
+        return math.exp(self.loss)
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.loss / math.log(2)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "perplexity": self.perplexity,
+            "loss": self.loss,
+            "bits_per_token": self.bits_per_token,
+            "tokens": self.tokens,
+            "unknown": self.unknown,
+        }
+
+
+def evaluate_ids(
+    model: LanguageModel, ids: np.ndarray, batch: int = 10, bptt: int = 64
+) -> Evaluation:
+    """Mean cross-entropy of predicting ids[1:] from what precedes them.
+
+    The ids are cut into ``batch`` streams read ``bptt`` steps at a time with the
+    state carried (and padding masked), so each stream is one long context. The
+    model's carried state is reset before and after.
+    """
+    if len(ids) < 2:
+        raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
+    batches = StreamBatches(ids, min(batch, len(ids) - 1), bptt)
+    total, count = 0.0, 0
+    model.reset_state()
+    for b in batches:
+        model.forward(b.inputs, b.targets, b.mask)
+        total += model.loss_layer.total
+        count += model.loss_layer.count
+    model.reset_state()
+    return Evaluation(loss=total / count, tokens=count)
+
+
+def evaluate(
+    model: LanguageModel,
+    tokenizer: CharTokenizer | WordTokenizer,
+    text: str,
+    batch: int = 10,
+    bptt: int = 64,
+) -> Evaluation:
+    """Perplexity, cross-entropy and token counts of ``model`` on ``text``.
+
+    Tokens the vocabulary lacks are scored as <unk> and counted in ``unknown``.
+    """
+    unknown = sum(tokenizer.unknown_tokens(text).values())
+    result = evaluate_ids(model, tokenizer.encode(text), batch, bptt)
+    return Evaluation(result.loss, result.tokens, unknown)
+
+
+def perplexity(model: LanguageModel, tokenizer: CharTokenizer | WordTokenizer, text: str) -> float:
+    """exp(mean cross-entropy per token) of ``model`` on ``text``."""
+    return evaluate(model, tokenizer, text).perplexity

@@ -1,0 +1,144 @@
+"""Sampling text from a model, and scoring lines of text with it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from elman.data.tokenizers import CharTokenizer, WordTokenizer
+from elman.errors import ElmanError
+from elman.model import LanguageModel
+from elman.nn import log_softmax
+
+Tokenizer = CharTokenizer | WordTokenizer
+
+
+def _line_start(tokenizer: Tokenizer) -> int:
+    # Every text is read as if it followed a line break (<eos> or "\n"), the
+    # context a model trained on lines has seen before a line's first token.
+    return tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.unk_id
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """The prompt's token ids, refusing tokens the vocabulary lacks.
+
+    A word-level prompt that does not end with a newline is an unfinished line,
+    so it gets no closing <eos>.
+    """
+    unknown = tokenizer.unknown_tokens(prompt)
+    if unknown:
+        shown = ", ".join(repr(t) for t in list(unknown)[:10])
+        raise ElmanError(
+            f"the prompt has {len(unknown)} token(s) the model's vocabulary lacks "
+            f"({shown}); rephrase the prompt with tokens from the training text."
+        )
+    ids = [int(i) for i in tokenizer.encode(prompt)]
+    if (
+        tokenizer.level == "word"
+        and not prompt.endswith("\n")
+        and ids
+        and ids[-1] == tokenizer.eos_id
+    ):
+        ids.pop()
+    return ids
+
+
+def sample_next(
+    logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator
+) -> int:
+    """Pick a token id from logits (V,): greedy at temperature 0, else sample
+    softmax(logits / temperature) restricted to the ``top_k`` largest (0: all)."""
+    if temperature == 0:
+        return int(np.argmax(logits))
+    z = logits.astype(np.float64) / temperature
+    if 0 < top_k < len(z):
+        kth = np.partition(z, -top_k)[-top_k]
+        z[z < kth] = -np.inf
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+def stream(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    prompt: str = "",
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+) -> Iterator[str]:
+    """Yield generated text piece by piece, as each token is sampled.
+
+    1. Encode the prompt, preceded by a line start.
+    2. Feed it through the network one token at a time to warm the hidden state.
+    3. Sample the next token from the last output, feed it back, and repeat
+       ``length`` times. The same seed gives the same text.
+    """
+    if length < 0:
+        raise ElmanError(f"--length must be zero or positive, got {length}.")
+    if temperature < 0:
+        raise ElmanError(f"--temperature must be zero or positive, got {temperature}.")
+    if top_k < 0:
+        raise ElmanError(f"--top-k must be zero or positive, got {top_k}.")
+    rng = np.random.default_rng(seed)
+    context = [_line_start(tokenizer), *encode_prompt(tokenizer, prompt)]
+    state = model.initial_state(1)
+    for token in context:
+        logits, state = model.step(np.array([token]), state)
+    # Decoding is prefix-stable, so each new piece is the growth of the decoded text.
+    generated = context[1:]
+    shown = tokenizer.decode(generated)
+    for _ in range(length):
+        token = sample_next(logits[0], temperature, top_k, rng)
+        generated.append(token)
+        text = tokenizer.decode(generated)
+        yield text[len(shown) :]
+        shown = text
+        logits, state = model.step(np.array([token]), state)
+
+
+def generate(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    prompt: str = "",
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+) -> str:
+    """The prompt followed by ``length`` sampled tokens (see ``stream``)."""
+    return prompt + "".join(stream(model, tokenizer, prompt, length, temperature, top_k, seed))
+
+
+@dataclass(frozen=True)
+class LineScore:
+    """How likely the model finds one line of text."""
+
+    text: str
+    log_prob: float  # natural log of p(line), summed over its tokens
+    tokens: int  # tokens predicted: the line's tokens and its line end
+    unknown: int  # tokens missing from the vocabulary, scored as <unk>
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(-self.log_prob / self.tokens) if self.tokens else math.nan
+
+
+def score(model: LanguageModel, tokenizer: Tokenizer, lines: Iterable[str]) -> Iterator[LineScore]:
+    """Score each line independently: from h_0 = 0 after a line start, the
+    log-probability of its tokens and of the line end that closes it."""
+    for line in lines:
+        line = line.rstrip("\n")
+        ids = tokenizer.encode(line + "\n")
+        if tokenizer.level == "char" and tokenizer.eos_id is None:
+            ids = ids[:-1]  # no "\n" in the vocabulary: nothing closes the line
+        context = np.array([[_line_start(tokenizer), *ids]])
+        model.reset_state()
+        logp = log_softmax(model.logits(context[:, :-1]).astype(np.float64))[0]  # (T, V)
+        model.reset_state()
+        total = float(logp[np.arange(len(ids)), ids].sum())
+        yield LineScore(line, total, len(ids), sum(tokenizer.unknown_tokens(line).values()))

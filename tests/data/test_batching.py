@@ -1,0 +1,140 @@
+"""StreamBatches against the layout drawn in its docstring and against the corpus itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from elman.data import Batch, StreamBatches
+from elman.errors import ElmanError
+
+
+def stream_order(batches: StreamBatches) -> tuple[np.ndarray, np.ndarray]:
+    """All real (input, target) pairs, stream 0 first, each stream in time order.
+
+    The layout makes this the corpus order, so it should equal (ids[:-1], ids[1:]).
+    """
+    chunks = list(batches)
+    inputs = np.concatenate([c.inputs for c in chunks], axis=1)  # (B, L)
+    targets = np.concatenate([c.targets for c in chunks], axis=1)  # (B, L)
+    masks = [np.ones(c.inputs.shape, bool) if c.mask is None else c.mask for c in chunks]
+    mask = np.concatenate(masks, axis=1)
+    return inputs[mask], targets[mask]  # boolean indexing reads row by row
+
+
+def check_layout(ids: np.ndarray, batch: int, bptt: int) -> None:
+    batches = StreamBatches(ids, batch, bptt)
+    inputs, targets = stream_order(batches)
+    # Every target exactly once, in order; inputs are the targets shifted by one.
+    assert np.array_equal(targets, ids[1:])
+    assert np.array_equal(inputs, ids[:-1])
+    assert batches.tokens == len(ids) - 1
+    assert batches.stream_length == -(-(len(ids) - 1) // batch)
+    assert len(batches) == -(-batches.stream_length // bptt)
+    for k, chunk in enumerate(batches):
+        width = min(bptt, batches.stream_length - k * bptt)
+        assert chunk.inputs.shape == chunk.targets.shape == (batch, width)
+        assert chunk.inputs.dtype == chunk.targets.dtype == np.int64
+        # Within a stream, each target is the next step's input (where that is real).
+        real = np.ones(chunk.inputs.shape, bool) if chunk.mask is None else chunk.mask
+        nxt = real[:, 1:]
+        assert np.array_equal(chunk.inputs[:, 1:][nxt], chunk.targets[:, :-1][nxt])
+        if chunk.mask is not None:
+            assert chunk.mask.dtype == bool and chunk.mask.shape == (batch, width)
+            assert not chunk.mask.all()  # None is used whenever nothing is padded
+            assert not chunk.inputs[~chunk.mask].any() and not chunk.targets[~chunk.mask].any()
+
+
+def test_docstring_example():
+    """ids a..k, B=3, T=3: the matrices drawn in the module docstring."""
+    ids = np.arange(1, 12)  # a=1 ... k=11
+    batches = StreamBatches(ids, batch=3, bptt=3)
+    assert (len(batches), batches.stream_length, batches.tokens) == (2, 4, 10)
+    first, last = batches[0], batches[1]
+    assert first.inputs.tolist() == [[1, 2, 3], [5, 6, 7], [9, 10, 0]]
+    assert first.targets.tolist() == [[2, 3, 4], [6, 7, 8], [10, 11, 0]]
+    assert first.mask.tolist() == [[True] * 3, [True] * 3, [True, True, False]]
+    assert last.inputs.tolist() == [[4], [8], [0]]
+    assert last.targets.tolist() == [[5], [9], [0]]
+    assert last.mask.tolist() == [[True], [True], [False]]
+    check_layout(ids, 3, 3)
+
+
+def test_no_padding_means_no_mask():
+    """N-1 = 12 pairs split evenly into B=4 streams of 3: no chunk carries a mask."""
+    ids = np.arange(13)
+    batches = StreamBatches(ids, batch=4, bptt=2)
+    assert all(chunk.mask is None for chunk in batches)
+    assert [chunk.inputs.shape for chunk in batches] == [(4, 2), (4, 1)]  # last chunk short
+    check_layout(ids, 4, 2)
+
+
+def test_mask_only_on_chunks_reaching_padding():
+    """11 pairs in 3 streams of 4: only the last stream's last column is padding."""
+    batches = StreamBatches(np.arange(12), batch=3, bptt=2)
+    assert batches[0].mask is None
+    assert batches[1].mask.tolist() == [[True, True], [True, True], [True, False]]
+
+
+def test_batch_larger_than_pairs():
+    """B=5 streams for 2 pairs: streams of length 1, the last three all padding."""
+    ids = np.array([7, 8, 9])
+    batches = StreamBatches(ids, batch=5, bptt=4)
+    assert (len(batches), batches.stream_length) == (1, 1)
+    chunk = batches[0]
+    assert chunk.inputs[:, 0].tolist() == [7, 8, 0, 0, 0]
+    assert chunk.targets[:, 0].tolist() == [8, 9, 0, 0, 0]
+    assert chunk.mask[:, 0].tolist() == [True, True, False, False, False]
+    check_layout(ids, 5, 4)
+
+
+def test_single_stream_and_bptt_one():
+    ids = np.arange(6)
+    check_layout(ids, 1, 1)
+    assert StreamBatches(ids, 1, 100)[0].inputs.tolist() == [[0, 1, 2, 3, 4]]
+
+
+def test_indexing():
+    batches = StreamBatches(np.arange(20), batch=2, bptt=3)
+    assert isinstance(batches[0], Batch)
+    assert np.array_equal(batches[-1].inputs, batches[len(batches) - 1].inputs)
+    with pytest.raises(IndexError):
+        batches[len(batches)]
+
+
+@pytest.mark.parametrize(("batch", "bptt"), [(2, 3), (1, 50)])  # (1, 50): one contiguous chunk
+def test_batches_are_copies(batch, bptt):
+    """Changing a batch in place leaves the next read of it unchanged."""
+    batches = StreamBatches(np.arange(20), batch, bptt)
+    batches[0].inputs[:] = -1
+    batches[0].targets[:] = -1
+    assert batches[0].inputs.min() >= 0 and batches[0].targets.min() >= 0
+
+
+@pytest.mark.parametrize("ids", [np.array([], dtype=np.int64), np.array([5])])
+def test_needs_two_tokens(ids):
+    with pytest.raises(ElmanError, match="needs at least two tokens"):
+        StreamBatches(ids, 2, 2)
+
+
+@pytest.mark.parametrize(("batch", "bptt", "name"), [(0, 4, "batch"), (4, 0, "bptt")])
+def test_batch_and_bptt_positive(batch, bptt, name):
+    with pytest.raises(ElmanError, match=f"{name} must be at least 1, got 0"):
+        StreamBatches(np.arange(10), batch, bptt)
+
+
+def test_rejects_non_integer_ids():
+    with pytest.raises(ValueError, match="expected a 1-D integer array"):
+        StreamBatches(np.zeros(10), 2, 2)
+
+
+@given(
+    st.lists(st.integers(1, 50), min_size=2, max_size=300),
+    st.integers(1, 40),
+    st.integers(1, 40),
+)
+def test_every_target_exactly_once(ids, batch, bptt):
+    """Any corpus of at least two ids, any B and T: reading all chunks gives back ids[1:]."""
+    check_layout(np.array(ids, dtype=np.int64), batch, bptt)

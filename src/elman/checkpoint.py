@@ -64,12 +64,10 @@ def save(
             "info": info or {},
         }
         tensors = {name: np.ascontiguousarray(p, np.float32) for name, p in model.params.items()}
-        _atomic(
-            directory / WEIGHTS_FILE,
-            lambda path: safetensors.numpy.save_file(
-                tensors, path, metadata={"format_version": str(FORMAT_VERSION)}
-            ),
-        )
+        # Serialised to bytes and written like the JSON files: safetensors' save_file
+        # creates its files readable by their owner only (mode 0600).
+        weights = safetensors.numpy.save(tensors, metadata={"format_version": str(FORMAT_VERSION)})
+        _atomic(directory / WEIGHTS_FILE, lambda path: Path(path).write_bytes(weights))
         _atomic(directory / VOCAB_FILE, lambda path: save_vocab(tokenizer, path))
         _atomic(
             directory / CONFIG_FILE,
@@ -126,6 +124,12 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
             f"{directory} has checkpoint format version {version!r}, but this elman "
             f"reads versions 1 to {FORMAT_VERSION}; upgrade elman to load it."
         )
+    for section in ("model", "train", "tokenizer", "info"):
+        if not isinstance(config.get(section, {}), dict):
+            raise ElmanError(
+                f"{config_path}: {section!r} is {_json_type(config[section])}, expected a JSON "
+                "object; the checkpoint is damaged, retrain or restore it."
+            )
     model_config = from_dict(ModelConfig, config.get("model", {}), where=str(config_path))
     train_config = from_dict(TrainConfig, config.get("train", {}), where=str(config_path))
     tokenizer = load_vocab(directory / VOCAB_FILE)
@@ -164,6 +168,12 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
             "use an earlier checkpoint or retrain with a lower --lr."
         )
     return Checkpoint(model, tokenizer, train_config, config.get("info", {}))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {str: "a string", list: "an array", bool: "a boolean"}.get(type(value), "a number")
 
 
 def _read_tensors(path: Path) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ from typing import Any
 from elman import __version__, checkpoint
 from elman.config import ModelConfig, TrainConfig
 from elman.data.corpus import tiny_shakespeare
-from elman.data.text import read_text, split_text
+from elman.data.text import decode_text, read_text, split_text
 from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.evaluate import evaluate
@@ -71,6 +71,15 @@ def cmd_train(args: argparse.Namespace) -> None:
         if getattr(args, f.name, None) is not None
     }
     ModelConfig(vocab_size=1, **model_values)  # refuse bad sizes before reading any data
+    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    previous = [out / name for name in (checkpoint.CONFIG_FILE, "metrics.jsonl")]
+    if any(path.exists() for path in previous):
+        if not args.overwrite:
+            raise ElmanError(
+                f"{out} already holds a training run; choose another --out, or pass --overwrite "
+                "to replace it."
+            )
+        (out / "metrics.jsonl").unlink(missing_ok=True)
 
     if builtin:
         if args.valid is not None:
@@ -93,7 +102,6 @@ def cmd_train(args: argparse.Namespace) -> None:
     model = LanguageModel(
         ModelConfig(vocab_size=len(tokenizer), **model_values), seed=train_config.seed
     )
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     print(
         f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
         f"{model.flat_params.size:,} parameters; checkpoint: {out}"
@@ -106,7 +114,6 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "and count as <unk>"
             )
 
-    out.mkdir(parents=True, exist_ok=True)
     train(model, tokenizer, train_text, valid_text, train_config, out_dir=out)
 
     if test_text is not None:
@@ -125,7 +132,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
     text = read_text(args.data)
-    batch = args.batch or ckpt.train_config.eval_batch
+    batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
+    if batch < 1:
+        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
     result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, ckpt.train_config.bptt)
     if args.json:
         print(json.dumps(result.as_dict()))
@@ -153,7 +162,15 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
-    lines = read_text(args.file).splitlines() if args.file else sys.stdin.read().splitlines()
+    if args.file:
+        text = read_text(args.file)
+    else:
+        text = decode_text(sys.stdin.buffer.read(), "standard input")
+    # Lines end at "\n" only, as in the tokenizers (str.splitlines also breaks at
+    # form feeds and Unicode separators).
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
     for s in score(ckpt.model, ckpt.tokenizer, lines):
@@ -193,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--valid", metavar="FILE", help="validation text, evaluated after each epoch")
     p.add_argument("--test", metavar="FILE", help="test text, evaluated once at the end")
     p.add_argument("--out", metavar="DIR", help="checkpoint directory (default: runs/DATE-TIME)")
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the run already in --out, if any"
+    )
     add_config_flags(p, ModelConfig)
     add_config_flags(p, TrainConfig)
     p.set_defaults(run=cmd_train)

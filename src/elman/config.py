@@ -120,12 +120,23 @@ C = TypeVar("C", ModelConfig, TrainConfig)
 
 def from_dict(cls: type[C], values: dict[str, Any], where: str = "config") -> C:
     """Build a config from JSON values, refusing keys it does not know."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ElmanError(
             f"{where} has unknown settings {unknown}; it was written by another version of elman."
         )
+    for name, value in values.items():
+        expected = type(fields[name].default)
+        # JSON has one number type: an int is a fine float, but a bool is no int.
+        fits = isinstance(value, expected) and not (
+            isinstance(value, bool) and expected is not bool
+        )
+        if not fits and not (expected is float and type(value) is int):
+            raise ElmanError(
+                f"{where}: setting {name!r} is {value!r}, expected a {expected.__name__}; "
+                "the file was edited by hand or damaged, fix or retrain it."
+            )
     return cls(**values)
 
 

@@ -53,7 +53,10 @@ def sample_next(
     softmax(logits / temperature) restricted to the ``top_k`` largest (0: all)."""
     if temperature == 0:
         return int(np.argmax(logits))
-    z = logits.astype(np.float64) / temperature
+    # Shift before dividing: the largest becomes 0 and the rest at worst -inf (an
+    # intended overflow), never inf - inf = NaN, however small the temperature.
+    with np.errstate(over="ignore"):
+        z = (logits.astype(np.float64) - logits.max()) / temperature
     if 0 < top_k < len(z):
         kth = np.partition(z, -top_k)[-top_k]
         z[z < kth] = -np.inf
@@ -77,15 +80,32 @@ def stream(
     2. Feed it through the network one token at a time to warm the hidden state.
     3. Sample the next token from the last output, feed it back, and repeat
        ``length`` times. The same seed gives the same text.
+
+    The arguments and the prompt are checked here, when ``stream`` is called, not
+    when the first piece is asked for: a caller that prints the prompt before the
+    pieces then prints nothing for a bad prompt.
     """
     if length < 0:
         raise ElmanError(f"--length must be zero or positive, got {length}.")
-    if temperature < 0:
+    if not temperature >= 0:  # NaN too
         raise ElmanError(f"--temperature must be zero or positive, got {temperature}.")
     if top_k < 0:
         raise ElmanError(f"--top-k must be zero or positive, got {top_k}.")
-    rng = np.random.default_rng(seed)
     context = [_line_start(tokenizer), *encode_prompt(tokenizer, prompt)]
+    return _sample(model, tokenizer, context, length, temperature, top_k, seed)
+
+
+def _sample(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    context: list[int],
+    length: int,
+    temperature: float,
+    top_k: int,
+    seed: int,
+) -> Iterator[str]:
+    # A generator apart from ``stream``, whose checks would otherwise wait for next().
+    rng = np.random.default_rng(seed)
     state = model.initial_state(1)
     for token in context:
         logits, state = model.step(np.array([token]), state)

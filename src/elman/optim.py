@@ -53,9 +53,11 @@ class Adam:
         self.m += (1 - self.beta1) * grads
         self.v *= self.beta2
         self.v += (1 - self.beta2) * grads * grads
-        # Fold both bias corrections into the step size.
-        step = self.lr * np.sqrt(1 - self.beta2**self.t) / (1 - self.beta1**self.t)
-        self.params -= step * self.m / (np.sqrt(self.v) + self.eps)
+        # p -= lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / c1 and
+        # v_hat = v / c2^2 folded into the step size (eps scaled to match), so the
+        # update costs no extra buffer.
+        c1, c2 = 1 - self.beta1**self.t, np.sqrt(1 - self.beta2**self.t)
+        self.params -= (self.lr * c2 / c1) * self.m / (np.sqrt(self.v) + self.eps * c2)
 
 
 def make_optimizer(name: str, params: np.ndarray, lr: float) -> SGD | Adam:

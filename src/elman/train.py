@@ -56,7 +56,10 @@ def train(
         raise ElmanError("the validation text has fewer than two tokens; give a longer one.")
     batches = StreamBatches(train_ids, config.batch, config.bptt)
     optimizer = make_optimizer(config.optimizer, model.flat_params, config.learning_rate)
-    metrics = Path(out_dir) / "metrics.jsonl" if out_dir is not None else None
+    metrics = None
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        metrics = Path(out_dir) / "metrics.jsonl"
 
     def log(record: dict[str, Any]) -> None:
         if metrics is not None:
@@ -88,7 +91,8 @@ def train(
             if not math.isfinite(loss):
                 raise ElmanError(
                     f"the training loss became {loss} at step {step + 1}, so the weights "
-                    f"were not updated; lower --lr (now {optimizer.lr:g}) or --clip."
+                    f"were not updated; lower --lr (now {optimizer.lr:g})"
+                    + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
                 )
             # Truncated BPTT: the state carries into the next chunk (in each layer),
             # but backward stops at this chunk's first step.
@@ -168,7 +172,8 @@ def train(
             valid_part = f", valid ppl {record['valid_ppl']:.2f}" if "valid_ppl" in record else ""
             tqdm.write(
                 f"epoch {epoch}: train ppl {record['train_ppl']:.2f}{valid_part}"
-                f"{' (saved)' if record['saved'] else ''}, lr {optimizer.lr:g}"
+                f"{' (saved)' if record['saved'] else ''}, lr {record['lr']:g}"
+                + (f", now {optimizer.lr:g}" if optimizer.lr != record["lr"] else "")
             )
     model.flat_params[...] = best_params
     return history

@@ -31,6 +31,12 @@ def read_text(path: str | os.PathLike[str]) -> str:
     except OSError as e:
         raise ElmanError(f"{name} cannot be read ({e.strerror}); check the path.") from None
 
+    return decode_text(raw, name)
+
+
+def decode_text(raw: bytes, name: str) -> str:
+    """The text in ``raw`` (UTF-8 bytes from ``name``, a file or standard input), checked
+    and normalised as ``read_text`` describes."""
     if not raw:
         raise ElmanError(f"{name} is empty (0 bytes); give a file that contains text.")
     nul = raw.find(b"\x00")

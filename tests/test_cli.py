@@ -1,0 +1,318 @@
+"""The ``elman`` command end to end, in a subprocess, on tiny corpora: what it writes and
+prints compared with the files' contents and with each other, and every user error
+ending with exit code 2 and one line on stderr."""
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FOX = (
+    "the quick brown fox jumps over the lazy dog\n"
+    "the dog sleeps in the sun\n"
+    "a quick fox runs over the hill\n"
+)
+KOREAN = "안녕하세요, 세계!\n한국어 문장입니다.\n오늘은 날씨가 좋습니다.\n"
+# Small and quick: a run takes well under a second.
+TINY = ["--embed", "8", "--hidden", "16", "--batch", "4", "--bptt", "16", "--log-every", "5"]
+
+
+def elman(*args, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m elman ARGS`` and capture its output as UTF-8 text."""
+    return subprocess.run(
+        [sys.executable, "-m", "elman", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONUTF8": "1"},  # Korean in argv and stdout on any locale
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory):
+    """A character model trained for 2 epochs with validation and test text."""
+    d = tmp_path_factory.mktemp("char")
+    files = {
+        "train": write(d, "train.txt", FOX * 8),
+        "valid": write(d, "valid.txt", "the lazy fox sleeps over the dog\n"),
+        "test": write(d, "test.txt", "a quick brown dog runs\nthe sun\n"),
+    }
+    out = d / "ckpt"
+    data = ["--train", files["train"], "--valid", files["valid"], "--test", files["test"]]
+    result = elman("train", *data, "--out", out, "--epochs", "2", *TINY, cwd=d)
+    return out, files, result
+
+
+def test_train_writes_a_checkpoint_and_reports(char_run):
+    out, files, result = char_run
+    stdout = ok(result)
+    assert sorted(os.listdir(out)) == [
+        "config.json",
+        "metrics.jsonl",
+        "model.safetensors",
+        "vocab.json",
+    ]
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r["event"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    assert all(r["valid_ppl"] == pytest.approx(math.exp(r["valid_loss"])) for r in epochs)
+    assert records[-1]["event"] == "test"
+    test_record = records[-1]
+    assert test_record["tokens"] == len(files["test"].read_text()) - 1
+    assert f"test perplexity {test_record['perplexity']:.2f} " in stdout
+    sample = stdout.split("sample:\n", 1)[1].split(f"\nsaved to {out}")[0]
+    assert len(sample) == 300 + 1  # 300 characters and print's newline
+
+
+def test_eval_reproduces_the_test_perplexity_of_training(char_run):
+    """eval --json prints one JSON object; the saved checkpoint scores the test text
+    exactly as the trained model did at the end of `elman train`."""
+    out, files, _ = char_run
+    stdout = ok(elman("eval", "--model", out, "--data", files["test"], "--json"))
+    assert len(stdout.splitlines()) == 1
+    result = json.loads(stdout)
+    assert result["tokens"] == len(files["test"].read_text()) - 1
+    assert result["unknown"] == 0
+    assert result["perplexity"] == pytest.approx(math.exp(result["loss"]), rel=1e-12)
+    records = (out / "metrics.jsonl").read_text().splitlines()
+    assert result["perplexity"] == pytest.approx(json.loads(records[-1])["perplexity"], rel=1e-9)
+
+    text = ok(elman("eval", "--model", out, "--data", files["test"], "--batch", "1"))
+    assert text.startswith("perplexity ")
+    assert f"tokens scored  {result['tokens']} " in text
+
+
+def test_generate_is_reproducible_and_continues_the_prompt(char_run):
+    out = char_run[0]
+    args = ["generate", "--model", out, "--prompt", "the qu", "--length", "50"]
+    first = ok(elman(*args, "--seed", "3"))
+    assert first == ok(elman(*args, "--seed", "3"))
+    assert first.startswith("the qu")
+    assert len(first) == len("the qu") + 50 + 1  # 50 characters and the final newline
+    greedy = ok(elman(*args, "--temperature", "0", "--seed", "1"))
+    assert greedy == ok(elman(*args, "--temperature", "0", "--seed", "2"))  # seed unused
+    assert greedy.startswith("the qu") and len(greedy) == len(first)
+
+
+def test_score_prints_one_row_per_line(char_run, tmp_path):
+    out = char_run[0]
+    lines = ["the quick dog", "a fox", ""]
+    path = write(tmp_path, "lines.txt", "\n".join(lines) + "\n")
+    from_file = ok(elman("score", "--model", out, path)).splitlines()
+    from_stdin = ok(elman("score", "--model", out, stdin="\n".join(lines) + "\n")).splitlines()
+    assert from_file == from_stdin
+    assert from_file[0] == "log_prob\tperplexity\ttokens\ttext"
+    assert len(from_file) == 1 + len(lines)
+    assert [row.split("\t")[3] for row in from_file[1:]] == lines
+    assert [int(row.split("\t")[2]) for row in from_file[1:]] == [14, 6, 1]  # with the "\n"
+
+    rows = ok(elman("score", "--model", out, "--json", path)).splitlines()
+    scores = [json.loads(row) for row in rows]
+    assert [s["text"] for s in scores] == lines
+    for s, row in zip(scores, from_file[1:], strict=True):
+        assert s["tokens"] == len(s["text"]) + 1
+        assert s["log_prob"] < 0
+        assert s["perplexity"] == pytest.approx(math.exp(-s["log_prob"] / s["tokens"]))
+        assert row.startswith(f"{s['log_prob']:.4f}\t{s['perplexity']:.3f}\t")
+
+
+def test_score_splits_lines_at_newlines_only(char_run, tmp_path):
+    """A form feed inside a line is an ordinary (here unknown) character: two lines in,
+    two rows out."""
+    path = write(tmp_path, "lines.txt", "the dog\x0cthe fox\na fox\n")
+    rows = ok(elman("score", "--model", char_run[0], "--json", path)).splitlines()
+    assert [json.loads(row)["text"] for row in rows] == ["the dog\x0cthe fox", "a fox"]
+
+
+def test_word_level(tmp_path):
+    train_file = write(tmp_path, "train.txt", FOX * 8)
+    test_file = write(tmp_path, "test.txt", "the quick dog sleeps\nthe zebra runs\n")
+    out = tmp_path / "words"
+    args = ["--train", train_file, "--level", "word", "--max-steps", "20", "--out", out]
+    ok(elman("train", *args, *TINY))
+    assert json.loads((out / "vocab.json").read_text())["level"] == "word"
+
+    result = json.loads(ok(elman("eval", "--model", out, "--data", test_file, "--json")))
+    assert result["tokens"] == 4 + 1 + 3 + 1 - 1  # words and <eos> of both lines, minus 1
+    assert result["unknown"] == 1  # zebra
+
+    text = ok(elman("generate", "--model", out, "--prompt", "the quick", "--length", "12"))
+    assert text.startswith("the quick")
+    # 12 tokens: each a word or an <eos>, which prints as a newline (the last one is print's)
+    assert len(text.split()) == 2 + 12 - (text.count("\n") - 1)
+
+    scored = ok(elman("score", "--model", out, "--json", stdin="the lazy dog\n"))
+    (s,) = [json.loads(row) for row in scored.splitlines()]
+    assert s["text"] == "the lazy dog" and s["tokens"] == 4  # three words and <eos>
+
+
+def test_korean_character_model(tmp_path):
+    train_file = write(tmp_path, "train.txt", KOREAN * 6)
+    out = tmp_path / "korean"
+    stdout = ok(elman("train", "--train", train_file, "--out", out, "--epochs", "2", *TINY))
+    assert "sample:" in stdout
+    vocab = json.loads((out / "vocab.json").read_text(encoding="utf-8"))
+    assert "한" in vocab["tokens"]
+    args = ["generate", "--model", out, "--prompt", "한국어", "--length", "20", "--seed", "3"]
+    text = ok(elman(*args))
+    assert text.startswith("한국어") and len(text) == 3 + 20 + 1
+    assert text == ok(elman(*args))
+
+
+# User errors. Each case makes its files under tmp_path (``ckpt`` is a copy of the
+# trained checkpoint it may damage) and returns the command's arguments and a part
+# of the expected message.
+
+
+def edit_json(path: Path, edit) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    edit(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def missing_train_file(tmp, ckpt):
+    return ["train", "--train", tmp / "nope.txt", "--epochs", "1"], "nope.txt does not exist"
+
+
+def empty_train_file(tmp, ckpt):
+    return ["train", "--train", write(tmp, "e.txt", ""), "--epochs", "1"], "is empty"
+
+
+def invalid_utf8(tmp, ckpt):
+    (tmp / "latin1.txt").write_bytes("café\n".encode("latin-1"))
+    return ["train", "--train", tmp / "latin1.txt", "--epochs", "1"], "not valid UTF-8"
+
+
+def too_short_for_a_batch(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "short.txt", "hello"), "--batch", "32", "--epochs", "1"]
+    return args, "5 tokens, too few for --batch 32"
+
+
+def never_stops(tmp, ckpt):
+    return ["train", "--train", write(tmp, "t.txt", FOX)], "training would never stop"
+
+
+def hidden_zero(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--hidden", "0", "--epochs", "1"]
+    return args, "--hidden must be a positive integer, got 0"
+
+
+def batch_zero(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--batch", "0", "--epochs", "1"]
+    return args, "--batch must be a positive integer, got 0"
+
+
+def one_token_valid(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--valid", write(tmp, "v.txt", "t")]
+    return [*args, "--epochs", "1"], "validation text has fewer than two tokens"
+
+
+def unknown_prompt_characters(tmp, ckpt):
+    return ["generate", "--model", ckpt, "--prompt", "the ☃"], r"vocabulary lacks ('☃')"
+
+
+def negative_length(tmp, ckpt):
+    return ["generate", "--model", ckpt, "--prompt", "the", "--length", "-1"], "--length"
+
+
+def nan_temperature(tmp, ckpt):
+    return ["generate", "--model", ckpt, "--temperature", "nan"], "--temperature must be zero"
+
+
+def model_not_a_checkpoint(tmp, ckpt):
+    return ["generate", "--model", tmp], "(it has no config.json)"
+
+
+def model_is_a_file(tmp, ckpt):
+    return ["eval", "--model", ckpt / "vocab.json", "--data", ckpt / "vocab.json"], "not a dir"
+
+
+def eval_missing_data(tmp, ckpt):
+    return ["eval", "--model", ckpt, "--data", tmp / "nope.txt"], "nope.txt does not exist"
+
+
+def score_missing_file(tmp, ckpt):
+    return ["score", "--model", ckpt, tmp / "nope.txt"], "nope.txt does not exist"
+
+
+def newer_format_version(tmp, ckpt):
+    edit_json(ckpt / "config.json", lambda c: c.update(format_version=99))
+    return ["generate", "--model", ckpt], "format version 99"
+
+
+def truncated_weights(tmp, ckpt):
+    path = ckpt / "model.safetensors"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return ["generate", "--model", ckpt], "not a readable safetensors file"
+
+
+def vocab_token_removed(tmp, ckpt):
+    edit_json(ckpt / "vocab.json", lambda v: v["tokens"].remove("q"))
+    return ["score", "--model", ckpt], "tokens but the model expects"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        missing_train_file,
+        empty_train_file,
+        invalid_utf8,
+        too_short_for_a_batch,
+        never_stops,
+        hidden_zero,
+        batch_zero,
+        one_token_valid,
+        unknown_prompt_characters,
+        negative_length,
+        nan_temperature,
+        model_not_a_checkpoint,
+        model_is_a_file,
+        eval_missing_data,
+        score_missing_file,
+        newer_format_version,
+        truncated_weights,
+        vocab_token_removed,
+    ],
+)
+def test_user_error_exits_2_with_one_line(case, char_run, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    shutil.copytree(char_run[0], ckpt)
+    args, message = case(tmp_path, ckpt)
+    if args[0] == "train":  # a small model, unless the case sets a size after these flags
+        args = ["train", *TINY[:4], *args[1:], "--out", tmp_path / "out"]
+    result = elman(*args, stdin="the dog\n", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("elman: error: ")
+    assert message in lines[0]
+    if args[0] != "train":  # nothing half-printed before the error
+        assert result.stdout == ""
+
+
+def test_usage_errors_exit_2():
+    result = elman("eval", "--model", "somewhere")
+    assert result.returncode == 2
+    assert "the following arguments are required: --data" in result.stderr
+    assert "Traceback" not in result.stderr

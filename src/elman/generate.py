@@ -109,15 +109,15 @@ def _sample(
     state = model.initial_state(1)
     for token in context:
         logits, state = model.step(np.array([token]), state)
-    # Decoding is prefix-stable, so each new piece is the growth of the decoded text.
-    generated = context[1:]
-    shown = tokenizer.decode(generated)
+    previous = context[-1]
     for _ in range(length):
         token = sample_next(logits[0], temperature, top_k, rng)
-        generated.append(token)
-        text = tokenizer.decode(generated)
-        yield text[len(shown) :]
-        shown = text
+        # Decoding is prefix-stable and the joint between two tokens depends on
+        # them alone (a space between words, none around a line end), so the new
+        # piece is what the token adds to the one before it.
+        before = tokenizer.decode([previous])
+        yield tokenizer.decode([previous, token])[len(before) :]
+        previous = token
         logits, state = model.step(np.array([token]), state)
 
 

@@ -7,7 +7,6 @@ import numpy as np
 from elman.config import ModelConfig
 from elman.nn import RNN, Affine, Embedding, SoftmaxCrossEntropy
 from elman.nn import init as nninit
-from elman.nn.recurrent import rnn_step
 
 EMBED_SCALE = 0.1  # U(-0.1, 0.1) for embedding and output (Zaremba et al. 2014)
 
@@ -91,14 +90,14 @@ class LanguageModel:
             rnn.reset_state()
 
     @property
-    def state(self) -> list[np.ndarray | None]:
-        """The carried hidden state of each layer, (B, H) or None for zeros."""
-        return [rnn.h for rnn in self.rnns]
+    def state(self) -> list:
+        """The carried state of each layer (None: zeros)."""
+        return [rnn.state for rnn in self.rnns]
 
     @state.setter
-    def state(self, state: list[np.ndarray | None]) -> None:
-        for rnn, h in zip(self.rnns, state, strict=True):
-            rnn.h = h
+    def state(self, state: list) -> None:
+        for rnn, layer_state in zip(self.rnns, state, strict=True):
+            rnn.state = layer_state
 
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         """Token ids (B, T) -> next-token logits (B, T, V), carrying the state."""
@@ -125,22 +124,18 @@ class LanguageModel:
             dx, _dh0 = rnn.backward(dx)
         self.embedding.backward(dx)
 
-    def step(
-        self, token_ids: np.ndarray, state: list[np.ndarray]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One generation step: ids (B,), states (B, H) per layer -> logits (B, V), new states.
+    def step(self, token_ids: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+        """One generation step, pure: ids (B,) and each layer's state -> logits (B, V), new states.
 
-        Pure: nothing is cached and the layers' carried state is left alone.
+        Nothing is cached and the layers' carried state is left alone.
         """
         x = self.embedding.params["W"][token_ids]  # (B, D)
         new_state = []
-        for rnn, h in zip(self.rnns, state, strict=True):
-            a = x @ rnn.params["W_x"]
-            a += rnn.params["b"]
-            x = rnn_step(a, h, rnn.params["W_h"])
-            new_state.append(x)
+        for rnn, layer_state in zip(self.rnns, state, strict=True):
+            x, layer_state = rnn.step(x, layer_state)
+            new_state.append(layer_state)
         return x @ self.output.params["W"] + self.output.params["b"], new_state
 
-    def initial_state(self, batch: int) -> list[np.ndarray]:
-        """h_0 = 0 for every layer, (B, H) each."""
-        return [np.zeros((batch, self.config.hidden), self.dtype) for _ in self.rnns]
+    def initial_state(self, batch: int) -> list:
+        """Zero state for every layer."""
+        return [rnn.initial_state(batch) for rnn in self.rnns]

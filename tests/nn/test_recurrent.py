@@ -125,3 +125,24 @@ def test_matches_torch_rnn():
     assert_close(rnn.grads["W_x"], ref.weight_ih_l0.grad.numpy().T, **tol)
     assert_close(rnn.grads["W_h"], ref.weight_hh_l0.grad.numpy().T, **tol)
     assert_close(rnn.grads["b"], ref.bias_ih_l0.grad.numpy(), **tol)
+
+
+def test_carried_state_of_another_batch_size_is_refused():
+    rng = np.random.default_rng(7)
+    rnn = make_rnn(rng)
+    rnn.forward(rng.normal(size=(2, 3, 3)))
+    with pytest.raises(ValueError, match="reset_state"):
+        rnn.forward(rng.normal(size=(4, 3, 3)))
+    rnn.reset_state()
+    assert rnn.forward(rng.normal(size=(4, 3, 3))).shape == (4, 3, 4)
+
+
+def test_step_equals_forward_one_step_at_a_time():
+    rng = np.random.default_rng(8)
+    rnn = make_rnn(rng)
+    xs = rng.normal(size=(2, 4, 3))
+    hs = rnn.forward(xs)
+    h = rnn.initial_state(2)
+    for t in range(4):
+        out, h = rnn.step(xs[:, t], h)
+        assert_close(out, hs[:, t], rtol=1e-12)

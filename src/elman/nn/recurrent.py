@@ -23,19 +23,34 @@ class RNN:
     with the same W_x (D, H), W_h (H, H) and b (H,) at every step.
 
     Stateful for truncated BPTT: after ``forward`` the last hidden state is kept
-    in ``self.h`` and the next ``forward`` starts from it, while ``backward`` only
-    reaches back to the start of the current chunk (it returns ``dh0`` and the
-    trainer drops it). ``reset_state()`` starts over from h_0 = 0.
+    in ``self.state`` and the next ``forward`` starts from it, while ``backward``
+    only reaches back to the start of the current chunk (it returns ``dh0`` and
+    the model drops it). ``reset_state()`` starts over from h_0 = 0.
+
+    Every recurrent layer offers this interface: ``state`` (None or what
+    ``initial_state`` returns), ``reset_state``, ``initial_state``, ``forward``,
+    ``backward`` returning (dxs, dstate0), and a pure ``step`` for generation.
     """
 
     def __init__(self, W_x: np.ndarray, W_h: np.ndarray, b: np.ndarray) -> None:
         self.params = {"W_x": W_x, "W_h": W_h, "b": b}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
-        self.h: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
+        self.state: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
         self.cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def reset_state(self) -> None:
-        self.h = None
+        self.state = None
+
+    def initial_state(self, batch: int) -> np.ndarray:
+        """h_0 = 0, (B, H)."""
+        return np.zeros((batch, self.params["W_h"].shape[0]), self.params["W_h"].dtype)
+
+    def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step, pure (nothing cached): x (B, D), h_{t-1} (B, H) -> output h_t, state h_t."""
+        a = x @ self.params["W_x"]
+        a += self.params["b"]
+        h = rnn_step(a, h, self.params["W_h"])
+        return h, h
 
     def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
         """xs (B, T, D) -> hs (B, T, H). h0 (B, H) defaults to the carried state."""
@@ -43,10 +58,11 @@ class RNN:
         B, T, D = xs.shape
         H = W_h.shape[0]
         if h0 is None:
-            h0 = (
-                self.h
-                if self.h is not None and self.h.shape[0] == B
-                else np.zeros((B, H), W_h.dtype)
+            h0 = self.initial_state(B) if self.state is None else self.state
+        if h0.shape != (B, H):
+            raise ValueError(
+                f"expected a state of shape {(B, H)}, got {h0.shape}; "
+                "call reset_state() when the batch size changes"
             )
         # The input projection of every step is one product; the loop only does
         # what depends on the previous step. Time-major (T, B, H) keeps each
@@ -56,7 +72,7 @@ class RNN:
         h = h0
         for t in range(T):
             h = rnn_step(hs[t], h, W_h)
-        self.h = h.copy()
+        self.state = h.copy()
         self.cache = (xs, h0, hs)
         return hs.transpose(1, 0, 2)  # (B, T, H)
 

@@ -7,28 +7,31 @@ from elman.nn import RNN
 from tests.numeric import assert_close, numerical_gradient
 
 
-def make_rnn(rng, D=3, H=4, dtype=np.float64):
+def make_rnn(rng, D=3, H=4, dtype=np.float64, nonlinearity="tanh"):
     return RNN(
         rng.normal(0, 0.5, (D, H)).astype(dtype),
         rng.normal(0, 0.5, (H, H)).astype(dtype),
         rng.normal(0, 0.1, H).astype(dtype),
+        nonlinearity,
     )
 
 
 def naive_forward(rnn, xs, h0):
-    """h_t = tanh(x_t W_x + h_{t-1} W_h + b), one step at a time, straight from the equation."""
+    """h_t = φ(x_t W_x + h_{t-1} W_h + b), one step at a time, straight from the equation."""
     W_x, W_h, b = rnn.params["W_x"], rnn.params["W_h"], rnn.params["b"]
+    phi = {"tanh": np.tanh, "relu": lambda a: np.maximum(a, 0)}[rnn.nonlinearity]
     h, hs = h0, []
     for t in range(xs.shape[1]):
-        h = np.tanh(xs[:, t] @ W_x + h @ W_h + b)
+        h = phi(xs[:, t] @ W_x + h @ W_h + b)
         hs.append(h)
     return np.stack(hs, axis=1)
 
 
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("B,T", [(2, 5), (1, 1), (3, 1), (1, 4)])
-def test_forward_matches_naive_loop(B, T):
+def test_forward_matches_naive_loop(B, T, nonlinearity):
     rng = np.random.default_rng(0)
-    rnn = make_rnn(rng)
+    rnn = make_rnn(rng, nonlinearity=nonlinearity)
     xs, h0 = rng.normal(size=(B, T, 3)), rng.normal(size=(B, 4))
     assert_close(rnn.forward(xs, h0), naive_forward(rnn, xs, h0), rtol=1e-12)
 
@@ -40,11 +43,12 @@ def test_h0_defaults_to_zero():
     assert_close(rnn.forward(xs), naive_forward(rnn, xs, np.zeros((2, 4))), rtol=1e-12)
 
 
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("B,T", [(2, 5), (1, 1), (3, 1), (1, 4)])
-def test_backward_matches_finite_differences(B, T):
+def test_backward_matches_finite_differences(B, T, nonlinearity):
     """dxs, dh0 and every parameter gradient, including a gradient arriving at the last state."""
     rng = np.random.default_rng(2)
-    rnn = make_rnn(rng)
+    rnn = make_rnn(rng, nonlinearity=nonlinearity)
     xs, h0 = rng.normal(size=(B, T, 3)), rng.normal(size=(B, 4))
     G, G_last = rng.normal(size=(B, T, 4)), rng.normal(size=(B, 4))
 
@@ -96,16 +100,17 @@ def test_float32_stays_float32():
     assert hs.dtype == dxs.dtype == dh0.dtype == np.float32
 
 
-def test_matches_torch_rnn():
-    """Same weights in torch.nn.RNN (tanh): states, dxs, dh0 and weight gradients agree."""
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_matches_torch_rnn(nonlinearity):
+    """Same weights in torch.nn.RNN: states, dxs, dh0 and weight gradients agree."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
-    rnn = make_rnn(rng, D=5, H=6, dtype=np.float32)
+    rnn = make_rnn(rng, D=5, H=6, dtype=np.float32, nonlinearity=nonlinearity)
     xs = rng.normal(size=(3, 4, 5)).astype(np.float32)
     h0 = rng.normal(size=(3, 6)).astype(np.float32)
     G = rng.normal(size=(3, 4, 6)).astype(np.float32)
 
-    ref = torch.nn.RNN(5, 6, nonlinearity="tanh", batch_first=True)
+    ref = torch.nn.RNN(5, 6, nonlinearity=nonlinearity, batch_first=True)
     with torch.no_grad():
         ref.weight_ih_l0.copy_(torch.from_numpy(rnn.params["W_x"].T.copy()))
         ref.weight_hh_l0.copy_(torch.from_numpy(rnn.params["W_h"].T.copy()))

@@ -10,8 +10,20 @@ steps, D embedding size, H hidden size, V vocabulary size.
 """
 
 from elman.nn.affine import Affine
+from elman.nn.dropout import Dropout
 from elman.nn.embedding import Embedding
+from elman.nn.gru import GRU
 from elman.nn.loss import SoftmaxCrossEntropy, log_softmax
+from elman.nn.lstm import LSTM
 from elman.nn.recurrent import RNN
 
-__all__ = ["RNN", "Affine", "Embedding", "SoftmaxCrossEntropy", "log_softmax"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Affine",
+    "Dropout",
+    "Embedding",
+    "SoftmaxCrossEntropy",
+    "log_softmax",
+]

@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 
 
-def rnn_step(a_t: np.ndarray, h_prev: np.ndarray, W_h: np.ndarray) -> np.ndarray:
-    """One step of h_t = tanh(x_t W_x + b + h_{t-1} W_h), given a_t = x_t W_x + b (B, H).
+NONLINEARITIES = ("tanh", "relu")
+
+
+def rnn_step(
+    a_t: np.ndarray, h_prev: np.ndarray, W_h: np.ndarray, nonlinearity: str = "tanh"
+) -> np.ndarray:
+    """One step of h_t = φ(x_t W_x + b + h_{t-1} W_h), given a_t = x_t W_x + b (B, H),
+    with φ = tanh or relu.
 
     Overwrites ``a_t`` with h_t and returns it. The layer's time loop and
     generation both use this function, so they cannot drift apart.
     """
     a_t += h_prev @ W_h
+    if nonlinearity == "relu":
+        return np.maximum(a_t, 0, out=a_t)
     return np.tanh(a_t, out=a_t)
 
 
@@ -20,7 +28,9 @@ class RNN:
 
         h_t = tanh(x_t W_x + h_{t-1} W_h + b),   h_0 = 0 unless given,
 
-    with the same W_x (D, H), W_h (H, H) and b (H,) at every step.
+    with the same W_x (D, H), W_h (H, H) and b (H,) at every step; with
+    ``nonlinearity="relu"``, max(0, ·) instead of tanh (PyTorch's nn.RNN
+    ``nonlinearity`` option; Le et al. 2015 train such networks from W_h = I).
 
     Stateful for truncated BPTT: after ``forward`` the last hidden state is kept
     in ``self.state`` and the next ``forward`` starts from it, while ``backward``
@@ -32,7 +42,12 @@ class RNN:
     ``backward`` returning (dxs, dstate0), and a pure ``step`` for generation.
     """
 
-    def __init__(self, W_x: np.ndarray, W_h: np.ndarray, b: np.ndarray) -> None:
+    def __init__(
+        self, W_x: np.ndarray, W_h: np.ndarray, b: np.ndarray, nonlinearity: str = "tanh"
+    ) -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(f"nonlinearity must be one of {NONLINEARITIES}, got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
         self.params = {"W_x": W_x, "W_h": W_h, "b": b}
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.state: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
@@ -49,7 +64,7 @@ class RNN:
         """One step, pure (nothing cached): x (B, D), h_{t-1} (B, H) -> output h_t, state h_t."""
         a = x @ self.params["W_x"]
         a += self.params["b"]
-        h = rnn_step(a, h, self.params["W_h"])
+        h = rnn_step(a, h, self.params["W_h"], self.nonlinearity)
         return h, h
 
     def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
@@ -71,7 +86,7 @@ class RNN:
         hs += b  # hs holds a_t = x_t W_x + b until step t overwrites it with h_t
         h = h0
         for t in range(T):
-            h = rnn_step(hs[t], h, W_h)
+            h = rnn_step(hs[t], h, W_h, self.nonlinearity)
         self.state = h.copy()
         self.cache = (xs, h0, hs)
         return hs.transpose(1, 0, 2)  # (B, T, H)
@@ -87,10 +102,11 @@ class RNN:
         dhs = dhs.transpose(1, 0, 2)  # (T, B, H) view
         da = np.empty_like(hs)  # da_t = dL/d(pre-activation at t)
         dh = np.zeros((B, H), hs.dtype) if dh_last is None else dh_last.copy()
+        relu = self.nonlinearity == "relu"
         for t in reversed(range(T)):
             dh += dhs[t]
-            # tanh'(a_t) = 1 - h_t^2
-            np.multiply(dh, 1 - hs[t] * hs[t], out=da[t])
+            # φ'(a_t) from h_t alone: tanh' = 1 - h_t^2, relu' = [h_t > 0]
+            np.multiply(dh, hs[t] > 0 if relu else 1 - hs[t] * hs[t], out=da[t])
             dh = da[t] @ W_h.T
         # The weight gradients sum over all steps, so each is one product after the loop.
         self.grads["W_h"] += h0.T @ da[0]

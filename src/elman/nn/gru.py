@@ -1,0 +1,142 @@
+"""The gated recurrent unit (Cho et al., 2014) in PyTorch's form, unrolled over a whole sequence."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from elman.nn.activations import sigmoid
+
+
+def gru_step(
+    a_t: np.ndarray, h_prev: np.ndarray, W_h: np.ndarray, b_h: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """One GRU step given a_t = x_t W_x + b_x (B, 3H) -> (h_t, h_{t-1} W_hn + b_hn), both (B, H).
+
+    Overwrites ``a_t`` with the gates [r | z | n]; those and h_{t-1} W_hn + b_hn are
+    all that backward needs from the step. The layer's time loop and generation
+    both use this function, so they cannot drift apart.
+    """
+    H = h_prev.shape[1]
+    g = h_prev @ W_h
+    g += b_h  # (B, 3H): h_{t-1} W_h + b_h
+    rz = a_t[:, : 2 * H]
+    rz += g[:, : 2 * H]
+    sigmoid(rz, out=rz)
+    r, z, n = a_t[:, :H], a_t[:, H : 2 * H], a_t[:, 2 * H :]
+    hn = g[:, 2 * H :]
+    n += r * hn
+    np.tanh(n, out=n)
+    h = h_prev - n  # h_t = (1 - z) n + z h_{t-1} = n + z (h_{t-1} - n)
+    h *= z
+    h += n
+    return h, hn
+
+
+class GRU:
+    """Gated recurrent unit over a (B, T, D) sequence, in PyTorch's formulation (nn.GRU):
+
+        r_t = σ(x_t W_xr + b_xr + h_{t-1} W_hr + b_hr)          reset gate
+        z_t = σ(x_t W_xz + b_xz + h_{t-1} W_hz + b_hz)          update gate
+        n_t = tanh(x_t W_xn + b_xn + r_t * (h_{t-1} W_hn + b_hn))   candidate
+        h_t = (1 - z_t) * n_t + z_t * h_{t-1},   h_0 = 0 unless given,
+
+    with W_x (D, 3H), W_h (H, 3H), b_x (3H,) and b_h (3H,) whose columns are the
+    gates in PyTorch's order [r | z | n]. So weights copy straight across:
+    W_x = weight_ih_l0.T, W_h = weight_hh_l0.T, b_x = bias_ih_l0, b_h = bias_hh_l0.
+    The two biases cannot be merged into one: r multiplies b_hn but not b_xn.
+
+    Stateful for truncated BPTT exactly like ``RNN``: after ``forward`` the last
+    hidden state is kept in ``self.state`` and the next ``forward`` starts from it,
+    while ``backward`` only reaches back to the start of the current chunk (it
+    returns ``dh0``). ``reset_state()`` starts over from h_0 = 0.
+    """
+
+    def __init__(self, W_x: np.ndarray, W_h: np.ndarray, b_x: np.ndarray, b_h: np.ndarray) -> None:
+        self.params = {"W_x": W_x, "W_h": W_h, "b_x": b_x, "b_h": b_h}
+        self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
+        self.state: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
+        self.cache: tuple[np.ndarray, ...] | None = None
+
+    def reset_state(self) -> None:
+        self.state = None
+
+    def initial_state(self, batch: int) -> np.ndarray:
+        """h_0 = 0, (B, H)."""
+        return np.zeros((batch, self.params["W_h"].shape[0]), self.params["W_h"].dtype)
+
+    def step(self, x: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step, pure (nothing cached): x (B, D), h_{t-1} (B, H) -> output h_t, state h_t."""
+        a = x @ self.params["W_x"]
+        a += self.params["b_x"]
+        h, _ = gru_step(a, h, self.params["W_h"], self.params["b_h"])
+        return h, h
+
+    def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
+        """xs (B, T, D) -> hs (B, T, H). h0 (B, H) defaults to the carried state."""
+        W_x, W_h, b_x, b_h = (self.params[k] for k in ("W_x", "W_h", "b_x", "b_h"))
+        B, T, D = xs.shape
+        H = W_h.shape[0]
+        if h0 is None:
+            h0 = self.initial_state(B) if self.state is None else self.state
+        if h0.shape != (B, H):
+            raise ValueError(
+                f"expected a state of shape {(B, H)}, got {h0.shape}; "
+                "call reset_state() when the batch size changes"
+            )
+        # The input projection of every step is one product; the loop only does
+        # what depends on the previous step. Time-major (T, B, .) keeps each
+        # step's rows contiguous.
+        gates = (xs.reshape(B * T, D) @ W_x).reshape(B, T, 3 * H).transpose(1, 0, 2).copy()
+        gates += b_x  # gates[t] holds x_t W_x + b_x until step t overwrites it with [r | z | n]
+        hs = np.empty((T, B, H), gates.dtype)
+        hns = np.empty((T, B, H), gates.dtype)  # h_{t-1} W_hn + b_hn, which r multiplied
+        h = h0
+        for t in range(T):
+            hs[t], hns[t] = gru_step(gates[t], h, W_h, b_h)
+            h = hs[t]
+        self.state = h.copy()
+        self.cache = (xs, h0, hs, gates, hns)
+        return hs.transpose(1, 0, 2)  # (B, T, H)
+
+    def backward(
+        self, dhs: np.ndarray, dh_last: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """dhs (B, T, H), optional dh_last (B, H) from beyond the chunk -> (dxs, dh0)."""
+        xs, h0, hs, gates, hns = self.cache
+        W_x, W_h = self.params["W_x"], self.params["W_h"]
+        B, T, D = xs.shape
+        H = W_h.shape[0]
+        dhs = dhs.transpose(1, 0, 2)  # (T, B, H) view
+        da = np.empty_like(gates)  # da_t = dL/d(x_t W_x + b_x), [da_r | da_z | da_n]
+        dg = np.empty((B, 3 * H), gates.dtype)  # dL/d(h_{t-1} W_h + b_h) at one step
+        dh = np.zeros((B, H), hs.dtype) if dh_last is None else dh_last.copy()
+        for t in reversed(range(T)):
+            dh += dhs[t]
+            h_prev = hs[t - 1] if t > 0 else h0
+            r, z, n = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 2 * H :]
+            da_r, da_z, da_n = da[t, :, :H], da[t, :, H : 2 * H], da[t, :, 2 * H :]
+            # h_t = n + z (h_{t-1} - n); tanh' = 1 - n^2, σ' = σ (1 - σ)
+            np.multiply(dh, 1 - z, out=da_n)
+            da_n *= 1 - n * n
+            np.subtract(h_prev, n, out=da_z)
+            da_z *= dh
+            da_z *= z * (1 - z)
+            np.multiply(da_n, hns[t], out=da_r)
+            da_r *= r * (1 - r)
+            dg[:, : 2 * H] = da[t, :, : 2 * H]
+            np.multiply(da_n, r, out=dg[:, 2 * H :])
+            dh *= z
+            dh += dg @ W_h.T
+        # The weight gradients sum over all steps, so each is one product after the loop.
+        self.grads["b_x"] += da.sum(axis=(0, 1))
+        da_rows = da.transpose(1, 0, 2).reshape(B * T, 3 * H)  # back to batch-major rows
+        self.grads["W_x"] += xs.reshape(B * T, D).T @ da_rows
+        dxs = (da_rows @ W_x.T).reshape(B, T, D)
+        # On the h side only the n block differs: r multiplies h_{t-1} W_hn + b_hn.
+        # da_rows may be a view of da (B = 1 or T = 1), so this comes after its last use.
+        da[:, :, 2 * H :] *= gates[:, :, :H]
+        self.grads["b_h"] += da.sum(axis=(0, 1))
+        self.grads["W_h"] += h0.T @ da[0]
+        if T > 1:
+            self.grads["W_h"] += hs[:-1].reshape(-1, H).T @ da[1:].reshape(-1, 3 * H)
+        return dxs, dh

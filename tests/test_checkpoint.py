@@ -1,6 +1,7 @@
 """Checkpoints: a save/load round trip compared bit for bit, the files parsed as JSON and
 safetensors by hand, and every damaged checkpoint refused with a message naming the fix."""
 
+import dataclasses
 import json
 import os
 import pickle
@@ -113,13 +114,8 @@ def test_files_are_json_and_safetensors(saved):
     directory, model, tok, train_config = saved
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     assert config["format"] == "elman" and config["format_version"] == 1
-    assert config["model"] == {
-        "vocab_size": len(tok),
-        "embed": 6,
-        "hidden": 8,
-        "cell": "rnn",
-        "layers": 2,
-    }
+    assert config["model"] == dataclasses.asdict(model.config)
+    assert (config["model"]["vocab_size"], config["model"]["hidden"]) == (len(tok), 8)
     assert config["train"]["bptt"] == 9 and config["info"] == {"epoch": 2}
     vocab = json.loads((directory / "vocab.json").read_text(encoding="utf-8"))
     assert vocab == {"level": "char", "tokens": tok.tokens}
@@ -169,7 +165,7 @@ def newer_version(d):
 
 
 def unknown_model_key(d):
-    edit_config(d, lambda c: c["model"].update(dropout=0.5))
+    edit_config(d, lambda c: c["model"].update(attention_heads=4))
 
 
 def unknown_train_key(d):
@@ -245,7 +241,7 @@ def tokenizer_section_not_an_object(d):
     ("damage", "message"),
     [
         (newer_version, r"format version 2, but this elman reads versions 1 to 1; upgrade"),
-        (unknown_model_key, r"unknown settings \['dropout'\]"),
+        (unknown_model_key, r"unknown settings \['attention_heads'\]"),
         (unknown_train_key, r"unknown settings \['warmup'\]"),
         (bad_model_value, r"--hidden must be a positive integer, got 0"),
         (missing_tensor, r"missing tensors \['rnn.1.W_h'\], unexpected tensors \[\]"),
@@ -288,3 +284,14 @@ def test_config_value_of_the_wrong_type_is_refused(saved):
     edit_config(directory, lambda c: c["train"].update(lr="fast"))
     with pytest.raises(ElmanError, match="lr"):
         checkpoint.load(directory)
+
+
+def test_checkpoint_from_before_the_cell_options_still_loads(saved):
+    """A config.json written before dropout, tying, cells and the state switch existed
+    (only vocab_size, embed, hidden, cell, layers) loads with their defaults."""
+    directory, model, _, _ = saved
+    old = ("vocab_size", "embed", "hidden", "cell", "layers")
+    edit_config(directory, lambda c: c.update(model={k: c["model"][k] for k in old}))
+    loaded = checkpoint.load(directory)
+    assert loaded.model.config == model.config
+    assert np.array_equal(loaded.model.flat_params, model.flat_params)

@@ -22,7 +22,7 @@ from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.evaluate import evaluate
 from elman.generate import generate, score, stream
-from elman.model import LanguageModel
+from elman.model import LanguageModel, check_language_model_config
 from elman.train import train
 
 # Settings for `elman train` on the built-in corpus: a character-level model
@@ -39,6 +39,15 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
     group = parser.add_argument_group(f"{cls.__name__} settings")
     for f in dataclasses.fields(cls):
         if not f.metadata.get("cli", True):
+            continue
+        if isinstance(f.default, bool):  # --tie / --no-tie
+            group.add_argument(
+                f"--{f.name.replace('_', '-')}",
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{f.metadata['help']} (default: {'on' if f.default else 'off'})",
+            )
             continue
         group.add_argument(
             f"--{f.name.replace('_', '-')}",
@@ -70,7 +79,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         for f in dataclasses.fields(ModelConfig)
         if getattr(args, f.name, None) is not None
     }
-    ModelConfig(vocab_size=1, **model_values)  # refuse bad sizes before reading any data
+    # Refuse bad settings before reading any data.
+    check_language_model_config(ModelConfig(vocab_size=1, **model_values))
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     previous = [out / name for name in (checkpoint.CONFIG_FILE, "metrics.jsonl")]
     if any(path.exists() for path in previous):

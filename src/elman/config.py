@@ -13,7 +13,9 @@ from typing import Any, TypeVar
 
 from elman.errors import ElmanError
 
-CELLS = ("rnn",)
+CELLS = ("rnn", "rnn-relu", "lstm", "gru")
+DROPOUT_KINDS = ("standard", "locked")
+STATE_MODES = ("carry", "reset")
 LEVELS = ("char", "word")
 OPTIMIZERS = ("sgd", "adam")
 
@@ -31,8 +33,45 @@ class ModelConfig:
     )
     embed: int = field(default=64, metadata=_help("embedding size D"))
     hidden: int = field(default=256, metadata=_help("hidden state size H of each recurrent layer"))
-    cell: str = field(default="rnn", metadata=_help("recurrent cell: tanh RNN", choices=CELLS))
+    cell: str = field(
+        default="rnn",
+        metadata=_help("recurrent cell: tanh RNN, ReLU RNN, LSTM or GRU", choices=CELLS),
+    )
     layers: int = field(default=1, metadata=_help("number of stacked recurrent layers"))
+    dropout: float = field(
+        default=0.0,
+        metadata=_help(
+            "probability of zeroing a unit on the embeddings, between layers and before the "
+            "output layer, in training only (Zaremba et al. 2014)"
+        ),
+    )
+    dropout_kind: str = field(
+        default="standard",
+        metadata=_help(
+            "standard: a fresh mask at every step; locked: one mask per sequence reused at "
+            "every step (Gal & Ghahramani 2016)",
+            choices=DROPOUT_KINDS,
+        ),
+    )
+    tie: bool = field(
+        default=False,
+        metadata=_help(
+            "the output layer shares the embedding matrix (Press & Wolf 2017; Inan et al. "
+            "2017); needs --embed equal to --hidden"
+        ),
+    )
+    bidirectional: bool = field(
+        default=False,
+        metadata=_help("read the sequence both ways (encoders only; a language model refuses it)"),
+    )
+    state: str = field(
+        default="carry",
+        metadata=_help(
+            "hidden state across lines: carry it on, or reset it at every line end "
+            "(in training, evaluation and scoring alike)",
+            choices=STATE_MODES,
+        ),
+    )
 
     def __post_init__(self) -> None:
         for name in ("embed", "hidden", "layers"):
@@ -40,6 +79,21 @@ class ModelConfig:
         if self.vocab_size < 0:
             raise ElmanError(f"vocab_size must be positive, got {self.vocab_size}.")
         _require_choice("cell", self.cell, CELLS)
+        _require_choice("dropout_kind", self.dropout_kind, DROPOUT_KINDS)
+        _require_choice("state", self.state, STATE_MODES)
+        if not 0 <= self.dropout < 1:
+            raise ElmanError(f"--dropout must be at least 0 and below 1, got {self.dropout}.")
+        if self.tie and self.embed != self.output_size:
+            raise ElmanError(
+                f"--tie shares the embedding matrix with the output layer, so --embed "
+                f"({self.embed}) must equal the top layer's output size ({self.output_size}); "
+                f"set --embed {self.output_size} or drop --tie."
+            )
+
+    @property
+    def output_size(self) -> int:
+        """Size of the top recurrent layer's output: H, or 2H when bidirectional."""
+        return self.hidden * (2 if self.bidirectional else 1)
 
 
 @dataclass

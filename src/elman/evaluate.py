@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elman.data.batching import StreamBatches
+from elman.data.batching import make_batches
 from elman.data.tokenizers import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
 from elman.model import LanguageModel
@@ -41,24 +41,33 @@ class Evaluation:
 
 
 def evaluate_ids(
-    model: LanguageModel, ids: np.ndarray, batch: int = 10, bptt: int = 64
+    model: LanguageModel,
+    ids: np.ndarray,
+    batch: int = 10,
+    bptt: int = 64,
+    eos_id: int | None = None,
 ) -> Evaluation:
-    """Mean cross-entropy of predicting ids[1:] from what precedes them.
+    """Mean cross-entropy of predicting each token from what precedes it, without dropout.
 
-    The ids are cut into ``batch`` streams read ``bptt`` steps at a time with the
-    state carried (and padding masked), so each stream is one long context. The
-    model's carried state is reset before and after.
+    With the state carried across lines (``model.config.state == "carry"``), the
+    ids are cut into ``batch`` streams read ``bptt`` steps at a time, so each stream
+    is one long context and ids[1:] are scored. With the state reset at each line
+    end (``eos_id``), every line is scored from a zero state after a line start,
+    and so is every token. Padding is masked either way.
     """
     if len(ids) < 2:
         raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
-    batches = StreamBatches(ids, min(batch, len(ids) - 1), bptt)
+    batches = make_batches(ids, model.config.state, eos_id, min(batch, len(ids) - 1), bptt)
     total, count = 0.0, 0
-    model.reset_state()
+    was_training, model.training = model.training, False
     for b in batches:
+        if b.reset:
+            model.reset_state()
         model.forward(b.inputs, b.targets, b.mask)
         total += model.loss_layer.total
         count += model.loss_layer.count
     model.reset_state()
+    model.training = was_training
     return Evaluation(loss=total / count, tokens=count)
 
 
@@ -74,7 +83,7 @@ def evaluate(
     Tokens the vocabulary lacks are scored as <unk> and counted in ``unknown``.
     """
     unknown = sum(tokenizer.unknown_tokens(text).values())
-    result = evaluate_ids(model, tokenizer.encode(text), batch, bptt)
+    result = evaluate_ids(model, tokenizer.encode(text), batch, bptt, tokenizer.eos_id)
     return Evaluation(result.loss, result.tokens, unknown)
 
 

@@ -150,7 +150,9 @@ class LineScore:
 
 def score(model: LanguageModel, tokenizer: Tokenizer, lines: Iterable[str]) -> Iterator[LineScore]:
     """Score each line independently: from h_0 = 0 after a line start, the
-    log-probability of its tokens and of the line end that closes it."""
+    log-probability of its tokens and of the line end that closes it. Leaves the
+    model in evaluation mode (no dropout)."""
+    model.training = False
     for line in lines:
         line = line.rstrip("\n")
         ids = tokenizer.encode(line + "\n")

@@ -1,23 +1,39 @@
-"""The recurrent-network language model: embedding -> RNN layers -> affine -> softmax."""
+"""The recurrent-network language model: embedding -> recurrent layers -> affine -> softmax."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from elman.config import ModelConfig
-from elman.nn import RNN, Affine, Embedding, SoftmaxCrossEntropy
+from elman.errors import ElmanError
+from elman.nn import GRU, LSTM, RNN, Affine, Dropout, Embedding, SoftmaxCrossEntropy
 from elman.nn import init as nninit
+from elman.nn.parameters import pack_parameters
 
 EMBED_SCALE = 0.1  # U(-0.1, 0.1) for embedding and output (Zaremba et al. 2014)
 
 
+def check_language_model_config(config: ModelConfig) -> None:
+    """Refuse settings a next-token predictor cannot have."""
+    if config.bidirectional:
+        raise ElmanError(
+            "a language model predicts each token from the ones before it, so it cannot read "
+            "the text backwards: drop --bidirectional (it is for encoders such as classifiers "
+            "and taggers)."
+        )
+
+
 class LanguageModel:
-    """p(w_{t+1} | w_1..w_t) with an Elman RNN:
+    """p(w_{t+1} | w_1..w_t) with a recurrent network:
 
         x_t = E[w_t]                                  embedding      (B, T, D)
-        h_t = tanh(x_t W_x + h_{t-1} W_h + b)         RNN, stacked   (B, T, H)
+        h_t = cell(x_t, h_{t-1})                      recurrent, stacked (B, T, H)
+                                                      e.g. tanh(x_t W_x + h_{t-1} W_h + b)
         y_t = h_t W_y + b_y                           affine         (B, T, V)
         loss = mean_t -log softmax(y_t)[w_{t+1}]      cross-entropy
+
+    with dropout (training only) on the embeddings, between layers and before the
+    affine layer, and W_y = E^T when tied.
 
     Parameters live in one flat buffer (``flat_params``), and ``params`` maps names
     such as ``"rnn.0.W_h"`` to views into it; gradients likewise. Clipping and the
@@ -25,8 +41,8 @@ class LanguageModel:
     checkpoints and comparisons with PyTorch unambiguous.
 
     Initialisation: embedding and output weights U(-0.1, 0.1) (Zaremba et al.
-    2014), W_x Glorot uniform (Glorot & Bengio 2010), W_h orthogonal (Saxe et al.
-    2014), biases zero.
+    2014); recurrent layers as ``nn.init.recurrent_layer`` (W_x Glorot uniform,
+    W_h orthogonal, LSTM forget bias 1); other biases zero.
     """
 
     def __init__(
@@ -34,58 +50,64 @@ class LanguageModel:
     ) -> None:
         if config.vocab_size < 1:
             raise ValueError("ModelConfig.vocab_size must be set from the vocabulary")
+        check_language_model_config(config)
         self.config = config
         rng = np.random.default_rng(seed)
         V, D, H = config.vocab_size, config.embed, config.hidden
 
         self.embedding = Embedding(nninit.uniform(rng, (V, D), EMBED_SCALE))
-        self.rnns = []
-        for layer in range(config.layers):
-            fan_in = D if layer == 0 else H
-            self.rnns.append(
-                RNN(nninit.glorot_uniform(rng, fan_in, H), nninit.orthogonal(rng, H), np.zeros(H))
-            )
-        self.output = Affine(nninit.uniform(rng, (H, V), EMBED_SCALE), np.zeros(V))
+        self.rnns = [
+            nninit.recurrent_layer(config.cell, D if i == 0 else H, H, rng)
+            for i in range(config.layers)
+        ]
+        # Tied (Press & Wolf 2017; Inan et al. 2017): the output layer reads the
+        # embedding matrix through a transposed view, and its gradient adds into the
+        # embedding's, so the two stay one parameter with nothing else to do.
+        W_y = (
+            self.embedding.params["W"].T if config.tie else nninit.uniform(rng, (H, V), EMBED_SCALE)
+        )
+        self.output = Affine(W_y, np.zeros(V))
         self.loss_layer = SoftmaxCrossEntropy()
-        self._pack_parameters(np.dtype(dtype))
+        # Dropout before each recurrent layer and before the output layer; its own
+        # stream of random numbers, so masks do not disturb initialisation.
+        dropout_rng = np.random.default_rng([seed, 1])
+        self.dropouts = [
+            Dropout(config.dropout, config.dropout_kind, dropout_rng)
+            for _ in range(config.layers + 1)
+        ]
 
-    def layers(self) -> list[tuple[str, Embedding | RNN | Affine]]:
+        tied = frozenset({"output.W"}) if config.tie else frozenset()
+        self.flat_params, self.flat_grads, self.params, self.grads = pack_parameters(
+            self.layers(), np.dtype(dtype), skip=tied
+        )
+        if config.tie:
+            self.output.params["W"] = self.params["embed.W"].T
+            self.output.grads["W"] = self.grads["embed.W"].T
+
+    def layers(self) -> list[tuple[str, Embedding | RNN | LSTM | GRU | Affine]]:
         """The layers with parameters, named as in ``params`` (``"rnn.0"``, ...)."""
         rnns = [(f"rnn.{i}", rnn) for i, rnn in enumerate(self.rnns)]
         return [("embed", self.embedding), *rnns, ("output", self.output)]
-
-    def _pack_parameters(self, dtype: np.dtype) -> None:
-        # One flat buffer each for parameters and gradients; every layer's arrays
-        # become views into them, so the layers keep reading self.params["W"].
-        named = [
-            (f"{prefix}.{key}", layer, key)
-            for prefix, layer in self.layers()
-            for key in layer.params
-        ]
-        total = sum(layer.params[key].size for _, layer, key in named)
-        self.flat_params = np.empty(total, dtype)
-        self.flat_grads = np.zeros(total, dtype)
-        self.params: dict[str, np.ndarray] = {}
-        self.grads: dict[str, np.ndarray] = {}
-        offset = 0
-        for name, layer, key in named:
-            value = layer.params[key]
-            end = offset + value.size
-            param = self.flat_params[offset:end].reshape(value.shape)
-            param[...] = value
-            layer.params[key] = self.params[name] = param
-            layer.grads[key] = self.grads[name] = self.flat_grads[offset:end].reshape(value.shape)
-            offset = end
 
     @property
     def dtype(self) -> np.dtype:
         return self.flat_params.dtype
 
+    @property
+    def training(self) -> bool:
+        """True while training: dropout is applied. Evaluation and generation set False."""
+        return self.dropouts[0].training
+
+    @training.setter
+    def training(self, mode: bool) -> None:
+        for dropout in self.dropouts:
+            dropout.training = mode
+
     def zero_grad(self) -> None:
         self.flat_grads.fill(0)
 
     def reset_state(self) -> None:
-        """Start every layer over from h_0 = 0."""
+        """Start every layer over from a zero state."""
         for rnn in self.rnns:
             rnn.reset_state()
 
@@ -102,9 +124,9 @@ class LanguageModel:
     def logits(self, inputs: np.ndarray) -> np.ndarray:
         """Token ids (B, T) -> next-token logits (B, T, V), carrying the state."""
         x = self.embedding.forward(inputs)
-        for rnn in self.rnns:
-            x = rnn.forward(x)
-        return self.output.forward(x)
+        for dropout, rnn in zip(self.dropouts, self.rnns, strict=False):
+            x = rnn.forward(dropout.forward(x))
+        return self.output.forward(self.dropouts[-1].forward(x))
 
     def forward(
         self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
@@ -116,18 +138,20 @@ class LanguageModel:
     def backward(self) -> None:
         """Add the gradient of the last ``forward``'s loss to ``grads``.
 
-        Truncated BPTT: the gradient reaching each layer's initial state (dh0) is
-        dropped here, so it stops at the chunk boundary.
+        Truncated BPTT: the gradient reaching each layer's initial state (dstate0)
+        is dropped here, so it stops at the chunk boundary.
         """
-        dx = self.output.backward(self.loss_layer.backward())
-        for rnn in reversed(self.rnns):
-            dx, _dh0 = rnn.backward(dx)
+        dx = self.dropouts[-1].backward(self.output.backward(self.loss_layer.backward()))
+        for dropout, rnn in zip(reversed(self.dropouts[:-1]), reversed(self.rnns), strict=True):
+            dx, _dstate0 = rnn.backward(dx)
+            dx = dropout.backward(dx)
         self.embedding.backward(dx)
 
     def step(self, token_ids: np.ndarray, state: list) -> tuple[np.ndarray, list]:
         """One generation step, pure: ids (B,) and each layer's state -> logits (B, V), new states.
 
-        Nothing is cached and the layers' carried state is left alone.
+        Nothing is cached, the layers' carried state is left alone, and there is no
+        dropout.
         """
         x = self.embedding.params["W"][token_ids]  # (B, D)
         new_state = []

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from elman import checkpoint
 from elman.config import TrainConfig
-from elman.data.batching import StreamBatches
+from elman.data.batching import make_batches
 from elman.data.tokenizers import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
 from elman.evaluate import evaluate_ids
@@ -54,7 +54,9 @@ def train(
     valid_ids = tokenizer.encode(valid_text) if valid_text is not None else None
     if valid_ids is not None and len(valid_ids) < 2:
         raise ElmanError("the validation text has fewer than two tokens; give a longer one.")
-    batches = StreamBatches(train_ids, config.batch, config.bptt)
+    batches = make_batches(
+        train_ids, model.config.state, tokenizer.eos_id, config.batch, config.bptt
+    )
     optimizer = make_optimizer(config.optimizer, model.flat_params, config.learning_rate)
     metrics = None
     if out_dir is not None:
@@ -74,7 +76,7 @@ def train(
     epoch = 0
     while not stop:
         epoch += 1
-        model.reset_state()  # each epoch starts the B streams over from h_0 = 0
+        model.training = True  # dropout on
         total_loss, total_tokens = 0.0, 0
         epoch_start = time.perf_counter()
         bar = tqdm(
@@ -86,6 +88,8 @@ def train(
             mininterval=0.5,
         )
         for batch in bar:
+            if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
+                model.reset_state()
             model.zero_grad()
             loss = model.forward(batch.inputs, batch.targets, batch.mask)
             if not math.isfinite(loss):
@@ -144,7 +148,7 @@ def train(
             "seconds": time.perf_counter() - start,
         }
         if valid_ids is not None:
-            valid = evaluate_ids(model, valid_ids, config.eval_batch, config.bptt)
+            valid = evaluate_ids(model, valid_ids, config.eval_batch, config.bptt, tokenizer.eos_id)
             record.update(
                 valid_loss=valid.loss, valid_ppl=valid.perplexity, valid_tokens=valid.tokens
             )
@@ -176,4 +180,5 @@ def train(
                 + (f", now {optimizer.lr:g}" if optimizer.lr != record["lr"] else "")
             )
     model.flat_params[...] = best_params
+    model.training = False
     return history

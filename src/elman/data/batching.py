@@ -36,6 +36,7 @@ class Batch:
     inputs: np.ndarray  # (B, T) int64 token ids
     targets: np.ndarray  # (B, T) int64, the id that follows each input
     mask: np.ndarray | None  # (B, T) bool, False at padding; None when nothing is padding
+    reset: bool = False  # start the hidden state over from zero before this chunk
 
 
 class StreamBatches:
@@ -88,8 +89,86 @@ class StreamBatches:
             pairs = np.arange(self.batch)[:, None] * L + np.arange(start, stop)  # (B, T)
             mask = pairs < self.tokens
             inputs[~mask] = 0  # the first padded input would otherwise be the corpus's last id
-        return Batch(inputs, targets, mask)
+        # Each pass over the streams starts from a zero state; later chunks carry it.
+        return Batch(inputs, targets, mask, reset=k == 0)
 
     def __iter__(self) -> Iterator[Batch]:
         for k in range(len(self)):
             yield self[k]
+
+
+class LineBatches:
+    """Every line its own sequence, for a hidden state reset at each line end.
+
+    A line is its tokens up to and including its line end (``<eos>``, or "\n" for
+    characters). From a zero state the model reads the previous line's end (the
+    line start) and the line's tokens but the last, and predicts every token of
+    the line and its end: the context ``score`` uses. With lines "a b <eos>" and
+    "c <eos>" (B = 2, T = 2):
+
+                 inputs          targets         mask
+        line 1:  <eos> a | b     a b | <eos>     1 1 | 1
+        line 2:  <eos> c | 0     c <eos> | 0     1 1 | 0
+
+    Lines are sorted by length and grouped B at a time, so little is padding; a
+    group longer than T is read T steps at a time with the state carried within
+    the group, and the first chunk of each group has ``reset`` set. Every token
+    of the corpus is predicted exactly once.
+    """
+
+    def __init__(self, ids: np.ndarray, eos_id: int, batch: int, bptt: int) -> None:
+        ids = np.asarray(ids)
+        if len(ids) < 1:
+            raise ElmanError("batching needs at least one token; give a longer text.")
+        if batch < 1 or bptt < 1:
+            raise ElmanError(f"batch and bptt must be at least 1, got {batch} and {bptt}.")
+        self.batch, self.bptt = batch, bptt
+        self.tokens = len(ids)
+        ends = np.flatnonzero(ids == eos_id) + 1
+        bounds = np.unique(np.concatenate([[0], ends, [len(ids)]]))
+        lines = [ids[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        lines.sort(key=len)  # stable: equal lengths keep corpus order
+        self._groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._chunks: list[tuple[int, int]] = []  # (group, first column)
+        for g in range(0, len(lines), batch):
+            group = lines[g : g + batch]
+            width = len(group[-1])  # the longest, as lines are sorted
+            inputs = np.zeros((len(group), width), np.int64)
+            targets = np.zeros((len(group), width), np.int64)
+            mask = np.zeros((len(group), width), bool)
+            for row, line in enumerate(group):
+                inputs[row, 0] = eos_id
+                inputs[row, 1 : len(line)] = line[:-1]
+                targets[row, : len(line)] = line
+                mask[row, : len(line)] = True
+            self._chunks += [(len(self._groups), start) for start in range(0, width, bptt)]
+            self._groups.append((inputs, targets, mask))
+
+    def __len__(self) -> int:
+        return len(self._chunks)
+
+    def __getitem__(self, k: int) -> Batch:
+        group, start = self._chunks[k]
+        inputs, targets, mask = (a[:, start : start + self.bptt] for a in self._groups[group])
+        return Batch(
+            inputs.copy(), targets.copy(), None if mask.all() else mask.copy(), reset=start == 0
+        )
+
+    def __iter__(self) -> Iterator[Batch]:
+        for k in range(len(self)):
+            yield self[k]
+
+
+def make_batches(
+    ids: np.ndarray, state: str, eos_id: int | None, batch: int, bptt: int
+) -> StreamBatches | LineBatches:
+    """The batches for a hidden state that is carried across lines ("carry": B long
+    streams) or reset at every line end ("reset": one sequence per line)."""
+    if state == "carry":
+        return StreamBatches(ids, batch, bptt)
+    if eos_id is None:
+        raise ElmanError(
+            "--state reset needs line ends, but the vocabulary has no newline; "
+            "use --state carry or a text with several lines."
+        )
+    return LineBatches(ids, eos_id, batch, bptt)

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from elman.nn.gru import GRU
+from elman.nn.lstm import LSTM
+from elman.nn.recurrent import RNN
+
 
 def uniform(rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
     """U(-scale, scale). With scale 0.1 this is Zaremba et al. (2014) and PyTorch's
@@ -28,3 +32,22 @@ def orthogonal(rng: np.random.Generator, size: int) -> np.ndarray:
     q, r = np.linalg.qr(rng.standard_normal((size, size)))
     # Fix the signs so the distribution is uniform over orthogonal matrices (Mezzadri 2007).
     return q * np.sign(np.diag(r))
+
+
+def recurrent_layer(
+    cell: str, input_size: int, hidden: int, rng: np.random.Generator
+) -> RNN | LSTM | GRU:
+    """A recurrent layer of the named cell ("rnn", "rnn-relu", "lstm", "gru"), initialised:
+    input weights Glorot uniform per gate, recurrent weights orthogonal per gate,
+    biases zero except the LSTM's forget gate, which starts at 1 so that the cell
+    remembers by default (Gers et al. 2000; Jozefowicz et al. 2015)."""
+    gates = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}[cell]
+    W_x = np.concatenate([glorot_uniform(rng, input_size, hidden) for _ in range(gates)], axis=1)
+    W_h = np.concatenate([orthogonal(rng, hidden) for _ in range(gates)], axis=1)
+    if cell == "lstm":
+        b = np.zeros(4 * hidden)
+        b[hidden : 2 * hidden] = 1.0  # [i | f | g | o]
+        return LSTM(W_x, W_h, b)
+    if cell == "gru":
+        return GRU(W_x, W_h, np.zeros(3 * hidden), np.zeros(3 * hidden))
+    return RNN(W_x, W_h, np.zeros(hidden), "relu" if cell == "rnn-relu" else "tanh")

@@ -1,0 +1,40 @@
+"""All of a model's parameters in one flat buffer, each layer's arrays views into it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+def pack_parameters(
+    layers: Iterable[tuple[str, object]], dtype: np.dtype, skip: frozenset[str] = frozenset()
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Move the ``params`` of named layers into one flat buffer (and their ``grads``
+    into another), replacing each layer's arrays by views, so the layers keep
+    reading ``self.params["W"]`` while clipping and updates work on one array.
+
+    Returns (flat_params, flat_grads, params, grads) with names "layer.key";
+    names in ``skip`` (a tied weight that views another) are left alone.
+    """
+    named = [
+        (f"{prefix}.{key}", layer, key)
+        for prefix, layer in layers
+        for key in layer.params
+        if f"{prefix}.{key}" not in skip
+    ]
+    total = sum(layer.params[key].size for _, layer, key in named)
+    flat_params = np.empty(total, dtype)
+    flat_grads = np.zeros(total, dtype)
+    params: dict[str, np.ndarray] = {}
+    grads: dict[str, np.ndarray] = {}
+    offset = 0
+    for name, layer, key in named:
+        value = layer.params[key]
+        end = offset + value.size
+        param = flat_params[offset:end].reshape(value.shape)
+        param[...] = value
+        layer.params[key] = params[name] = param
+        layer.grads[key] = grads[name] = flat_grads[offset:end].reshape(value.shape)
+        offset = end
+    return flat_params, flat_grads, params, grads

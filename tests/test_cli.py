@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import safetensors.numpy
 
 FOX = (
     "the quick brown fox jumps over the lazy dog\n"
@@ -316,3 +317,78 @@ def test_usage_errors_exit_2():
     assert result.returncode == 2
     assert "the following arguments are required: --data" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# Cells, depth, dropout, tying and the state switch from the command line.
+
+CELL_FLAGS = [
+    "--cell", "lstm", "--layers", "2", "--dropout", "0.2", "--dropout-kind", "locked",
+    "--tie", "--embed", "16", "--hidden", "16", "--state", "reset",
+]  # fmt: skip
+
+
+def test_lstm_tied_locked_dropout_reset_state(tmp_path):
+    """train with --cell lstm --layers 2 --dropout 0.2 --dropout-kind locked --tie
+    --state reset: config.json holds those settings, the weights hold no output.W, and
+    eval, generate and score run on the checkpoint; with the state reset at every line,
+    eval's total log-likelihood equals the sum of score's log_prob over the lines."""
+    train_file = write(tmp_path, "train.txt", FOX * 4)
+    test_text = "the lazy fox\na quick dog runs\n"
+    test_file = write(tmp_path, "test.txt", test_text)
+    out = tmp_path / "lstm"
+    small = ["--batch", "4", "--bptt", "16", "--max-steps", "6"]
+    ok(elman("train", "--train", train_file, "--out", out, *CELL_FLAGS, *small))
+
+    model = json.loads((out / "config.json").read_text())["model"]
+    expected = {
+        "cell": "lstm",
+        "layers": 2,
+        "dropout": 0.2,
+        "dropout_kind": "locked",
+        "tie": True,
+        "embed": 16,
+        "hidden": 16,
+        "state": "reset",
+        "bidirectional": False,
+    }
+    assert {k: model[k] for k in expected} == expected
+    names = set(safetensors.numpy.load_file(out / "model.safetensors"))
+    assert "output.W" not in names and {"embed.W", "rnn.1.W_h", "output.b"} <= names
+
+    result = json.loads(ok(elman("eval", "--model", out, "--data", test_file, "--json")))
+    assert result["tokens"] == len(test_text)  # reset: the first character is scored too
+    rows = ok(elman("score", "--model", out, "--json", test_file)).splitlines()
+    scores = [json.loads(row) for row in rows]
+    assert [s["text"] for s in scores] == ["the lazy fox", "a quick dog runs"]
+    assert sum(s["tokens"] for s in scores) == result["tokens"]
+    assert -result["loss"] * result["tokens"] == pytest.approx(
+        sum(s["log_prob"] for s in scores), rel=1e-4
+    )
+
+    args = ["generate", "--model", out, "--prompt", "the ", "--length", "20", "--seed", "1"]
+    text = ok(elman(*args))
+    assert text.startswith("the ") and len(text) == 4 + 20 + 1
+    assert text == ok(elman(*args))  # no dropout in generation: reproducible
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--bidirectional"], "cannot read the text backwards: drop --bidirectional"),
+        (["--tie", "--embed", "8", "--hidden", "16"], "set --embed 16 or drop --tie"),
+        (["--dropout", "1.5"], "--dropout must be at least 0 and below 1, got 1.5"),
+    ],
+)
+def test_model_settings_a_language_model_refuses(flags, message, tmp_path):
+    """Each exits 2 with one `elman: error:` line saying why, before reading any data
+    (the training file does not even exist) and without writing a checkpoint."""
+    out = tmp_path / "out"
+    result = elman("train", "--train", tmp_path / "nope.txt", "--epochs", "1", "--out", out, *flags)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("elman: error: ")
+    assert message in lines[0]
+    assert result.stdout == ""
+    assert not out.exists()

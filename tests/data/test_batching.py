@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from elman.data import Batch, StreamBatches
+from elman.data.batching import LineBatches, make_batches
 from elman.errors import ElmanError
 
 
@@ -138,3 +139,154 @@ def test_rejects_non_integer_ids():
 def test_every_target_exactly_once(ids, batch, bptt):
     """Any corpus of at least two ids, any B and T: reading all chunks gives back ids[1:]."""
     check_layout(np.array(ids, dtype=np.int64), batch, bptt)
+
+
+# LineBatches: one sequence per line, for a hidden state reset at every line end.
+
+EOS = 1
+
+
+def split_lines(ids: np.ndarray, eos_id: int) -> list[list[int]]:
+    """The lines of ids, each up to and including its line end (the last may lack one)."""
+    lines, line = [], []
+    for i in ids.tolist():
+        line.append(i)
+        if i == eos_id:
+            lines.append(line)
+            line = []
+    return lines + ([line] if line else [])
+
+
+def read_groups(batches: LineBatches) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The chunks put back together along time into groups, a group starting at every
+    chunk with ``reset``: (inputs, targets, mask) of shape (B, width) each."""
+    groups: list[list] = []
+    for chunk in batches:
+        mask = np.ones(chunk.inputs.shape, bool) if chunk.mask is None else chunk.mask
+        if chunk.reset:
+            groups.append([])
+        assert groups, "the first chunk must have reset set"
+        groups[-1].append((chunk.inputs, chunk.targets, mask))
+    return [
+        tuple(np.concatenate(arrays, axis=1) for arrays in zip(*g, strict=True)) for g in groups
+    ]
+
+
+def check_lines(ids: np.ndarray, eos_id: int, batch: int, bptt: int) -> None:
+    """Against the lines of the corpus: every token is predicted exactly once (the first
+    one too), each line from its own row starting with the line start eos_id, inputs
+    are the targets shifted by one, and only the first chunk of each group resets."""
+    batches = LineBatches(ids, eos_id, batch, bptt)
+    lines = split_lines(ids, eos_id)
+    assert batches.tokens == len(ids)
+    rows = []
+    widths = []
+    for inputs, targets, mask in read_groups(batches):
+        assert inputs.shape == targets.shape == mask.shape and len(inputs) <= batch
+        widths.append(inputs.shape[1])
+        for row in range(len(inputs)):
+            n = int(mask[row].sum())
+            assert mask[row, :n].all() and not mask[row, n:].any()  # padding only at the end
+            line = targets[row, :n].tolist()
+            assert inputs[row, :n].tolist() == [eos_id, *line[:-1]]
+            assert not inputs[row, n:].any() and not targets[row, n:].any()
+            rows.append(line)
+    assert sum(len(r) for r in rows) == len(ids)
+    assert sorted(rows) == sorted(lines)
+    # Chunks: ceil(width / T) per group, each at most T wide, reset only on the first.
+    assert len(batches) == sum(-(-w // bptt) for w in widths)
+    assert [c.reset for c in batches].count(True) == len(widths) == -(-len(lines) // batch)
+    assert all(c.inputs.shape[1] <= bptt for c in batches)
+    for c in batches:
+        assert c.inputs.dtype == c.targets.dtype == np.int64
+        if c.mask is not None:
+            assert not c.mask.all()
+
+
+def test_line_batches_docstring_example():
+    """Lines "a b <eos>" and "c <eos>" with B = 2, T = 2: the matrices in the docstring."""
+    a, b, c = 2, 3, 4
+    ids = np.array([a, b, EOS, c, EOS])
+    batches = LineBatches(ids, EOS, batch=2, bptt=2)
+    assert len(batches) == 2
+    first, second = batches[0], batches[1]
+    # Sorted by length: the shorter line "c <eos>" is the first row.
+    assert first.inputs.tolist() == [[EOS, c], [EOS, a]]
+    assert first.targets.tolist() == [[c, EOS], [a, b]]
+    assert first.mask is None and first.reset
+    assert second.inputs.tolist() == [[0], [b]]
+    assert second.targets.tolist() == [[0], [EOS]]
+    assert second.mask.tolist() == [[False], [True]]
+    assert not second.reset
+    check_lines(ids, EOS, 2, 2)
+
+
+def test_line_batches_first_token_is_predicted_from_the_line_start():
+    """One line: the first input is eos_id and the first target the corpus's first token,
+    so N tokens give N predictions (StreamBatches gives N - 1)."""
+    ids = np.array([5, 6, 7, EOS])
+    (chunk,) = LineBatches(ids, EOS, batch=3, bptt=10)
+    assert chunk.inputs.tolist() == [[EOS, 5, 6, 7]]
+    assert chunk.targets.tolist() == [[5, 6, 7, EOS]]
+    assert chunk.mask is None and chunk.reset
+
+
+def test_line_batches_chunk_long_groups():
+    """Lines of 7, 2 and 3 tokens, B = 2, T = 3: the two short lines are one group of
+    one chunk; the 7-token line is a group read in chunks of 3, 3 and 1, reset on the
+    first only."""
+    ids = np.array([2, 3, 4, 5, 6, 7, EOS, 8, EOS, 9, 9, EOS])
+    batches = LineBatches(ids, EOS, batch=2, bptt=3)
+    assert [c.inputs.shape for c in batches] == [(2, 3), (1, 3), (1, 3), (1, 1)]
+    assert [c.reset for c in batches] == [True, True, False, False]
+    check_lines(ids, EOS, 2, 3)
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array([2, 3, EOS, 4, 5, 6]),  # no line end after the last line
+        np.array([2, 3, 4]),  # no line end at all: one line
+        np.array([EOS, EOS, 2, EOS]),  # empty lines are just their line end
+        np.array([7]),
+    ],
+)
+def test_line_batches_without_trailing_line_end_and_empty_lines(ids):
+    check_lines(ids, EOS, 2, 2)
+    check_lines(ids, EOS, 1, 1)
+
+
+def test_line_batches_need_a_token():
+    with pytest.raises(ElmanError, match="at least one token"):
+        LineBatches(np.array([], dtype=np.int64), EOS, 2, 2)
+
+
+def test_make_batches_reset_needs_a_line_end():
+    with pytest.raises(ElmanError, match="--state reset needs line ends"):
+        make_batches(np.arange(10), "reset", None, 2, 2)
+
+
+def test_make_batches_chooses_by_state():
+    ids = np.array([2, 3, EOS, 4, EOS])
+    assert isinstance(make_batches(ids, "carry", EOS, 2, 2), StreamBatches)
+    assert isinstance(make_batches(ids, "carry", None, 2, 2), StreamBatches)
+    assert isinstance(make_batches(ids, "reset", EOS, 2, 2), LineBatches)
+
+
+def test_stream_batches_reset_only_on_the_first_chunk():
+    """Each pass over the streams starts from zero: chunk 0 resets, later chunks carry."""
+    batches = StreamBatches(np.arange(30), batch=2, bptt=4)
+    assert len(batches) > 2
+    assert [c.reset for c in batches] == [True] + [False] * (len(batches) - 1)
+    assert batches[-len(batches)].reset
+
+
+@given(
+    st.lists(st.integers(0, 4), min_size=1, max_size=200),
+    st.integers(1, 6),
+    st.integers(1, 8),
+)
+def test_line_batches_predict_every_token_exactly_once(ids, batch, bptt):
+    """Any ids (EOS = 1 among 0..4), any B and T: the lines read back from the chunks are
+    the corpus's lines, every token predicted once after its line's start."""
+    check_lines(np.array(ids, dtype=np.int64), EOS, batch, bptt)

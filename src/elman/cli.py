@@ -27,7 +27,10 @@ from elman.train import train
 
 # Settings for `elman train` on the built-in corpus: a character-level model
 # that trains in about two minutes on two cores. Explicit flags override them.
-BUILTIN_DEFAULTS: dict[str, Any] = {"level": "char", "epochs": 3, "max_minutes": 2.0}
+# (A tanh RNN of 512 units reads about 70,000 characters a second on two
+# cores, so it sees the 1M-character corpus about 7 times in the 2 minutes.)
+BUILTIN_MODEL: dict[str, Any] = {"hidden": 512}
+BUILTIN_TRAIN: dict[str, Any] = {"level": "char", "epochs": 10, "max_minutes": 2.0}
 SAMPLE_LENGTH = {"char": 300, "word": 60}
 
 
@@ -72,15 +75,13 @@ def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] 
 
 def cmd_train(args: argparse.Namespace) -> None:
     builtin = args.train is None
-    base = BUILTIN_DEFAULTS if builtin else {}
-    train_config = config_from_flags(TrainConfig, args, base)
-    model_values = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(ModelConfig)
-        if getattr(args, f.name, None) is not None
-    }
+    train_config = config_from_flags(TrainConfig, args, BUILTIN_TRAIN if builtin else {})
+    # vocab_size is known once the vocabulary is built; 1 stands in until then.
+    model_config = config_from_flags(
+        ModelConfig, args, {**(BUILTIN_MODEL if builtin else {}), "vocab_size": 1}
+    )
     # Refuse bad settings before reading any data.
-    check_language_model_config(ModelConfig(vocab_size=1, **model_values))
+    check_language_model_config(model_config)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
     previous = [out / name for name in (checkpoint.CONFIG_FILE, "metrics.jsonl")]
     if any(path.exists() for path in previous):
@@ -109,9 +110,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     tokenizer = make_tokenizer(
         train_config.level, train_text, train_config.max_vocab, train_config.min_count
     )
-    model = LanguageModel(
-        ModelConfig(vocab_size=len(tokenizer), **model_values), seed=train_config.seed
-    )
+    model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
+    model = LanguageModel(model_config, seed=train_config.seed)
     print(
         f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
         f"{model.flat_params.size:,} parameters; checkpoint: {out}"

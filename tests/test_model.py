@@ -1,4 +1,7 @@
-"""The whole language model: finite differences, PyTorch on identical weights, state carry."""
+"""The whole language model: finite differences, state carry, perplexity by hand.
+
+The comparison with PyTorch on identical weights, for every cell, is in
+test_model_cells.py."""
 
 import numpy as np
 import pytest
@@ -81,64 +84,3 @@ def test_step_equals_logits_one_token_at_a_time():
     for t in range(5):
         logits, state = model.step(ids[:, t], state)
         assert_close(logits, expected[:, t], rtol=1e-12)
-
-
-def test_matches_torch_over_two_chunks_with_carried_state():
-    """nn.Embedding -> nn.RNN(tanh) -> nn.Linear -> cross_entropy on the same weights:
-    loss and every gradient agree to float32 tolerance on two consecutive TBPTT chunks,
-    the second starting from the first's final state with the gradient stopped there."""
-    torch = pytest.importorskip("torch")
-    V, D, H, L, B, T = 13, 5, 6, 2, 3, 4
-    model = LanguageModel(ModelConfig(vocab_size=V, embed=D, hidden=H, layers=L), seed=4)
-
-    class Reference(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = torch.nn.Embedding(V, D)
-            self.rnn = torch.nn.RNN(D, H, num_layers=L, nonlinearity="tanh", batch_first=True)
-            self.output = torch.nn.Linear(H, V)
-
-        def forward(self, x, h):
-            out, h = self.rnn(self.embed(x), h)
-            return self.output(out), h
-
-    ref = Reference()
-    torch_names = {
-        "embed.W": ("embed.weight", False),
-        "output.W": ("output.weight", True),
-        "output.b": ("output.bias", False),
-    }
-    for i in range(L):
-        torch_names[f"rnn.{i}.W_x"] = (f"rnn.weight_ih_l{i}", True)
-        torch_names[f"rnn.{i}.W_h"] = (f"rnn.weight_hh_l{i}", True)
-        torch_names[f"rnn.{i}.b"] = (f"rnn.bias_ih_l{i}", False)
-    tparams = dict(ref.named_parameters())
-    with torch.no_grad():
-        for name, (tname, transposed) in torch_names.items():
-            value = model.params[name].T if transposed else model.params[name]
-            tparams[tname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
-        for i in range(L):
-            tparams[f"rnn.bias_hh_l{i}"].zero_()
-
-    ids = np.random.default_rng(5).integers(0, V, size=(B, 2 * T + 1))
-    h = torch.zeros(L, B, H)
-    for chunk in range(2):
-        x, y = ids[:, chunk * T : (chunk + 1) * T], ids[:, chunk * T + 1 : (chunk + 1) * T + 1]
-        ref.zero_grad()
-        logits, h = ref(torch.from_numpy(x), h.detach())  # detach: truncated BPTT
-        t_loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, V), torch.from_numpy(y).reshape(-1)
-        )
-        t_loss.backward()
-
-        model.zero_grad()
-        loss = model.forward(x, y)
-        model.backward()
-        assert loss == pytest.approx(t_loss.item(), rel=1e-5)
-        for name, (tname, transposed) in torch_names.items():
-            expected = tparams[tname].grad.numpy()
-            assert_close(
-                model.grads[name], expected.T if transposed else expected, rtol=1e-3, atol=1e-6
-            )
-        for i in range(L):
-            assert_close(model.state[i], h[i].detach().numpy(), rtol=1e-4, atol=1e-6)

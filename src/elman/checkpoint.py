@@ -28,6 +28,7 @@ from elman.model import LanguageModel
 
 FORMAT_VERSION = 1
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
+LANGUAGE_MODEL = "language-model"  # the ``kind`` of checkpoint this module saves and loads
 
 
 @dataclass
@@ -40,39 +41,33 @@ class Checkpoint:
     info: dict[str, Any] = field(default_factory=dict)  # free-form: epoch, step, valid perplexity
 
 
-def save(
+def write_checkpoint(
     directory: str | os.PathLike,
-    model: LanguageModel,
+    kind: str,
+    sections: dict[str, Any],
+    tensors: dict[str, np.ndarray],
     tokenizer: CharTokenizer | WordTokenizer,
-    train_config: TrainConfig | None = None,
-    info: dict[str, Any] | None = None,
 ) -> None:
-    """Write a checkpoint into ``directory`` (created if needed).
+    """Write any kind of model: ``config.json`` (format, version, ``kind`` and the
+    JSON ``sections``), ``vocab.json`` and ``model.safetensors`` (float32).
 
     Each file is written to a temporary name in the same directory and renamed
     over the old one, so a crash never leaves a half-written file behind.
     """
     directory = Path(directory)
+    config = {"format": "elman", "format_version": FORMAT_VERSION, "kind": kind, **sections}
+    arrays = {name: np.ascontiguousarray(t, np.float32) for name, t in tensors.items()}
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        config = {
-            "format": "elman",
-            "format_version": FORMAT_VERSION,
-            "model": dataclasses.asdict(model.config),
-            "tokenizer": {"level": tokenizer.level},
-            "train": dataclasses.asdict(train_config or TrainConfig()),
-            "info": info or {},
-        }
-        tensors = {name: np.ascontiguousarray(p, np.float32) for name, p in model.params.items()}
         # Serialised to bytes and written like the JSON files: safetensors' save_file
         # creates its files readable by their owner only (mode 0600).
-        weights = safetensors.numpy.save(tensors, metadata={"format_version": str(FORMAT_VERSION)})
+        weights = safetensors.numpy.save(arrays, metadata={"format_version": str(FORMAT_VERSION)})
         _atomic(directory / WEIGHTS_FILE, lambda path: Path(path).write_bytes(weights))
         _atomic(directory / VOCAB_FILE, lambda path: save_vocab(tokenizer, path))
         _atomic(
             directory / CONFIG_FILE,
             lambda path: Path(path).write_text(
-                json.dumps(config, indent=2) + "\n", encoding="utf-8"
+                json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
             ),
         )
     except OSError as e:
@@ -93,18 +88,21 @@ def _atomic(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Checkpoint:
-    """Read and validate the checkpoint in ``directory``."""
+def read_checkpoint(
+    directory: str | os.PathLike, kind: str, sections: tuple[str, ...]
+) -> tuple[dict[str, Any], CharTokenizer | WordTokenizer, dict[str, np.ndarray]]:
+    """Read and check the files of a checkpoint of ``kind``: its config (each of
+    ``sections`` a JSON object), its vocabulary and its tensors."""
     directory = Path(directory)
     config_path = directory / CONFIG_FILE
     if not directory.is_dir():
         raise ElmanError(
-            f"{directory} is not a directory; pass the --out directory of `elman train`."
+            f"{directory} is not a directory; pass the --out directory of a training run."
         )
     if not config_path.is_file():
         raise ElmanError(
             f"{directory} is not an elman checkpoint (it has no {CONFIG_FILE}); "
-            "pass the --out directory of `elman train`."
+            "pass the --out directory of a training run."
         )
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -116,7 +114,7 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
     if not isinstance(config, dict) or config.get("format") != "elman":
         raise ElmanError(
             f"{config_path} is not an elman checkpoint config; pass the --out "
-            "directory of `elman train`."
+            "directory of a training run."
         )
     version = config.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION or version < 1:
@@ -124,15 +122,74 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
             f"{directory} has checkpoint format version {version!r}, but this elman "
             f"reads versions 1 to {FORMAT_VERSION}; upgrade elman to load it."
         )
-    for section in ("model", "train", "tokenizer", "info"):
+    found = config.get("kind", LANGUAGE_MODEL)  # written before kinds existed: a language model
+    if found != kind:
+        raise ElmanError(
+            f"{directory} holds a {found} checkpoint, not a {kind}; use the elman command "
+            f"that trained it."
+        )
+    for section in sections:
         if not isinstance(config.get(section, {}), dict):
             raise ElmanError(
                 f"{config_path}: {section!r} is {_json_type(config[section])}, expected a JSON "
                 "object; the checkpoint is damaged, retrain or restore it."
             )
-    model_config = from_dict(ModelConfig, config.get("model", {}), where=str(config_path))
-    train_config = from_dict(TrainConfig, config.get("train", {}), where=str(config_path))
     tokenizer = load_vocab(directory / VOCAB_FILE)
+    return config, tokenizer, _read_tensors(directory / WEIGHTS_FILE)
+
+
+def copy_tensors(
+    params: dict[str, np.ndarray], tensors: dict[str, np.ndarray], where: Path
+) -> None:
+    """Copy ``tensors`` into ``params`` after checking that names and shapes match."""
+    missing = sorted(set(params) - set(tensors))
+    unexpected = sorted(set(tensors) - set(params))
+    if missing or unexpected:
+        raise ElmanError(
+            f"{where} does not match its config: missing tensors {missing}, unexpected "
+            f"tensors {unexpected}; retrain or restore the checkpoint."
+        )
+    for name, param in params.items():
+        if tensors[name].shape != param.shape:
+            raise ElmanError(
+                f"{where}: tensor {name} has shape {tensors[name].shape}, expected "
+                f"{param.shape} from {CONFIG_FILE}; the files do not belong together, "
+                "retrain or restore the checkpoint."
+            )
+        param[...] = tensors[name]
+        if not np.all(np.isfinite(param)):
+            raise ElmanError(
+                f"{where} holds NaN or infinite weights in {name}; use an earlier checkpoint "
+                "or retrain with a lower --lr."
+            )
+
+
+def save(
+    directory: str | os.PathLike,
+    model: LanguageModel,
+    tokenizer: CharTokenizer | WordTokenizer,
+    train_config: TrainConfig | None = None,
+    info: dict[str, Any] | None = None,
+) -> None:
+    """Write a language model's checkpoint into ``directory`` (created if needed)."""
+    sections = {
+        "model": dataclasses.asdict(model.config),
+        "tokenizer": {"level": tokenizer.level},
+        "train": dataclasses.asdict(train_config or TrainConfig()),
+        "info": info or {},
+    }
+    write_checkpoint(directory, LANGUAGE_MODEL, sections, model.params, tokenizer)
+
+
+def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Checkpoint:
+    """Read and validate the language-model checkpoint in ``directory``."""
+    directory = Path(directory)
+    config, tokenizer, tensors = read_checkpoint(
+        directory, LANGUAGE_MODEL, ("model", "train", "tokenizer", "info")
+    )
+    where = str(directory / CONFIG_FILE)
+    model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
+    train_config = from_dict(TrainConfig, config.get("train", {}), where=where)
     level = config.get("tokenizer", {}).get("level")
     if tokenizer.level != level:
         raise ElmanError(
@@ -144,29 +201,8 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
             f"{directory / VOCAB_FILE} has {len(tokenizer)} tokens but the model expects "
             f"{model_config.vocab_size}; the vocabulary does not belong to this model."
         )
-
     model = LanguageModel(model_config, dtype=dtype)
-    tensors = _read_tensors(directory / WEIGHTS_FILE)
-    missing = sorted(set(model.params) - set(tensors))
-    unexpected = sorted(set(tensors) - set(model.params))
-    if missing or unexpected:
-        raise ElmanError(
-            f"{directory / WEIGHTS_FILE} does not match its config: missing tensors "
-            f"{missing}, unexpected tensors {unexpected}; retrain or restore the checkpoint."
-        )
-    for name, param in model.params.items():
-        if tensors[name].shape != param.shape:
-            raise ElmanError(
-                f"{directory / WEIGHTS_FILE}: tensor {name} has shape "
-                f"{tensors[name].shape}, expected {param.shape} from {CONFIG_FILE}; "
-                "the files do not belong together, retrain or restore the checkpoint."
-            )
-        param[...] = tensors[name]
-    if not np.all(np.isfinite(model.flat_params)):
-        raise ElmanError(
-            f"{directory / WEIGHTS_FILE} holds NaN or infinite weights; "
-            "use an earlier checkpoint or retrain with a lower --lr."
-        )
+    copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
     return Checkpoint(model, tokenizer, train_config, config.get("info", {}))
 
 

@@ -124,7 +124,9 @@ def test_files_are_json_and_safetensors(saved):
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + n])
     data = raw[8 + n :]
-    assert header.pop("__metadata__") == {"format_version": "1"}
+    metadata = header.pop("__metadata__")
+    assert metadata["format_version"] == "1"
+    assert metadata["sha256"] == checkpoint.tensor_digest(model.params)
     assert header.keys() == model.params.keys()
     for name, entry in header.items():
         assert entry["dtype"] == "F32"

@@ -71,6 +71,7 @@ def test_train_writes_a_checkpoint_and_reports(char_run):
         "config.json",
         "metrics.jsonl",
         "model.safetensors",
+        "resume.safetensors",
         "vocab.json",
     ]
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -11,8 +11,10 @@ and every tensor's name and shape, and says what is wrong and what to do.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ class Checkpoint:
     tokenizer: CharTokenizer | WordTokenizer
     train_config: TrainConfig = field(default_factory=TrainConfig)
     info: dict[str, Any] = field(default_factory=dict)  # free-form: epoch, step, valid perplexity
+    data: dict[str, Any] = field(default_factory=dict)  # the texts it was trained on, for --resume
 
 
 def write_checkpoint(
@@ -61,10 +64,9 @@ def write_checkpoint(
         directory.mkdir(parents=True, exist_ok=True)
         # Serialised to bytes and written like the JSON files: safetensors' save_file
         # creates its files readable by their owner only (mode 0600).
-        weights = safetensors.numpy.save(arrays, metadata={"format_version": str(FORMAT_VERSION)})
-        _atomic(directory / WEIGHTS_FILE, lambda path: Path(path).write_bytes(weights))
-        _atomic(directory / VOCAB_FILE, lambda path: save_vocab(tokenizer, path))
-        _atomic(
+        write_tensors(directory / WEIGHTS_FILE, arrays)
+        atomic_write(directory / VOCAB_FILE, lambda path: save_vocab(tokenizer, path))
+        atomic_write(
             directory / CONFIG_FILE,
             lambda path: Path(path).write_text(
                 json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
@@ -77,7 +79,9 @@ def write_checkpoint(
         ) from e
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, flush it to disk and rename
+    it over ``path``: a crash at any moment leaves the old file or the new one."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         write(tmp)
@@ -86,6 +90,51 @@ def _atomic(path: Path, write) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def tensor_digest(tensors: dict[str, np.ndarray]) -> str:
+    """SHA-256 of the tensors' names, dtypes, shapes and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        t = np.ascontiguousarray(tensors[name])
+        digest.update(f"{name}|{t.dtype.str}|{t.shape}|".encode())
+        digest.update(t.tobytes())
+    return digest.hexdigest()
+
+
+def write_tensors(
+    path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None
+) -> None:
+    """One safetensors file, written atomically, with its content hash in the header.
+
+    Serialised to bytes and written like the JSON files: safetensors' save_file
+    creates its files readable by their owner only (mode 0600)."""
+    header = {"format_version": str(FORMAT_VERSION), "sha256": tensor_digest(tensors)}
+    data = safetensors.numpy.save(tensors, metadata={**header, **(metadata or {})})
+    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def read_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors of a safetensors file and its metadata, after checking the content
+    hash, so that a damaged or edited file is refused rather than silently used."""
+    if not path.is_file():
+        raise ElmanError(f"{path} is missing; the checkpoint is incomplete, retrain or restore it.")
+    try:
+        with safetensors.safe_open(path, framework="numpy") as f:
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+    except (safetensors.SafetensorError, OSError, ValueError) as e:
+        raise ElmanError(
+            f"{path} is not a readable safetensors file ({e}); the checkpoint is "
+            "damaged, retrain or restore it."
+        ) from e
+    expected = metadata.get("sha256")
+    if expected is not None and tensor_digest(tensors) != expected:
+        raise ElmanError(
+            f"{path} is damaged: its content does not match the hash recorded when it was "
+            "written; restore it from a copy or retrain."
+        )
+    return tensors, metadata
 
 
 def read_checkpoint(
@@ -135,7 +184,8 @@ def read_checkpoint(
                 "object; the checkpoint is damaged, retrain or restore it."
             )
     tokenizer = load_vocab(directory / VOCAB_FILE)
-    return config, tokenizer, _read_tensors(directory / WEIGHTS_FILE)
+    tensors, _ = read_tensors(directory / WEIGHTS_FILE)
+    return config, tokenizer, tensors
 
 
 def copy_tensors(
@@ -170,13 +220,19 @@ def save(
     tokenizer: CharTokenizer | WordTokenizer,
     train_config: TrainConfig | None = None,
     info: dict[str, Any] | None = None,
+    data: dict[str, Any] | None = None,
 ) -> None:
-    """Write a language model's checkpoint into ``directory`` (created if needed)."""
+    """Write a language model's checkpoint into ``directory`` (created if needed).
+    ``data`` records the training texts so that ``--resume`` can check them; when
+    None, the record already in ``directory`` is kept."""
+    if data is None:
+        data = _existing_section(Path(directory) / CONFIG_FILE, "data")
     sections = {
         "model": dataclasses.asdict(model.config),
         "tokenizer": {"level": tokenizer.level},
         "train": dataclasses.asdict(train_config or TrainConfig()),
         "info": info or {},
+        "data": data,
     }
     write_checkpoint(directory, LANGUAGE_MODEL, sections, model.params, tokenizer)
 
@@ -185,7 +241,7 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
     """Read and validate the language-model checkpoint in ``directory``."""
     directory = Path(directory)
     config, tokenizer, tensors = read_checkpoint(
-        directory, LANGUAGE_MODEL, ("model", "train", "tokenizer", "info")
+        directory, LANGUAGE_MODEL, ("model", "train", "tokenizer", "info", "data")
     )
     where = str(directory / CONFIG_FILE)
     model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
@@ -203,22 +259,20 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
         )
     model = LanguageModel(model_config, dtype=dtype)
     copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
-    return Checkpoint(model, tokenizer, train_config, config.get("info", {}))
+    return Checkpoint(
+        model, tokenizer, train_config, config.get("info", {}), config.get("data", {})
+    )
+
+
+def _existing_section(config_path: Path, section: str) -> dict[str, Any]:
+    try:
+        value = json.loads(config_path.read_text(encoding="utf-8")).get(section, {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return {str: "a string", list: "an array", bool: "a boolean"}.get(type(value), "a number")
-
-
-def _read_tensors(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise ElmanError(f"{path} is missing; the checkpoint is incomplete, retrain or restore it.")
-    try:
-        return safetensors.numpy.load_file(path)
-    except (safetensors.SafetensorError, OSError, ValueError) as e:
-        raise ElmanError(
-            f"{path} is not a readable safetensors file ({e}); the checkpoint is "
-            "damaged, retrain or restore it."
-        ) from e

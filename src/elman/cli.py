@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -23,7 +24,8 @@ from elman.errors import ElmanError
 from elman.evaluate import evaluate
 from elman.generate import generate, score, stream
 from elman.model import LanguageModel, check_language_model_config
-from elman.train import train
+from elman.resume import RESUME_FILE
+from elman.train import TrainingInterrupted, train
 
 # Settings for `elman train` on the built-in corpus: a character-level model
 # that trains in about two minutes on two cores. Explicit flags override them.
@@ -32,6 +34,7 @@ from elman.train import train
 BUILTIN_MODEL: dict[str, Any] = {"hidden": 512}
 BUILTIN_TRAIN: dict[str, Any] = {"level": "char", "epochs": 10, "max_minutes": 2.0}
 SAMPLE_LENGTH = {"char": 300, "word": 60}
+RESUME_OVERRIDES = ("epochs", "max_steps", "max_minutes")  # what --resume lets change
 
 
 def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -74,6 +77,8 @@ def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] 
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    if args.resume:
+        return resume_training(args)
     builtin = args.train is None
     train_config = config_from_flags(TrainConfig, args, BUILTIN_TRAIN if builtin else {})
     # vocab_size is known once the vocabulary is built; 1 stands in until then.
@@ -83,29 +88,37 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Refuse bad settings before reading any data.
     check_language_model_config(model_config)
     out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    previous = [out / name for name in (checkpoint.CONFIG_FILE, "metrics.jsonl")]
+    previous = [out / name for name in (checkpoint.CONFIG_FILE, "metrics.jsonl", RESUME_FILE)]
     if any(path.exists() for path in previous):
         if not args.overwrite:
             raise ElmanError(
-                f"{out} already holds a training run; choose another --out, or pass --overwrite "
-                "to replace it."
+                f"{out} already holds a training run; choose another --out, continue it with "
+                f"--resume {out}, or pass --overwrite to replace it."
             )
-        (out / "metrics.jsonl").unlink(missing_ok=True)
+        for path in previous:
+            path.unlink(missing_ok=True)
 
+    if builtin and args.valid is not None:
+        raise ElmanError(
+            "--valid needs --train; without --train the built-in corpus is split 90/10."
+        )
+    data = {
+        "train": _abspath(args.train),
+        "valid": _abspath(args.valid),
+        "test": _abspath(args.test),
+    }
+    train_text, valid_text, test_text = read_training_texts(data)
+    data["sha256"] = {
+        role: _digest(text)
+        for role, text in zip(
+            ("train", "valid", "test"), (train_text, valid_text, test_text), strict=True
+        )
+    }
     if builtin:
-        if args.valid is not None:
-            raise ElmanError(
-                "--valid needs --train; without --train the built-in corpus is split 90/10."
-            )
-        train_text, valid_text = split_text(tiny_shakespeare(), 0.9)
         print(
             "training on the built-in Tiny Shakespeare corpus "
             "(first 90% train, last 10% validation)"
         )
-    else:
-        train_text = read_text(args.train)
-        valid_text = read_text(args.valid) if args.valid is not None else None
-    test_text = read_text(args.test) if args.test is not None else None
 
     tokenizer = make_tokenizer(
         train_config.level, train_text, train_config.max_vocab, train_config.min_count
@@ -123,11 +136,78 @@ def cmd_train(args: argparse.Namespace) -> None:
                 f"{name} text: {unknown:,} tokens are not in the training vocabulary "
                 "and count as <unk>"
             )
+    # The run's files exist from the start, so that an interrupted run can resume.
+    checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
+    train(model, tokenizer, train_text, valid_text, train_config, out_dir=out, catch_signals=True)
+    finish_training(out, model, tokenizer, train_config, test_text)
 
-    train(model, tokenizer, train_text, valid_text, train_config, out_dir=out)
 
+def resume_training(args: argparse.Namespace) -> None:
+    """Continue the run in --resume DIR exactly where it stopped."""
+    out = Path(args.resume)
+    fixed = [
+        f
+        for cls in (ModelConfig, TrainConfig)
+        for f in dataclasses.fields(cls)
+        if getattr(args, f.name, None) is not None and f.name not in RESUME_OVERRIDES
+    ]
+    given = [name for name in ("train", "valid", "test", "out") if getattr(args, name)] + [
+        f.name for f in fixed
+    ]
+    if given:
+        raise ElmanError(
+            f"--resume continues the run as it was set up, so it takes no --"
+            f"{given[0].replace('_', '-')}; only --epochs, --max-steps and --max-minutes may "
+            "change."
+        )
+    ckpt = checkpoint.load(out)
+    limits = {
+        name: getattr(args, name) for name in RESUME_OVERRIDES if getattr(args, name) is not None
+    }
+    train_config = dataclasses.replace(ckpt.train_config, **limits)
+    if not ckpt.data:
+        raise ElmanError(f"{out} records no training texts, so it cannot be resumed.")
+    train_text, valid_text, test_text = read_training_texts(ckpt.data)
+    for role, text in zip(
+        ("train", "valid", "test"), (train_text, valid_text, test_text), strict=True
+    ):
+        if _digest(text) != ckpt.data.get("sha256", {}).get(role):
+            raise ElmanError(
+                f"the {role} text ({ckpt.data.get(role) or 'built-in corpus'}) changed since the "
+                f"run in {out} started; restore it, or start a new run with --out."
+            )
+    model = LanguageModel(ckpt.model.config, seed=train_config.seed)
+    print(f"resuming the run in {out}")
+    train(
+        model,
+        ckpt.tokenizer,
+        train_text,
+        valid_text,
+        train_config,
+        out_dir=out,
+        resume=True,
+        catch_signals=True,
+    )
+    finish_training(out, model, ckpt.tokenizer, train_config, test_text)
+
+
+def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
+    """The train, validation and test texts a run records (None: the built-in corpus)."""
+    if data["train"] is None:
+        train_text, valid_text = split_text(tiny_shakespeare(), 0.9)
+    else:
+        train_text = read_text(data["train"])
+        valid_text = read_text(data["valid"]) if data["valid"] is not None else None
+    test_text = read_text(data["test"]) if data["test"] is not None else None
+    return train_text, valid_text, test_text
+
+
+def finish_training(
+    out: Path, model: LanguageModel, tokenizer: Any, config: TrainConfig, test_text: str | None
+) -> None:
+    """Score the test text with the best model, if any, and print a sample."""
     if test_text is not None:
-        result = evaluate(model, tokenizer, test_text, train_config.eval_batch, train_config.bptt)
+        result = evaluate(model, tokenizer, test_text, config.eval_batch, config.bptt)
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps({"event": "test", **result.as_dict()}) + "\n")
         print(
@@ -135,8 +215,16 @@ def cmd_train(args: argparse.Namespace) -> None:
             f"{result.tokens:,} tokens scored)"
         )
     print("sample:")
-    print(generate(model, tokenizer, "", SAMPLE_LENGTH[tokenizer.level], seed=train_config.seed))
+    print(generate(model, tokenizer, "", SAMPLE_LENGTH[tokenizer.level], seed=config.seed))
     print(f"\nsaved to {out}; try: elman generate --model {out} --prompt ...")
+
+
+def _abspath(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).resolve())
+
+
+def _digest(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -223,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite", action="store_true", help="replace the run already in --out, if any"
     )
+    p.add_argument(
+        "--resume",
+        metavar="DIR",
+        help="continue the interrupted run in DIR exactly where it stopped (--epochs, "
+        "--max-steps and --max-minutes may be raised)",
+    )
     add_config_flags(p, ModelConfig)
     add_config_flags(p, TrainConfig)
     p.set_defaults(run=cmd_train)
@@ -275,6 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     except ElmanError as e:
         print(f"elman: error: {e}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as e:
+        print(f"\nelman: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("\nelman: interrupted", file=sys.stderr)
         return 130

@@ -142,6 +142,13 @@ class TrainConfig:
     )
     eval_batch: int = field(default=10, metadata=_help("streams used to evaluate held-out text"))
     seed: int = field(default=0, metadata=_help("seed for initialisation and sampling"))
+    save_every: int = field(
+        default=500,
+        metadata=_help(
+            "save the training state for --resume every N steps, besides each epoch's end "
+            "(0: at epochs' ends only)"
+        ),
+    )
     log_every: int = field(default=50, metadata=_help("append training metrics every N steps"))
 
     def __post_init__(self) -> None:
@@ -149,7 +156,7 @@ class TrainConfig:
         _require_choice("optimizer", self.optimizer, OPTIMIZERS)
         for name in ("batch", "bptt", "eval_batch", "log_every"):
             _require_positive(name, getattr(self, name))
-        for name in ("max_vocab", "epochs", "max_steps", "max_minutes", "lr", "clip"):
+        for name in ("max_vocab", "epochs", "max_steps", "max_minutes", "lr", "clip", "save_every"):
             if getattr(self, name) < 0:
                 raise ElmanError(
                     f"--{_flag(name)} must be zero or positive, got {getattr(self, name)}."

@@ -28,6 +28,13 @@ class SGD:
     def step(self, grads: np.ndarray) -> None:
         self.params -= self.lr * grads
 
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """What resuming needs: arrays and numbers (SGD has only its rate)."""
+        return {}, {"lr": self.lr}
+
+    def load_state(self, arrays: dict[str, np.ndarray], numbers: dict[str, float]) -> None:
+        self.lr = numbers["lr"]
+
 
 class Adam:
     """Adam (Kingma & Ba 2015) with bias correction, on flat buffers."""
@@ -58,6 +65,14 @@ class Adam:
         # update costs no extra buffer.
         c1, c2 = 1 - self.beta1**self.t, np.sqrt(1 - self.beta2**self.t)
         self.params -= (self.lr * c2 / c1) * self.m / (np.sqrt(self.v) + self.eps * c2)
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """What resuming needs: the moment estimates, the step count and the rate."""
+        return {"m": self.m, "v": self.v}, {"lr": self.lr, "t": self.t}
+
+    def load_state(self, arrays: dict[str, np.ndarray], numbers: dict[str, float]) -> None:
+        self.m[...], self.v[...] = arrays["m"], arrays["v"]
+        self.lr, self.t = numbers["lr"], int(numbers["t"])
 
 
 def make_optimizer(name: str, params: np.ndarray, lr: float) -> SGD | Adam:

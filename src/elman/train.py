@@ -2,13 +2,24 @@
 
 The loop is the one from the textbook, in plain sight:
 batch -> zero grads -> forward -> backward -> clip -> update -> log.
+
+Everything else that changes during training (epoch, position in the data,
+step count, best perplexity, learning rate, optimiser moments, carried hidden
+state, dropout generator) is saved in ``DIR/resume.safetensors`` every
+``save_every`` steps, at each epoch's end and on SIGINT/SIGTERM, so that
+``elman train --resume DIR`` continues exactly where training stood.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +33,25 @@ from elman.errors import ElmanError
 from elman.evaluate import evaluate_ids
 from elman.model import LanguageModel
 from elman.optim import clip_grad_norm, make_optimizer
+from elman.resume import RESUME_FILE, load_resume, save_resume
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; the training state was saved before stopping."""
+
+
+@dataclass
+class Progress:
+    """Where training stands, besides the arrays: what resuming restores."""
+
+    epoch: int = 1  # the epoch under way, from 1
+    batch: int = 0  # index of the next batch of this epoch
+    step: int = 0  # updates made so far
+    best: float = math.inf  # best validation perplexity so far
+    epoch_loss: float = 0.0  # summed training loss (nats) of this epoch so far
+    epoch_tokens: int = 0  # tokens behind epoch_loss
+    seconds: float = 0.0  # training time spent in earlier processes, for max_minutes
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
 
 
 def train(
@@ -32,6 +62,8 @@ def train(
     config: TrainConfig | None = None,
     out_dir: str | Path | None = None,
     progress: bool = True,
+    resume: bool = False,
+    catch_signals: bool = False,
 ) -> list[dict[str, Any]]:
     """Train ``model`` on ``train_text`` and return one record per epoch.
 
@@ -39,8 +71,10 @@ def train(
     evaluated on ``valid_text``; when validation perplexity does not improve the
     learning rate is divided by ``config.lr_decay``. With ``out_dir``, the best
     model so far (by validation perplexity, or the latest without validation
-    text) is saved there and metrics are appended to ``out_dir/metrics.jsonl``.
-    On return ``model`` holds the best weights seen, the ones saved.
+    text) is saved there, metrics are appended to ``out_dir/metrics.jsonl`` and
+    the training state to ``out_dir/resume.safetensors``; ``resume`` continues
+    from that state. ``catch_signals`` turns SIGINT and SIGTERM into a save and a
+    ``TrainingInterrupted``. On return ``model`` holds the best weights seen.
     """
     config = config or TrainConfig()
     if config.epochs == 0 and config.max_steps == 0 and config.max_minutes == 0:
@@ -58,127 +92,205 @@ def train(
         train_ids, model.config.state, tokenizer.eos_id, config.batch, config.bptt
     )
     optimizer = make_optimizer(config.optimizer, model.flat_params, config.learning_rate)
-    metrics = None
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        metrics = Path(out_dir) / "metrics.jsonl"
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        if out is None:
+            raise ValueError("resuming needs the out_dir that holds the training state")
+        best_params, saved = load_resume(out / RESUME_FILE, model, optimizer)
+        p = Progress(**saved)
+        _forget_metrics_after(out / "metrics.jsonl", p.step)
+    else:
+        best_params, p = model.flat_params.copy(), Progress()
 
     def log(record: dict[str, Any]) -> None:
-        if metrics is not None:
-            with open(metrics, "a", encoding="utf-8") as f:
+        if out is not None:
+            with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
 
-    history: list[dict[str, Any]] = []
-    best, best_params = math.inf, model.flat_params.copy()
-    step = 0
+    def save_state() -> None:
+        if out is not None:
+            p.seconds += time.perf_counter() - start
+            save_resume(out / RESUME_FILE, model, optimizer, best_params, dataclasses.asdict(p))
+            p.seconds -= time.perf_counter() - start  # keep counting from this process's start
+
     start = time.perf_counter()
     stop = False
-    epoch = 0
-    while not stop:
-        epoch += 1
-        model.training = True  # dropout on
-        total_loss, total_tokens = 0.0, 0
-        epoch_start = time.perf_counter()
-        bar = tqdm(
-            batches,
-            desc=f"epoch {epoch}",
-            unit="batch",
-            disable=not progress,
-            dynamic_ncols=True,
-            mininterval=0.5,
-        )
-        for batch in bar:
-            if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
-                model.reset_state()
-            model.zero_grad()
-            loss = model.forward(batch.inputs, batch.targets, batch.mask)
-            if not math.isfinite(loss):
-                raise ElmanError(
-                    f"the training loss became {loss} at step {step + 1}, so the weights "
-                    f"were not updated; lower --lr (now {optimizer.lr:g})"
-                    + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
-                )
-            # Truncated BPTT: the state carries into the next chunk (in each layer),
-            # but backward stops at this chunk's first step.
-            model.backward()
-            grad_norm = clip_grad_norm(model.flat_grads, config.clip)
-            optimizer.step(model.flat_grads)
-            step += 1
-
-            total_loss += model.loss_layer.total
-            total_tokens += model.loss_layer.count
-            elapsed = time.perf_counter() - epoch_start
-            mean_loss = total_loss / total_tokens
-            bar.set_postfix(
-                loss=f"{mean_loss:.3f}",
-                ppl=f"{math.exp(min(mean_loss, 50)):.1f}",
-                tok_s=f"{total_tokens / elapsed:,.0f}",
-                refresh=False,
+    with _signals_to_flag(catch_signals) as interrupted:
+        while not stop:
+            model.training = True  # dropout on
+            epoch_start = time.perf_counter()
+            epoch_tokens_before = p.epoch_tokens
+            bar = tqdm(
+                total=len(batches),
+                initial=p.batch,
+                desc=f"epoch {p.epoch}",
+                unit="batch",
+                disable=not progress,
+                dynamic_ncols=True,
+                mininterval=0.5,
             )
-            if step % config.log_every == 0:
-                log(
-                    {
-                        "event": "step",
-                        "epoch": epoch,
-                        "step": step,
-                        "loss": loss,
-                        "grad_norm": grad_norm,
-                        "lr": optimizer.lr,
-                        "tokens_per_s": total_tokens / elapsed,
-                    }
+            while p.batch < len(batches):
+                batch = batches[p.batch]
+                if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
+                    model.reset_state()
+                model.zero_grad()
+                loss = model.forward(batch.inputs, batch.targets, batch.mask)
+                if not math.isfinite(loss):
+                    raise ElmanError(
+                        f"the training loss became {loss} at step {p.step + 1}, so the weights "
+                        f"were not updated; lower --lr (now {optimizer.lr:g})"
+                        + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
+                    )
+                # Truncated BPTT: the state carries into the next chunk (in each
+                # layer), but backward stops at this chunk's first step.
+                model.backward()
+                grad_norm = clip_grad_norm(model.flat_grads, config.clip)
+                optimizer.step(model.flat_grads)
+                p.step += 1
+                p.batch += 1
+
+                p.epoch_loss += model.loss_layer.total
+                p.epoch_tokens += model.loss_layer.count
+                speed = (p.epoch_tokens - epoch_tokens_before) / (time.perf_counter() - epoch_start)
+                mean_loss = p.epoch_loss / p.epoch_tokens
+                bar.update()
+                bar.set_postfix(
+                    loss=f"{mean_loss:.3f}",
+                    ppl=f"{math.exp(min(mean_loss, 50)):.1f}",
+                    tok_s=f"{speed:,.0f}",
+                    refresh=False,
                 )
-            if (config.max_steps and step >= config.max_steps) or (
-                config.max_minutes and time.perf_counter() - start >= 60 * config.max_minutes
-            ):
+                if p.step % config.log_every == 0:
+                    log(
+                        {
+                            "event": "step",
+                            "epoch": p.epoch,
+                            "step": p.step,
+                            "loss": loss,
+                            "grad_norm": grad_norm,
+                            "lr": optimizer.lr,
+                            "tokens_per_s": speed,
+                        }
+                    )
+                if interrupted:
+                    save_state()
+                    bar.close()
+                    raise TrainingInterrupted(
+                        f"training stopped by {interrupted[0]} at step {p.step} (epoch "
+                        f"{p.epoch}); its state is saved in {out}, continue with: "
+                        f"elman train --resume {out}"
+                    )
+                if config.save_every and p.step % config.save_every == 0:
+                    save_state()
+                elapsed = p.seconds + time.perf_counter() - start
+                if (config.max_steps and p.step >= config.max_steps) or (
+                    config.max_minutes and elapsed >= 60 * config.max_minutes
+                ):
+                    stop = True
+                    break
+            bar.close()
+            if config.epochs and p.epoch >= config.epochs:
                 stop = True
-                break
-        bar.close()
-        if config.epochs and epoch >= config.epochs:
-            stop = True
-
-        train_loss = total_loss / max(total_tokens, 1)
-        record: dict[str, Any] = {
-            "event": "epoch",
-            "epoch": epoch,
-            "step": step,
-            "train_loss": train_loss,
-            "train_ppl": math.exp(min(train_loss, 50)),
-            "lr": optimizer.lr,
-            "tokens_per_s": total_tokens / (time.perf_counter() - epoch_start),
-            "seconds": time.perf_counter() - start,
-        }
-        if valid_ids is not None:
-            valid = evaluate_ids(model, valid_ids, config.eval_batch, config.bptt, tokenizer.eos_id)
-            record.update(
-                valid_loss=valid.loss, valid_ppl=valid.perplexity, valid_tokens=valid.tokens
+            record = _end_epoch(model, optimizer, tokenizer, valid_ids, config, p, best_params)
+            record["seconds"] = p.seconds + time.perf_counter() - start
+            record["tokens_per_s"] = (p.epoch_tokens - epoch_tokens_before) / (
+                time.perf_counter() - epoch_start
             )
-            improved = valid.perplexity < best
-            if improved:
-                best = valid.perplexity
-            elif config.lr_decay > 1:
-                optimizer.lr /= config.lr_decay
-        else:
-            improved = True  # nothing to compare with: keep the latest
-        if improved:
-            best_params[...] = model.flat_params
-        record["saved"] = improved and out_dir is not None
-        if record["saved"]:
-            checkpoint.save(
-                out_dir,
-                model,
-                tokenizer,
-                config,
-                info={k: v for k, v in record.items() if k not in ("event", "saved")},
-            )
-        history.append(record)
-        log(record)
-        if progress:
-            valid_part = f", valid ppl {record['valid_ppl']:.2f}" if "valid_ppl" in record else ""
-            tqdm.write(
-                f"epoch {epoch}: train ppl {record['train_ppl']:.2f}{valid_part}"
-                f"{' (saved)' if record['saved'] else ''}, lr {record['lr']:g}"
-                + (f", now {optimizer.lr:g}" if optimizer.lr != record["lr"] else "")
-            )
+            record["saved"] = record["saved"] and out is not None
+            if record["saved"]:
+                checkpoint.save(
+                    out,
+                    model,
+                    tokenizer,
+                    config,
+                    info={k: v for k, v in record.items() if k not in ("event", "saved")},
+                )
+            p.history.append(record)
+            log(record)
+            if progress:
+                tqdm.write(_describe(record, optimizer.lr))
+            if not stop:  # the next epoch starts from its first batch
+                p.epoch, p.batch, p.epoch_loss, p.epoch_tokens = p.epoch + 1, 0, 0.0, 0
+            save_state()
     model.flat_params[...] = best_params
     model.training = False
-    return history
+    return p.history
+
+
+def _forget_metrics_after(path: Path, step: int) -> None:
+    """Drop the records of steps after ``step``: the resumed run makes them again."""
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    checkpoint.atomic_write(path, lambda tmp: Path(tmp).write_text("".join(kept), encoding="utf-8"))
+
+
+def _end_epoch(
+    model: LanguageModel,
+    optimizer: Any,
+    tokenizer: CharTokenizer | WordTokenizer,
+    valid_ids: Any,
+    config: TrainConfig,
+    p: Progress,
+    best_params: Any,
+) -> dict[str, Any]:
+    """Validate, keep the best weights, decay the learning rate; the epoch's record."""
+    train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
+    record: dict[str, Any] = {
+        "event": "epoch",
+        "epoch": p.epoch,
+        "step": p.step,
+        "train_loss": train_loss,
+        "train_ppl": math.exp(min(train_loss, 50)),
+        "lr": optimizer.lr,
+    }
+    improved = True  # without validation text, the latest weights are the ones to keep
+    if valid_ids is not None:
+        carried = model.state  # evaluation resets it; a run stopped mid-epoch may resume
+        valid = evaluate_ids(model, valid_ids, config.eval_batch, config.bptt, tokenizer.eos_id)
+        model.state = carried
+        record.update(valid_loss=valid.loss, valid_ppl=valid.perplexity, valid_tokens=valid.tokens)
+        improved = valid.perplexity < p.best
+        if improved:
+            p.best = valid.perplexity
+        elif config.lr_decay > 1:
+            optimizer.lr /= config.lr_decay
+    if improved:
+        best_params[...] = model.flat_params
+    record["saved"] = improved
+    return record
+
+
+def _describe(record: dict[str, Any], lr_now: float) -> str:
+    valid = f", valid ppl {record['valid_ppl']:.2f}" if "valid_ppl" in record else ""
+    saved = " (saved)" if record["saved"] else ""
+    decayed = f", now {lr_now:g}" if lr_now != record["lr"] else ""
+    return (
+        f"epoch {record['epoch']}: train ppl {record['train_ppl']:.2f}{valid}{saved}, "
+        f"lr {record['lr']:g}{decayed}"
+    )
+
+
+@contextmanager
+def _signals_to_flag(enabled: bool) -> Iterator[list[str]]:
+    """While enabled, SIGINT and SIGTERM only append their name to the yielded list,
+    which the loop checks after each step, so a signal never lands mid-update."""
+    flag: list[str] = []
+    if not enabled:
+        yield flag
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def note(signum: int, frame: object) -> None:
+        flag.append(signal.Signals(signum).name)
+
+    for sig in previous:
+        signal.signal(sig, note)
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

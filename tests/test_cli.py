@@ -273,9 +273,33 @@ def vocab_token_removed(tmp, ckpt):
     return ["score", "--model", ckpt], "tokens but the model expects"
 
 
+def binary_file(tmp, ckpt):
+    (tmp / "data.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    return ["train", "--train", tmp / "data.bin", "--epochs", "1"], "looks binary"
+
+
+def negative_size(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--embed", "-3", "--epochs", "1"]
+    return args, "--embed must be a positive integer, got -3"
+
+
+def tensors_do_not_match_config(tmp, ckpt):
+    edit_json(ckpt / "config.json", lambda c: c["model"].update(hidden=c["model"]["hidden"] + 1))
+    return ["eval", "--model", ckpt, "--data", ckpt / "vocab.json"], "expected"
+
+
+def out_dir_holds_another_run(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--epochs", "1", "--out", ckpt]
+    return args, "already holds a training run; choose another --out"
+
+
 @pytest.mark.parametrize(
     "case",
     [
+        binary_file,
+        negative_size,
+        tensors_do_not_match_config,
+        out_dir_holds_another_run,
         missing_train_file,
         empty_train_file,
         invalid_utf8,
@@ -297,12 +321,17 @@ def vocab_token_removed(tmp, ckpt):
     ],
 )
 def test_user_error_exits_2_with_one_line(case, char_run, tmp_path):
+    """The table of bad input in README.md, row by row: one sentence on stderr, exit
+    code 2, no traceback, and the checkpoint it was given left as it was."""
     ckpt = tmp_path / "ckpt"
     shutil.copytree(char_run[0], ckpt)
     args, message = case(tmp_path, ckpt)
+    before = {p.name: p.read_bytes() for p in ckpt.iterdir()}
     if args[0] == "train":  # a small model, unless the case sets a size after these flags
-        args = ["train", *TINY[:4], *args[1:], "--out", tmp_path / "out"]
+        args = ["train", *TINY[:4], *args[1:]]
+        args += [] if "--out" in args else ["--out", tmp_path / "out"]
     result = elman(*args, stdin="the dog\n", cwd=tmp_path)
+    assert {p.name: p.read_bytes() for p in ckpt.iterdir()} == before
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()

@@ -203,3 +203,31 @@ def test_a_flipped_byte_in_the_weights_fails_the_content_hash(corpus, tmp_path):
     (tmp_path / "model.safetensors").write_bytes(bytes(data))
     with pytest.raises(ElmanError, match="damaged: its content does not match the hash"):
         checkpoint.load(tmp_path)
+
+
+def test_disk_full_while_training_is_one_sentence_and_keeps_the_last_state(
+    corpus, tmp_path, monkeypatch, capsys
+):
+    """The disk fills up at the third save of the training state: exit code 2, one
+    line naming the problem, and the state saved before it loads as it was."""
+    import errno
+
+    from elman import cli
+    from elman import resume as resume_module
+
+    real_write, calls = resume_module.write_tensors, []
+
+    def fill_up(path, tensors, metadata=None):
+        calls.append(path)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, tensors, metadata)
+
+    monkeypatch.setattr(resume_module, "write_tensors", fill_up)
+    out = tmp_path / "run"
+    code = cli.main(["train", "--train", str(corpus / "train.txt"), "--out", str(out), *SETTINGS])
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the closed progress bar
+    assert last.startswith("elman: error: No space left on device") and "intact" in last
+    assert saved_step(out) == 14  # the second save, every 7 steps
+    checkpoint.load(out)

@@ -369,6 +369,16 @@ def main(argv: list[str] | None = None) -> int:
     except ElmanError as e:
         print(f"elman: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        # Disk full, a read-only directory, missing permissions: every file is
+        # written under a temporary name first, so what was saved before is whole.
+        where = f" ({e.filename})" if e.filename else ""
+        print(
+            f"elman: error: {e.strerror or e}{where}; free some disk space or fix the "
+            "permissions, the last saved checkpoint is intact.",
+            file=sys.stderr,
+        )
+        return 2
     except TrainingInterrupted as e:
         print(f"\nelman: {e}", file=sys.stderr)
         return 130

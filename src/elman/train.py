@@ -122,7 +122,7 @@ def train(
             model.training = True  # dropout on
             epoch_start = time.perf_counter()
             epoch_tokens_before = p.epoch_tokens
-            bar = tqdm(
+            with tqdm(
                 total=len(batches),
                 initial=p.batch,
                 desc=f"epoch {p.epoch}",
@@ -130,67 +130,67 @@ def train(
                 disable=not progress,
                 dynamic_ncols=True,
                 mininterval=0.5,
-            )
-            while p.batch < len(batches):
-                batch = batches[p.batch]
-                if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
-                    model.reset_state()
-                model.zero_grad()
-                loss = model.forward(batch.inputs, batch.targets, batch.mask)
-                if not math.isfinite(loss):
-                    raise ElmanError(
-                        f"the training loss became {loss} at step {p.step + 1}, so the weights "
-                        f"were not updated; lower --lr (now {optimizer.lr:g})"
-                        + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
-                    )
-                # Truncated BPTT: the state carries into the next chunk (in each
-                # layer), but backward stops at this chunk's first step.
-                model.backward()
-                grad_norm = clip_grad_norm(model.flat_grads, config.clip)
-                optimizer.step(model.flat_grads)
-                p.step += 1
-                p.batch += 1
+            ) as bar:
+                while p.batch < len(batches):
+                    batch = batches[p.batch]
+                    if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
+                        model.reset_state()
+                    model.zero_grad()
+                    loss = model.forward(batch.inputs, batch.targets, batch.mask)
+                    if not math.isfinite(loss):
+                        raise ElmanError(
+                            f"the training loss became {loss} at step {p.step + 1}, so the weights "
+                            f"were not updated; lower --lr (now {optimizer.lr:g})"
+                            + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
+                        )
+                    # Truncated BPTT: the state carries into the next chunk (in each
+                    # layer), but backward stops at this chunk's first step.
+                    model.backward()
+                    grad_norm = clip_grad_norm(model.flat_grads, config.clip)
+                    optimizer.step(model.flat_grads)
+                    p.step += 1
+                    p.batch += 1
 
-                p.epoch_loss += model.loss_layer.total
-                p.epoch_tokens += model.loss_layer.count
-                speed = (p.epoch_tokens - epoch_tokens_before) / (time.perf_counter() - epoch_start)
-                mean_loss = p.epoch_loss / p.epoch_tokens
-                bar.update()
-                bar.set_postfix(
-                    loss=f"{mean_loss:.3f}",
-                    ppl=f"{math.exp(min(mean_loss, 50)):.1f}",
-                    tok_s=f"{speed:,.0f}",
-                    refresh=False,
-                )
-                if p.step % config.log_every == 0:
-                    log(
-                        {
-                            "event": "step",
-                            "epoch": p.epoch,
-                            "step": p.step,
-                            "loss": loss,
-                            "grad_norm": grad_norm,
-                            "lr": optimizer.lr,
-                            "tokens_per_s": speed,
-                        }
+                    p.epoch_loss += model.loss_layer.total
+                    p.epoch_tokens += model.loss_layer.count
+                    speed = (p.epoch_tokens - epoch_tokens_before) / (
+                        time.perf_counter() - epoch_start
                     )
-                if interrupted:
-                    save_state()
-                    bar.close()
-                    raise TrainingInterrupted(
-                        f"training stopped by {interrupted[0]} at step {p.step} (epoch "
-                        f"{p.epoch}); its state is saved in {out}, continue with: "
-                        f"elman train --resume {out}"
+                    mean_loss = p.epoch_loss / p.epoch_tokens
+                    bar.update()
+                    bar.set_postfix(
+                        loss=f"{mean_loss:.3f}",
+                        ppl=f"{math.exp(min(mean_loss, 50)):.1f}",
+                        tok_s=f"{speed:,.0f}",
+                        refresh=False,
                     )
-                if config.save_every and p.step % config.save_every == 0:
-                    save_state()
-                elapsed = p.seconds + time.perf_counter() - start
-                if (config.max_steps and p.step >= config.max_steps) or (
-                    config.max_minutes and elapsed >= 60 * config.max_minutes
-                ):
-                    stop = True
-                    break
-            bar.close()
+                    if p.step % config.log_every == 0:
+                        log(
+                            {
+                                "event": "step",
+                                "epoch": p.epoch,
+                                "step": p.step,
+                                "loss": loss,
+                                "grad_norm": grad_norm,
+                                "lr": optimizer.lr,
+                                "tokens_per_s": speed,
+                            }
+                        )
+                    if interrupted:
+                        save_state()
+                        raise TrainingInterrupted(
+                            f"training stopped by {interrupted[0]} at step {p.step} (epoch "
+                            f"{p.epoch}); its state is saved in {out}, continue with: "
+                            f"elman train --resume {out}"
+                        )
+                    if config.save_every and p.step % config.save_every == 0:
+                        save_state()
+                    elapsed = p.seconds + time.perf_counter() - start
+                    if (config.max_steps and p.step >= config.max_steps) or (
+                        config.max_minutes and elapsed >= 60 * config.max_minutes
+                    ):
+                        stop = True
+                        break
             if config.epochs and p.epoch >= config.epochs:
                 stop = True
             record = _end_epoch(model, optimizer, tokenizer, valid_ids, config, p, best_params)

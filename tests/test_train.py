@@ -200,3 +200,43 @@ def test_a_one_token_validation_text_is_refused():
     tok = CharTokenizer.fit(FOX)
     with pytest.raises(ElmanError, match="validation text has fewer than two tokens"):
         train(make_model(tok), tok, FOX * 5, "t", TrainConfig(epochs=1), progress=False)
+
+
+def test_nan_loss_rolls_back_to_the_saved_state_with_a_smaller_lr(tmp_path, monkeypatch):
+    """--on-nan rollback: a NaN at step 12 sends training back to the state saved at
+    step 10, the learning rate divided by lr_decay, and training then completes; the
+    weights never see the NaN."""
+    text = "ab" * 200 + "\n"
+    tok = CharTokenizer.fit(text)
+    model = make_model(tok, 16, 8)
+    real_forward, calls = model.forward, []
+
+    def forward(*args):
+        calls.append(1)
+        return float("nan") if len(calls) == 12 else real_forward(*args)
+
+    monkeypatch.setattr(model, "forward", forward)
+    config = TrainConfig(
+        batch=4,
+        bptt=16,
+        epochs=2,
+        lr=0.01,
+        lr_decay=4.0,
+        save_every=5,
+        on_nan="rollback",
+        log_every=100,
+    )
+    history = train(model, tok, text, config=config, out_dir=tmp_path, progress=False)
+    events = [r for r in read_metrics(tmp_path) if r["event"] == "rollback"]
+    assert [(e["step"], e["to_step"], e["lr"]) for e in events] == [(12, 10, 0.0025)]
+    assert np.all(np.isfinite(model.flat_params))
+    assert [r["epoch"] for r in history] == [1, 2]
+
+
+def test_nan_loss_stops_by_default(tmp_path):
+    text = "ab" * 200 + "\n"
+    tok = CharTokenizer.fit(text)
+    model = make_model(tok, 16, 8)
+    model.params["output.b"][0] = np.nan
+    with pytest.raises(ElmanError, match="at step 1, so the weights were not updated"):
+        train(model, tok, text, config=TrainConfig(batch=4, bptt=16, epochs=1), progress=False)

@@ -18,6 +18,7 @@ DROPOUT_KINDS = ("standard", "locked")
 STATE_MODES = ("carry", "reset")
 LEVELS = ("char", "word")
 OPTIMIZERS = ("sgd", "adam")
+NAN_POLICIES = ("stop", "rollback")
 
 
 def _help(text: str, **extra: Any) -> dict[str, Any]:
@@ -142,6 +143,14 @@ class TrainConfig:
     )
     eval_batch: int = field(default=10, metadata=_help("streams used to evaluate held-out text"))
     seed: int = field(default=0, metadata=_help("seed for initialisation and sampling"))
+    on_nan: str = field(
+        default="stop",
+        metadata=_help(
+            "when the loss is NaN or infinite: stop, or roll back to the last saved training "
+            "state and continue with the learning rate divided by --lr-decay (or 2)",
+            choices=NAN_POLICIES,
+        ),
+    )
     save_every: int = field(
         default=500,
         metadata=_help(
@@ -154,6 +163,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _require_choice("level", self.level, LEVELS)
         _require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _require_choice("on_nan", self.on_nan, NAN_POLICIES)
         for name in ("batch", "bptt", "eval_batch", "log_every"):
             _require_positive(name, getattr(self, name))
         for name in ("max_vocab", "epochs", "max_steps", "max_minutes", "lr", "clip", "save_every"):

@@ -35,6 +35,8 @@ from elman.model import LanguageModel
 from elman.optim import clip_grad_norm, make_optimizer
 from elman.resume import RESUME_FILE, load_resume, save_resume
 
+MAX_ROLLBACKS = 3
+
 
 class TrainingInterrupted(Exception):
     """SIGINT or SIGTERM arrived; the training state was saved before stopping."""
@@ -115,8 +117,13 @@ def train(
             save_resume(out / RESUME_FILE, model, optimizer, best_params, dataclasses.asdict(p))
             p.seconds -= time.perf_counter() - start  # keep counting from this process's start
 
+    if config.on_nan == "rollback" and out is None:
+        raise ElmanError("--on-nan rollback needs --out, where the training state is saved.")
     start = time.perf_counter()
+    if not resume:
+        save_state()  # so that a run stopped before its first save can resume or roll back
     stop = False
+    rollbacks = 0  # since the last save; a run that keeps diverging stops after MAX_ROLLBACKS
     with _signals_to_flag(catch_signals) as interrupted:
         while not stop:
             model.training = True  # dropout on
@@ -138,11 +145,33 @@ def train(
                     model.zero_grad()
                     loss = model.forward(batch.inputs, batch.targets, batch.mask)
                     if not math.isfinite(loss):
-                        raise ElmanError(
-                            f"the training loss became {loss} at step {p.step + 1}, so the weights "
-                            f"were not updated; lower --lr (now {optimizer.lr:g})"
-                            + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
+                        bad_step = p.step + 1
+                        if config.on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
+                            raise ElmanError(
+                                f"the training loss became {loss} at step {bad_step}, so the "
+                                f"weights were not updated; lower --lr (now {optimizer.lr:g})"
+                                + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
+                            )
+                        # Back to the last saved state (within this epoch: one is saved at
+                        # every epoch's end), to go on more carefully from there.
+                        rollbacks += 1
+                        best_params, saved = load_resume(out / RESUME_FILE, model, optimizer)
+                        p = Progress(**saved)
+                        optimizer.lr /= config.lr_decay if config.lr_decay > 1 else 2.0
+                        log(
+                            {
+                                "event": "rollback",
+                                "step": bad_step,
+                                "to_step": p.step,
+                                "lr": optimizer.lr,
+                            }
                         )
+                        tqdm.write(
+                            f"loss {loss} at step {bad_step}: back to step {p.step} "
+                            f"with lr {optimizer.lr:g}"
+                        )
+                        bar.n = p.batch
+                        continue
                     # Truncated BPTT: the state carries into the next chunk (in each
                     # layer), but backward stops at this chunk's first step.
                     model.backward()
@@ -185,6 +214,7 @@ def train(
                         )
                     if config.save_every and p.step % config.save_every == 0:
                         save_state()
+                        rollbacks = 0
                     elapsed = p.seconds + time.perf_counter() - start
                     if (config.max_steps and p.step >= config.max_steps) or (
                         config.max_minutes and elapsed >= 60 * config.max_minutes

@@ -211,3 +211,13 @@ def test_score_without_newline_in_the_vocabulary_scores_only_the_tokens():
         logits, state = model.step(np.array([prev]), state)
         total += float(log_softmax(logits[0])[token])
     assert s.log_prob == pytest.approx(total, rel=1e-12)
+
+
+def test_character_sampling_never_writes_the_unknown_symbol():
+    """Even when a barely trained model favours <unk>, char-level samples skip it."""
+    tok = CharTokenizer.fit("abc\n")
+    model = LanguageModel(ModelConfig(vocab_size=len(tok), embed=4, hidden=8), seed=0)
+    model.params["output.b"][tok.unk_id] = 50.0  # <unk> would win every draw
+    text = generate(model, tok, "", length=200, seed=1)
+    assert "\ufffd" not in text and len(text) == 200
+    assert "\ufffd" not in generate(model, tok, "", length=50, temperature=0)

@@ -111,6 +111,10 @@ def _sample(
         logits, state = model.step(np.array([token]), state)
     previous = context[-1]
     for _ in range(length):
+        if tokenizer.level == "char":
+            # The character-level unknown symbol stands for characters the model never
+            # saw; writing it (as U+FFFD) would put no text in the output.
+            logits[0, tokenizer.unk_id] = -np.inf
         token = sample_next(logits[0], temperature, top_k, rng)
         # Decoding is prefix-stable and the joint between two tokens depends on
         # them alone (a space between words, none around a line end), so the new

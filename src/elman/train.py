@@ -156,7 +156,7 @@ def train(
                         # every epoch's end), to go on more carefully from there.
                         rollbacks += 1
                         best_params, saved = load_resume(out / RESUME_FILE, model, optimizer)
-                        p = Progress(**saved)
+                        p = Progress(**{**saved, "seconds": p.seconds})  # time still runs
                         optimizer.lr /= config.lr_decay if config.lr_decay > 1 else 2.0
                         log(
                             {

@@ -1,0 +1,612 @@
+"""Speed of elman against the same models in PyTorch eager, on this machine.
+
+    python benchmarks/bench.py [--workloads rnn-ptb,lstm-ptb,lstm-char,generate]
+                               [--repeats N] [--steps N] [--out DIR]
+
+Training workloads time a full step (zero grads, forward, backward, clip by global
+norm, SGD update) of an elman model and of a PyTorch model holding the same initial
+weights, measured alternately (elman block, torch block, elman block, ...) after
+warm-up steps, in one process with the same thread count. ``generate`` times
+sampling one token at a time at batch 1. Token ids are synthetic (a seeded
+``numpy.random.Generator``): the cost of a step does not depend on which ids they
+are. See benchmarks/README.md for how to read the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from elman.config import ModelConfig
+from elman.generate import sample_next
+from elman.model import LanguageModel
+from elman.optim import SGD, clip_grad_norm
+
+CLIP = 0.25  # global gradient norm, as in pytorch/examples word_language_model
+LR = 1.0  # SGD learning rate; any value costs the same
+SEED = 0
+N_BATCHES = 4  # distinct synthetic batches, cycled
+CHECK_RTOL = 1e-4  # elman and torch losses on the same weights should agree this closely
+
+
+@dataclass(frozen=True)
+class Workload:
+    cell: str  # "rnn" (tanh) or "lstm"
+    vocab: int  # V
+    embed: int  # D
+    hidden: int  # H, every layer
+    layers: int
+    batch: int  # B
+    bptt: int  # T, tokens per stream per step
+
+
+WORKLOADS = {
+    # Word level, PTB-sized vocabulary, one tanh layer (Mikolov-style RNN LM).
+    "rnn-ptb": Workload("rnn", 10_000, 256, 256, 1, 20, 35),
+    # Zaremba et al. 2014 "small": 2 x 200 LSTM, batch 20, unrolled 20 steps.
+    "lstm-ptb": Workload("lstm", 10_000, 200, 200, 2, 20, 20),
+    # char-rnn-sized: 2 x 512 LSTM on tiny-shakespeare's 65 characters. Embedding 64
+    # is torch-rnn's default -wordvec_size (karpathy/char-rnn feeds one-hot vectors,
+    # i.e. an input of size 65: the same cost).
+    "lstm-char": Workload("lstm", 65, 64, 512, 2, 32, 100),
+}
+GENERATE_MODELS = ("rnn-ptb", "lstm-char")  # the models the "generate" workload samples from
+
+
+# The machine.
+
+
+def blas_threads() -> tuple[int, str]:
+    """The thread count numpy's BLAS uses, and where the number came from."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return os.cpu_count() or 1, "os.cpu_count() (threadpoolctl not installed)"
+    pools = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    if not pools:
+        return os.cpu_count() or 1, "os.cpu_count() (threadpoolctl found no BLAS)"
+    return max(p["num_threads"] for p in pools), "threadpoolctl"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def blas_info() -> dict:
+    """numpy's BLAS (threadpoolctl if installed, else numpy's build configuration),
+    torch's math libraries, and the BLAS/OpenMP environment variables as found."""
+    try:
+        import threadpoolctl
+
+        numpy_blas = threadpoolctl.threadpool_info()
+    except ImportError:
+        deps = np.show_config(mode="dicts").get("Build Dependencies", {})
+        numpy_blas = {k: deps.get("blas", {}).get(k) for k in ("name", "version")}
+        numpy_blas["configuration"] = deps.get("blas", {}).get("openblas configuration")
+    return {
+        "numpy": numpy_blas,
+        "torch": {
+            "mkl": torch.backends.mkl.is_available(),
+            "mkldnn": torch.backends.mkldnn.is_available(),
+            "parallel_info": torch.__config__.parallel_info(),
+        },
+        "environment": {
+            k: v
+            for k, v in sorted(os.environ.items())
+            if k.startswith(("OPENBLAS_", "OMP_", "MKL_"))
+        },
+    }
+
+
+def matmul_rates(repeats: int = 3) -> dict:
+    """float32 (n, n) @ (n, n) for n = 1024, 1536, 2048, numpy and torch alternately:
+    GFLOP/s (2 n^3 per product) of each product, and the medians."""
+    rng = np.random.default_rng(SEED)
+    samples: dict[str, list[float]] = {"numpy": [], "torch": []}
+    for n in (1024, 1536, 2048):
+        a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+        c = np.empty((n, n), np.float32)
+        ta, tb, tc = torch.from_numpy(a), torch.from_numpy(b), torch.empty(n, n)
+        products = {
+            "numpy": lambda a=a, b=b, c=c: np.matmul(a, b, out=c),
+            "torch": lambda a=ta, b=tb, c=tc: torch.mm(a, b, out=c),
+        }
+        for product in products.values():
+            product()  # warm-up
+        for _ in range(repeats):
+            for name, product in products.items():
+                start = time.perf_counter()
+                product()
+                samples[name].append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return {
+        name: {"median_gflops": statistics.median(s), "samples": s} for name, s in samples.items()
+    }
+
+
+# The models.
+
+
+def forward_flops_per_token(w: Workload) -> int:
+    """Matrix-product FLOPs of one forward pass per token, 2 m n k per product: each
+    layer's input (D or H -> gates * H) and recurrent (H -> gates * H) products and the
+    output layer (H -> V). Elementwise work, the softmax, the embedding lookup and the
+    O(parameters) clip and update are not counted."""
+    gates = 4 if w.cell == "lstm" else 1
+    flops = 2 * w.hidden * w.vocab
+    for i in range(w.layers):
+        flops += 2 * ((w.embed if i == 0 else w.hidden) + w.hidden) * gates * w.hidden
+    return flops
+
+
+def training_flops_per_token(w: Workload) -> int:
+    """Forward plus backward: backward computes, for every product, the gradient with
+    respect to its input and to its weight, each as costly as the product: 3x forward."""
+    return 3 * forward_flops_per_token(w)
+
+
+def elman_model(w: Workload) -> LanguageModel:
+    config = ModelConfig(
+        vocab_size=w.vocab, embed=w.embed, hidden=w.hidden, cell=w.cell, layers=w.layers
+    )
+    return LanguageModel(config, seed=SEED, dtype=np.float32)
+
+
+class TorchLM(torch.nn.Module):
+    """nn.Embedding -> nn.RNN(tanh) / nn.LSTM (batch_first) -> nn.Linear."""
+
+    def __init__(self, w: Workload) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(w.vocab, w.embed)
+        if w.cell == "lstm":
+            self.rnn = torch.nn.LSTM(w.embed, w.hidden, w.layers, batch_first=True)
+        else:
+            self.rnn = torch.nn.RNN(
+                w.embed, w.hidden, w.layers, nonlinearity="tanh", batch_first=True
+            )
+        self.output = torch.nn.Linear(w.hidden, w.vocab)
+
+    def forward(self, x: torch.Tensor, state=None):
+        out, state = self.rnn(self.embed(x), state)  # (B, T, H)
+        return self.output(out), state  # (B, T, V)
+
+
+def torch_copy(model: LanguageModel, w: Workload) -> TorchLM:
+    """A TorchLM holding ``model``'s weights (W_x = weight_ih.T, ..., as in
+    tests/test_model_cells.py). elman has one bias per layer, so torch's bias_hh is
+    zero and frozen: the two models then compute and update the same function."""
+    ref = TorchLM(w)
+    names = {
+        "embed.W": ("embed.weight", False),
+        "output.W": ("output.weight", True),
+        "output.b": ("output.bias", False),
+    }
+    for k in range(w.layers):
+        names[f"rnn.{k}.W_x"] = (f"rnn.weight_ih_l{k}", True)
+        names[f"rnn.{k}.W_h"] = (f"rnn.weight_hh_l{k}", True)
+        names[f"rnn.{k}.b"] = (f"rnn.bias_ih_l{k}", False)
+    tparams = dict(ref.named_parameters())
+    with torch.no_grad():
+        for name, (tname, transposed) in names.items():
+            value = model.params[name].T if transposed else model.params[name]
+            tparams[tname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+        for k in range(w.layers):
+            tparams[f"rnn.bias_hh_l{k}"].zero_()
+            tparams[f"rnn.bias_hh_l{k}"].requires_grad_(False)
+    return ref
+
+
+def synthetic_batches(w: Workload) -> list[tuple[np.ndarray, np.ndarray]]:
+    """N_BATCHES (inputs, targets) pairs of random ids, each (B, T)."""
+    rng = np.random.default_rng(SEED)
+    ids = rng.integers(0, w.vocab, size=(N_BATCHES, w.batch, w.bptt + 1))
+    return [(b[:, :-1], b[:, 1:]) for b in ids]
+
+
+# One training step each, carrying the state across steps (truncated BPTT).
+
+
+def elman_trainer(model: LanguageModel):
+    optimizer = SGD(model.flat_params, LR)
+
+    def step(inputs: np.ndarray, targets: np.ndarray) -> float:
+        model.zero_grad()
+        loss = model.forward(inputs, targets)
+        model.backward()
+        clip_grad_norm(model.flat_grads, CLIP)
+        optimizer.step(model.flat_grads)
+        return loss
+
+    return step
+
+
+def torch_trainer(ref: TorchLM):
+    params = [p for p in ref.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=LR)
+    state = None
+
+    def step(inputs: torch.Tensor, targets: torch.Tensor) -> float:
+        nonlocal state
+        optimizer.zero_grad()
+        if state is not None:  # truncated BPTT: the gradient stops at the chunk boundary
+            state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        logits, state = ref(inputs, state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, CLIP)
+        optimizer.step()
+        return loss.item()
+
+    return step
+
+
+def relative_difference(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-30)
+
+
+def time_alternately(runs: dict, repeats: int, n: int) -> dict[str, list[float]]:
+    """Seconds per call of each ``runs[name](i)``, blocks of n calls taken in turn:
+    A B A B ..., ``repeats`` blocks each."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            for i in range(n):
+                run(i)
+            seconds[name].append((time.perf_counter() - start) / n)
+    return seconds
+
+
+def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
+    w = WORKLOADS[name]
+    model = elman_model(w)
+    ref = torch_copy(model, w)
+    elman_step, torch_step = elman_trainer(model), torch_trainer(ref)
+    batches = synthetic_batches(w)
+    tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+
+    # Warm-up, alternating; its first two steps double as the correctness check: the
+    # same loss from the same weights, and again after one clipped SGD update.
+    losses: dict[str, list[float]] = {"elman": [], "torch": []}
+    for i in range(max(args.warmup, 2)):
+        losses["elman"].append(elman_step(*batches[i % N_BATCHES]))
+        losses["torch"].append(torch_step(*tbatches[i % N_BATCHES]))
+    diffs = [
+        relative_difference(a, b) for a, b in zip(losses["elman"], losses["torch"], strict=True)
+    ][:2]
+
+    seconds = time_alternately(
+        {
+            "elman": lambda i: elman_step(*batches[i % N_BATCHES]),
+            "torch": lambda i: torch_step(*tbatches[i % N_BATCHES]),
+        },
+        args.repeats,
+        args.steps,
+    )
+    tokens = w.batch * w.bptt
+    flops = training_flops_per_token(w)
+    result = {"workload": name, "config": asdict(w), "tokens_per_step": tokens}
+    result["flops_per_token"] = flops
+    for fw in ("elman", "torch"):
+        tok_s = statistics.median(tokens / s for s in seconds[fw])
+        result[fw] = {
+            "tokens_per_s": tok_s,
+            "tokens_per_s_samples": [tokens / s for s in seconds[fw]],
+            "gflops": tok_s * flops / 1e9,
+            "fraction_of_numpy_matmul": tok_s * flops / 1e9 / rates["numpy"]["median_gflops"],
+            "fraction_of_torch_matmul": tok_s * flops / 1e9 / rates["torch"]["median_gflops"],
+        }
+    result["ratio_elman_over_torch"] = (
+        result["elman"]["tokens_per_s"] / result["torch"]["tokens_per_s"]
+    )
+    result["check"] = {
+        "compares": "mean cross-entropy of step 1 (same weights) and step 2 (after the update)",
+        "elman_losses": losses["elman"][:2],
+        "torch_losses": losses["torch"][:2],
+        "max_relative_difference": max(diffs),
+        "ok": max(diffs) <= CHECK_RTOL,
+    }
+    if not result["check"]["ok"]:
+        print(f"  WARNING: {name}: losses differ by {max(diffs):.2e} relative", file=sys.stderr)
+    return result
+
+
+# Peak memory: each framework trains in a fresh process (spawned, so nothing is shared).
+# ru_maxrss would not do: Linux carries it across exec from the forked parent, so the
+# child would report this (large) process's peak. /proc/self/status VmHWM is the peak
+# of the child's own address space, and writing "5" to /proc/self/clear_refs resets it
+# to the current size, so the peak of the model and its steps is measured alone.
+
+
+def _status_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def peak_rss_child(name: str, framework: str, threads: int, steps: int) -> dict:
+    """Run in a subprocess: resident size after imports, then the peak resident size
+    (VmHWM) while building the model and taking ``steps`` training steps."""
+    torch.set_num_threads(threads)
+    baseline = _status_kib("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # peak := current (Linux >= 4.0)
+        reset = True
+    except OSError:
+        reset = False  # the peak may then be the imports' own
+    w = WORKLOADS[name]
+    batches = synthetic_batches(w)
+    if framework == "elman":
+        step = elman_trainer(elman_model(w))
+    else:
+        step = torch_trainer(TorchLM(w))
+        batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+    for i in range(steps):
+        step(*batches[i % N_BATCHES])
+    peak = _status_kib("VmHWM")
+    return {"after_imports_mib": baseline / 1024, "peak_mib": peak / 1024, "peak_reset": reset}
+
+
+def peak_rss(name: str, threads: int) -> dict:
+    result = {}
+    for framework in ("elman", "torch"):
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            r = pool.submit(peak_rss_child, name, framework, threads, 3).result()
+        r["extra_mib"] = r["peak_mib"] - r["after_imports_mib"]
+        result[framework] = r
+    return result
+
+
+# Generation: one token at a time at batch 1.
+
+
+def bench_generate(name: str, args: argparse.Namespace) -> dict:
+    w = WORKLOADS[name]
+    model = elman_model(w)
+    model.training = False
+    ref = torch_copy(model, w).eval()
+    rng = np.random.default_rng(SEED)
+    generator = torch.Generator().manual_seed(SEED)
+
+    state = model.initial_state(1)
+    token = [0]
+
+    def elman_token(_: int) -> None:
+        nonlocal state
+        logits, state = model.step(np.array([token[0]]), state)  # (1, V)
+        token[0] = sample_next(logits[0], 1.0, 0, rng)
+
+    tstate = None
+    ttoken = [0]
+
+    @torch.no_grad()
+    def torch_token(_: int) -> None:
+        nonlocal tstate
+        logits, tstate = ref(torch.tensor([[ttoken[0]]]), tstate)  # (1, 1, V)
+        probs = torch.softmax(logits[0, -1], dim=-1)
+        ttoken[0] = int(torch.multinomial(probs, 1, generator=generator))
+
+    # Check: the first step's logits from the zero state agree.
+    ours, _ = model.step(np.array([0]), model.initial_state(1))
+    with torch.no_grad():
+        theirs = ref(torch.tensor([[0]]))[0][0, -1].numpy()
+    check = float(np.abs(ours[0] - theirs).max() / np.abs(theirs).max())
+
+    runs = {"elman": elman_token, "torch": torch_token}
+    for run in runs.values():
+        for i in range(10):
+            run(i)
+    seconds = time_alternately(runs, args.repeats, args.tokens)
+    result = {"workload": f"generate ({name})", "config": asdict(w)}
+    result["forward_flops_per_token"] = forward_flops_per_token(w)
+    for fw in runs:
+        result[fw] = {
+            "ms_per_token": statistics.median(seconds[fw]) * 1e3,
+            "ms_per_token_samples": [s * 1e3 for s in seconds[fw]],
+        }
+    result["ratio_elman_over_torch"] = (
+        result["torch"]["ms_per_token"] / result["elman"]["ms_per_token"]
+    )
+    result["check"] = {
+        "compares": "logits of the first step, max |difference| / max |torch logit|",
+        "max_relative_difference": check,
+        "ok": check <= CHECK_RTOL,
+    }
+    return result
+
+
+# Output.
+
+
+def spread(result: dict, key: str, fmt: str) -> str:
+    """The median and, in brackets, the lowest and highest repeat."""
+    samples = result[key + "_samples"]
+    return f"{result[key]:{fmt}} ({min(samples):{fmt}}..{max(samples):{fmt}})"
+
+
+def markdown(report: dict) -> str:
+    m, r = report["machine"], report["matmul"]
+    lines = [
+        "# elman vs PyTorch eager",
+        "",
+        f"- date: {report['date']}",
+        f"- command: `{report['command']}`",
+        f"- machine: {m['cpu']}, {m['cpu_count']} logical CPUs ({m['cpus_available']} available), "
+        f"load average {m['load_average_start'][0]:.2f} at start, "
+        f"{report['load_average_end'][0]:.2f} at end",
+        f"- python {m['python']}, numpy {m['numpy']}, torch {m['torch']}",
+        f"- threads: {report['threads']} ({report['threads_source']}); "
+        f"torch.get_num_threads() = {report['torch_threads']}",
+        f"- numpy BLAS: {json.dumps(report['blas']['numpy'])}",
+        f"- torch: MKL {report['blas']['torch']['mkl']}, "
+        f"oneDNN {report['blas']['torch']['mkldnn']}",
+        f"- BLAS/OpenMP environment: {json.dumps(report['blas']['environment'])}",
+        f"- float32 matmul, median of (1024..2048)^2 products: numpy "
+        f"{r['numpy']['median_gflops']:.1f} GFLOP/s, torch {r['torch']['median_gflops']:.1f} "
+        "GFLOP/s",
+        f"- repeats {report['args']['repeats']}, steps per repeat {report['args']['steps']}, "
+        f"warm-up {report['args']['warmup']}, generate tokens per repeat "
+        f"{report['args']['tokens']}",
+        "",
+    ]
+    training = [x for x in report["results"] if "tokens_per_s" in x["elman"]]
+    if training:
+        lines += [
+            "## Training step (zero grads, forward, backward, clip 0.25, SGD), float32",
+            "",
+            "| workload | B x T | MFLOP/token | elman tok/s | torch tok/s | elman/torch "
+            "| elman GFLOP/s | elman % numpy matmul | torch % torch matmul "
+            "| loss rel. diff | peak RSS extra MiB elman / torch |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        ]
+        for x in training:
+            c, e, t = x["config"], x["elman"], x["torch"]
+            mem = x.get("memory")
+            mem_text = (
+                f"{mem['elman']['extra_mib']:.0f} / {mem['torch']['extra_mib']:.0f}" if mem else "-"
+            )
+            check = f"{x['check']['max_relative_difference']:.1e}"
+            check += "" if x["check"]["ok"] else " MISMATCH"
+            lines.append(
+                f"| {x['workload']} | {c['batch']} x {c['bptt']} | "
+                f"{x['flops_per_token'] / 1e6:.1f} | {spread(e, 'tokens_per_s', ',.0f')} | "
+                f"{spread(t, 'tokens_per_s', ',.0f')} | {x['ratio_elman_over_torch']:.2f} | "
+                f"{e['gflops']:.1f} | {100 * e['fraction_of_numpy_matmul']:.0f}% | "
+                f"{100 * t['fraction_of_torch_matmul']:.0f}% | {check} | {mem_text} |"
+            )
+        lines.append("")
+    generation = [x for x in report["results"] if "ms_per_token" in x["elman"]]
+    if generation:
+        lines += [
+            "## Generation at batch 1 (one step + sampling per token)",
+            "",
+            "| workload | elman ms/token | torch ms/token | elman/torch (speed) "
+            "| logits rel. diff |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for x in generation:
+            check = f"{x['check']['max_relative_difference']:.1e}"
+            check += "" if x["check"]["ok"] else " MISMATCH"
+            lines.append(
+                f"| {x['workload']} | {spread(x['elman'], 'ms_per_token', '.2f')} | "
+                f"{spread(x['torch'], 'ms_per_token', '.2f')} | "
+                f"{x['ratio_elman_over_torch']:.2f} | {check} |"
+            )
+        lines.append("")
+    lines += [
+        "elman/torch is elman's speed divided by torch's (below 1: elman is slower). "
+        "Medians over repeats, (lowest..highest repeat) beside them. FLOPs count matrix "
+        "products only (2 m n k forward, twice that backward). Peak RSS extra: peak "
+        "resident size (VmHWM) of a fresh subprocess building the model and taking 3 "
+        "training steps, minus its resident size after importing numpy, torch and elman.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    names = [*WORKLOADS, "generate"]
+    parser.add_argument(
+        "--workloads",
+        default=",".join(names),
+        help=f"comma-separated, from {', '.join(names)} (default: all)",
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed blocks per framework")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per timed block")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (at least 2)")
+    parser.add_argument(
+        "--tokens", type=int, default=200, help="generated tokens per timed block (generate)"
+    )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the peak-memory subprocesses"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parent / "results",
+        help="directory for latest.md and latest.json (default: benchmarks/results)",
+    )
+    args = parser.parse_args(argv)
+    args.workloads = [x.strip() for x in args.workloads.split(",") if x.strip()]
+    unknown = [x for x in args.workloads if x not in names]
+    if unknown:
+        parser.error(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    for flag in ("repeats", "steps", "tokens"):
+        if getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    threads, source = blas_threads()
+    torch.set_num_threads(threads)
+    report = {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", *sys.argv]),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "machine": {
+            "cpu": cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "cpus_available": len(os.sched_getaffinity(0)),
+            "load_average_start": os.getloadavg(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+        },
+        "threads": threads,
+        "threads_source": source,
+        "torch_threads": torch.get_num_threads(),
+        "blas": blas_info(),
+    }
+    print(f"threads: {threads} ({source}); measuring matmul rates", file=sys.stderr)
+    report["matmul"] = matmul_rates()
+    results = []
+    for name in args.workloads:
+        print(f"{name} ...", file=sys.stderr)
+        if name == "generate":
+            results += [bench_generate(model, args) for model in GENERATE_MODELS]
+            continue
+        result = bench_training(name, args, report["matmul"])
+        if not args.no_memory:
+            result["memory"] = peak_rss(name, threads)
+        results.append(result)
+    report["results"] = results
+    report["load_average_end"] = os.getloadavg()
+
+    text = markdown(report)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latest.md").write_text(text)
+    (args.out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out / 'latest.md'} and {args.out / 'latest.json'}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -359,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", nargs="?", metavar="FILE", help="lines to score (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(run=cmd_score)
+    from elman import classify_cli, tag_cli  # here, not at the top: they import this module
+
+    classify_cli.register(commands)
+    tag_cli.register(commands)
     return parser
 
 

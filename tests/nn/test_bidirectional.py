@@ -4,7 +4,7 @@ directions, finite differences and torch's bidirectional nn.RNN/LSTM/GRU."""
 import numpy as np
 import pytest
 
-from elman.nn.bidirectional import Bidirectional
+from elman.nn.bidirectional import Bidirectional, reversal
 from elman.nn.init import recurrent_layer
 from tests.numeric import assert_close, numerical_gradient
 
@@ -142,3 +142,104 @@ def test_matches_torch_bidirectional(cell):
             rtol=1e-10,
             atol=1e-12,
         )
+
+
+# Right-padded batches: each sequence read as if alone --------------------------------
+
+LENGTHS = np.array([5, 3, 1])
+
+
+def test_reversal_reads_each_sequence_backwards_and_undoes_itself():
+    order = reversal(np.array([5, 3, 1]), 5)
+    assert order.tolist() == [[4, 3, 2, 1, 0], [2, 1, 0, 3, 4], [0, 1, 2, 3, 4]]
+    rows = np.arange(3)[:, None]
+    assert np.array_equal(order[rows, order], np.broadcast_to(np.arange(5), (3, 5)))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_padded_forward_equals_each_sequence_alone(cell):
+    """With lengths, the outputs at every real step equal those of the sequence run on
+    its own (no padding), whatever the padding holds."""
+    bi = make_bidirectional(cell)
+    rng = np.random.default_rng(7)
+    B, T = len(LENGTHS), LENGTHS.max()
+    xs = rng.normal(size=(B, T, D))
+    for b, n in enumerate(LENGTHS):
+        xs[b, n:] = 100.0  # padding that would change everything if it were read
+    hs = bi.forward(xs, LENGTHS)
+    for b, n in enumerate(LENGTHS):
+        alone = bi.forward(xs[b : b + 1, :n])
+        assert_close(hs[b : b + 1, :n], alone, rtol=1e-12)
+    assert bi.forward_layer.state is None and bi.reverse_layer.state is None
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_padded_backward_matches_finite_differences(cell):
+    """dxs and every parameter for sum(G * hs * mask), lengths given; the gradient at
+    padded inputs is exactly zero."""
+    bi = make_bidirectional(cell, seed=8)
+    rng = np.random.default_rng(9)
+    B, T = len(LENGTHS), LENGTHS.max()
+    xs = rng.normal(size=(B, T, D))
+    mask = (np.arange(T) < LENGTHS[:, None])[..., None]
+    G = rng.normal(size=(B, T, 2 * H)) * mask
+
+    def loss():
+        return float((bi.forward(xs, LENGTHS) * G).sum())
+
+    loss()
+    dxs, _ = bi.backward(G)
+    assert_close(dxs, numerical_gradient(loss, xs))
+    assert not dxs[~mask[..., 0]].any()
+    for _, layer in bi.sublayers():
+        for name in layer.params:
+            assert_close(layer.grads[name], numerical_gradient(loss, layer.params[name]))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padded_matches_torch_packed_sequence(cell):
+    """torch's bidirectional LSTM/GRU over ``pack_padded_sequence`` on identical weights:
+    outputs at the real steps, the final states h_n of both directions (our forward half
+    at the last real step, reverse half at t = 0), and dxs and weight gradients."""
+    torch = pytest.importorskip("torch")
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    bi = make_bidirectional(cell, seed=10)
+    kwargs = {"batch_first": True, "bidirectional": True, "dtype": torch.float64}
+    ref = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(D, H, **kwargs)
+    tparams = dict(ref.named_parameters())
+    layers = dict(bi.sublayers())
+    with torch.no_grad():
+        for direction, suffix in (("forward", ""), ("reverse", "_reverse")):
+            p = layers[direction].params
+            tparams[f"weight_ih_l0{suffix}"].copy_(torch.from_numpy(p["W_x"].T.copy()))
+            tparams[f"weight_hh_l0{suffix}"].copy_(torch.from_numpy(p["W_h"].T.copy()))
+            if cell == "gru":
+                tparams[f"bias_ih_l0{suffix}"].copy_(torch.from_numpy(p["b_x"]))
+                tparams[f"bias_hh_l0{suffix}"].copy_(torch.from_numpy(p["b_h"]))
+            else:
+                tparams[f"bias_ih_l0{suffix}"].copy_(torch.from_numpy(p["b"]))
+                tparams[f"bias_hh_l0{suffix}"].zero_()
+    rng = np.random.default_rng(11)
+    B, T = len(LENGTHS), LENGTHS.max()
+    xs = rng.normal(size=(B, T, D))
+    mask = (np.arange(T) < LENGTHS[:, None])[..., None]
+    G = rng.normal(size=(B, T, 2 * H)) * mask
+
+    t_xs = torch.from_numpy(xs.copy()).requires_grad_()
+    packed = pack_padded_sequence(t_xs, torch.from_numpy(LENGTHS), batch_first=True)
+    t_out, t_state = ref(packed)
+    t_hs, _ = pad_packed_sequence(t_out, batch_first=True, total_length=T)
+    (t_hs * torch.from_numpy(G)).sum().backward()
+    h_n = (t_state[0] if cell == "lstm" else t_state).detach().numpy()  # (2, B, H)
+
+    hs = bi.forward(xs, LENGTHS)
+    assert_close(hs * mask, t_hs.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert_close(hs[np.arange(B), LENGTHS - 1, :H], h_n[0], rtol=1e-10, atol=1e-12)
+    assert_close(hs[:, 0, H:], h_n[1], rtol=1e-10, atol=1e-12)
+    dxs, _ = bi.backward(G)
+    assert_close(dxs, t_xs.grad.numpy(), rtol=1e-10, atol=1e-12)
+    for direction, suffix in (("forward", ""), ("reverse", "_reverse")):
+        grads = layers[direction].grads
+        assert_close(grads["W_x"], tparams[f"weight_ih_l0{suffix}"].grad.numpy().T, rtol=1e-9)
+        assert_close(grads["W_h"], tparams[f"weight_hh_l0{suffix}"].grad.numpy().T, rtol=1e-9)

@@ -10,11 +10,13 @@ steps, D embedding size, H hidden size, V vocabulary size.
 """
 
 from elman.nn.affine import Affine
+from elman.nn.bidirectional import Bidirectional
 from elman.nn.dropout import Dropout
 from elman.nn.embedding import Embedding
 from elman.nn.gru import GRU
 from elman.nn.loss import SoftmaxCrossEntropy, log_softmax
 from elman.nn.lstm import LSTM
+from elman.nn.pooling import Pooling
 from elman.nn.recurrent import RNN
 
 __all__ = [
@@ -22,8 +24,10 @@ __all__ = [
     "LSTM",
     "RNN",
     "Affine",
+    "Bidirectional",
     "Dropout",
     "Embedding",
+    "Pooling",
     "SoftmaxCrossEntropy",
     "log_softmax",
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -360,7 +360,7 @@ def train(
     valid_data: LabeledData | None,
     config: TrainConfig,
     weighting: str = "none",
-    save: Any = None,
+    save: Callable[[dict[str, Any]], None] | None = None,
     metrics: Path | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:

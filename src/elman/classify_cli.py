@@ -207,7 +207,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
 
 
-def select_split(ckpt: clf.ClassifierCheckpoint, examples: list[Example], split: str, data: str):
+def select_split(
+    ckpt: clf.ClassifierCheckpoint, examples: list[Example], split: str, data: str
+) -> list[Example]:
     """The part ``split`` of ``examples``, re-split as recorded in the checkpoint."""
     if split == "all":
         return examples

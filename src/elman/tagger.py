@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -411,7 +411,7 @@ def train(
     train_data: TaggedData,
     valid_data: TaggedData | None,
     config: TrainConfig,
-    save: Any = None,
+    save: Callable[[dict[str, Any]], None] | None = None,
     metrics: Path | None = None,
     progress: bool = True,
 ) -> list[dict[str, Any]]:

@@ -11,16 +11,21 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from elman import checkpoint
 from elman import classifier as clf
-from elman.cli import add_config_flags, config_from_flags
+from elman.cli import (
+    add_config_flags,
+    append_metrics,
+    claim_out_directory,
+    config_from_flags,
+    defaults_text,
+    refuse_unused,
+)
 from elman.config import ModelConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, read_lines, stratified_split
 from elman.data.text import decode_text, read_text
@@ -58,45 +63,6 @@ SPLITS = ("all", "train", "valid", "test")
 SPLIT_PARTS = {"train": 0, "valid": 1, "test": 2}
 
 
-def refuse_unused(args: argparse.Namespace, unused: dict[str, str], command: str) -> None:
-    """Refuse the language model's settings that ``command`` does not use, naming why."""
-    for name, why in unused.items():
-        if getattr(args, name, None) is not None:
-            raise ElmanError(
-                f"--{name.replace('_', '-')} does not apply to {command}: {why}; leave it out."
-            )
-
-
-def defaults_text(*groups: dict[str, Any]) -> str:
-    flags = []
-    for group in groups:
-        for name, value in group.items():
-            flag = f"--{name.replace('_', '-')}"
-            flags.append(flag if value is True else f"{flag} {value}")
-    return " ".join(flags)
-
-
-def prepare_out(out_arg: str | None, overwrite: bool) -> Path:
-    """The checkpoint directory, refusing to mix two runs in one."""
-    out = Path(out_arg) if out_arg else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    previous = [out / name for name in (checkpoint.CONFIG_FILE, "metrics.jsonl")]
-    if any(path.exists() for path in previous):
-        if not overwrite:
-            raise ElmanError(
-                f"{out} already holds a training run; choose another --out, or pass --overwrite "
-                "to replace it."
-            )
-        for path in previous:
-            path.unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def append_metrics(out: Path, record: dict[str, Any]) -> None:
-    with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     refuse_unused(args, UNUSED, "classify")
     # A language model's vocabulary was built from raw text: by default, read texts as it did.
@@ -117,7 +83,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             )
         train_config = dataclasses.replace(train_config, level=level)
     model_config = config_from_flags(ModelConfig, args, model_base)
-    out = prepare_out(args.out, args.overwrite)
+    out = claim_out_directory(args.out, args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
 
     examples = read_labeled(args.data)
     valid_given = read_labeled(args.valid) if args.valid is not None else None

@@ -76,6 +76,50 @@ def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] 
     return cls(**values)
 
 
+def claim_out_directory(out_arg: str | None, overwrite: bool, resumable: bool = False) -> Path:
+    """The --out directory (default runs/DATE-TIME), refusing one that already holds a
+    run unless --overwrite, which clears that run's files. Not created here, so a run
+    that fails before training leaves nothing behind."""
+    out = Path(out_arg) if out_arg else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+    names = [checkpoint.CONFIG_FILE, "metrics.jsonl", *([RESUME_FILE] if resumable else [])]
+    previous = [out / name for name in names]
+    if any(path.exists() for path in previous):
+        if not overwrite:
+            resume = f" continue it with --resume {out}," if resumable else ""
+            raise ElmanError(
+                f"{out} already holds a training run; choose another --out,{resume} or pass "
+                "--overwrite to replace it."
+            )
+        for path in previous:
+            path.unlink(missing_ok=True)
+    return out
+
+
+def append_metrics(out: Path, record: dict[str, Any]) -> None:
+    """One JSON line in ``out/metrics.jsonl``."""
+    with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def refuse_unused(args: argparse.Namespace, unused: dict[str, str], command: str) -> None:
+    """Refuse the language model's settings that ``command`` does not use, naming why."""
+    for name, why in unused.items():
+        if getattr(args, name, None) is not None:
+            raise ElmanError(
+                f"--{name.replace('_', '-')} does not apply to {command}: {why}; leave it out."
+            )
+
+
+def defaults_text(*groups: dict[str, Any]) -> str:
+    """Per-command defaults as flags, for a command's description."""
+    flags = []
+    for group in groups:
+        for name, value in group.items():
+            flag = f"--{name.replace('_', '-')}"
+            flags.append(flag if value is True else f"{flag} {value}")
+    return " ".join(flags)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
         return resume_training(args)
@@ -87,16 +131,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     # Refuse bad settings before reading any data.
     check_language_model_config(model_config)
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    previous = [out / name for name in (checkpoint.CONFIG_FILE, "metrics.jsonl", RESUME_FILE)]
-    if any(path.exists() for path in previous):
-        if not args.overwrite:
-            raise ElmanError(
-                f"{out} already holds a training run; choose another --out, continue it with "
-                f"--resume {out}, or pass --overwrite to replace it."
-            )
-        for path in previous:
-            path.unlink(missing_ok=True)
+    out = claim_out_directory(args.out, args.overwrite, resumable=True)
 
     if builtin and args.valid is not None:
         raise ElmanError(
@@ -208,8 +243,7 @@ def finish_training(
     """Score the test text with the best model, if any, and print a sample."""
     if test_text is not None:
         result = evaluate(model, tokenizer, test_text, config.eval_batch, config.bptt)
-        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"event": "test", **result.as_dict()}) + "\n")
+        append_metrics(out, {"event": "test", **result.as_dict()})
         print(
             f"test perplexity {result.perplexity:.2f} ({result.loss:.4f} nats/token, "
             f"{result.tokens:,} tokens scored)"

@@ -13,8 +13,14 @@ import sys
 from typing import Any
 
 from elman import tagger as tg
-from elman.classify_cli import append_metrics, defaults_text, prepare_out, refuse_unused
-from elman.cli import add_config_flags, config_from_flags
+from elman.cli import (
+    add_config_flags,
+    append_metrics,
+    claim_out_directory,
+    config_from_flags,
+    defaults_text,
+    refuse_unused,
+)
 from elman.config import ModelConfig, TrainConfig
 from elman.data.conllu import Sentence, read_tagged
 from elman.data.labeled import read_lines
@@ -55,7 +61,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     tagger_config = config_from_flags(tg.TaggerConfig, args)
     train_config = config_from_flags(TrainConfig, args, TAG_TRAIN)
     model_config = config_from_flags(ModelConfig, args, {**TAG_MODEL, "vocab_size": 1})
-    out = prepare_out(args.out, args.overwrite)
+    out = claim_out_directory(args.out, args.overwrite)
+    out.mkdir(parents=True, exist_ok=True)
 
     column = tagger_config.tag_column
     train_sentences = read_tagged(args.train, column)

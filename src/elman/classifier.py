@@ -31,7 +31,7 @@ from elman.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from elman.config import ModelConfig, TrainConfig, _help, _require_choice, from_dict
+from elman.config import ModelConfig, TrainConfig, field_help, from_dict, require_choice
 from elman.data.labeled import Example
 from elman.data.padded import bucket, pad
 from elman.data.tokenizers import CharTokenizer, WordTokenizer
@@ -56,7 +56,7 @@ class ClassifierConfig:
 
     pooling: str = field(
         default="final",
-        metadata=_help(
+        metadata=field_help(
             "one vector per text from the encoder's outputs: the final state (of each "
             "direction), or the mean or maximum over the text's steps",
             choices=POOLINGS,
@@ -64,7 +64,7 @@ class ClassifierConfig:
     )
     class_weights: str = field(
         default="none",
-        metadata=_help(
+        metadata=field_help(
             "weight each text's loss by its class: none, or balanced (N / (K * N_class), "
             "so every class counts as much in total; for imbalanced data)",
             choices=CLASS_WEIGHTS,
@@ -72,30 +72,31 @@ class ClassifierConfig:
     )
     normalize: bool = field(
         default=True,
-        metadata=_help(
+        metadata=field_help(
             "before tokenizing, lower-case the text, write every digit as 0 and set runs of "
             "punctuation apart from words, so that FREE!! and free share a word, as do all "
             "11-digit phone numbers"
         ),
     )
     max_length: int = field(
-        default=0, metadata=_help("read only the first N tokens of each text (0: all of it)")
+        default=0, metadata=field_help("read only the first N tokens of each text (0: all of it)")
     )
     valid_fraction: float = field(
         default=0.1,
-        metadata=_help("part of --data held out for validation when no --valid is given"),
+        metadata=field_help("part of --data held out for validation when no --valid is given"),
     )
     test_fraction: float = field(
-        default=0.2, metadata=_help("part of --data held out for testing when no --test is given")
+        default=0.2,
+        metadata=field_help("part of --data held out for testing when no --test is given"),
     )
     split_seed: int = field(
         default=0,
-        metadata=_help("seed of the stratified split of --data (recorded in the checkpoint)"),
+        metadata=field_help("seed of the stratified split of --data (recorded in the checkpoint)"),
     )
 
     def __post_init__(self) -> None:
-        _require_choice("pooling", self.pooling, POOLINGS)
-        _require_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
+        require_choice("pooling", self.pooling, POOLINGS)
+        require_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
         if self.max_length < 0:
             raise ElmanError(f"--max-length must be zero or positive, got {self.max_length}.")
         for name in ("valid_fraction", "test_fraction"):

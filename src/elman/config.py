@@ -21,7 +21,7 @@ OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
 
 
-def _help(text: str, **extra: Any) -> dict[str, Any]:
+def field_help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 
 
@@ -30,25 +30,27 @@ class ModelConfig:
     """The network's shape: what a checkpoint needs to rebuild it."""
 
     vocab_size: int = field(
-        default=0, metadata=_help("number of tokens (set from the vocabulary)", cli=False)
+        default=0, metadata=field_help("number of tokens (set from the vocabulary)", cli=False)
     )
-    embed: int = field(default=64, metadata=_help("embedding size D"))
-    hidden: int = field(default=256, metadata=_help("hidden state size H of each recurrent layer"))
+    embed: int = field(default=64, metadata=field_help("embedding size D"))
+    hidden: int = field(
+        default=256, metadata=field_help("hidden state size H of each recurrent layer")
+    )
     cell: str = field(
         default="rnn",
-        metadata=_help("recurrent cell: tanh RNN, ReLU RNN, LSTM or GRU", choices=CELLS),
+        metadata=field_help("recurrent cell: tanh RNN, ReLU RNN, LSTM or GRU", choices=CELLS),
     )
-    layers: int = field(default=1, metadata=_help("number of stacked recurrent layers"))
+    layers: int = field(default=1, metadata=field_help("number of stacked recurrent layers"))
     dropout: float = field(
         default=0.0,
-        metadata=_help(
+        metadata=field_help(
             "probability of zeroing a unit on the embeddings, between layers and before the "
             "output layer, in training only (Zaremba et al. 2014)"
         ),
     )
     dropout_kind: str = field(
         default="standard",
-        metadata=_help(
+        metadata=field_help(
             "standard: a fresh mask at every step; locked: one mask per sequence reused at "
             "every step (Gal & Ghahramani 2016)",
             choices=DROPOUT_KINDS,
@@ -56,18 +58,20 @@ class ModelConfig:
     )
     tie: bool = field(
         default=False,
-        metadata=_help(
+        metadata=field_help(
             "the output layer shares the embedding matrix (Press & Wolf 2017; Inan et al. "
             "2017); needs --embed equal to --hidden"
         ),
     )
     bidirectional: bool = field(
         default=False,
-        metadata=_help("read the sequence both ways (encoders only; a language model refuses it)"),
+        metadata=field_help(
+            "read the sequence both ways (encoders only; a language model refuses it)"
+        ),
     )
     state: str = field(
         default="carry",
-        metadata=_help(
+        metadata=field_help(
             "hidden state across lines: carry it on, or reset it at every line end "
             "(in training, evaluation and scoring alike)",
             choices=STATE_MODES,
@@ -76,12 +80,12 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name in ("embed", "hidden", "layers"):
-            _require_positive(name, getattr(self, name))
+            require_positive(name, getattr(self, name))
         if self.vocab_size < 0:
             raise ElmanError(f"vocab_size must be positive, got {self.vocab_size}.")
-        _require_choice("cell", self.cell, CELLS)
-        _require_choice("dropout_kind", self.dropout_kind, DROPOUT_KINDS)
-        _require_choice("state", self.state, STATE_MODES)
+        require_choice("cell", self.cell, CELLS)
+        require_choice("dropout_kind", self.dropout_kind, DROPOUT_KINDS)
+        require_choice("state", self.state, STATE_MODES)
         if not 0 <= self.dropout < 1:
             raise ElmanError(f"--dropout must be at least 0 and below 1, got {self.dropout}.")
         if self.tie and self.embed != self.output_size:
@@ -103,49 +107,55 @@ class TrainConfig:
 
     level: str = field(
         default="char",
-        metadata=_help("tokens: characters or whitespace-separated words", choices=LEVELS),
+        metadata=field_help("tokens: characters or whitespace-separated words", choices=LEVELS),
     )
     max_vocab: int = field(
         default=0,
-        metadata=_help(
+        metadata=field_help(
             "keep only the N most frequent training tokens, the rest become <unk> (0: keep all)"
         ),
     )
     min_count: int = field(
-        default=1, metadata=_help("tokens seen fewer times in training become <unk>")
+        default=1, metadata=field_help("tokens seen fewer times in training become <unk>")
     )
     batch: int = field(
-        default=32, metadata=_help("B, the number of parallel streams the corpus is cut into")
+        default=32, metadata=field_help("B, the number of parallel streams the corpus is cut into")
     )
     bptt: int = field(
-        default=64, metadata=_help("T, steps per chunk; gradients stop at chunk boundaries")
+        default=64, metadata=field_help("T, steps per chunk; gradients stop at chunk boundaries")
     )
     epochs: int = field(
         default=0,
-        metadata=_help(
+        metadata=field_help(
             "passes over the training data (0: unlimited, stop by --max-steps or --max-minutes)"
         ),
     )
-    max_steps: int = field(default=0, metadata=_help("stop after this many updates (0: no limit)"))
-    max_minutes: float = field(
-        default=0.0, metadata=_help("stop after this much training time (0: no limit)")
+    max_steps: int = field(
+        default=0, metadata=field_help("stop after this many updates (0: no limit)")
     )
-    optimizer: str = field(default="adam", metadata=_help("update rule", choices=OPTIMIZERS))
-    lr: float = field(default=0.0, metadata=_help("learning rate (0: 0.002 for adam, 1.0 for sgd)"))
+    max_minutes: float = field(
+        default=0.0, metadata=field_help("stop after this much training time (0: no limit)")
+    )
+    optimizer: str = field(default="adam", metadata=field_help("update rule", choices=OPTIMIZERS))
+    lr: float = field(
+        default=0.0, metadata=field_help("learning rate (0: 0.002 for adam, 1.0 for sgd)")
+    )
     lr_decay: float = field(
         default=4.0,
-        metadata=_help(
+        metadata=field_help(
             "divide the learning rate by this when validation perplexity stops improving (1: never)"
         ),
     )
     clip: float = field(
-        default=1.0, metadata=_help("clip the global gradient norm to this (0: no clipping)")
+        default=1.0, metadata=field_help("clip the global gradient norm to this (0: no clipping)")
     )
-    eval_batch: int = field(default=10, metadata=_help("streams used to evaluate held-out text"))
-    seed: int = field(default=0, metadata=_help("seed for initialisation and sampling"))
+    eval_batch: int = field(
+        default=10, metadata=field_help("streams used to evaluate held-out text")
+    )
+    seed: int = field(default=0, metadata=field_help("seed for initialisation and sampling"))
     on_nan: str = field(
         default="stop",
-        metadata=_help(
+        metadata=field_help(
             "when the loss is NaN or infinite: stop, or roll back to the last saved training "
             "state and continue with the learning rate divided by --lr-decay (or 2)",
             choices=NAN_POLICIES,
@@ -153,19 +163,19 @@ class TrainConfig:
     )
     save_every: int = field(
         default=500,
-        metadata=_help(
+        metadata=field_help(
             "save the training state for --resume every N steps, besides each epoch's end "
             "(0: at epochs' ends only)"
         ),
     )
-    log_every: int = field(default=50, metadata=_help("append training metrics every N steps"))
+    log_every: int = field(default=50, metadata=field_help("append training metrics every N steps"))
 
     def __post_init__(self) -> None:
-        _require_choice("level", self.level, LEVELS)
-        _require_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _require_choice("on_nan", self.on_nan, NAN_POLICIES)
+        require_choice("level", self.level, LEVELS)
+        require_choice("optimizer", self.optimizer, OPTIMIZERS)
+        require_choice("on_nan", self.on_nan, NAN_POLICIES)
         for name in ("batch", "bptt", "eval_batch", "log_every"):
-            _require_positive(name, getattr(self, name))
+            require_positive(name, getattr(self, name))
         for name in ("max_vocab", "epochs", "max_steps", "max_minutes", "lr", "clip", "save_every"):
             if getattr(self, name) < 0:
                 raise ElmanError(
@@ -215,11 +225,11 @@ def _flag(name: str) -> str:
     return name.replace("_", "-")
 
 
-def _require_positive(name: str, value: int) -> None:
+def require_positive(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
         raise ElmanError(f"--{_flag(name)} must be a positive integer, got {value}.")
 
 
-def _require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ElmanError(f"--{_flag(name)} must be one of {', '.join(choices)}, got {value!r}.")

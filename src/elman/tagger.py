@@ -36,7 +36,7 @@ from elman.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from elman.config import ModelConfig, TrainConfig, _help, _require_choice, from_dict
+from elman.config import ModelConfig, TrainConfig, field_help, from_dict, require_choice
 from elman.data.conllu import TAG_COLUMNS, Sentence
 from elman.data.padded import bucket, mask_of, pad
 from elman.data.tokenizers import EOS, UNK, CharTokenizer, WordTokenizer, tokenizer_from_json
@@ -63,7 +63,7 @@ class TaggerConfig:
 
     tag_column: str = field(
         default="upos",
-        metadata=_help(
+        metadata=field_help(
             "the CoNLL-U column to predict: universal (UPOS) or language-specific (XPOS) "
             "part of speech",
             choices=tuple(TAG_COLUMNS),
@@ -71,29 +71,31 @@ class TaggerConfig:
     )
     chars: bool = field(
         default=True,
-        metadata=_help(
+        metadata=field_help(
             "add character features to each word: a bidirectional layer over its characters, "
             "for words the vocabulary lacks"
         ),
     )
-    char_embed: int = field(default=32, metadata=_help("character embedding size"))
+    char_embed: int = field(default=32, metadata=field_help("character embedding size"))
     char_hidden: int = field(
-        default=32, metadata=_help("hidden size of each direction of the character layer")
+        default=32, metadata=field_help("hidden size of each direction of the character layer")
     )
     word_dropout: float = field(
         default=1.0,
-        metadata=_help(
+        metadata=field_help(
             "alpha: in training, a word seen n times becomes <unk> with probability "
             "alpha / (alpha + n) (0: never)"
         ),
     )
     lowercase: bool = field(
         default=True,
-        metadata=_help("look words up in lower case (the character features still see capitals)"),
+        metadata=field_help(
+            "look words up in lower case (the character features still see capitals)"
+        ),
     )
 
     def __post_init__(self) -> None:
-        _require_choice("tag_column", self.tag_column, tuple(TAG_COLUMNS))
+        require_choice("tag_column", self.tag_column, tuple(TAG_COLUMNS))
         for name in ("char_embed", "char_hidden"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

@@ -21,6 +21,20 @@ def test_embedding_backward_matches_finite_differences_with_repeated_ids():
     assert_close(emb.grads["W"], numerical_gradient(loss, emb.params["W"]))
 
 
+def test_embedding_backward_adds_to_the_gradient_and_matches_a_one_hot_product():
+    rng = np.random.default_rng(3)
+    V, D = 7, 4
+    emb = Embedding(rng.normal(size=(V, D)))
+    ids = rng.integers(0, V, size=(3, 9))
+    G = rng.normal(size=(3, 9, D))
+    one_hot = np.eye(V)[ids.ravel()]  # (N, V)
+    expected = one_hot.T @ G.reshape(-1, D)
+    emb.grads["W"][:] = 1.0
+    emb.forward(ids)
+    emb.backward(G)
+    assert_close(emb.grads["W"], 1.0 + expected)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 4), (1, 1, 4), (5, 4)])
 def test_affine_backward_matches_finite_differences(shape):
     rng = np.random.default_rng(1)

@@ -18,7 +18,15 @@ class Embedding:
         return self.params["W"][ids]  # (B, T, D)
 
     def backward(self, dout: np.ndarray) -> None:
-        # Rows repeat when a token occurs twice in the batch, so accumulate with add.at
-        # (a plain fancy-index += would keep only one of the repeats).
+        # A token that occurs several times in the batch gets the sum of its rows.
+        # Sorting the ids and summing each run with reduceat is several times faster
+        # than np.add.at's scatter-add, and leaves one update per distinct token.
         D = self.params["W"].shape[1]
-        np.add.at(self.grads["W"], self.ids.ravel(), dout.reshape(-1, D))
+        ids = self.ids.ravel()
+        if ids.size == 0:
+            return
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        run_starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        row_sums = np.add.reduceat(dout.reshape(-1, D)[order], run_starts, axis=0)
+        self.grads["W"][sorted_ids[run_starts]] += row_sums

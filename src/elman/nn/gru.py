@@ -110,23 +110,29 @@ class GRU:
         da = np.empty_like(gates)  # da_t = dL/d(x_t W_x + b_x), [da_r | da_z | da_n]
         dg = np.empty((B, 3 * H), gates.dtype)  # dL/d(h_{t-1} W_h + b_h) at one step
         dh = np.zeros((B, H), hs.dtype) if dh_last is None else dh_last.copy()
+        r, z, n = gates[:, :, :H], gates[:, :, H : 2 * H], gates[:, :, 2 * H :]
+        h_prev = np.concatenate([h0[None], hs[:-1]])
+        # Every factor that does not depend on the incoming gradient, for all steps at
+        # once, so the loop below is a handful of small operations and one product.
+        #   h_t = n + z (h_{t-1} - n):  [da_z | da_n]
+        #                                 = dh_t * [(h_{t-1} - n) σ'(z) | (1 - z) tanh'(n)]
+        #   n = tanh(a_n + r hn):       da_r = da_n * hn σ'(r)
+        # with σ' = σ (1 - σ) and tanh' = 1 - tanh².
+        da_zn_from_dh = np.empty((T, B, 2, H), gates.dtype)
+        np.multiply(h_prev - n, z * (1 - z), out=da_zn_from_dh[:, :, 0])
+        np.multiply(1 - z, 1 - n * n, out=da_zn_from_dh[:, :, 1])
+        da_r_from_da_n = hns * r * (1 - r)
+        da4 = da.reshape(T, B, 3, H)
+        W_hT = W_h.T
         for t in reversed(range(T)):
             dh += dhs[t]
-            h_prev = hs[t - 1] if t > 0 else h0
-            r, z, n = gates[t, :, :H], gates[t, :, H : 2 * H], gates[t, :, 2 * H :]
-            da_r, da_z, da_n = da[t, :, :H], da[t, :, H : 2 * H], da[t, :, 2 * H :]
-            # h_t = n + z (h_{t-1} - n); tanh' = 1 - n^2, σ' = σ (1 - σ)
-            np.multiply(dh, 1 - z, out=da_n)
-            da_n *= 1 - n * n
-            np.subtract(h_prev, n, out=da_z)
-            da_z *= dh
-            da_z *= z * (1 - z)
-            np.multiply(da_n, hns[t], out=da_r)
-            da_r *= r * (1 - r)
+            np.multiply(dh[:, None, :], da_zn_from_dh[t], out=da4[t, :, 1:])
+            da_n = da4[t, :, 2]
+            np.multiply(da_n, da_r_from_da_n[t], out=da4[t, :, 0])
             dg[:, : 2 * H] = da[t, :, : 2 * H]
-            np.multiply(da_n, r, out=dg[:, 2 * H :])
-            dh *= z
-            dh += dg @ W_h.T
+            np.multiply(da_n, r[t], out=dg[:, 2 * H :])
+            dh *= z[t]
+            dh += dg @ W_hT
         # The weight gradients sum over all steps, so each is one product after the loop.
         self.grads["b_x"] += da.sum(axis=(0, 1))
         da_rows = da.transpose(1, 0, 2).reshape(B * T, 3 * H)  # back to batch-major rows

@@ -21,8 +21,9 @@ class SoftmaxCrossEntropy:
     (softmax(z) - onehot(target)) * m / sum(m), which never forms the softmax's
     own (V, V) Jacobian.
 
-    ``forward`` consumes ``logits``: it overwrites them with the probabilities that
-    ``backward`` needs, which saves a (B*T, V) buffer, the largest in the model.
+    ``forward`` consumes ``logits``: it overwrites them with exp(z - max z), which
+    ``backward`` turns into the gradient in one scaling pass; that saves a (B*T, V)
+    buffer, the largest in the model, and two passes over it.
     """
 
     def __init__(self) -> None:
@@ -40,24 +41,28 @@ class SoftmaxCrossEntropy:
         t = targets.reshape(-1)
         z -= z.max(axis=1, keepdims=True)
         target_logit = z[np.arange(len(t)), t]
-        np.exp(z, out=z)
+        np.exp(z, out=z)  # unnormalised: backward folds 1 / sum_exp into its one scaling
         sum_exp = z.sum(axis=1)
-        z /= sum_exp[:, None]  # z now holds the probabilities
         losses = np.log(sum_exp) - target_logit  # (N,)
         m = None if mask is None else mask.reshape(-1).astype(z.dtype)
         if m is not None:
             losses *= m
         self.count = len(t) if m is None else int(mask.sum())
         self.total = float(losses.sum(dtype=np.float64))
-        self.cache = (z, t, m, logits.shape)
+        self.cache = (z, sum_exp, t, m, logits.shape)
         return self.total / max(self.count, 1)
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
-        probs, t, m, shape = self.cache
-        dz = probs  # reuse the buffer: this is the last use of the probabilities
-        dz[np.arange(len(t)), t] -= 1
-        dz *= dout / max(self.count, 1)
+        exp_z, sum_exp, t, m, shape = self.cache
+        # (softmax(z) - onehot(t)) * m * dout / count: one pass over the (N, V) buffer,
+        # which is reused since this is the last use of the exponentials.
+        row_scale = (dout / max(self.count, 1)) / sum_exp  # (N,)
+        target_scale = np.full(len(t), dout / max(self.count, 1), exp_z.dtype)
         if m is not None:
-            dz *= m[:, None]
+            row_scale *= m
+            target_scale *= m
+        dz = exp_z
+        dz *= row_scale[:, None]
+        dz[np.arange(len(t)), t] -= target_scale
         self.cache = None
         return dz.reshape(shape)

@@ -2,33 +2,63 @@
 
 from __future__ import annotations
 
-import numpy as np
+from functools import cache
 
-from elman.nn.activations import sigmoid
+import numpy as np
 
 LSTMState = tuple[np.ndarray, np.ndarray]  # (h, c), each (B, H)
 
 
+@cache
+def _gate_affine(H: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift) over the gate block [i | f | g | o], see ``activate_gates``."""
+    half, one, zero = np.full(H, 0.5, dtype), np.ones(H, dtype), np.zeros(H, dtype)
+    scale = np.concatenate([half, half, one, half])
+    shift = np.concatenate([half, half, zero, half])
+    scale.flags.writeable = shift.flags.writeable = False
+    return scale, shift
+
+
+def activate_gates(a: np.ndarray) -> np.ndarray:
+    """[i | f | g | o] pre-activations (..., 4H) -> [σ | σ | tanh | σ] of them, in place.
+
+    σ(x) = (1 + tanh(x/2)) / 2, so the whole block is one tanh between two
+    per-column affine maps: σ columns 0.5 tanh(0.5 a) + 0.5, g columns 1 tanh(1 a) + 0.
+    Four array operations instead of one per gate (the time loop is dominated by
+    the number of operations, not their size), and nothing can overflow.
+    """
+    scale, shift = _gate_affine(a.shape[-1] // 4, a.dtype)
+    a *= scale
+    np.tanh(a, out=a)
+    a *= scale
+    a += shift
+    return a
+
+
 def lstm_step(
-    a_t: np.ndarray, h_prev: np.ndarray, c_prev: np.ndarray, W_h: np.ndarray
-) -> LSTMState:
-    """One LSTM step, given a_t = x_t W_x + b (B, 4H) -> (h_t, c_t), each (B, H).
+    a_t: np.ndarray,
+    h_prev: np.ndarray,
+    c_prev: np.ndarray,
+    W_h: np.ndarray,
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One LSTM step, given a_t = x_t W_x + b (B, 4H) -> (h_t, c_t, tanh(c_t)), each (B, H).
 
     Overwrites ``a_t`` with the activated gates [i | f | g | o], which is what
-    backward needs. The layer's time loop and generation both use this
-    function, so they cannot drift apart.
+    backward needs, and writes into ``out`` (three (B, H) arrays) when given. The
+    layer's time loop and generation both use this function, so they cannot drift
+    apart.
     """
     a_t += h_prev @ W_h
-    H = h_prev.shape[1]
-    sigmoid(a_t[:, : 2 * H], out=a_t[:, : 2 * H])  # i, f
-    np.tanh(a_t[:, 2 * H : 3 * H], out=a_t[:, 2 * H : 3 * H])  # g
-    sigmoid(a_t[:, 3 * H :], out=a_t[:, 3 * H :])  # o
+    activate_gates(a_t)
     i, f, g, o = np.split(a_t, 4, axis=1)
-    c = f * c_prev
-    c += i * g
-    h = np.tanh(c)
-    h *= o
-    return h, c
+    h, c, tanh_c = np.empty((3, *h_prev.shape), a_t.dtype) if out is None else out
+    np.multiply(f, c_prev, out=c)
+    np.multiply(i, g, out=h)  # h is scratch space until the last line
+    c += h
+    np.tanh(c, out=tanh_c)
+    np.multiply(o, tanh_c, out=h)
+    return h, c, tanh_c
 
 
 class LSTM:
@@ -73,7 +103,7 @@ class LSTM:
         """One step, pure (nothing cached): x (B, D), (h, c) -> output h_t, state (h_t, c_t)."""
         a = x @ self.params["W_x"]
         a += self.params["b"]
-        h, c = lstm_step(a, *state, self.params["W_h"])
+        h, c, _ = lstm_step(a, *state, self.params["W_h"])
         return h, (h, c)
 
     def forward(self, xs: np.ndarray, state0: LSTMState | None = None) -> np.ndarray:
@@ -91,55 +121,65 @@ class LSTM:
             )
         # The input projection of every step is one product; the loop only does
         # what depends on the previous step. Time-major (T, B, .) keeps each
-        # step's rows contiguous.
-        gates = (xs.reshape(B * T, D) @ W_x).reshape(B, T, 4 * H).transpose(1, 0, 2).copy()
+        # step's rows contiguous; transposing the inputs (D wide) is cheaper than
+        # transposing the gates (4H wide).
+        xs_tm = xs.transpose(1, 0, 2).reshape(T * B, D)
+        gates = (xs_tm @ W_x).reshape(T, B, 4 * H)
         gates += b  # x_t W_x + b until step t overwrites it with the activated gates
-        hs = np.empty((T, B, H), gates.dtype)
-        cs = np.empty((T, B, H), gates.dtype)
+        hs, cs, tanh_cs = np.empty((3, T, B, H), gates.dtype)
         h, c = h0, c0
         for t in range(T):
-            h, c = lstm_step(gates[t], h, c, W_h)
-            hs[t], cs[t] = h, c
+            h, c, _ = lstm_step(gates[t], h, c, W_h, out=(hs[t], cs[t], tanh_cs[t]))
         self.state = (h.copy(), c.copy())
-        self.cache = (xs, h0, c0, gates, cs, hs)
+        self.cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
         return hs.transpose(1, 0, 2)  # (B, T, H)
 
     def backward(
         self, dhs: np.ndarray, dstate_last: LSTMState | None = None
     ) -> tuple[np.ndarray, LSTMState]:
         """dhs (B, T, H), optional (dh_T, dc_T) from beyond the chunk -> (dxs, (dh0, dc0))."""
-        xs, h0, c0, gates, cs, hs = self.cache
+        xs_tm, h0, c0, gates, cs, tanh_cs, hs = self.cache
         W_x, W_h = self.params["W_x"], self.params["W_h"]
-        B, T, D = xs.shape
-        H = W_h.shape[0]
+        T, B, H4 = gates.shape
+        H, D = H4 // 4, xs_tm.shape[1]
         dhs = dhs.transpose(1, 0, 2)  # (T, B, H) view
-        tanh_cs = np.tanh(cs)  # cheaper to recompute than to cache
+        i, f, g, o = (gates[:, :, k * H : (k + 1) * H] for k in range(4))
+        c_prev = np.concatenate([c0[None], cs[:-1]])
+        # Every factor that does not depend on the incoming gradient, for all steps
+        # at once, so the loop below is six small operations and one product.
+        #   h_t = o tanh(c_t):      dc_t += dh_t * o (1 - tanh²(c_t))
+        #                           da_o = dh_t * tanh(c_t) σ'(o)
+        #   c_t = f c_{t-1} + i g:  [da_i | da_f | da_g]
+        #                             = dc_t * [g σ'(i) | c_{t-1} σ'(f) | i tanh'(g)]
+        # with σ' = σ (1 - σ) and tanh' = 1 - tanh².
+        dc_from_dh = o * (1 - tanh_cs * tanh_cs)
+        da_o_from_dh = tanh_cs * o * (1 - o)
+        da_ifg_from_dc = np.empty((T, B, 3, H), gates.dtype)
+        np.multiply(g, i * (1 - i), out=da_ifg_from_dc[:, :, 0])
+        np.multiply(c_prev, f * (1 - f), out=da_ifg_from_dc[:, :, 1])
+        np.multiply(i, 1 - g * g, out=da_ifg_from_dc[:, :, 2])
+
         da = np.empty_like(gates)  # da_t = dL/d(pre-activations of [i | f | g | o] at t)
+        da4 = da.reshape(T, B, 4, H)
         if dstate_last is None:
             dh, dc = np.zeros((B, H), gates.dtype), np.zeros((B, H), gates.dtype)
         else:
             dh, dc = (d.copy() for d in dstate_last)
+        W_hT = W_h.T
         for t in reversed(range(T)):
-            i, f, g, o = np.split(gates[t], 4, axis=1)
-            da_i, da_f, da_g, da_o = np.split(da[t], 4, axis=1)
-            c_prev = cs[t - 1] if t > 0 else c0
-            tanh_c = tanh_cs[t]
             dh += dhs[t]
-            # h_t = o * tanh(c_t); σ'(a) = σ(1 - σ), tanh'(a) = 1 - tanh^2
-            np.multiply(dh * tanh_c, o * (1 - o), out=da_o)
-            dc += dh * o * (1 - tanh_c * tanh_c)
-            # c_t = f * c_{t-1} + i * g
-            np.multiply(dc * g, i * (1 - i), out=da_i)
-            np.multiply(dc * c_prev, f * (1 - f), out=da_f)
-            np.multiply(dc * i, 1 - g * g, out=da_g)
-            dc *= f
-            dh = da[t] @ W_h.T
+            np.multiply(dh, da_o_from_dh[t], out=da4[t, :, 3])
+            dh *= dc_from_dh[t]  # dh is scratch until the product at the end
+            dc += dh
+            np.multiply(dc[:, None, :], da_ifg_from_dc[t], out=da4[t, :, :3])
+            dc *= f[t]
+            np.matmul(da[t], W_hT, out=dh)
         # The weight gradients sum over all steps, so each is one product after the loop.
+        da_rows = da.reshape(T * B, H4)
         self.grads["W_h"] += h0.T @ da[0]
         if T > 1:
-            self.grads["W_h"] += hs[:-1].reshape(-1, H).T @ da[1:].reshape(-1, 4 * H)
-        self.grads["b"] += da.sum(axis=(0, 1))
-        da = da.transpose(1, 0, 2).reshape(B * T, 4 * H)  # back to batch-major rows
-        self.grads["W_x"] += xs.reshape(B * T, D).T @ da
-        dxs = (da @ W_x.T).reshape(B, T, D)
+            self.grads["W_h"] += hs[:-1].reshape(-1, H).T @ da_rows[B:]
+        self.grads["b"] += da_rows.sum(axis=0)
+        self.grads["W_x"] += xs_tm.T @ da_rows
+        dxs = (da_rows @ W_x.T).reshape(T, B, D).transpose(1, 0, 2)
         return dxs, (dh, dc)

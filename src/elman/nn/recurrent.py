@@ -101,12 +101,12 @@ class RNN:
         dhs = dhs.transpose(1, 0, 2)  # (T, B, H) view
         da = np.empty_like(hs)  # da_t = dL/d(pre-activation at t)
         dh = np.zeros((B, H), hs.dtype) if dh_last is None else dh_last.copy()
-        relu = self.nonlinearity == "relu"
+        # φ'(a_t) from h_t alone, for all steps at once: tanh' = 1 - h_t^2, relu' = [h_t > 0]
+        dphi = (hs > 0).astype(hs.dtype) if self.nonlinearity == "relu" else 1 - hs * hs
         for t in reversed(range(T)):
             dh += dhs[t]
-            # φ'(a_t) from h_t alone: tanh' = 1 - h_t^2, relu' = [h_t > 0]
-            np.multiply(dh, hs[t] > 0 if relu else 1 - hs[t] * hs[t], out=da[t])
-            dh = da[t] @ W_h.T
+            np.multiply(dh, dphi[t], out=da[t])
+            np.matmul(da[t], W_h.T, out=dh)
         # The weight gradients sum over all steps, so each is one product after the loop.
         self.grads["W_h"] += h0.T @ da[0]
         if T > 1:

@@ -8,8 +8,9 @@ norm, SGD update) of an elman model and of a PyTorch model holding the same init
 weights, measured alternately (elman block, torch block, elman block, ...) after
 warm-up steps, in one process with the same thread count. ``generate`` times
 sampling one token at a time at batch 1. Token ids are synthetic (a seeded
-``numpy.random.Generator``): the cost of a step does not depend on which ids they
-are. See benchmarks/README.md for how to read the output.
+``numpy.random.Generator``): uniform where the cost of a step does not depend on
+which ids they are, Zipf-like (p(id) ~ 1 / (id + 1)) for the adaptive softmax, whose
+cost does. See benchmarks/README.md for how to read the output.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from elman.config import ModelConfig
 from elman.generate import sample_next
 from elman.model import LanguageModel
+from elman.nn.adaptive_softmax import projection_size
 from elman.optim import SGD, clip_grad_norm
 
 CLIP = 0.25  # global gradient norm, as in pytorch/examples word_language_model
@@ -53,11 +55,14 @@ class Workload:
     layers: int
     batch: int  # B
     bptt: int  # T, tokens per stream per step
+    softmax: str = "full"  # or "adaptive": default cutoffs V/5, V/2 and div_value 4
 
 
 WORKLOADS = {
     # Word level, PTB-sized vocabulary, one tanh layer (Mikolov-style RNN LM).
     "rnn-ptb": Workload("rnn", 10_000, 256, 256, 1, 20, 35),
+    # The same with an adaptive softmax (Grave et al. 2017), cutoffs 2000, 5000.
+    "rnn-ptb-adaptive": Workload("rnn", 10_000, 256, 256, 1, 20, 35, softmax="adaptive"),
     # Zaremba et al. 2014 "small": 2 x 200 LSTM, batch 20, unrolled 20 steps.
     "lstm-ptb": Workload("lstm", 10_000, 200, 200, 2, 20, 20),
     # char-rnn-sized: 2 x 512 LSTM on tiny-shakespeare's 65 characters. Embedding 64
@@ -147,13 +152,44 @@ def matmul_rates(repeats: int = 3) -> dict:
 # The models.
 
 
+def adaptive_cutoffs(w: Workload) -> list[int]:
+    """The adaptive softmax's default cutoffs for the workload's vocabulary."""
+    return ModelConfig(vocab_size=w.vocab, hidden=w.hidden, softmax="adaptive").adaptive_cutoffs()
+
+
+def target_probabilities(w: Workload) -> np.ndarray:
+    """Zipf-like p(id) ~ 1 / (id + 1) over V: ids are ranks by frequency, as the word
+    tokenizer orders them. Uniform ids would fall mostly in the adaptive softmax's tail
+    (80% beyond a shortlist of V/5) and misstate its cost; with these, 84% fall in
+    the shortlist at V = 10,000 (87% on the Penn Treebank itself)."""
+    p = 1.0 / np.arange(1, w.vocab + 1)
+    return p / p.sum()
+
+
+def output_flops_per_token(w: Workload) -> float:
+    """The output layer's forward products per token: H V for the full softmax; for the
+    adaptive softmax the head (H -> shortlist + clusters) and, for the fraction of
+    targets in cluster k, its two products (H -> h_k -> |C_k|), expected under
+    ``target_probabilities``."""
+    if w.softmax == "full":
+        return 2 * w.hidden * w.vocab
+    bounds = [*adaptive_cutoffs(w), w.vocab]
+    p = target_probabilities(w)
+    flops = 2 * w.hidden * (bounds[0] + len(bounds) - 1)
+    for k in range(len(bounds) - 1):
+        size = projection_size(w.hidden, 4.0, k)
+        share = p[bounds[k] : bounds[k + 1]].sum()
+        flops += share * 2 * (w.hidden * size + size * (bounds[k + 1] - bounds[k]))
+    return flops
+
+
 def forward_flops_per_token(w: Workload) -> int:
     """Matrix-product FLOPs of one forward pass per token, 2 m n k per product: each
     layer's input (D or H -> gates * H) and recurrent (H -> gates * H) products and the
-    output layer (H -> V). Elementwise work, the softmax, the embedding lookup and the
-    O(parameters) clip and update are not counted."""
+    output layer (``output_flops_per_token``). Elementwise work, the softmax, the
+    embedding lookup and the O(parameters) clip and update are not counted."""
     gates = 4 if w.cell == "lstm" else 1
-    flops = 2 * w.hidden * w.vocab
+    flops = round(output_flops_per_token(w))
     for i in range(w.layers):
         flops += 2 * ((w.embed if i == 0 else w.hidden) + w.hidden) * gates * w.hidden
     return flops
@@ -167,13 +203,20 @@ def training_flops_per_token(w: Workload) -> int:
 
 def elman_model(w: Workload) -> LanguageModel:
     config = ModelConfig(
-        vocab_size=w.vocab, embed=w.embed, hidden=w.hidden, cell=w.cell, layers=w.layers
+        vocab_size=w.vocab,
+        embed=w.embed,
+        hidden=w.hidden,
+        cell=w.cell,
+        layers=w.layers,
+        softmax=w.softmax,
     )
     return LanguageModel(config, seed=SEED, dtype=np.float32)
 
 
 class TorchLM(torch.nn.Module):
-    """nn.Embedding -> nn.RNN(tanh) / nn.LSTM (batch_first) -> nn.Linear."""
+    """nn.Embedding -> nn.RNN(tanh) / nn.LSTM (batch_first) -> nn.Linear, or
+    nn.AdaptiveLogSoftmaxWithLoss(head_bias=True) for the adaptive softmax (its loss
+    is taken in ``torch_trainer``)."""
 
     def __init__(self, w: Workload) -> None:
         super().__init__()
@@ -184,10 +227,18 @@ class TorchLM(torch.nn.Module):
             self.rnn = torch.nn.RNN(
                 w.embed, w.hidden, w.layers, nonlinearity="tanh", batch_first=True
             )
-        self.output = torch.nn.Linear(w.hidden, w.vocab)
+        if w.softmax == "adaptive":
+            self.output = torch.nn.AdaptiveLogSoftmaxWithLoss(
+                w.hidden, w.vocab, adaptive_cutoffs(w), div_value=4.0, head_bias=True
+            )
+        else:
+            self.output = torch.nn.Linear(w.hidden, w.vocab)
+
+    def hidden_states(self, x: torch.Tensor, state=None):
+        return self.rnn(self.embed(x), state)  # (B, T, H)
 
     def forward(self, x: torch.Tensor, state=None):
-        out, state = self.rnn(self.embed(x), state)  # (B, T, H)
+        out, state = self.hidden_states(x, state)  # (B, T, H)
         return self.output(out), state  # (B, T, V)
 
 
@@ -196,11 +247,16 @@ def torch_copy(model: LanguageModel, w: Workload) -> TorchLM:
     tests/test_model_cells.py). elman has one bias per layer, so torch's bias_hh is
     zero and frozen: the two models then compute and update the same function."""
     ref = TorchLM(w)
-    names = {
-        "embed.W": ("embed.weight", False),
-        "output.W": ("output.weight", True),
-        "output.b": ("output.bias", False),
-    }
+    names = {"embed.W": ("embed.weight", False)}
+    if w.softmax == "adaptive":
+        names["output.head.W"] = ("output.head.weight", True)
+        names["output.head.b"] = ("output.head.bias", False)
+        for k in range(len(adaptive_cutoffs(w))):
+            names[f"output.tail.{k}.proj"] = (f"output.tail.{k}.0.weight", True)
+            names[f"output.tail.{k}.out"] = (f"output.tail.{k}.1.weight", True)
+    else:
+        names["output.W"] = ("output.weight", True)
+        names["output.b"] = ("output.bias", False)
     for k in range(w.layers):
         names[f"rnn.{k}.W_x"] = (f"rnn.weight_ih_l{k}", True)
         names[f"rnn.{k}.W_h"] = (f"rnn.weight_hh_l{k}", True)
@@ -217,9 +273,14 @@ def torch_copy(model: LanguageModel, w: Workload) -> TorchLM:
 
 
 def synthetic_batches(w: Workload) -> list[tuple[np.ndarray, np.ndarray]]:
-    """N_BATCHES (inputs, targets) pairs of random ids, each (B, T)."""
+    """N_BATCHES (inputs, targets) pairs of random ids, each (B, T): uniform, or
+    Zipf-like (``target_probabilities``) for the adaptive softmax."""
     rng = np.random.default_rng(SEED)
-    ids = rng.integers(0, w.vocab, size=(N_BATCHES, w.batch, w.bptt + 1))
+    size = (N_BATCHES, w.batch, w.bptt + 1)
+    if w.softmax == "adaptive":
+        ids = rng.choice(w.vocab, size=size, p=target_probabilities(w))
+    else:
+        ids = rng.integers(0, w.vocab, size=size)
     return [(b[:, :-1], b[:, 1:]) for b in ids]
 
 
@@ -250,8 +311,12 @@ def torch_trainer(ref: TorchLM):
         optimizer.zero_grad()
         if state is not None:  # truncated BPTT: the gradient stops at the chunk boundary
             state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-        logits, state = ref(inputs, state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        if isinstance(ref.output, torch.nn.AdaptiveLogSoftmaxWithLoss):
+            hs, state = ref.hidden_states(inputs, state)
+            loss = ref.output(hs.reshape(-1, hs.shape[-1]), targets.reshape(-1)).loss
+        else:
+            logits, state = ref(inputs, state)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, CLIP)
         optimizer.step()

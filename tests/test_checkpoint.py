@@ -297,3 +297,40 @@ def test_checkpoint_from_before_the_cell_options_still_loads(saved):
     loaded = checkpoint.load(directory)
     assert loaded.model.config == model.config
     assert np.array_equal(loaded.model.flat_params, model.flat_params)
+
+
+def test_checkpoint_from_before_the_adaptive_softmax_loads_with_a_full_softmax(saved):
+    """A config.json without softmax, cutoffs and div_value loads as the full softmax."""
+    directory, model, _, _ = saved
+    new = ("softmax", "cutoffs", "div_value")
+    edit_config(directory, lambda c: [c["model"].pop(k) for k in new])
+    loaded = checkpoint.load(directory)
+    assert loaded.model.config.softmax == "full" and loaded.model.config == model.config
+    assert np.array_equal(loaded.model.flat_params, model.flat_params)
+
+
+def test_adaptive_softmax_round_trip(tmp_path):
+    """Word level, --softmax adaptive with the default cutoffs: config.json names the
+    cutoffs in force, model.safetensors holds every output.head/output.tail tensor, and
+    the loaded model has the same weights, log-probabilities and generated text."""
+    tok = WordTokenizer.fit(TEXT * 3 + "a b c d e f g h i j\n")
+    config = ModelConfig(vocab_size=len(tok), embed=6, hidden=16, softmax="adaptive")
+    model = LanguageModel(config, seed=2)
+    model.flat_params += np.random.default_rng(0).normal(0, 0.5, model.flat_params.shape)
+    checkpoint.save(tmp_path, model, tok)
+
+    saved = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))["model"]
+    V = len(tok)
+    assert saved["softmax"] == "adaptive" and saved["cutoffs"] == f"{V // 5},{V // 2}"
+    names = set(safetensors.numpy.load_file(tmp_path / "model.safetensors"))
+    assert names == set(model.params)
+    assert {"output.head.W", "output.head.b", "output.tail.1.out"} <= names
+    assert "output.W" not in names
+
+    ckpt = checkpoint.load(tmp_path)
+    assert ckpt.model.config == model.config
+    for name, p in model.params.items():
+        assert np.array_equal(ckpt.model.params[name], p), name
+    ids = tok.encode("the quick brown fox\n")[None, :]
+    assert np.array_equal(ckpt.model.logits(ids), model.logits(ids))
+    assert generate(ckpt.model, tok, "the", 20, seed=3) == generate(model, tok, "the", 20, seed=3)

@@ -132,6 +132,11 @@ def test_separate_validation_and_test_files(tmp_path, capsys):
         ),
         (
             {"d.tsv": "ham\ta\n"},
+            ["--data", "d.tsv", "--cutoffs", "5"],
+            "--cutoffs does not apply to classify",
+        ),
+        (
+            {"d.tsv": "ham\ta\n"},
             ["--data", "d.tsv", "--hidden", "0"],
             "--hidden must be a positive integer",
         ),

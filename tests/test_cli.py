@@ -10,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import safetensors.numpy
+
+from elman import checkpoint
 
 FOX = (
     "the quick brown fox jumps over the lazy dog\n"
@@ -407,6 +410,12 @@ def test_lstm_tied_locked_dropout_reset_state(tmp_path):
         (["--bidirectional"], "cannot read the text backwards: drop --bidirectional"),
         (["--tie", "--embed", "8", "--hidden", "16"], "set --embed 16 or drop --tie"),
         (["--dropout", "1.5"], "--dropout must be at least 0 and below 1, got 1.5"),
+        (
+            ["--softmax", "adaptive", "--tie", "--embed", "16", "--hidden", "16"],
+            "drop --tie or use --softmax full",
+        ),
+        (["--softmax", "adaptive", "--cutoffs", "10,5"], "--cutoffs must be increasing"),
+        (["--cutoffs", "5"], "add --softmax adaptive or leave them out"),
     ],
 )
 def test_model_settings_a_language_model_refuses(flags, message, tmp_path):
@@ -422,3 +431,51 @@ def test_model_settings_a_language_model_refuses(flags, message, tmp_path):
     assert message in lines[0]
     assert result.stdout == ""
     assert not out.exists()
+
+
+def test_adaptive_softmax(tmp_path):
+    """train --level word --softmax adaptive --cutoffs 4,10: config.json and the weights
+    hold the adaptive softmax; `eval --batch 1` gives the perplexity of the full
+    distribution computed in-process over the whole text by LanguageModel.logits;
+    generate runs; score's log_prob is that of the distribution step() gives. Cutoffs
+    beyond the vocabulary are refused once it is known, before anything is written."""
+    train_file = write(tmp_path, "train.txt", FOX * 8)
+    test_text = "the quick dog sleeps\nthe zebra runs over the hill\n"
+    test_file = write(tmp_path, "test.txt", test_text)
+    out = tmp_path / "adaptive"
+    common = ["--train", train_file, "--level", "word", "--softmax", "adaptive"]
+    ok(elman("train", *common, "--cutoffs", "4,10", "--max-steps", "20", "--out", out, *TINY))
+    model_config = json.loads((out / "config.json").read_text())["model"]
+    assert (model_config["softmax"], model_config["cutoffs"]) == ("adaptive", "4,10")
+    names = set(safetensors.numpy.load_file(out / "model.safetensors"))
+    assert {"output.head.W", "output.tail.0.proj", "output.tail.1.out"} <= names
+
+    result = json.loads(
+        ok(elman("eval", "--model", out, "--data", test_file, "--batch", "1", "--json"))
+    )
+    ckpt = checkpoint.load(out)
+    ids = ckpt.tokenizer.encode(test_text)
+    logp = ckpt.model.logits(ids[None, :-1]).astype(np.float64)[0]  # (N - 1, V)
+    assert np.allclose(np.exp(logp).sum(axis=1), 1, atol=1e-5)
+    nll = -logp[np.arange(len(ids) - 1), ids[1:]].mean()
+    assert result["tokens"] == len(ids) - 1
+    assert result["perplexity"] == pytest.approx(math.exp(nll), rel=1e-5)
+
+    text = ok(elman("generate", "--model", out, "--prompt", "the quick", "--length", "12"))
+    assert text.startswith("the quick")
+
+    (row,) = ok(elman("score", "--model", out, "--json", stdin="the lazy dog\n")).splitlines()
+    s = json.loads(row)
+    line = [ckpt.tokenizer.eos_id, *ckpt.tokenizer.encode("the lazy dog\n")]
+    state, expected = ckpt.model.initial_state(1), 0.0
+    for token, target in zip(line[:-1], line[1:], strict=True):
+        step_logp, state = ckpt.model.step(np.array([token]), state)
+        expected += float(step_logp[0, target])
+    assert s["tokens"] == 4 and s["log_prob"] == pytest.approx(expected, rel=1e-5)
+
+    refused = elman(
+        "train", *common, "--cutoffs", "4,100", "--max-steps", "1", "--out", tmp_path / "x"
+    )
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "--cutoffs 4,100 must all be below the vocabulary size 16" in refused.stderr
+    assert not (tmp_path / "x").exists()

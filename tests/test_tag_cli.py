@@ -147,6 +147,12 @@ def test_xpos_column(trained, capsys):
         (
             "ok.tsv",
             "dog\tNOUN\n",
+            ["--softmax", "adaptive"],
+            "--softmax does not apply to tag: the output layer is a full softmax over the tags",
+        ),
+        (
+            "ok.tsv",
+            "dog\tNOUN\n",
             ["--char-hidden", "0"],
             "--char-hidden must be a positive integer",
         ),

@@ -58,6 +58,9 @@ UNUSED = {
     "state": "each text is read from a zero state",
     "save_every": "the best model is saved after each epoch",
     "on_nan": "training stops at a NaN or infinite loss",
+    "softmax": "the output layer is a full softmax over the labels",
+    "cutoffs": "the output layer is a full softmax over the labels",
+    "div_value": "the output layer is a full softmax over the labels",
 }
 SPLITS = ("all", "train", "valid", "test")
 SPLIT_PARTS = {"train": 0, "valid": 1, "test": 2}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from elman.errors import ElmanError
+from elman.nn.adaptive_softmax import projection_size
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru")
 DROPOUT_KINDS = ("standard", "locked")
@@ -19,6 +20,7 @@ STATE_MODES = ("carry", "reset")
 LEVELS = ("char", "word")
 OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
+SOFTMAXES = ("full", "adaptive")
 
 
 def field_help(text: str, **extra: Any) -> dict[str, Any]:
@@ -77,6 +79,28 @@ class ModelConfig:
             choices=STATE_MODES,
         ),
     )
+    softmax: str = field(
+        default="full",
+        metadata=field_help(
+            "output layer: a full softmax over the vocabulary, or an adaptive softmax (Grave "
+            "et al. 2017) that trains faster on large vocabularies and scores exactly",
+            choices=SOFTMAXES,
+        ),
+    )
+    cutoffs: str = field(
+        default="",
+        metadata=field_help(
+            "adaptive softmax: increasing token ids, comma-separated, that split the "
+            "frequency-ordered vocabulary into a shortlist and tail clusters "
+            "(empty: V/5,V/2, i.e. 2000,5000 for a 10,000-word vocabulary)"
+        ),
+    )
+    div_value: float = field(
+        default=4.0,
+        metadata=field_help(
+            "adaptive softmax: tail cluster k projects H to H / div_value^(k+1) dimensions"
+        ),
+    )
 
     def __post_init__(self) -> None:
         for name in ("embed", "hidden", "layers"):
@@ -94,6 +118,58 @@ class ModelConfig:
                 f"({self.embed}) must equal the top layer's output size ({self.output_size}); "
                 f"set --embed {self.output_size} or drop --tie."
             )
+        require_choice("softmax", self.softmax, SOFTMAXES)
+        self._check_adaptive_softmax()
+
+    def _check_adaptive_softmax(self) -> None:
+        """The adaptive-softmax settings that do not depend on the vocabulary size."""
+        if self.softmax != "adaptive":
+            if self.cutoffs or self.div_value != 4.0:
+                raise ElmanError(
+                    "--cutoffs and --div-value shape the adaptive softmax; add "
+                    "--softmax adaptive or leave them out."
+                )
+            return
+        if self.tie:
+            raise ElmanError(
+                "--tie shares the embedding matrix with a full output layer, and the adaptive "
+                "softmax has none (its head scores only the shortlist); drop --tie or use "
+                "--softmax full."
+            )
+        cutoffs = parse_cutoffs(self.cutoffs)
+        if not self.div_value >= 1:  # NaN too
+            raise ElmanError(
+                f"--div-value must be at least 1 (1: every tail cluster projects to H), got "
+                f"{self.div_value}."
+            )
+        clusters = len(cutoffs) or 2  # the default cutoffs make two clusters
+        if projection_size(self.hidden, self.div_value, clusters - 1) < 1:
+            width = self.hidden / self.div_value**clusters
+            raise ElmanError(
+                f"with --hidden {self.hidden} and --div-value {self.div_value:g}, the last tail "
+                f"cluster (of {clusters}) would project to {width:.2g} dimensions, below 1; "
+                "lower --div-value or give fewer --cutoffs."
+            )
+
+    def adaptive_cutoffs(self) -> list[int]:
+        """The adaptive softmax's cutoffs c_0 < ... < c_{K-1} < vocab_size: ``cutoffs``,
+        or V // 5 and V // 2 when empty (2000 and 5000 for the Penn Treebank's 10,000
+        words, where the 2000 most frequent cover 87% of the training tokens)."""
+        V = self.vocab_size
+        cutoffs = parse_cutoffs(self.cutoffs)
+        if not cutoffs:
+            if V < 5:
+                raise ElmanError(
+                    f"a vocabulary of {V} tokens is too small for the default --cutoffs "
+                    "(V/5, V/2); give --cutoffs or use --softmax full."
+                )
+            return [V // 5, V // 2]
+        if cutoffs[-1] >= V:
+            raise ElmanError(
+                f"--cutoffs {self.cutoffs} must all be below the vocabulary size {V}, so that "
+                "every tail cluster holds a token; lower them or use a larger vocabulary."
+            )
+        return cutoffs
 
     @property
     def output_size(self) -> int:
@@ -219,6 +295,24 @@ def from_dict(cls: type[C], values: dict[str, Any], where: str = "config") -> C:
                 "the file was edited by hand or damaged, fix or retrain it."
             )
     return cls(**values)
+
+
+def parse_cutoffs(text: str) -> list[int]:
+    """``"2000,5000"`` -> [2000, 5000], refusing anything but increasing positive integers;
+    ``""`` -> [] (the default)."""
+    if not text.strip():
+        return []
+    try:
+        cutoffs = [int(part) for part in text.split(",")]
+    except ValueError:
+        cutoffs = []
+    increasing = all(a < b for a, b in zip(cutoffs, cutoffs[1:], strict=False))
+    if not cutoffs or cutoffs[0] < 1 or not increasing:
+        raise ElmanError(
+            f"--cutoffs must be increasing positive token ids separated by commas, such as "
+            f"2000,5000, got {text!r}."
+        )
+    return cutoffs
 
 
 def _flag(name: str) -> str:

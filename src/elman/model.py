@@ -1,12 +1,24 @@
-"""The recurrent-network language model: embedding -> recurrent layers -> affine -> softmax."""
+"""The recurrent-network language model: embedding -> recurrent layers -> affine -> softmax
+(or an adaptive softmax in place of the last two)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
 from elman.config import ModelConfig
 from elman.errors import ElmanError
-from elman.nn import GRU, LSTM, RNN, Affine, Dropout, Embedding, SoftmaxCrossEntropy
+from elman.nn import (
+    GRU,
+    LSTM,
+    RNN,
+    AdaptiveSoftmax,
+    Affine,
+    Dropout,
+    Embedding,
+    SoftmaxCrossEntropy,
+)
 from elman.nn import init as nninit
 from elman.nn.parameters import pack_parameters
 
@@ -35,14 +47,22 @@ class LanguageModel:
     with dropout (training only) on the embeddings, between layers and before the
     affine layer, and W_y = E^T when tied.
 
+    With ``softmax="adaptive"`` an ``AdaptiveSoftmax`` (Grave et al. 2017) replaces the
+    affine layer and the cross-entropy: ``output`` is then also ``loss_layer``, its
+    parameters are named ``"output.head.W"``, ``"output.head.b"``, ``"output.tail.0.proj"``,
+    ``"output.tail.0.out"``, ..., and the loss is still the exact cross-entropy. The
+    vocabulary must be ordered by frequency, as the tokenizers order it, so that the
+    shortlist holds the frequent tokens.
+
     Parameters live in one flat buffer (``flat_params``), and ``params`` maps names
     such as ``"rnn.0.W_h"`` to views into it; gradients likewise. Clipping and the
     optimiser update are then single vectorised operations, and the names make
     checkpoints and comparisons with PyTorch unambiguous.
 
     Initialisation: embedding and output weights U(-0.1, 0.1) (Zaremba et al.
-    2014); recurrent layers as ``nn.init.recurrent_layer`` (W_x Glorot uniform,
-    W_h orthogonal, LSTM forget bias 1); other biases zero.
+    2014; all the adaptive softmax's weights alike); recurrent layers as
+    ``nn.init.recurrent_layer`` (W_x Glorot uniform, W_h orthogonal, LSTM forget
+    bias 1); other biases zero.
     """
 
     def __init__(
@@ -51,6 +71,11 @@ class LanguageModel:
         if config.vocab_size < 1:
             raise ValueError("ModelConfig.vocab_size must be set from the vocabulary")
         check_language_model_config(config)
+        if config.softmax == "adaptive":
+            # Resolved once, so that the config saved with the model names the cutoffs in
+            # force, whatever the default may become.
+            cutoffs = config.adaptive_cutoffs()
+            config = dataclasses.replace(config, cutoffs=",".join(map(str, cutoffs)))
         self.config = config
         rng = np.random.default_rng(seed)
         V, D, H = config.vocab_size, config.embed, config.hidden
@@ -60,14 +85,22 @@ class LanguageModel:
             nninit.recurrent_layer(config.cell, D if i == 0 else H, H, rng)
             for i in range(config.layers)
         ]
-        # Tied (Press & Wolf 2017; Inan et al. 2017): the output layer reads the
-        # embedding matrix through a transposed view, and its gradient adds into the
-        # embedding's, so the two stay one parameter with nothing else to do.
-        W_y = (
-            self.embedding.params["W"].T if config.tie else nninit.uniform(rng, (H, V), EMBED_SCALE)
-        )
-        self.output = Affine(W_y, np.zeros(V))
-        self.loss_layer = SoftmaxCrossEntropy()
+        self.output: Affine | AdaptiveSoftmax
+        self.loss_layer: SoftmaxCrossEntropy | AdaptiveSoftmax
+        if config.softmax == "adaptive":
+            self.output = nninit.adaptive_softmax(rng, H, V, cutoffs, config.div_value, EMBED_SCALE)
+            self.loss_layer = self.output  # it computes the cross-entropy itself
+        else:
+            # Tied (Press & Wolf 2017; Inan et al. 2017): the output layer reads the
+            # embedding matrix through a transposed view, and its gradient adds into the
+            # embedding's, so the two stay one parameter with nothing else to do.
+            W_y = (
+                self.embedding.params["W"].T
+                if config.tie
+                else nninit.uniform(rng, (H, V), EMBED_SCALE)
+            )
+            self.output = Affine(W_y, np.zeros(V))
+            self.loss_layer = SoftmaxCrossEntropy()
         # Dropout before each recurrent layer and before the output layer; its own
         # stream of random numbers, so masks do not disturb initialisation.
         dropout_rng = np.random.default_rng([seed, 1])
@@ -84,7 +117,7 @@ class LanguageModel:
             self.output.params["W"] = self.params["embed.W"].T
             self.output.grads["W"] = self.grads["embed.W"].T
 
-    def layers(self) -> list[tuple[str, Embedding | RNN | LSTM | GRU | Affine]]:
+    def layers(self) -> list[tuple[str, Embedding | RNN | LSTM | GRU | Affine | AdaptiveSoftmax]]:
         """The layers with parameters, named as in ``params`` (``"rnn.0"``, ...)."""
         rnns = [(f"rnn.{i}", rnn) for i, rnn in enumerate(self.rnns)]
         return [("embed", self.embedding), *rnns, ("output", self.output)]
@@ -121,18 +154,38 @@ class LanguageModel:
         for rnn, layer_state in zip(self.rnns, state, strict=True):
             rnn.state = layer_state
 
-    def logits(self, inputs: np.ndarray) -> np.ndarray:
-        """Token ids (B, T) -> next-token logits (B, T, V), carrying the state."""
+    @property
+    def adaptive(self) -> bool:
+        """True when the output layer is an adaptive softmax."""
+        return isinstance(self.output, AdaptiveSoftmax)
+
+    def hidden_states(self, inputs: np.ndarray) -> np.ndarray:
+        """Token ids (B, T) -> the top layer's outputs after dropout (B, T, H), carrying
+        the state: what the output layer reads."""
         x = self.embedding.forward(inputs)
         for dropout, rnn in zip(self.dropouts, self.rnns, strict=False):
             x = rnn.forward(dropout.forward(x))
-        return self.output.forward(self.dropouts[-1].forward(x))
+        return self.dropouts[-1].forward(x)
+
+    def logits(self, inputs: np.ndarray) -> np.ndarray:
+        """Token ids (B, T) -> next-token logits (B, T, V), carrying the state.
+
+        With the adaptive softmax these are the exact log-probabilities: logits whose
+        softmax is the model's distribution, so sampling and ``log_softmax`` work on them
+        unchanged. They cost H V per position, as a full softmax's do.
+        """
+        h = self.hidden_states(inputs)
+        return self.output.log_prob(h) if self.adaptive else self.output.forward(h)
 
     def forward(
         self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
     ) -> float:
         """Mean cross-entropy (nats per token) of predicting ``targets`` from ``inputs``,
-        both (B, T); ``mask`` (B, T) marks real tokens when there is padding."""
+        both (B, T); ``mask`` (B, T) marks real tokens when there is padding.
+        ``loss_layer.total`` and ``loss_layer.count`` then hold the summed loss and the
+        number of tokens. Exact for either output layer."""
+        if self.adaptive:  # projection and cross-entropy in one, without the (B, T, V) logits
+            return self.output.forward(self.hidden_states(inputs), targets, mask)
         return self.loss_layer.forward(self.logits(inputs), targets, mask)
 
     def backward(self) -> None:
@@ -141,7 +194,12 @@ class LanguageModel:
         Truncated BPTT: the gradient reaching each layer's initial state (dstate0)
         is dropped here, so it stops at the chunk boundary.
         """
-        dx = self.dropouts[-1].backward(self.output.backward(self.loss_layer.backward()))
+        dh = (
+            self.output.backward()
+            if self.adaptive
+            else self.output.backward(self.loss_layer.backward())
+        )
+        dx = self.dropouts[-1].backward(dh)
         for dropout, rnn in zip(reversed(self.dropouts[:-1]), reversed(self.rnns), strict=True):
             dx, _dstate0 = rnn.backward(dx)
             dx = dropout.backward(dx)
@@ -151,13 +209,15 @@ class LanguageModel:
         """One generation step, pure: ids (B,) and each layer's state -> logits (B, V), new states.
 
         Nothing is cached, the layers' carried state is left alone, and there is no
-        dropout.
+        dropout. With the adaptive softmax the logits are log-probabilities (see ``logits``).
         """
         x = self.embedding.params["W"][token_ids]  # (B, D)
         new_state = []
         for rnn, layer_state in zip(self.rnns, state, strict=True):
             x, layer_state = rnn.step(x, layer_state)
             new_state.append(layer_state)
+        if self.adaptive:
+            return self.output.log_prob(x), new_state
         return x @ self.output.params["W"] + self.output.params["b"], new_state
 
     def initial_state(self, batch: int) -> list:

@@ -53,6 +53,9 @@ UNUSED = {
     "state": "each sentence is read from a zero state",
     "save_every": "the best model is saved after each epoch",
     "on_nan": "training stops at a NaN or infinite loss",
+    "softmax": "the output layer is a full softmax over the tags",
+    "cutoffs": "the output layer is a full softmax over the tags",
+    "div_value": "the output layer is a full softmax over the tags",
 }
 
 

@@ -9,6 +9,7 @@ Shapes use the same letters everywhere: B batch (parallel streams), T time
 steps, D embedding size, H hidden size, V vocabulary size.
 """
 
+from elman.nn.adaptive_softmax import AdaptiveSoftmax
 from elman.nn.affine import Affine
 from elman.nn.bidirectional import Bidirectional
 from elman.nn.dropout import Dropout
@@ -23,6 +24,7 @@ __all__ = [
     "GRU",
     "LSTM",
     "RNN",
+    "AdaptiveSoftmax",
     "Affine",
     "Bidirectional",
     "Dropout",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from elman.nn.adaptive_softmax import AdaptiveSoftmax, projection_size
 from elman.nn.gru import GRU
 from elman.nn.lstm import LSTM
 from elman.nn.recurrent import RNN
@@ -51,3 +52,24 @@ def recurrent_layer(
     if cell == "gru":
         return GRU(W_x, W_h, np.zeros(3 * hidden), np.zeros(3 * hidden))
     return RNN(W_x, W_h, np.zeros(hidden), "relu" if cell == "rnn-relu" else "tanh")
+
+
+def adaptive_softmax(
+    rng: np.random.Generator,
+    hidden: int,
+    vocab: int,
+    cutoffs: list[int],
+    div_value: float,
+    scale: float,
+) -> AdaptiveSoftmax:
+    """An adaptive softmax over ``vocab`` tokens split at ``cutoffs`` (Grave et al. 2017),
+    tail cluster k projecting to H // div_value^(k+1): every weight U(-scale, scale), as
+    a full output layer's, and the head's bias zero."""
+    bounds = [*cutoffs, vocab]
+    head_W = uniform(rng, (hidden, cutoffs[0] + len(cutoffs)), scale)
+    tail = []
+    for k in range(len(cutoffs)):
+        size = projection_size(hidden, div_value, k)
+        proj = uniform(rng, (hidden, size), scale)
+        tail.append((proj, uniform(rng, (size, bounds[k + 1] - bounds[k]), scale)))
+    return AdaptiveSoftmax(head_W, np.zeros(head_W.shape[1]), tail, cutoffs)

@@ -296,9 +296,37 @@ def out_dir_holds_another_run(tmp, ckpt):
     return args, "already holds a training run; choose another --out"
 
 
+def unknown_recipe(tmp, ckpt):
+    return ["train", "--recipe", "ptb-gpt", "--epochs", "1"], "there is no recipe 'ptb-gpt'"
+
+
+def recipe_without_data(tmp, ckpt):
+    return ["train", "--recipe", "ptb-lstm-small", "--epochs", "1"], "needs --data DIR"
+
+
+def data_directory_lacks_files(tmp, ckpt):
+    write(tmp, "train.txt", FOX)
+    args = ["train", "--data", tmp, "--epochs", "1"]
+    return args, "valid.txt, test.txt are missing"
+
+
+def data_and_train(tmp, ckpt):
+    args = ["train", "--data", write(tmp, "t.txt", FOX), "--train", write(tmp, "u.txt", FOX)]
+    return [*args, "--epochs", "1"], "--data replaces --train, --valid and --test"
+
+
+def data_does_not_exist(tmp, ckpt):
+    return ["train", "--data", tmp / "nowhere", "--epochs", "1"], "nowhere does not exist"
+
+
 @pytest.mark.parametrize(
     "case",
     [
+        unknown_recipe,
+        recipe_without_data,
+        data_directory_lacks_files,
+        data_and_train,
+        data_does_not_exist,
         binary_file,
         negative_size,
         tensors_do_not_match_config,

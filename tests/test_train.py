@@ -1,19 +1,24 @@
 """The training loop: memorising a tiny corpus, the metrics and best checkpoint it
 writes, learning-rate decay, and the errors it raises instead of training."""
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
 from elman import checkpoint
 from elman.config import ModelConfig, TrainConfig
 from elman.data import CharTokenizer
+from elman.data.batching import make_batches
 from elman.errors import ElmanError
 from elman.evaluate import evaluate
 from elman.generate import generate
 from elman.model import LanguageModel
 from elman.train import train
+from tests.numeric import assert_close
+from tests.test_resume import same_tensors
 
 FOX = "the quick brown fox jumps over the lazy dog\n"
 KOREAN = "안녕하세요, 세계!\n한국어 문장입니다.\n오늘은 날씨가 좋습니다.\n"
@@ -137,6 +142,20 @@ def test_lr_decay_one_never_decays(tmp_path):
     assert [r["lr"] for r in history] == [0.01] * 3
 
 
+def test_decay_after_divides_the_rate_after_every_epoch_from_that_epoch_on():
+    """Zaremba et al.'s schedule: epochs 1-2 at the full rate, then halved per epoch,
+    whether or not validation improved."""
+    text = "abcab" * 100 + "\n"
+    tok = CharTokenizer.fit(text)
+    config = TrainConfig(
+        batch=4, bptt=16, epochs=5, optimizer="sgd", lr=0.5, lr_decay=2.0, decay_after=2
+    )
+    history = train(make_model(tok, 16, 8), tok, text, "abcab\n", config, progress=False)
+    valid = [r["valid_ppl"] for r in history]
+    assert valid == sorted(valid, reverse=True)  # it improved every epoch, and still:
+    assert [r["lr"] for r in history] == [0.5, 0.5, 0.25, 0.125, 0.0625]
+
+
 def test_max_steps_stops_mid_epoch():
     text = FOX * 5  # 220 tokens: 4 streams of 55, 4 chunks of 16 per epoch
     tok = CharTokenizer.fit(text)
@@ -240,3 +259,42 @@ def test_nan_loss_stops_by_default(tmp_path):
     model.params["output.b"][0] = np.nan
     with pytest.raises(ElmanError, match="at step 1, so the weights were not updated"):
         train(model, tok, text, config=TrainConfig(batch=4, bptt=16, epochs=1), progress=False)
+
+
+def test_average_after_keeps_the_mean_of_the_weights_after_each_later_step():
+    """Without validation text the latest weights are kept, so with --average-after the
+    result is the mean of the weights after each step past epoch 1, which plain runs
+    stopped after each of those steps give one by one."""
+    text = "abcab" * 40 + "\n"
+    tok = CharTokenizer.fit(text)
+    base = {"batch": 4, "bptt": 8, "optimizer": "sgd", "lr": 0.5}
+    steps_per_epoch = len(make_batches(tok.encode(text), "carry", tok.eos_id, 4, 8))
+    total = 2 * steps_per_epoch + 1  # into the third epoch
+    averaged = make_model(tok, 16, 8)
+    config = TrainConfig(**base, max_steps=total, average_after=1)
+    train(averaged, tok, text, None, config, progress=False)
+    after_step = []
+    for steps in range(steps_per_epoch + 1, total + 1):
+        plain = make_model(tok, 16, 8)
+        train(plain, tok, text, None, TrainConfig(**base, max_steps=steps), progress=False)
+        after_step.append(plain.flat_params.copy())
+    assert_close(averaged.flat_params, np.mean(after_step, axis=0), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(averaged.flat_params, after_step[-1])  # it is not the last one
+
+
+def test_an_averaging_run_resumes_to_the_same_weights(tmp_path):
+    text = "abcab" * 40 + "\n"
+    tok = CharTokenizer.fit(text)
+    config = TrainConfig(batch=4, bptt=8, max_steps=30, average_after=1, save_every=0)
+    whole = make_model(tok, 16, 8)
+    train(whole, tok, text, "abcab\n", config, out_dir=tmp_path / "whole", progress=False)
+    part = make_model(tok, 16, 8)
+    first = dataclasses.replace(config, max_steps=17)  # stops mid-epoch, past epoch 1
+    train(part, tok, text, "abcab\n", first, out_dir=tmp_path / "part", progress=False)
+    resumed = make_model(tok, 16, 8)
+    train(resumed, tok, text, "abcab\n", config, out_dir=tmp_path / "part", resume=True,
+          progress=False)  # fmt: skip
+    assert np.array_equal(resumed.flat_params, whole.flat_params)
+    assert "average_params" in safetensors.numpy.load_file(tmp_path / "part" / "resume.safetensors")
+    for name in ("model.safetensors", "resume.safetensors"):
+        assert same_tensors(tmp_path / "part" / name, tmp_path / "whole" / name), name

@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from elman.errors import ElmanError
 from elman.evaluate import evaluate
 from elman.generate import generate, score, stream
 from elman.model import LanguageModel, check_language_model_config
+from elman.recipes import RECIPES, Recipe, get_recipe
 from elman.resume import RESUME_FILE
 from elman.train import TrainingInterrupted, train
 
@@ -34,6 +36,7 @@ from elman.train import TrainingInterrupted, train
 BUILTIN_MODEL: dict[str, Any] = {"hidden": 512}
 BUILTIN_TRAIN: dict[str, Any] = {"level": "char", "epochs": 10, "max_minutes": 2.0}
 SAMPLE_LENGTH = {"char": 300, "word": 60}
+SPLIT = 0.9  # --data FILE and the built-in corpus: first 90% train, last 10% validation
 RESUME_OVERRIDES = ("epochs", "max_steps", "max_minutes")  # what --resume lets change
 
 
@@ -62,7 +65,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
             choices=f.metadata.get("choices"),
             default=None,
             metavar=None if "choices" in f.metadata else type(f.default).__name__.upper(),
-            help=f"{f.metadata['help']} (default: {f.default})",
+            help=f"{f.metadata['help']} (default: {f.default if f.default != '' else 'empty'})",
         )
 
 
@@ -123,25 +126,22 @@ def defaults_text(*groups: dict[str, Any]) -> str:
 def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
         return resume_training(args)
-    builtin = args.train is None
-    train_config = config_from_flags(TrainConfig, args, BUILTIN_TRAIN if builtin else {})
+    recipe = get_recipe(args.recipe) if args.recipe else None
+    data = training_data(args, recipe)
+    builtin = data["train"] is None
+    if recipe is not None:
+        model_base, train_base = recipe.model, recipe.train
+    elif builtin:
+        model_base, train_base = BUILTIN_MODEL, BUILTIN_TRAIN
+    else:
+        model_base, train_base = {}, {}
+    train_config = config_from_flags(TrainConfig, args, train_base)
     # vocab_size is known once the vocabulary is built; 1 stands in until then.
-    model_config = config_from_flags(
-        ModelConfig, args, {**(BUILTIN_MODEL if builtin else {}), "vocab_size": 1}
-    )
+    model_config = config_from_flags(ModelConfig, args, {**model_base, "vocab_size": 1})
     # Refuse bad settings before reading any data.
     check_language_model_config(model_config)
     out = claim_out_directory(args.out, args.overwrite, resumable=True)
 
-    if builtin and args.valid is not None:
-        raise ElmanError(
-            "--valid needs --train; without --train the built-in corpus is split 90/10."
-        )
-    data = {
-        "train": _abspath(args.train),
-        "valid": _abspath(args.valid),
-        "test": _abspath(args.test),
-    }
     train_text, valid_text, test_text = read_training_texts(data)
     data["sha256"] = {
         role: _digest(text)
@@ -149,6 +149,9 @@ def cmd_train(args: argparse.Namespace) -> None:
             ("train", "valid", "test"), (train_text, valid_text, test_text), strict=True
         )
     }
+    if recipe is not None:
+        data["recipe"] = recipe.name
+        print(f"recipe {recipe.name}: {recipe.summary}; published: {recipe.published}")
     if builtin:
         print(
             "training on the built-in Tiny Shakespeare corpus "
@@ -173,8 +176,58 @@ def cmd_train(args: argparse.Namespace) -> None:
             )
     # The run's files exist from the start, so that an interrupted run can resume.
     checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
-    train(model, tokenizer, train_text, valid_text, train_config, out_dir=out, catch_signals=True)
-    finish_training(out, model, tokenizer, train_config, test_text)
+    history = train(
+        model, tokenizer, train_text, valid_text, train_config, out_dir=out, catch_signals=True
+    )
+    finish_training(out, model, tokenizer, train_config, test_text, history, recipe)
+
+
+def training_data(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, Any]:
+    """Which texts to train on, as absolute paths; ``"train": None`` is the built-in corpus.
+
+    --data DIR means DIR/train.txt, valid.txt and test.txt; --data FILE one text that
+    is split, first 90% to train and the last 10% to validate."""
+    given = [name for name in ("train", "valid", "test") if getattr(args, name)]
+    if args.data is not None:
+        if given:
+            raise ElmanError(
+                f"--data replaces --train, --valid and --test; give --data or --{given[0]}."
+            )
+        return data_files(Path(args.data))
+    if not given and recipe is not None and not recipe.builtin_data:
+        raise ElmanError(
+            f"the recipe {recipe.name} needs --data DIR, a directory holding the "
+            f"{recipe.data}, e.g. --data ../shared/data/ptb."
+        )
+    if args.train is None and args.valid is not None:
+        raise ElmanError(
+            "--valid needs --train; without --train the built-in corpus is split 90/10."
+        )
+    return {
+        "train": _abspath(args.train),
+        "valid": _abspath(args.valid),
+        "test": _abspath(args.test),
+    }
+
+
+def data_files(path: Path) -> dict[str, Any]:
+    """--data: a directory with train.txt, valid.txt and test.txt, or one file to split."""
+    if path.is_dir():
+        files = {role: path / f"{role}.txt" for role in ("train", "valid", "test")}
+        missing = [f.name for f in files.values() if not f.is_file()]
+        if missing:
+            raise ElmanError(
+                f"--data {path} should hold train.txt, valid.txt and test.txt, but "
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing; add "
+                "them, or give one text file to split 90/10."
+            )
+        return {role: str(f.resolve()) for role, f in files.items()}
+    if path.is_file():
+        return {"train": str(path.resolve()), "valid": None, "test": None, "split": SPLIT}
+    raise ElmanError(
+        f"--data {path} does not exist; give a directory holding train.txt, valid.txt and "
+        "test.txt, or one text file to split 90/10."
+    )
 
 
 def resume_training(args: argparse.Namespace) -> None:
@@ -186,9 +239,9 @@ def resume_training(args: argparse.Namespace) -> None:
         for f in dataclasses.fields(cls)
         if getattr(args, f.name, None) is not None and f.name not in RESUME_OVERRIDES
     ]
-    given = [name for name in ("train", "valid", "test", "out") if getattr(args, name)] + [
-        f.name for f in fixed
-    ]
+    given = [
+        name for name in ("train", "valid", "test", "data", "recipe", "out") if getattr(args, name)
+    ] + [f.name for f in fixed]
     if given:
         raise ElmanError(
             f"--resume continues the run as it was set up, so it takes no --"
@@ -213,7 +266,7 @@ def resume_training(args: argparse.Namespace) -> None:
             )
     model = LanguageModel(ckpt.model.config, seed=train_config.seed)
     print(f"resuming the run in {out}")
-    train(
+    history = train(
         model,
         ckpt.tokenizer,
         train_text,
@@ -223,13 +276,17 @@ def resume_training(args: argparse.Namespace) -> None:
         resume=True,
         catch_signals=True,
     )
-    finish_training(out, model, ckpt.tokenizer, train_config, test_text)
+    recipe = RECIPES.get(ckpt.data.get("recipe", ""))
+    finish_training(out, model, ckpt.tokenizer, train_config, test_text, history, recipe)
 
 
 def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
-    """The train, validation and test texts a run records (None: the built-in corpus)."""
+    """The train, validation and test texts a run records (None: the built-in corpus;
+    ``"split"``: the training file's first part trains, the rest validates)."""
     if data["train"] is None:
-        train_text, valid_text = split_text(tiny_shakespeare(), 0.9)
+        train_text, valid_text = split_text(tiny_shakespeare(), SPLIT)
+    elif data.get("split"):
+        train_text, valid_text = split_text(read_text(data["train"]), data["split"])
     else:
         train_text = read_text(data["train"])
         valid_text = read_text(data["valid"]) if data["valid"] is not None else None
@@ -238,19 +295,47 @@ def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | No
 
 
 def finish_training(
-    out: Path, model: LanguageModel, tokenizer: Any, config: TrainConfig, test_text: str | None
+    out: Path,
+    model: LanguageModel,
+    tokenizer: Any,
+    config: TrainConfig,
+    test_text: str | None,
+    history: list[dict[str, Any]],
+    recipe: Recipe | None = None,
 ) -> None:
-    """Score the test text with the best model, if any, and print a sample."""
+    """Score the test text with the best model, if any, print a sample and the
+    figure a recipe is measured by."""
+    test = None
     if test_text is not None:
-        result = evaluate(model, tokenizer, test_text, config.eval_batch, config.bptt)
-        append_metrics(out, {"event": "test", **result.as_dict()})
+        test = evaluate(model, tokenizer, test_text, config.eval_batch, config.bptt)
+        append_metrics(out, {"event": "test", **test.as_dict()})
         print(
-            f"test perplexity {result.perplexity:.2f} ({result.loss:.4f} nats/token, "
-            f"{result.tokens:,} tokens scored)"
+            f"test perplexity {test.perplexity:.2f} ({test.loss:.4f} nats/token, "
+            f"{test.tokens:,} tokens scored, state {model.config.state})"
         )
     print("sample:")
     print(generate(model, tokenizer, "", SAMPLE_LENGTH[tokenizer.level], seed=config.seed))
     print(f"\nsaved to {out}; try: elman generate --model {out} --prompt ...")
+    if recipe is not None:
+        print(recipe_result(recipe, history, test))
+
+
+def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> str:
+    """One line: what the recipe reached, in how long, beside the published figure."""
+    minutes = history[-1]["seconds"] / 60 if history else 0.0
+    valid = [r["valid_loss"] for r in history if "valid_loss" in r]
+    if test is not None:
+        figure = f"test perplexity {test.perplexity:.2f}"
+    elif valid:
+        figure = (
+            f"validation loss {min(valid):.4f} nats/token (perplexity {math.exp(min(valid)):.2f})"
+        )
+    else:
+        figure = "no held-out figure"
+    return (
+        f"recipe {recipe.name}: {figure} after {minutes:.1f} minutes of training "
+        f"({len(history)} epochs); published: {recipe.published}"
+    )
 
 
 def _abspath(path: str | None) -> str | None:
@@ -259,6 +344,17 @@ def _abspath(path: str | None) -> str | None:
 
 def _digest(text: str | None) -> str | None:
     return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def cmd_recipes(args: argparse.Namespace) -> None:
+    for recipe in RECIPES.values():
+        print(f"{recipe.name}: {recipe.summary}")
+        print(f"  settings:  {defaults_text(recipe.model, recipe.train)}")
+        print(f"  --data:    {recipe.data}")
+        print(f"  published: {recipe.published}")
+        print(f"  target:    {recipe.target}")
+        print()
+    print("Run one with: elman train --recipe NAME --data DIR [flags that override its settings]")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -341,6 +437,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--valid", metavar="FILE", help="validation text, evaluated after each epoch")
     p.add_argument("--test", metavar="FILE", help="test text, evaluated once at the end")
+    p.add_argument(
+        "--data",
+        metavar="PATH",
+        help="instead of --train/--valid/--test: a directory holding train.txt, valid.txt and "
+        "test.txt, or one text file split into its first 90%% (train) and last 10%% (validation)",
+    )
+    p.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help=f"start from a recipe's settings ({', '.join(RECIPES)}; see elman recipes); "
+        "flags given override them",
+    )
     p.add_argument("--out", metavar="DIR", help="checkpoint directory (default: runs/DATE-TIME)")
     p.add_argument(
         "--overwrite", action="store_true", help="replace the run already in --out, if any"
@@ -354,6 +462,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, ModelConfig)
     add_config_flags(p, TrainConfig)
     p.set_defaults(run=cmd_train)
+
+    p = commands.add_parser(
+        "recipes",
+        help="list the recipes: settings that reproduce published results",
+        description="Recipes for elman train --recipe NAME --data DIR.",
+    )
+    p.set_defaults(run=cmd_recipes)
 
     p = commands.add_parser("eval", help="perplexity of a model on a text")
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")

@@ -219,7 +219,23 @@ class TrainConfig:
     lr_decay: float = field(
         default=4.0,
         metadata=field_help(
-            "divide the learning rate by this when validation perplexity stops improving (1: never)"
+            "divide the learning rate by this when validation perplexity stops improving, and "
+            "after every epoch from --decay-after on (1: never)"
+        ),
+    )
+    decay_after: int = field(
+        default=0,
+        metadata=field_help(
+            "from the end of epoch N on, divide the learning rate by --lr-decay after every "
+            "epoch, improved or not (Zaremba et al. 2014's schedule; 0: only on a plateau)"
+        ),
+    )
+    average_after: int = field(
+        default=0,
+        metadata=field_help(
+            "after epoch N, also keep the average of the weights over every later step "
+            "(Polyak averaging, as in AWD-LSTM's averaged SGD); validation, the saved model "
+            "and the test use the average (0: off)"
         ),
     )
     clip: float = field(
@@ -252,7 +268,8 @@ class TrainConfig:
         require_choice("on_nan", self.on_nan, NAN_POLICIES)
         for name in ("batch", "bptt", "eval_batch", "log_every"):
             require_positive(name, getattr(self, name))
-        for name in ("max_vocab", "epochs", "max_steps", "max_minutes", "lr", "clip", "save_every"):
+        limits = ("max_vocab", "epochs", "max_steps", "max_minutes", "save_every")
+        for name in (*limits, "lr", "clip", "decay_after", "average_after"):
             if getattr(self, name) < 0:
                 raise ElmanError(
                     f"--{_flag(name)} must be zero or positive, got {getattr(self, name)}."

@@ -29,10 +29,14 @@ def save_resume(
     optimizer: SGD | Adam,
     best_params: np.ndarray,
     progress: dict[str, Any],
+    average: np.ndarray | None = None,
 ) -> None:
-    """Write everything needed to continue training exactly where it stands."""
+    """Write everything needed to continue training exactly where it stands
+    (``average``: the running average of the weights, when averaging has begun)."""
     arrays, numbers = optimizer.state()
     tensors = {"params": model.flat_params, "best_params": best_params}
+    if average is not None:
+        tensors["average_params"] = average
     tensors |= {f"optimizer.{name}": a for name, a in arrays.items()}
     layout = []  # per layer: None (zeros), or how many arrays its state has
     for i, state in enumerate(model.state):
@@ -51,9 +55,10 @@ def save_resume(
 
 def load_resume(
     path: Path, model: LanguageModel, optimizer: SGD | Adam
-) -> tuple[np.ndarray, dict[str, Any]]:
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
     """Restore the model, its carried state, the optimiser and the dropout generator
-    from ``path``; returns the best weights so far and the progress record."""
+    from ``path``; returns the best weights so far, the progress record and the
+    average of the weights (None before averaging begins)."""
     if not path.is_file():
         raise ElmanError(
             f"{path} is missing, so there is no training state to resume; start a new run "
@@ -78,7 +83,12 @@ def load_resume(
             states.append(parts if is_tuple else parts[0])
         model.state = states
         model.dropouts[0].rng.bit_generator.state = header["dropout_rng"]
-        return tensors["best_params"].astype(model.dtype), header["progress"]
+        average = tensors.get("average_params")
+        return (
+            tensors["best_params"].astype(model.dtype),
+            header["progress"],
+            None if average is None else average.astype(model.dtype),
+        )
     except (KeyError, TypeError, ValueError) as e:
         raise ElmanError(
             f"{path} does not hold a training state for this model ({e}); it belongs to "

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 
 from elman import checkpoint
@@ -53,6 +54,7 @@ class Progress:
     epoch_loss: float = 0.0  # summed training loss (nats) of this epoch so far
     epoch_tokens: int = 0  # tokens behind epoch_loss
     seconds: float = 0.0  # training time spent in earlier processes, for max_minutes
+    averaged_steps: int = 0  # steps in the running average of the weights (average_after)
     history: list[dict[str, Any]] = field(default_factory=list)  # one record per epoch
 
 
@@ -100,11 +102,11 @@ def train(
     if resume:
         if out is None:
             raise ValueError("resuming needs the out_dir that holds the training state")
-        best_params, saved = load_resume(out / RESUME_FILE, model, optimizer)
+        best_params, saved, average = load_resume(out / RESUME_FILE, model, optimizer)
         p = Progress(**saved)
         _forget_metrics_after(out / "metrics.jsonl", p.step)
     else:
-        best_params, p = model.flat_params.copy(), Progress()
+        best_params, p, average = model.flat_params.copy(), Progress(), None
 
     def log(record: dict[str, Any]) -> None:
         if out is not None:
@@ -114,7 +116,9 @@ def train(
     def save_state() -> None:
         if out is not None:
             p.seconds += time.perf_counter() - start
-            save_resume(out / RESUME_FILE, model, optimizer, best_params, dataclasses.asdict(p))
+            save_resume(
+                out / RESUME_FILE, model, optimizer, best_params, dataclasses.asdict(p), average
+            )
             p.seconds -= time.perf_counter() - start  # keep counting from this process's start
 
     if config.on_nan == "rollback" and out is None:
@@ -155,7 +159,9 @@ def train(
                         # Back to the last saved state (within this epoch: one is saved at
                         # every epoch's end), to go on more carefully from there.
                         rollbacks += 1
-                        best_params, saved = load_resume(out / RESUME_FILE, model, optimizer)
+                        best_params, saved, average = load_resume(
+                            out / RESUME_FILE, model, optimizer
+                        )
                         p = Progress(**{**saved, "seconds": p.seconds})  # time still runs
                         optimizer.lr /= config.lr_decay if config.lr_decay > 1 else 2.0
                         log(
@@ -178,6 +184,8 @@ def train(
                     grad_norm = clip_grad_norm(model.flat_grads, config.clip)
                     optimizer.step(model.flat_grads)
                     p.step += 1
+                    if config.average_after and p.epoch > config.average_after:
+                        average = _update_average(average, model.flat_params, p)
                     p.batch += 1
 
                     p.epoch_loss += model.loss_layer.total
@@ -223,20 +231,23 @@ def train(
                         break
             if config.epochs and p.epoch >= config.epochs:
                 stop = True
-            record = _end_epoch(model, optimizer, tokenizer, valid_ids, config, p, best_params)
-            record["seconds"] = p.seconds + time.perf_counter() - start
-            record["tokens_per_s"] = (p.epoch_tokens - epoch_tokens_before) / (
-                time.perf_counter() - epoch_start
-            )
-            record["saved"] = record["saved"] and out is not None
-            if record["saved"]:
-                checkpoint.save(
-                    out,
-                    model,
-                    tokenizer,
-                    config,
-                    info={k: v for k, v in record.items() if k not in ("event", "saved")},
+            # Validated, kept and saved: the average of the weights once it exists.
+            with _weights(model, average):
+                record = _end_epoch(model, optimizer, tokenizer, valid_ids, config, p, best_params)
+                record["averaged_steps"] = p.averaged_steps
+                record["seconds"] = p.seconds + time.perf_counter() - start
+                record["tokens_per_s"] = (p.epoch_tokens - epoch_tokens_before) / (
+                    time.perf_counter() - epoch_start
                 )
+                record["saved"] = record["saved"] and out is not None
+                if record["saved"]:
+                    checkpoint.save(
+                        out,
+                        model,
+                        tokenizer,
+                        config,
+                        info={k: v for k, v in record.items() if k not in ("event", "saved")},
+                    )
             p.history.append(record)
             log(record)
             if progress:
@@ -247,6 +258,29 @@ def train(
     model.flat_params[...] = best_params
     model.training = False
     return p.history
+
+
+def _update_average(average: np.ndarray | None, params: np.ndarray, p: Progress) -> np.ndarray:
+    """The running mean of the weights after each step: a_n = a_{n-1} + (w_n - a_{n-1}) / n."""
+    p.averaged_steps += 1
+    if average is None:
+        return params.copy()
+    average += (params - average) / p.averaged_steps
+    return average
+
+
+@contextmanager
+def _weights(model: LanguageModel, weights: np.ndarray | None) -> Iterator[None]:
+    """Put ``weights`` (if any) in the model for a while; training goes on from its own."""
+    if weights is None:
+        yield
+        return
+    trained = model.flat_params.copy()
+    model.flat_params[...] = weights
+    try:
+        yield
+    finally:
+        model.flat_params[...] = trained
 
 
 def _forget_metrics_after(path: Path, step: int) -> None:
@@ -286,8 +320,9 @@ def _end_epoch(
         improved = valid.perplexity < p.best
         if improved:
             p.best = valid.perplexity
-        elif config.lr_decay > 1:
-            optimizer.lr /= config.lr_decay
+    scheduled = config.decay_after and p.epoch >= config.decay_after
+    if config.lr_decay > 1 and (scheduled or not improved):
+        optimizer.lr /= config.lr_decay
     if improved:
         best_params[...] = model.flat_params
     record["saved"] = improved

@@ -1,0 +1,65 @@
+"""Recipes from the command line: settings taken from the recipe, flags overriding
+them, --data as a directory or as one file split 90/10, and the final report line.
+The recipes' real runs (PTB, Tiny Shakespeare) are opt-in: tests/test_targets.py."""
+
+import json
+
+from elman.cli import data_files
+from elman.config import ModelConfig, TrainConfig
+from elman.recipes import RECIPES
+from tests.test_cli import FOX, elman, ok, write
+
+
+def test_every_recipe_is_valid_settings():
+    for recipe in RECIPES.values():
+        ModelConfig(**recipe.model, vocab_size=10)  # raises on a bad setting
+        TrainConfig(**recipe.train)
+
+
+def test_recipes_lists_every_recipe_with_its_settings():
+    out = ok(elman("recipes"))
+    for name, recipe in RECIPES.items():
+        assert f"{name}: {recipe.summary}" in out
+        assert recipe.published in out
+    assert "--decay-after 5" in out  # ptb-lstm-small's schedule
+
+
+def test_a_recipe_run_takes_its_settings_and_flags_override_them(tmp_path):
+    data = tmp_path / "ptb"
+    data.mkdir()
+    for name in ("train", "valid", "test"):
+        write(data, f"{name}.txt", FOX * (8 if name == "train" else 1))
+    out = tmp_path / "run"
+    flags = ["--embed", "8", "--hidden", "8", "--batch", "2", "--bptt", "5", "--epochs", "2"]
+    stdout = ok(elman("train", "--recipe", "ptb-lstm-small", "--data", data, *flags, "--out", out))
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    assert config["model"]["cell"] == "lstm" and config["model"]["layers"] == 2  # the recipe's
+    assert config["model"]["hidden"] == 8 and config["train"]["epochs"] == 2  # the flags'
+    assert config["train"]["decay_after"] == 5 and config["train"]["lr"] == 20.0
+    assert config["data"]["recipe"] == "ptb-lstm-small"
+    assert config["data"]["test"] == str((data / "test.txt").resolve())
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("recipe ptb-lstm-small: test perplexity ")
+    assert "(2 epochs); published: test perplexity 114.5" in last
+    test = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()][-1]
+    assert f"test perplexity {test['perplexity']:.2f}" in last
+
+
+def test_data_file_is_split_90_10_and_the_run_resumes(tmp_path):
+    text = "".join(f"line {i} of the fox\n" for i in range(200))
+    corpus = write(tmp_path, "corpus.txt", text)
+    files = data_files(corpus)
+    assert files == {"train": str(corpus.resolve()), "valid": None, "test": None, "split": 0.9}
+    out = tmp_path / "run"
+    tiny = ["--embed", "8", "--hidden", "8", "--batch", "2", "--bptt", "8"]
+    args = ["train", "--data", corpus, *tiny, "--max-steps", "3", "--out", out]
+    stdout = ok(elman(*args))
+    assert "test perplexity" not in stdout  # a split file has no test part
+    first = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    valid_tokens = next(r["valid_tokens"] for r in first if r["event"] == "epoch")
+    # the validation part is the last 10%, scored from its second character
+    cut = text.index("\n", int(0.9 * len(text)) - 1) + 1
+    assert valid_tokens == len(text) - cut - 1
+    ok(elman("train", "--resume", out, "--max-steps", "6"))
+    steps = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())]
+    assert max(r["step"] for r in steps if "step" in r) == 6

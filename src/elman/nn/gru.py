@@ -142,7 +142,5 @@ class GRU:
         # da_rows may be a view of da (B = 1 or T = 1), so this comes after its last use.
         da[:, :, 2 * H :] *= gates[:, :, :H]
         self.grads["b_h"] += da.sum(axis=(0, 1))
-        self.grads["W_h"] += h0.T @ da[0]
-        if T > 1:
-            self.grads["W_h"] += hs[:-1].reshape(-1, H).T @ da[1:].reshape(-1, 3 * H)
+        self.grads["W_h"] += h_prev.reshape(-1, H).T @ da.reshape(-1, 3 * H)
         return dxs, dh

@@ -107,6 +107,28 @@ def test_eval_reproduces_the_test_perplexity_of_training(char_run):
     assert f"tokens scored  {result['tokens']} " in text
 
 
+def test_eval_dynamic_reports_both_figures(char_run):
+    """--dynamic-lr adds the dynamic figure over the same tokens; --dynamic-tune picks
+    the rate on another text and says which rates it tried."""
+    out, files, _ = char_run
+    args = ["eval", "--model", out, "--data", files["test"], "--json"]
+    static = json.loads(ok(elman(*args)))
+    fixed = json.loads(ok(elman(*args, "--dynamic-lr", "0.3")))
+    assert {k: v for k, v in fixed.items() if k != "dynamic"} == static
+    assert fixed["dynamic"]["tokens"] == static["tokens"]
+    assert fixed["dynamic"]["lr"] == 0.3
+    assert fixed["dynamic"]["perplexity"] != static["perplexity"]
+
+    tuned = json.loads(ok(elman(*args, "--dynamic-tune", files["valid"])))["dynamic"]
+    assert tuned["tuned_on"] == str(files["valid"])
+    tried = {float(lr): ppl for lr, ppl in tuned["tried"].items()}
+    assert tuned["lr"] in tried
+    assert tried[tuned["lr"]] == min(p for p in tried.values() if p is not None)
+
+    text = ok(elman(*args[:-1], "--dynamic-lr", "0.3"))
+    assert "dynamic evaluation (one stream, lr 0.3, decay 0):\nperplexity     " in text
+
+
 def test_generate_is_reproducible_and_continues_the_prompt(char_run):
     out = char_run[0]
     args = ["generate", "--model", out, "--prompt", "the qu", "--length", "50"]
@@ -315,6 +337,16 @@ def data_and_train(tmp, ckpt):
     return [*args, "--epochs", "1"], "--data replaces --train, --valid and --test"
 
 
+def dynamic_rate_and_tuning(tmp, ckpt):
+    args = ["eval", "--model", ckpt, "--data", ckpt / "vocab.json", "--dynamic-lr", "1"]
+    return [*args, "--dynamic-tune", ckpt / "vocab.json"], "--dynamic-lr or --dynamic-tune"
+
+
+def dynamic_rate_zero(tmp, ckpt):
+    args = ["eval", "--model", ckpt, "--data", ckpt / "vocab.json", "--dynamic-lr", "0"]
+    return args, "--dynamic-lr must be positive, got 0.0"
+
+
 def data_does_not_exist(tmp, ckpt):
     return ["train", "--data", tmp / "nowhere", "--epochs", "1"], "nowhere does not exist"
 
@@ -327,6 +359,8 @@ def data_does_not_exist(tmp, ckpt):
         data_directory_lacks_files,
         data_and_train,
         data_does_not_exist,
+        dynamic_rate_and_tuning,
+        dynamic_rate_zero,
         binary_file,
         negative_size,
         tensors_do_not_match_config,

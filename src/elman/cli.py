@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from elman import __version__, checkpoint
+from elman import __version__, checkpoint, dynamic_eval
 from elman.config import ModelConfig, TrainConfig
 from elman.data.corpus import tiny_shakespeare
 from elman.data.text import decode_text, read_text, split_text
@@ -364,8 +364,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if batch < 1:
         raise ElmanError(f"--batch must be a positive integer, got {batch}.")
     result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, ckpt.train_config.bptt)
+    dynamic = (
+        dynamic_evaluation(args, ckpt, text)
+        if args.dynamic_lr is not None or args.dynamic_tune
+        else None
+    )
     if args.json:
-        print(json.dumps(result.as_dict()))
+        print(json.dumps({**result.as_dict(), **({"dynamic": dynamic} if dynamic else {})}))
         return
     print(f"perplexity     {result.perplexity:.3f}")
     print(f"cross-entropy  {result.loss:.4f} nats/token, {result.bits_per_token:.4f} bits/token")
@@ -373,6 +378,53 @@ def cmd_eval(args: argparse.Namespace) -> None:
         f"tokens scored  {result.tokens:,} "
         f"({result.unknown:,} not in the vocabulary, scored as <unk>)"
     )
+    if dynamic:
+        tuned = ""
+        if "tuned_on" in dynamic:
+            tried = ", ".join(
+                f"{lr:g}: " + (f"{ppl:.2f}" if ppl is not None else "diverged")
+                for lr, ppl in dynamic["tried"].items()
+            )
+            tuned = f", tuned on {dynamic['tuned_on']} (perplexity there at each lr: {tried})"
+        print(
+            f"dynamic evaluation (one stream, lr {dynamic['lr']:g}, decay "
+            f"{dynamic['decay']:g}{tuned}):"
+        )
+        print(f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens")
+
+
+def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[str, Any]:
+    """Dynamic evaluation of ``text``, with --dynamic-lr or the rate that does best on
+    --dynamic-tune's text."""
+    if args.dynamic_lr is not None and args.dynamic_tune:
+        raise ElmanError("give --dynamic-lr or --dynamic-tune, not both.")
+    if args.dynamic_lr is not None and not args.dynamic_lr > 0:
+        raise ElmanError(f"--dynamic-lr must be positive, got {args.dynamic_lr}.")
+    model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
+    settings = {
+        "bptt": config.bptt,
+        "eos_id": tokenizer.eos_id,
+        "decay": args.dynamic_decay,
+        "clip": config.clip,  # as in training
+    }
+    report: dict[str, Any] = {"decay": args.dynamic_decay}
+    lr = args.dynamic_lr
+    if args.dynamic_tune:
+        tune_ids = tokenizer.encode(read_text(args.dynamic_tune))
+        lr, losses = dynamic_eval.tune_lr(model, tune_ids, **settings)
+        report["tuned_on"] = args.dynamic_tune
+        report["tried"] = {  # perplexity at each rate; None where it diverged
+            rate: math.exp(loss) if math.isfinite(loss) else None
+            for rate, loss in sorted(losses.items())
+        }
+    result = dynamic_eval.dynamic_evaluate_ids(model, tokenizer.encode(text), lr, **settings)
+    return {
+        **report,
+        "lr": lr,
+        "perplexity": result.perplexity,
+        "loss": result.loss,
+        "tokens": result.tokens,
+    }
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -475,6 +527,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="FILE", help="text to evaluate (UTF-8)")
     p.add_argument("--batch", type=int, metavar="N", help="parallel streams (default: as trained)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--dynamic-lr",
+        type=float,
+        metavar="LR",
+        help="also score the text with dynamic evaluation: after scoring each chunk the "
+        "weights take an SGD step of this rate on it (Krause et al. 2018)",
+    )
+    p.add_argument(
+        "--dynamic-tune",
+        metavar="FILE",
+        help="dynamic evaluation with the learning rate that does best on FILE (held-out "
+        "text other than --data, e.g. the validation text)",
+    )
+    p.add_argument(
+        "--dynamic-decay",
+        type=float,
+        default=0.0,
+        metavar="L",
+        help="dynamic evaluation: pull the weights back to the trained ones by this "
+        "fraction after each step (default: 0)",
+    )
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser("generate", help="sample text from a model")

@@ -1,0 +1,131 @@
+"""Dynamic evaluation: the model keeps learning from the text it is scoring.
+
+The text is read as one stream, ``bptt`` tokens at a time. Each chunk is scored
+with the weights as they are, and only then do the weights take one gradient step
+on that chunk's loss (Mikolov et al. 2010; Krause et al. 2018):
+
+    theta <- theta - lr * g + decay * (theta_0 - theta)
+
+so every token is predicted exactly once, from the tokens before it and from
+weights that have seen only those tokens. The decay pulls the weights back towards
+the trained ones (theta_0), which keeps the adaptation local to recent text. One
+stream (batch 1) keeps that order strict: with B parallel streams, a chunk would be
+scored with weights that had already learned from later parts of the text.
+
+The trained weights are restored afterwards; the model is left as it was.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from elman.data.batching import make_batches
+from elman.errors import ElmanError
+from elman.evaluate import Evaluation
+from elman.model import LanguageModel
+from elman.optim import clip_grad_norm
+
+# Learning rates ``tune_lr`` may try, in the units of the training loss (mean
+# cross-entropy per token), about sqrt(10) apart; it starts in the middle.
+LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+class Diverged(ElmanError):
+    """The loss stopped being finite: the learning rate is too large."""
+
+
+def dynamic_evaluate_ids(
+    model: LanguageModel,
+    ids: np.ndarray,
+    lr: float,
+    bptt: int,
+    eos_id: int | None = None,
+    decay: float = 0.0,
+    clip: float = 0.0,
+) -> Evaluation:
+    """Mean cross-entropy of ``ids[1:]`` under dynamic evaluation (see module doc).
+
+    ``clip`` bounds the norm of each step's gradient as in training (0: no bound).
+    The state is carried or reset per line as the model was trained.
+    """
+    if not lr > 0:
+        raise ElmanError(f"the dynamic-evaluation learning rate must be positive, got {lr}.")
+    if not 0 <= decay < 1:
+        raise ElmanError(f"the dynamic-evaluation decay must be in [0, 1), got {decay}.")
+    if len(ids) < 2:
+        raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
+    batches = make_batches(ids, model.config.state, eos_id, 1, bptt)
+    trained = model.flat_params.copy()
+    was_training, model.training = model.training, False
+    total, count = 0.0, 0
+    try:
+        # A rate too large overflows: caught below as a non-finite loss, not warned about.
+        with np.errstate(over="ignore", invalid="ignore"):
+            model.reset_state()
+            for b in batches:
+                if b.reset:
+                    model.reset_state()
+                model.zero_grad()
+                loss = model.forward(b.inputs, b.targets, b.mask)
+                if not math.isfinite(loss):
+                    raise Diverged(
+                        f"dynamic evaluation diverged after {count:,} tokens with learning "
+                        f"rate {lr:g} (the loss became {loss}); use a smaller rate."
+                    )
+                total += model.loss_layer.total
+                count += model.loss_layer.count
+                model.backward()
+                clip_grad_norm(model.flat_grads, clip)
+                model.flat_params -= lr * model.flat_grads
+                if decay:
+                    model.flat_params += decay * (trained - model.flat_params)
+    finally:
+        model.flat_params[...] = trained
+        model.reset_state()
+        model.training = was_training
+    return Evaluation(loss=total / count, tokens=count)
+
+
+def tune_lr(
+    model: LanguageModel,
+    ids: np.ndarray,
+    bptt: int,
+    eos_id: int | None = None,
+    decay: float = 0.0,
+    clip: float = 0.0,
+    grid: Sequence[float] = LR_GRID,
+) -> tuple[float, dict[float, float]]:
+    """The learning rate of ``grid`` with the lowest dynamic-evaluation loss on ``ids``
+    (held-out text that is not the test text), and the loss of each rate tried.
+
+    A walk down the loss: from the middle of the grid, towards whichever neighbour is
+    better, until the next rate is worse (each try is a pass over ``ids``). A rate
+    that diverges counts as an infinite loss.
+    """
+    rates = sorted(grid)
+    losses: dict[float, float] = {}
+
+    def loss_at(i: int) -> float:
+        if rates[i] not in losses:
+            try:
+                result = dynamic_evaluate_ids(model, ids, rates[i], bptt, eos_id, decay, clip)
+                losses[rates[i]] = result.loss
+            except Diverged:
+                losses[rates[i]] = math.inf
+        return losses[rates[i]]
+
+    i = len(rates) // 2
+    step = 1 if i + 1 < len(rates) and loss_at(i + 1) < loss_at(i) else -1
+    while 0 <= i + step < len(rates) and (
+        loss_at(i + step) < loss_at(i) or math.isinf(loss_at(i))  # diverged: go lower
+    ):
+        i += step
+    if math.isinf(losses[rates[i]]):
+        raise ElmanError(
+            "dynamic evaluation diverged at every learning rate tried; check the model "
+            "with a plain elman eval first."
+        )
+    return rates[i], losses

@@ -126,7 +126,11 @@ def test_eval_dynamic_reports_both_figures(char_run):
     assert tried[tuned["lr"]] == min(p for p in tried.values() if p is not None)
 
     text = ok(elman(*args[:-1], "--dynamic-lr", "0.3"))
-    assert "dynamic evaluation (one stream, lr 0.3, decay 0):\nperplexity     " in text
+    assert "(one stream, an update every 16 tokens, lr 0.3, decay 0):\nperplexity  " in text
+    shorter = json.loads(ok(elman(*args, "--dynamic-lr", "0.3", "--dynamic-bptt", "3")))
+    assert shorter["dynamic"]["bptt"] == 3
+    assert shorter["dynamic"]["tokens"] == static["tokens"]
+    assert shorter["dynamic"]["perplexity"] != fixed["dynamic"]["perplexity"]
 
 
 def test_generate_is_reproducible_and_continues_the_prompt(char_run):

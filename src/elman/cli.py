@@ -387,8 +387,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
             )
             tuned = f", tuned on {dynamic['tuned_on']} (perplexity there at each lr: {tried})"
         print(
-            f"dynamic evaluation (one stream, lr {dynamic['lr']:g}, decay "
-            f"{dynamic['decay']:g}{tuned}):"
+            f"dynamic evaluation (one stream, an update every {dynamic['bptt']} tokens, "
+            f"lr {dynamic['lr']:g}, decay {dynamic['decay']:g}{tuned}):"
         )
         print(f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens")
 
@@ -401,13 +401,16 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
     if args.dynamic_lr is not None and not args.dynamic_lr > 0:
         raise ElmanError(f"--dynamic-lr must be positive, got {args.dynamic_lr}.")
     model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
+    bptt = config.bptt if args.dynamic_bptt is None else args.dynamic_bptt
+    if bptt < 1:
+        raise ElmanError(f"--dynamic-bptt must be a positive integer, got {bptt}.")
     settings = {
-        "bptt": config.bptt,
+        "bptt": bptt,
         "eos_id": tokenizer.eos_id,
         "decay": args.dynamic_decay,
         "clip": config.clip,  # as in training
     }
-    report: dict[str, Any] = {"decay": args.dynamic_decay}
+    report: dict[str, Any] = {"decay": args.dynamic_decay, "bptt": bptt}
     lr = args.dynamic_lr
     if args.dynamic_tune:
         tune_ids = tokenizer.encode(read_text(args.dynamic_tune))
@@ -539,6 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="dynamic evaluation with the learning rate that does best on FILE (held-out "
         "text other than --data, e.g. the validation text)",
+    )
+    p.add_argument(
+        "--dynamic-bptt",
+        type=int,
+        metavar="N",
+        help="dynamic evaluation: tokens per chunk, i.e. per update (default: as trained)",
     )
     p.add_argument(
         "--dynamic-decay",

@@ -98,29 +98,29 @@ def tune_lr(
     clip: float = 0.0,
     grid: Sequence[float] = LR_GRID,
 ) -> tuple[float, dict[float, float]]:
-    """The learning rate of ``grid`` with the lowest dynamic-evaluation loss on ``ids``
-    (held-out text that is not the test text), and the loss of each rate tried.
+    """The learning rate with the lowest dynamic-evaluation loss on ``ids`` (held-out
+    text that is not the test text), and the loss of each rate tried.
 
-    A walk down the loss: from the middle of the grid, towards whichever neighbour is
-    better, until the next rate is worse (each try is a pass over ``ids``). A rate
-    that diverges counts as an infinite loss.
+    A walk down the loss over ``grid``: from its middle towards whichever neighbour is
+    better, until the next rate is worse; then the geometric midpoints between the
+    best rate and its neighbours are tried too. Each try is a pass over ``ids``; a
+    rate that diverges counts as an infinite loss.
     """
     rates = sorted(grid)
     losses: dict[float, float] = {}
 
-    def loss_at(i: int) -> float:
-        if rates[i] not in losses:
+    def loss(lr: float) -> float:
+        if lr not in losses:
             try:
-                result = dynamic_evaluate_ids(model, ids, rates[i], bptt, eos_id, decay, clip)
-                losses[rates[i]] = result.loss
+                losses[lr] = dynamic_evaluate_ids(model, ids, lr, bptt, eos_id, decay, clip).loss
             except Diverged:
-                losses[rates[i]] = math.inf
-        return losses[rates[i]]
+                losses[lr] = math.inf
+        return losses[lr]
 
     i = len(rates) // 2
-    step = 1 if i + 1 < len(rates) and loss_at(i + 1) < loss_at(i) else -1
+    step = 1 if i + 1 < len(rates) and loss(rates[i + 1]) < loss(rates[i]) else -1
     while 0 <= i + step < len(rates) and (
-        loss_at(i + step) < loss_at(i) or math.isinf(loss_at(i))  # diverged: go lower
+        loss(rates[i + step]) < loss(rates[i]) or math.isinf(loss(rates[i]))  # diverged: lower
     ):
         i += step
     if math.isinf(losses[rates[i]]):
@@ -128,4 +128,7 @@ def tune_lr(
             "dynamic evaluation diverged at every learning rate tried; check the model "
             "with a plain elman eval first."
         )
-    return rates[i], losses
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(rates):
+            loss(math.sqrt(rates[i] * rates[j]))
+    return min(losses, key=losses.__getitem__), losses

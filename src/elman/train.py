@@ -123,6 +123,7 @@ def train(
 
     if config.on_nan == "rollback" and out is None:
         raise ElmanError("--on-nan rollback needs --out, where the training state is saved.")
+    scratch = np.empty_like(model.flat_params) if config.average_after else None
     start = time.perf_counter()
     if not resume:
         save_state()  # so that a run stopped before its first save can resume or roll back
@@ -185,7 +186,7 @@ def train(
                     optimizer.step(model.flat_grads)
                     p.step += 1
                     if config.average_after and p.epoch > config.average_after:
-                        average = _update_average(average, model.flat_params, p)
+                        average = _update_average(average, model.flat_params, p, scratch)
                     p.batch += 1
 
                     p.epoch_loss += model.loss_layer.total
@@ -260,12 +261,20 @@ def train(
     return p.history
 
 
-def _update_average(average: np.ndarray | None, params: np.ndarray, p: Progress) -> np.ndarray:
-    """The running mean of the weights after each step: a_n = a_{n-1} + (w_n - a_{n-1}) / n."""
+def _update_average(
+    average: np.ndarray | None, params: np.ndarray, p: Progress, scratch: np.ndarray | None
+) -> np.ndarray:
+    """The running mean of the weights after each step: a_n = a_{n-1} + (w_n - a_{n-1}) / n.
+
+    ``scratch`` (the size of ``params``) holds the difference: a fresh array of that
+    size at every step costs more than the arithmetic (6.3 against 2.5 ms for ptb-rnn's
+    5.3 million weights)."""
     p.averaged_steps += 1
     if average is None:
         return params.copy()
-    average += (params - average) / p.averaged_steps
+    difference = np.subtract(params, average, out=scratch)
+    difference /= p.averaged_steps
+    average += difference
     return average
 
 

@@ -6,11 +6,11 @@ tests/test_recipe_targets.py``; needs ../shared/data and takes about 8 minutes o
 quiet cores."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.test_targets import elman
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -35,14 +35,8 @@ def test_the_first_epoch_of_each_recipe_reaches_its_band(recipe, tmp_path):
     data = DATA / "tinyshakespeare" / "input.txt" if "char" in recipe else DATA / "ptb"
     out = tmp_path / "run"
     args = ["train", "--recipe", recipe, "--data", data, *flags, "--out", out]
-    result = subprocess.run(
-        [sys.executable, "-m", "elman", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    assert result.returncode == 0, result.stderr
+    stdout = elman(*args, timeout=1800)
     records = [json.loads(line) for line in (out / "metrics.jsonl").open(encoding="utf-8")]
     first = next(r for r in records if r["event"] == "epoch")
     assert measured * 0.97 <= first["valid_ppl"] <= measured * 1.03, first
-    assert result.stdout.strip().splitlines()[-1].startswith(f"recipe {recipe}: ")
+    assert stdout.strip().splitlines()[-1].startswith(f"recipe {recipe}: ")

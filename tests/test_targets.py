@@ -18,13 +18,14 @@ EWT = DATA / "ud_english_ewt" / "en_ewt-ud-{}.conllu"
 pytestmark = pytest.mark.slow
 
 
-def elman(*args) -> str:
-    """``python -m elman ARGS``, allowed the ten minutes the issue gives training."""
+def elman(*args, timeout: float = 900) -> str:
+    """``python -m elman ARGS``, by default allowed the ten minutes the issue gives
+    training; its standard output."""
     result = subprocess.run(
         [sys.executable, "-m", "elman", *map(str, args)],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

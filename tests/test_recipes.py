@@ -4,7 +4,7 @@ The recipes' real runs (PTB, Tiny Shakespeare) are opt-in: tests/test_targets.py
 
 import json
 
-from elman.cli import data_files
+from elman.cli import data_files, recipe_result
 from elman.config import ModelConfig, TrainConfig
 from elman.recipes import RECIPES
 from tests.test_cli import FOX, elman, ok, write
@@ -63,3 +63,13 @@ def test_data_file_is_split_90_10_and_the_run_resumes(tmp_path):
     ok(elman("train", "--resume", out, "--max-steps", "6"))
     steps = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())]
     assert max(r["step"] for r in steps if "step" in r) == 6
+
+
+def test_the_report_line_counts_an_epoch_cut_short_as_part_of_one():
+    history = [
+        {"epoch": 1, "seconds": 60.0, "valid_loss": 5.0},
+        {"epoch": 2, "seconds": 120.0, "valid_loss": 4.5, "partial": True},
+    ]
+    line = recipe_result(RECIPES["ptb-lstm-medium"], history, None)
+    assert "after 2.0 minutes of training (1 epoch and part of epoch 2)" in line
+    assert "validation loss 4.5000" in line

@@ -298,3 +298,31 @@ def test_an_averaging_run_resumes_to_the_same_weights(tmp_path):
     assert "average_params" in safetensors.numpy.load_file(tmp_path / "part" / "resume.safetensors")
     for name in ("model.safetensors", "resume.safetensors"):
         assert same_tensors(tmp_path / "part" / name, tmp_path / "whole" / name), name
+
+
+def test_a_run_cut_short_mid_epoch_resumes_on_the_same_learning_rate_schedule(tmp_path):
+    """A time or step limit ends an epoch part-way: it is validated and marked, but the
+    rate decays only when the epoch really ends, so that stopping and resuming (as a
+    long recipe does across sessions) trains exactly as one run would."""
+    text = "abcab" * 40 + "\n"
+    tok = CharTokenizer.fit(text)
+    config = TrainConfig(
+        batch=4, bptt=8, epochs=4, optimizer="sgd", lr=0.5, lr_decay=2.0, decay_after=1
+    )
+    whole = make_model(tok, 16, 8)
+    one_run = train(whole, tok, text, "abcab\n", config, out_dir=tmp_path / "whole",
+                    progress=False)  # fmt: skip
+    part = make_model(tok, 16, 8)
+    cut = dataclasses.replace(config, epochs=0, max_steps=17)  # 7 steps an epoch: in epoch 3
+    first = train(part, tok, text, "abcab\n", cut, out_dir=tmp_path / "part", progress=False)
+    assert [(r["epoch"], r["lr"], r.get("partial", False)) for r in first] == [
+        (1, 0.5, False),
+        (2, 0.25, False),
+        (3, 0.125, True),
+    ]
+    resumed = make_model(tok, 16, 8)
+    history = train(resumed, tok, text, "abcab\n", config, out_dir=tmp_path / "part",
+                    resume=True, progress=False)  # fmt: skip
+    assert [r["lr"] for r in history if not r.get("partial")] == [r["lr"] for r in one_run]
+    assert [r["lr"] for r in one_run] == [0.5, 0.25, 0.125, 0.0625]
+    assert np.array_equal(resumed.flat_params, whole.flat_params)

@@ -332,9 +332,13 @@ def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> s
         )
     else:
         figure = "no held-out figure"
+    whole = sum(not r.get("partial") for r in history)
+    epochs = f"{whole} epoch" + ("" if whole == 1 else "s")
+    if history and history[-1].get("partial"):
+        epochs += f" and part of epoch {history[-1]['epoch']}"
     return (
         f"recipe {recipe.name}: {figure} after {minutes:.1f} minutes of training "
-        f"({len(history)} epochs); published: {recipe.published}"
+        f"({epochs}); published: {recipe.published}"
     )
 
 

@@ -72,7 +72,8 @@ def train(
     """Train ``model`` on ``train_text`` and return one record per epoch.
 
     After each epoch (and when a step or time limit stops training) the model is
-    evaluated on ``valid_text``; when validation perplexity does not improve the
+    evaluated on ``valid_text``; when validation perplexity does not improve at an
+    epoch's end (or, with ``decay_after``, at every epoch's end from then on) the
     learning rate is divided by ``config.lr_decay``. With ``out_dir``, the best
     model so far (by validation perplexity, or the latest without validation
     text) is saved there, metrics are appended to ``out_dir/metrics.jsonl`` and
@@ -234,7 +235,10 @@ def train(
                 stop = True
             # Validated, kept and saved: the average of the weights once it exists.
             with _weights(model, average):
-                record = _end_epoch(model, optimizer, tokenizer, valid_ids, config, p, best_params)
+                finished = p.batch >= len(batches)
+                record = _end_epoch(
+                    model, optimizer, tokenizer, valid_ids, config, p, best_params, finished
+                )
                 record["averaged_steps"] = p.averaged_steps
                 record["seconds"] = p.seconds + time.perf_counter() - start
                 record["tokens_per_s"] = (p.epoch_tokens - epoch_tokens_before) / (
@@ -309,8 +313,13 @@ def _end_epoch(
     config: TrainConfig,
     p: Progress,
     best_params: Any,
+    finished: bool = True,
 ) -> dict[str, Any]:
-    """Validate, keep the best weights, decay the learning rate; the epoch's record."""
+    """Validate, keep the best weights, decay the learning rate; the epoch's record.
+
+    An epoch cut short by a step or time limit (``finished`` false) is validated and
+    its best weights kept, but the rate stays: the epoch may resume, and it decays
+    once, when it ends."""
     train_loss = p.epoch_loss / max(p.epoch_tokens, 1)
     record: dict[str, Any] = {
         "event": "epoch",
@@ -329,8 +338,10 @@ def _end_epoch(
         improved = valid.perplexity < p.best
         if improved:
             p.best = valid.perplexity
+    if not finished:
+        record["partial"] = True
     scheduled = config.decay_after and p.epoch >= config.decay_after
-    if config.lr_decay > 1 and (scheduled or not improved):
+    if finished and config.lr_decay > 1 and (scheduled or not improved):
         optimizer.lr /= config.lr_decay
     if improved:
         best_params[...] = model.flat_params
@@ -342,8 +353,9 @@ def _describe(record: dict[str, Any], lr_now: float) -> str:
     valid = f", valid ppl {record['valid_ppl']:.2f}" if "valid_ppl" in record else ""
     saved = " (saved)" if record["saved"] else ""
     decayed = f", now {lr_now:g}" if lr_now != record["lr"] else ""
+    part = ", stopped part-way" if record.get("partial") else ""
     return (
-        f"epoch {record['epoch']}: train ppl {record['train_ppl']:.2f}{valid}{saved}, "
+        f"epoch {record['epoch']}{part}: train ppl {record['train_ppl']:.2f}{valid}{saved}, "
         f"lr {record['lr']:g}{decayed}"
     )
 

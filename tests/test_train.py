@@ -3,6 +3,8 @@ writes, learning-rate decay, and the errors it raises instead of training."""
 
 import dataclasses
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -326,3 +328,30 @@ def test_a_run_cut_short_mid_epoch_resumes_on_the_same_learning_rate_schedule(tm
     assert [r["lr"] for r in history if not r.get("partial")] == [r["lr"] for r in one_run]
     assert [r["lr"] for r in one_run] == [0.5, 0.25, 0.125, 0.0625]
     assert np.array_equal(resumed.flat_params, whole.flat_params)
+
+
+def test_a_validation_mid_epoch_does_not_move_the_plateau_rule(tmp_path, monkeypatch):
+    """Scripted validation perplexities: 10 after epoch 1, 5 at a cut mid-epoch 2, 7 at
+    epoch 2's end. An unbroken run sees 10 -> 7, an improvement, so neither run may
+    decay there, although 7 is worse than the 5 seen at the cut (whose weights are the
+    ones kept as best)."""
+    text = "abcab" * 40 + "\n"  # 7 steps an epoch at batch 4, bptt 8
+    tok = CharTokenizer.fit(text)
+    config = TrainConfig(batch=4, bptt=8, epochs=2, optimizer="sgd", lr=0.5, lr_decay=2.0)
+    scripted = iter([10.0, 5.0, 7.0])
+    monkeypatch.setattr(
+        sys.modules["elman.train"],
+        "evaluate_ids",
+        lambda *args: types.SimpleNamespace(loss=0.0, perplexity=next(scripted), tokens=5),
+    )
+    cut = dataclasses.replace(config, epochs=0, max_steps=10)
+    train(make_model(tok, 16, 8), tok, text, "abcab\n", cut, out_dir=tmp_path, progress=False)
+    history = train(make_model(tok, 16, 8), tok, text, "abcab\n", config, out_dir=tmp_path,
+                    resume=True, progress=False)  # fmt: skip
+    assert [(r["valid_ppl"], r["lr"], r["saved"]) for r in history] == [
+        (10.0, 0.5, True),
+        (5.0, 0.5, True),
+        (7.0, 0.5, False),
+    ]
+    with safetensors.safe_open(tmp_path / "resume.safetensors", "numpy") as f:
+        assert json.loads(f.metadata()["resume"])["optimizer"]["lr"] == 0.5  # after epoch 2

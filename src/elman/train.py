@@ -51,6 +51,7 @@ class Progress:
     batch: int = 0  # index of the next batch of this epoch
     step: int = 0  # updates made so far
     best: float = math.inf  # best validation perplexity so far
+    best_at_epoch_end: float = math.inf  # the same over whole epochs only: the plateau rule's
     epoch_loss: float = 0.0  # summed training loss (nats) of this epoch so far
     epoch_tokens: int = 0  # tokens behind epoch_loss
     seconds: float = 0.0  # training time spent in earlier processes, for max_minutes
@@ -104,7 +105,7 @@ def train(
         if out is None:
             raise ValueError("resuming needs the out_dir that holds the training state")
         best_params, saved, average = load_resume(out / RESUME_FILE, model, optimizer)
-        p = Progress(**saved)
+        p = Progress(**{"best_at_epoch_end": saved["best"], **saved})  # older states lack it
         _forget_metrics_after(out / "metrics.jsonl", p.step)
     else:
         best_params, p, average = model.flat_params.copy(), Progress(), None
@@ -329,19 +330,23 @@ def _end_epoch(
         "train_ppl": math.exp(min(train_loss, 50)),
         "lr": optimizer.lr,
     }
-    improved = True  # without validation text, the latest weights are the ones to keep
-    if valid_ids is not None:
+    improved = plateau = False  # without validation text, keep the latest weights, no decay
+    if valid_ids is None:
+        improved = True
+    else:
         carried = model.state  # evaluation resets it; a run stopped mid-epoch may resume
         valid = evaluate_ids(model, valid_ids, config.eval_batch, config.bptt, tokenizer.eos_id)
         model.state = carried
         record.update(valid_loss=valid.loss, valid_ppl=valid.perplexity, valid_tokens=valid.tokens)
         improved = valid.perplexity < p.best
-        if improved:
-            p.best = valid.perplexity
+        p.best = min(p.best, valid.perplexity)
+        if finished:  # a run cut short compares its epochs' ends as an unbroken run would
+            plateau = valid.perplexity >= p.best_at_epoch_end
+            p.best_at_epoch_end = min(p.best_at_epoch_end, valid.perplexity)
     if not finished:
         record["partial"] = True
     scheduled = config.decay_after and p.epoch >= config.decay_after
-    if finished and config.lr_decay > 1 and (scheduled or not improved):
+    if finished and config.lr_decay > 1 and (scheduled or plateau):
         optimizer.lr /= config.lr_decay
     if improved:
         best_params[...] = model.flat_params

@@ -314,7 +314,7 @@ def _end_epoch(
     config: TrainConfig,
     p: Progress,
     best_params: Any,
-    finished: bool = True,
+    finished: bool,
 ) -> dict[str, Any]:
     """Validate, keep the best weights, decay the learning rate; the epoch's record.
 
@@ -330,10 +330,8 @@ def _end_epoch(
         "train_ppl": math.exp(min(train_loss, 50)),
         "lr": optimizer.lr,
     }
-    improved = plateau = False  # without validation text, keep the latest weights, no decay
-    if valid_ids is None:
-        improved = True
-    else:
+    improved, plateau = True, False  # without validation text: the latest weights, no decay
+    if valid_ids is not None:
         carried = model.state  # evaluation resets it; a run stopped mid-epoch may resume
         valid = evaluate_ids(model, valid_ids, config.eval_batch, config.bptt, tokenizer.eos_id)
         model.state = carried

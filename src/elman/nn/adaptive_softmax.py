@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from elman.nn.loss import log_softmax
+from elman.nn.sums import sum_columns
 
 
 def projection_size(hidden: int, div_value: float, cluster: int) -> int:
@@ -143,7 +144,7 @@ class AdaptiveSoftmax:
         else:
             dz *= row_weight
         self.grads["head.W"] += x.T @ dz
-        self.grads["head.b"] += dz.sum(axis=0)
+        self.grads["head.b"] += sum_columns(dz)
         dx = dz @ self.params["head.W"].T  # (N, H)
 
         for k, members, proj, within_probs, within in clusters:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from elman.nn.sums import sum_columns
+
 
 class Affine:
     """y = x W + b over the last axis: x (..., H) -> y (..., V).
@@ -28,5 +30,5 @@ class Affine:
         x = self.x.reshape(-1, W.shape[0])  # (N, H)
         dy = dy.reshape(-1, W.shape[1])  # (N, V)
         self.grads["W"] += x.T @ dy
-        self.grads["b"] += dy.sum(axis=0)
+        self.grads["b"] += sum_columns(dy)
         return (dy @ W.T).reshape(self.x.shape)

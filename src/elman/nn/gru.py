@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from elman.nn.activations import sigmoid
+from elman.nn.sums import sum_columns
 
 
 def gru_step(
@@ -134,13 +135,13 @@ class GRU:
             dh *= z[t]
             dh += dg @ W_hT
         # The weight gradients sum over all steps, so each is one product after the loop.
-        self.grads["b_x"] += da.sum(axis=(0, 1))
+        self.grads["b_x"] += sum_columns(da)
         da_rows = da.transpose(1, 0, 2).reshape(B * T, 3 * H)  # back to batch-major rows
         self.grads["W_x"] += xs.reshape(B * T, D).T @ da_rows
         dxs = (da_rows @ W_x.T).reshape(B, T, D)
         # On the h side only the n block differs: r multiplies h_{t-1} W_hn + b_hn.
         # da_rows may be a view of da (B = 1 or T = 1), so this comes after its last use.
         da[:, :, 2 * H :] *= gates[:, :, :H]
-        self.grads["b_h"] += da.sum(axis=(0, 1))
+        self.grads["b_h"] += sum_columns(da)
         self.grads["W_h"] += h_prev.reshape(-1, H).T @ da.reshape(-1, 3 * H)
         return dxs, dh

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from elman.nn.sums import sum_rows
+
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """log softmax over the last axis, stable for any logits (shift by the max first)."""
@@ -42,7 +44,7 @@ class SoftmaxCrossEntropy:
         z -= z.max(axis=1, keepdims=True)
         target_logit = z[np.arange(len(t)), t]
         np.exp(z, out=z)  # unnormalised: backward folds 1 / sum_exp into its one scaling
-        sum_exp = z.sum(axis=1)
+        sum_exp = sum_rows(z)
         losses = np.log(sum_exp) - target_logit  # (N,)
         m = None if mask is None else mask.reshape(-1).astype(z.dtype)
         if m is not None:

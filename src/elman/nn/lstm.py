@@ -6,6 +6,8 @@ from functools import cache
 
 import numpy as np
 
+from elman.nn.sums import sum_columns
+
 LSTMState = tuple[np.ndarray, np.ndarray]  # (h, c), each (B, H)
 
 
@@ -51,7 +53,8 @@ def lstm_step(
     """
     a_t += h_prev @ W_h
     activate_gates(a_t)
-    i, f, g, o = np.split(a_t, 4, axis=1)
+    H = h_prev.shape[1]
+    i, f, g, o = (a_t[:, k * H : (k + 1) * H] for k in range(4))  # np.split costs 4x more
     h, c, tanh_c = np.empty((3, *h_prev.shape), a_t.dtype) if out is None else out
     np.multiply(f, c_prev, out=c)
     np.multiply(i, g, out=h)  # h is scratch space until the last line
@@ -179,7 +182,7 @@ class LSTM:
         self.grads["W_h"] += h0.T @ da[0]
         if T > 1:
             self.grads["W_h"] += hs[:-1].reshape(-1, H).T @ da_rows[B:]
-        self.grads["b"] += da_rows.sum(axis=0)
+        self.grads["b"] += sum_columns(da_rows)
         self.grads["W_x"] += xs_tm.T @ da_rows
         dxs = (da_rows @ W_x.T).reshape(T, B, D).transpose(1, 0, 2)
         return dxs, (dh, dc)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from elman.nn.sums import sum_columns
+
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -111,7 +113,7 @@ class RNN:
         self.grads["W_h"] += h0.T @ da[0]
         if T > 1:
             self.grads["W_h"] += hs[:-1].reshape(-1, H).T @ da[1:].reshape(-1, H)
-        self.grads["b"] += da.sum(axis=(0, 1))
+        self.grads["b"] += sum_columns(da)
         da = da.transpose(1, 0, 2).reshape(B * T, H)  # back to batch-major rows
         self.grads["W_x"] += xs.reshape(B * T, D).T @ da
         dxs = (da @ W_x.T).reshape(B, T, D)

@@ -325,6 +325,46 @@ def torch_trainer(ref: TorchLM):
     return step
 
 
+def products_alone(w: Workload):
+    """A step of only the matrix products an elman training step computes, with numpy on
+    arrays of the same shapes, for a full-softmax workload (None for the adaptive
+    softmax, whose products depend on the targets). Everything else, the elementwise
+    work, the softmax, the embedding, clipping and the update, is left out, so this is
+    the speed elman would have if it spent no time outside numpy's matrix products:
+    its ceiling on this machine and BLAS."""
+    if w.softmax != "full":
+        return None
+    rng = np.random.default_rng(SEED)
+    B, T, H, V = w.batch, w.bptt, w.hidden, w.vocab
+    N, G = B * T, (4 if w.cell == "lstm" else 1) * w.hidden  # rows, gate columns
+
+    def rand(*shape: int) -> np.ndarray:
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    # Per layer: its inputs (N, D), W_x (D, G), W_h (H, G), its outputs (N, H) and the
+    # gradient of its gate pre-activations (N, G).
+    layers = [
+        (rand(N, w.embed if i == 0 else H), rand(w.embed if i == 0 else H, G), rand(H, G))
+        for i in range(w.layers)
+    ]
+    hs, da, W_y, dy = rand(N, H), rand(N, G), rand(H, V), rand(N, V)
+    h, a, dh = rand(B, H), rand(B, G), np.empty((B, H), np.float32)
+
+    def step(_: int) -> None:
+        for xs, W_x, W_h in layers:  # forward
+            xs @ W_x  # the input projection of all steps
+            for _ in range(T):
+                np.matmul(h, W_h, out=a)  # the recurrence, one step at a time
+        hs @ W_y  # logits
+        hs.T @ dy, dy @ W_y.T  # output layer backward: dW_y, dh
+        for xs, W_x, W_h in reversed(layers):  # backward
+            for _ in range(T):
+                np.matmul(a, W_h.T, out=dh)
+            hs.T @ da, xs.T @ da, da @ W_x.T  # dW_h, dW_x, dxs
+
+    return step
+
+
 def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-30)
 
@@ -360,14 +400,15 @@ def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
         relative_difference(a, b) for a, b in zip(losses["elman"], losses["torch"], strict=True)
     ][:2]
 
-    seconds = time_alternately(
-        {
-            "elman": lambda i: elman_step(*batches[i % N_BATCHES]),
-            "torch": lambda i: torch_step(*tbatches[i % N_BATCHES]),
-        },
-        args.repeats,
-        args.steps,
-    )
+    runs = {
+        "elman": lambda i: elman_step(*batches[i % N_BATCHES]),
+        "torch": lambda i: torch_step(*tbatches[i % N_BATCHES]),
+    }
+    products = products_alone(w)
+    if products is not None:
+        products(0)  # warm-up
+        runs["products"] = products
+    seconds = time_alternately(runs, args.repeats, args.steps)
     tokens = w.batch * w.bptt
     flops = training_flops_per_token(w)
     result = {"workload": name, "config": asdict(w), "tokens_per_step": tokens}
@@ -384,6 +425,14 @@ def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
     result["ratio_elman_over_torch"] = (
         result["elman"]["tokens_per_s"] / result["torch"]["tokens_per_s"]
     )
+    if products is not None:
+        tok_s = statistics.median(tokens / s for s in seconds["products"])
+        result["products_alone"] = {
+            "tokens_per_s": tok_s,
+            "tokens_per_s_samples": [tokens / s for s in seconds["products"]],
+            "elman_fraction": result["elman"]["tokens_per_s"] / tok_s,
+            "ceiling_over_torch": tok_s / result["torch"]["tokens_per_s"],
+        }
     result["check"] = {
         "compares": "mean cross-entropy of step 1 (same weights) and step 2 (after the update)",
         "elman_losses": losses["elman"][:2],
@@ -562,6 +611,22 @@ def markdown(report: dict) -> str:
                 f"{100 * t['fraction_of_torch_matmul']:.0f}% | {check} | {mem_text} |"
             )
         lines.append("")
+    alone = [x for x in training if "products_alone" in x]
+    if alone:
+        lines += [
+            "## The same step's matrix products alone (numpy, same shapes)",
+            "",
+            "| workload | products alone tok/s | elman's speed as % of it "
+            "| products alone / torch (elman's ceiling) |",
+            "|---|---:|---:|---:|",
+        ]
+        for x in alone:
+            p = x["products_alone"]
+            lines.append(
+                f"| {x['workload']} | {spread(p, 'tokens_per_s', ',.0f')} | "
+                f"{100 * p['elman_fraction']:.0f}% | {p['ceiling_over_torch']:.2f} |"
+            )
+        lines.append("")
     generation = [x for x in report["results"] if "ms_per_token" in x["elman"]]
     if generation:
         lines += [
@@ -585,7 +650,10 @@ def markdown(report: dict) -> str:
         "Medians over repeats, (lowest..highest repeat) beside them. FLOPs count matrix "
         "products only (2 m n k forward, twice that backward). Peak RSS extra: peak "
         "resident size (VmHWM) of a fresh subprocess building the model and taking 3 "
-        "training steps, minus its resident size after importing numpy, torch and elman.",
+        "training steps, minus its resident size after importing numpy, torch and elman. "
+        "Products alone: a step of only the matrix products elman's step computes (numpy, "
+        "same shapes, the recurrence one step at a time), timed in turn with the other two; "
+        "its speed over torch's is the most elman could reach with this BLAS.",
         "",
     ]
     return "\n".join(lines)

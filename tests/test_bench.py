@@ -1,0 +1,55 @@
+"""benchmarks/bench.py runs end to end, on workloads small enough for the test suite.
+
+Speed is not asserted anywhere: only that the script works, that its elman and torch
+models agree, and that it reports what it measured.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench", module)  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    tiny = {
+        "tiny-rnn": module.Workload("rnn", 50, 6, 8, 1, 2, 3),
+        "tiny-lstm": module.Workload("lstm", 50, 6, 8, 2, 2, 3),
+        "tiny-adaptive": module.Workload("rnn", 50, 6, 16, 1, 2, 3, softmax="adaptive"),
+    }
+    monkeypatch.setattr(module, "WORKLOADS", tiny)
+    monkeypatch.setattr(module, "GENERATE_MODELS", ("tiny-lstm",))
+    rate = {"median_gflops": 100.0, "samples": [100.0]}
+    monkeypatch.setattr(module, "matmul_rates", lambda: {"numpy": rate, "torch": rate})
+    return module
+
+
+def test_bench_reports_every_workload_and_the_products_alone(bench, tmp_path):
+    bench.main(
+        ["--repeats", "2", "--steps", "1", "--tokens", "3", "--no-memory", "--out", str(tmp_path)]
+    )
+    report = json.loads((tmp_path / "latest.json").read_text())
+    results = {r["workload"]: r for r in report["results"]}
+    assert set(results) == {"tiny-rnn", "tiny-lstm", "tiny-adaptive", "generate (tiny-lstm)"}
+    for result in results.values():
+        assert result["check"]["ok"], result["check"]
+        assert result["elman"] and result["torch"]
+    # The products alone are timed for the full softmax, not for the adaptive one.
+    for name in ("tiny-rnn", "tiny-lstm"):
+        alone = results[name]["products_alone"]
+        assert len(alone["tokens_per_s_samples"]) == 2
+        assert alone["ceiling_over_torch"] == pytest.approx(
+            alone["tokens_per_s"] / results[name]["torch"]["tokens_per_s"]
+        )
+    assert "products_alone" not in results["tiny-adaptive"]
+    table = (tmp_path / "latest.md").read_text()
+    assert "## The same step's matrix products alone" in table
+    assert "| tiny-lstm |" in table and "MISMATCH" not in table

@@ -37,13 +37,16 @@ def test_clip_works_in_place_on_a_float32_view():
 
 
 def test_sgd_step_by_hand():
-    """p <- p - lr * g, in place on the buffer the optimiser was given."""
+    """p <- p - lr * g, in place on the buffer the optimiser was given; the spent
+    gradient buffer holds the step taken, -lr * g."""
     params = np.array([1.0, -2.0, 0.5])
     view = params[1:]
+    grads = np.array([10.0, 1.0, -5.0])
     opt = SGD(params, lr=0.1)
-    opt.step(np.array([10.0, 1.0, -5.0]))
+    opt.step(grads)
     assert_close(params, np.array([0.0, -2.1, 1.0]), rtol=1e-12)
     assert_close(view, np.array([-2.1, 1.0]), rtol=1e-12)
+    assert_close(grads, np.array([-1.0, -0.1, 0.5]), rtol=1e-12)
 
 
 def test_adam_first_step_moves_every_parameter_by_lr():

@@ -8,12 +8,12 @@ array's own dtype, as ``sum`` does along a non-contiguous axis.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
 
-@cache
+@lru_cache(maxsize=64)  # batches of varying length would otherwise pile up
 def _ones(n: int, dtype: np.dtype) -> np.ndarray:
     ones = np.ones(n, dtype)
     ones.flags.writeable = False

@@ -129,7 +129,9 @@ def fit(
         }
         if validate is not None:
             model.training = False
-            scores = validate()
+            # Plain floats: numpy scalars would reach the JSON record, and on a tie in the
+            # criterion the tuple comparison below would return numpy's bool, not a bool.
+            scores = {key: float(value) for key, value in validate().items()}
             record.update({f"valid_{key}": value for key, value in scores.items()})
             score = (scores[criterion], -scores["loss"])
             improved = score > best

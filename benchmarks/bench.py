@@ -44,6 +44,12 @@ LR = 1.0  # SGD learning rate; any value costs the same
 SEED = 0
 N_BATCHES = 4  # distinct synthetic batches, cycled
 CHECK_RTOL = 1e-4  # elman and torch losses on the same weights should agree this closely
+# Seconds of rest before each timed block or product. Both libraries' worker threads keep
+# spinning for a while after their last call (OpenBLAS's pthreads, torch's OpenMP), and
+# on two cores those spinning threads slow the other library's next call: here torch's
+# lstm-ptb step ran 7,223 tokens/s right after elman's block against 7,979 after a 0.3 s
+# pause, and elman's 9,146 against 9,444 (medians of 6 blocks each).
+SETTLE_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -141,6 +147,7 @@ def matmul_rates(repeats: int = 3) -> dict:
             product()  # warm-up
         for _ in range(repeats):
             for name, product in products.items():
+                time.sleep(SETTLE_SECONDS)
                 start = time.perf_counter()
                 product()
                 samples[name].append(2 * n**3 / (time.perf_counter() - start) / 1e9)
@@ -371,10 +378,11 @@ def relative_difference(a: float, b: float) -> float:
 
 def time_alternately(runs: dict, repeats: int, n: int) -> dict[str, list[float]]:
     """Seconds per call of each ``runs[name](i)``, blocks of n calls taken in turn:
-    A B A B ..., ``repeats`` blocks each."""
+    A B A B ..., ``repeats`` blocks each, each after ``SETTLE_SECONDS`` of rest."""
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
+            time.sleep(SETTLE_SECONDS)
             start = time.perf_counter()
             for i in range(n):
                 run(i)

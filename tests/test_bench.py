@@ -29,6 +29,7 @@ def bench(monkeypatch):
     monkeypatch.setattr(module, "GENERATE_MODELS", ("tiny-lstm",))
     rate = {"median_gflops": 100.0, "samples": [100.0]}
     monkeypatch.setattr(module, "matmul_rates", lambda: {"numpy": rate, "torch": rate})
+    monkeypatch.setattr(module, "SETTLE_SECONDS", 0.0)  # tiny steps need no rest between
     return module
 
 

@@ -8,7 +8,15 @@ import pytest
 from elman.config import ModelConfig
 from elman.data import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
-from elman.generate import encode_prompt, generate, sample_next, score, stream
+from elman.generate import (
+    SAMPLING_BLOCK,
+    draw_index,
+    encode_prompt,
+    generate,
+    sample_next,
+    score,
+    stream,
+)
 from elman.model import LanguageModel
 from elman.nn import log_softmax
 
@@ -221,3 +229,42 @@ def test_character_sampling_never_writes_the_unknown_symbol():
     text = generate(model, tok, "", length=200, seed=1)
     assert "\ufffd" not in text and len(text) == 200
     assert "\ufffd" not in generate(model, tok, "", length=50, temperature=0)
+
+
+def test_draw_index_inverts_the_cumulative_weights_across_blocks():
+    """Every index of a vocabulary spanning several blocks (and a partial last one) is
+    drawn exactly for the u that fall in its share of the cumulative weights."""
+    weights = np.random.default_rng(3).random(3 * SAMPLING_BLOCK + 17)
+    weights[[0, 5, SAMPLING_BLOCK, len(weights) - 1]] = 0  # block edges and both ends
+    edges = np.concatenate([[0.0], np.cumsum(weights)]) / weights.sum()
+    for i in range(len(weights)):
+        if weights[i] > 0:
+            middle = (edges[i] + edges[i + 1]) / 2
+            assert draw_index(weights, middle) == i
+    assert draw_index(weights, 0.0) == 1  # the first index with weight
+    assert draw_index(weights, np.nextafter(1.0, 0.0)) == len(weights) - 2  # the last one
+
+
+def test_draw_index_never_draws_a_zero_weight_even_when_a_whole_block_is_zero():
+    weights = np.zeros(2 * SAMPLING_BLOCK + 3)
+    weights[[7, SAMPLING_BLOCK - 1]] = 1.0  # the second block and the tail are all zero
+    rng = np.random.default_rng(0)
+    assert {draw_index(weights, rng.random()) for _ in range(500)} == {7, SAMPLING_BLOCK - 1}
+    assert draw_index(weights, np.nextafter(1.0, 0.0)) == SAMPLING_BLOCK - 1
+
+
+def test_draw_index_refuses_weights_with_nothing_to_draw():
+    for weights in (np.zeros(4), np.array([1.0, np.nan])):
+        with pytest.raises(ValueError, match="cannot sample"):
+            draw_index(weights, 0.5)
+
+
+def test_sampling_a_large_vocabulary_follows_the_softmax():
+    """4,000 logits over many blocks: the draws' frequencies, grouped into 8 bins of
+    500 ids, match the softmax's mass in each bin."""
+    logits = np.random.default_rng(1).normal(0, 2, 4_000).astype(np.float32)
+    rng = np.random.default_rng(0)
+    draws = np.array([sample_next(logits, 1.0, 0, rng) for _ in range(20_000)])
+    p = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    expected = p.reshape(8, 500).sum(axis=1)
+    assert np.bincount(draws // 500, minlength=8) / 20_000 == pytest.approx(expected, abs=0.015)

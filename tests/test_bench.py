@@ -56,3 +56,15 @@ def test_bench_reports_every_workload_and_the_products_alone(bench, tmp_path):
     table = (tmp_path / "latest.md").read_text()
     assert "## The same step's matrix products alone" in table
     assert "| tiny-lstm |" in table and "MISMATCH" not in table
+
+
+def test_profile_step_times_every_part_of_a_step(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    for name in ("bench", "profile_step"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    profile_step = importlib.import_module("profile_step")
+    parts = dict(profile_step.profile("lstm-ptb", 2))
+    expected = ["embed forward", "rnn.1 backward", "softmax + cross-entropy forward"]
+    expected += ["zero gradients", "clip + SGD update", "matrix products alone"]
+    assert set(expected) <= set(parts)
+    assert 0 < parts["rnn.0 forward"] < parts["whole step"]

@@ -68,8 +68,8 @@ SAMPLING_BLOCK = 128  # weights per block in ``draw_index``
 
 def draw_index(weights: np.ndarray, u: float) -> int:
     """Inverse-transform sampling: for weights w >= 0 (not all 0) and u in [0, 1), the
-    index i with W_{i-1} <= u W_n < W_i, where W_i = w_0 + ... + w_i; with u uniform,
-    i is drawn with probability w_i / W_n, and a zero weight is never drawn.
+    index i with W_{i-1} <= u W < W_i, where W_i = w_0 + ... + w_i and W is the total;
+    with u uniform, i is drawn with probability w_i / W, and a zero weight never is.
 
     In two levels, because one cumulative sum over a whole vocabulary is slow
     (``np.cumsum`` of 10,000 weights takes 33 µs, a third of a sampling step, and

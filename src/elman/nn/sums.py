@@ -2,7 +2,7 @@
 
 BLAS's gemv does these several times faster than ``ndarray.sum(axis=...)``: on the
 (B*T, V) arrays of the output layer, 0.1 ms instead of 0.4-0.6 ms, which is a few
-percent of a word-level training step (benchmarks/bench.py). It accumulates in the
+percent of a word-level training step (benchmarks/profile_step.py). It accumulates in the
 array's own dtype, as ``sum`` does along a non-contiguous axis.
 """
 

@@ -17,9 +17,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 
-from bench import CLIP, LR, N_BATCHES, WORKLOADS, elman_model, products_alone, synthetic_batches
-
-from elman.optim import SGD, clip_grad_norm
+from bench import (
+    N_BATCHES,
+    WORKLOADS,
+    elman_model,
+    elman_trainer,
+    products_alone,
+    synthetic_batches,
+)
 
 
 def timed(times: dict[str, list[float]], name: str, function: Callable) -> Callable:
@@ -36,7 +41,6 @@ def profile(workload: str, steps: int) -> list[tuple[str, float]]:
     """(part, median milliseconds) for one step of ``workload``, in the order they run."""
     w = WORKLOADS[workload]
     model = elman_model(w)
-    optimizer = SGD(model.flat_params, LR)
     batches = synthetic_batches(w)
     times: dict[str, list[float]] = defaultdict(list)
     # Instance attributes shadow the methods, so only this model is instrumented.
@@ -47,20 +51,20 @@ def profile(workload: str, steps: int) -> list[tuple[str, float]]:
         loss = model.loss_layer
         loss.forward = timed(times, "softmax + cross-entropy forward", loss.forward)
         loss.backward = timed(times, "softmax + cross-entropy backward", loss.backward)
+    # The whole model's calls, kept apart: what is left of the step is clip + update.
+    calls: dict[str, list[float]] = defaultdict(list)
+    for name in ("zero_grad", "forward", "backward"):
+        setattr(model, name, timed(calls, name, getattr(model, name)))
+    train_step = elman_trainer(model)  # the very step bench.py times
 
     def step(i: int) -> None:
         start = time.perf_counter()
-        model.zero_grad()
-        zeroed = time.perf_counter()
-        model.forward(*batches[i % N_BATCHES])
-        model.backward()
-        backward = time.perf_counter()
-        clip_grad_norm(model.flat_grads, CLIP)
-        optimizer.step(model.flat_grads)
-        end = time.perf_counter()
-        times["zero gradients"].append(zeroed - start)
-        times["clip + SGD update"].append(end - backward)
-        times["whole step"].append(end - start)
+        train_step(*batches[i % N_BATCHES])
+        whole = time.perf_counter() - start
+        model_calls = sum(calls[name][-1] for name in ("zero_grad", "forward", "backward"))
+        times["zero gradients"].append(calls["zero_grad"][-1])
+        times["clip + SGD update"].append(whole - model_calls)
+        times["whole step"].append(whole)
 
     for i in range(3):  # warm-up
         step(i)

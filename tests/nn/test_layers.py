@@ -69,6 +69,50 @@ def test_cross_entropy_is_stable_for_huge_logits():
     assert np.all(np.isfinite(ce.backward()))
 
 
+@pytest.mark.parametrize("scale", [0.1, 5.0, 40.0, 300.0])
+def test_cross_entropy_agrees_with_the_shifted_formula_in_float32(scale):
+    """Rows whose exp stays in range skip the max shift, the others are shifted;
+    either way loss and gradient match float64's shifted log-softmax. 300 makes some
+    rows overflow exp and others underflow it, besides mixed in-range ones."""
+    rng = np.random.default_rng(6)
+    logits = (scale * rng.normal(size=(4, 8, 50))).astype(np.float32)
+    logits[0, 0] = -200.0 - np.arange(50, dtype=np.float32)  # exp underflows to 0
+    targets = rng.integers(0, 50, size=(4, 8))
+    logp = log_softmax(logits.astype(np.float64)).reshape(-1, 50)
+    rows = np.arange(32)
+    ce = SoftmaxCrossEntropy()
+    loss = ce.forward(logits, targets)
+    assert loss == pytest.approx(-logp[rows, targets.ravel()].mean(), rel=1e-6, abs=1e-6)
+    expected = np.exp(logp)
+    expected[rows, targets.ravel()] -= 1
+    assert_close(ce.backward().reshape(-1, 50), expected / 32, rtol=1e-4, atol=1e-7)
+
+
+def test_cross_entropy_of_nan_logits_is_nan():
+    logits = np.zeros((1, 2, 4), np.float32)
+    logits[0, 1, 3] = np.nan
+    assert np.isnan(SoftmaxCrossEntropy().forward(logits, np.array([[0, 1]])))
+
+
+def test_cross_entropy_reuses_its_buffer_unless_the_gradient_is_still_held():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(2, 3, 5)).astype(np.float32)
+    targets = rng.integers(0, 5, size=(2, 3))
+    ce = SoftmaxCrossEntropy()
+    ce.forward(logits, targets)
+    buffer = id(ce.backward().base)
+    for _ in range(3):  # a training loop drops the gradient: the same buffer every time
+        ce.forward(logits, targets)
+        assert id(ce.backward().base) == buffer
+    ce.forward(logits, targets)
+    held = ce.backward()
+    kept, doubled = held.copy(), 2 * logits
+    ce.forward(doubled, targets)  # must not write into the gradient held above
+    assert np.array_equal(held, kept)
+    assert id(ce.backward().base) != id(held.base)
+    assert np.array_equal(doubled, 2 * logits)  # forward leaves the logits alone
+
+
 @pytest.mark.parametrize("masked", [False, True])
 def test_cross_entropy_backward_matches_finite_differences(masked):
     rng = np.random.default_rng(2)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from elman.nn import Affine, Embedding, SoftmaxCrossEntropy, log_softmax
+from elman.nn.parameters import pack_parameters, weights_over_bias
 from tests.numeric import assert_close, numerical_gradient
 
 
@@ -35,10 +36,15 @@ def test_embedding_backward_adds_to_the_gradient_and_matches_a_one_hot_product()
     assert_close(emb.grads["W"], 1.0 + expected)
 
 
+@pytest.mark.parametrize("packed", [False, True])
 @pytest.mark.parametrize("shape", [(2, 3, 4), (1, 1, 4), (5, 4)])
-def test_affine_backward_matches_finite_differences(shape):
+def test_affine_backward_matches_finite_differences(shape, packed):
+    """Packed into a flat buffer, the layer computes x W + b as [x, 1] [W; b]."""
     rng = np.random.default_rng(1)
     aff = Affine(rng.normal(size=(4, 6)), rng.normal(size=6))
+    if packed:
+        pack_parameters([("output", aff)], np.dtype(np.float64))
+        assert weights_over_bias(aff.params["W"], aff.params["b"]) is not None
     x = rng.normal(size=shape)
     G = rng.normal(size=(*shape[:-1], 6))
 
@@ -50,6 +56,20 @@ def test_affine_backward_matches_finite_differences(shape):
     assert_close(dx, numerical_gradient(loss, x))
     for name in aff.params:
         assert_close(aff.grads[name], numerical_gradient(loss, aff.params[name]))
+
+
+def test_weights_over_bias_is_a_view_only_when_the_bias_follows_the_weights():
+    rng = np.random.default_rng(8)
+    aff = Affine(rng.normal(size=(3, 5)).astype(np.float32), np.zeros(5, np.float32))
+    assert weights_over_bias(aff.params["W"], aff.params["b"]) is None  # separate arrays
+    flat, *_ = pack_parameters([("output", aff)], np.dtype(np.float32))
+    W, b = aff.params["W"], aff.params["b"]
+    W_b = weights_over_bias(W, b)
+    assert W_b.shape == (4, 5) and np.shares_memory(W_b, flat)
+    b += 1  # a view: later updates show through
+    assert np.array_equal(W_b[:3], W) and np.array_equal(W_b[3], b)
+    assert weights_over_bias(b[None].T.T, b) is None  # same buffer, not directly before b
+    assert weights_over_bias(flat[:15].reshape(5, 3).T, b) is None  # a transposed (tied) W
 
 
 def test_cross_entropy_by_hand():

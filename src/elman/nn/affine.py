@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from elman.nn.parameters import weights_over_bias
 from elman.nn.sums import sum_columns
 
 
@@ -21,8 +22,16 @@ class Affine:
     def forward(self, x: np.ndarray) -> np.ndarray:
         W, b = self.params["W"], self.params["b"]
         self.x = x
-        y = x.reshape(-1, W.shape[0]) @ W
-        y += b
+        rows = x.reshape(-1, W.shape[0])
+        W_b = weights_over_bias(W, b)
+        if W_b is None:
+            y = rows @ W
+            y += b
+        else:  # x W + b = [x, 1] [W; b]: the bias costs one more column, not a pass over y
+            rows_1 = np.empty((rows.shape[0], W.shape[0] + 1), np.result_type(rows, W_b))
+            rows_1[:, :-1] = rows
+            rows_1[:, -1] = 1
+            y = rows_1 @ W_b
         return y.reshape(*x.shape[:-1], W.shape[1])
 
     def backward(self, dy: np.ndarray) -> np.ndarray:

@@ -38,3 +38,20 @@ def pack_parameters(
         layer.grads[key] = grads[name] = flat_grads[offset:end].reshape(value.shape)
         offset = end
     return flat_params, flat_grads, params, grads
+
+
+def weights_over_bias(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """[W; b], W (H, V) with the bias row b (V,) below it, as one (H + 1, V) array without
+    copying, when b directly follows W in the same buffer; None otherwise.
+
+    ``pack_parameters`` lays out each layer's arrays one after another in the order of
+    its ``params``, so an affine layer's {"W", "b"} qualify once packed. Then
+    x W + b = [x, 1] [W; b] is a single matrix product, which saves a pass over its
+    (N, V) result.
+    """
+    packed = W.base is not None and W.base is b.base and W.dtype == b.dtype
+    if not (packed and W.flags.c_contiguous and b.shape == W.shape[1:]):
+        return None
+    if b.ctypes.data != W.ctypes.data + W.nbytes:
+        return None
+    return np.lib.stride_tricks.as_strided(W, (W.shape[0] + 1, W.shape[1]), writeable=False)

@@ -37,7 +37,7 @@ from elman.config import ModelConfig
 from elman.generate import sample_next
 from elman.model import LanguageModel
 from elman.nn.adaptive_softmax import projection_size
-from elman.optim import SGD, clip_grad_norm
+from elman.optim import SGD
 
 CLIP = 0.25  # global gradient norm, as in pytorch/examples word_language_model
 LR = 1.0  # SGD learning rate; any value costs the same
@@ -301,8 +301,7 @@ def elman_trainer(model: LanguageModel):
         model.zero_grad()
         loss = model.forward(inputs, targets)
         model.backward()
-        clip_grad_norm(model.flat_grads, CLIP)
-        optimizer.step(model.flat_grads)
+        optimizer.step(model.flat_grads, clip=CLIP)
         return loss
 
     return step

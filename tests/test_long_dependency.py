@@ -36,7 +36,7 @@ import pytest
 from elman.nn import Affine, SoftmaxCrossEntropy
 from elman.nn import init as nninit
 from elman.nn.parameters import pack_parameters
-from elman.optim import Adam, clip_grad_norm
+from elman.optim import Adam
 
 GAP, V, QUERY = 50, 8, 7
 D, H = 8, 16  # input and hidden size, the same for every cell
@@ -76,8 +76,7 @@ def recall_accuracy(cell, steps=300, seed=0):
         dhs = np.zeros_like(hs)
         dhs[:, -1] = readout.backward(loss.backward())  # only the last step is asked
         rnn.backward(dhs)
-        clip_grad_norm(flat_grads, 1.0)
-        optimizer.step(flat_grads)
+        optimizer.step(flat_grads, clip=1.0)
     ids, first = sequences(np.random.default_rng(99), 500)
     rnn.reset_state()
     predicted = readout.forward(rnn.forward(codes[ids])[:, -1]).argmax(axis=1)

@@ -49,6 +49,23 @@ def test_sgd_step_by_hand():
     assert_close(grads, np.array([-1.0, -0.1, 0.5]), rtol=1e-12)
 
 
+@pytest.mark.parametrize("optimizer", [SGD, Adam])
+@pytest.mark.parametrize("clip", [0.0, 1.0, 100.0])
+def test_a_clipped_step_is_clip_grad_norm_then_the_step(optimizer, clip):
+    """SGD folds the clipping factor into its learning rate; Adam clips first. Either way
+    the step equals clip_grad_norm followed by an unclipped step, and returns the norm."""
+    rng = np.random.default_rng(0)
+    start, grads = rng.normal(size=7), 3 * rng.normal(size=7)
+    clipped_params, clipped = start.copy(), grads.copy()
+    norm = clip_grad_norm(clipped, clip)
+    optimizer(clipped_params, lr=0.1).step(clipped)
+    params = start.copy()
+    assert optimizer(params, lr=0.1).step(grads.copy(), clip=clip) == pytest.approx(norm)
+    assert_close(params, clipped_params, rtol=1e-12)
+    if optimizer is SGD:  # (Adam's first step does not depend on the gradient's scale)
+        assert (clip == 1.0) == (not np.allclose(params, start - 0.1 * grads))  # 100: no clip
+
+
 def test_adam_first_step_moves_every_parameter_by_lr():
     """With bias correction, step 1 is lr * g / |g| (up to eps) whatever the gradient scale."""
     params = np.zeros(4)

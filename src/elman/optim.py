@@ -9,12 +9,21 @@ from __future__ import annotations
 import numpy as np
 
 
-def clip_grad_norm(grads: np.ndarray, max_norm: float) -> float:
-    """Scale ``grads`` in place so that its global L2 norm is at most ``max_norm``
-    (Pascanu et al. 2013); 0 disables clipping. Returns the norm before clipping."""
+def clip_factor(grads: np.ndarray, max_norm: float) -> tuple[float, float]:
+    """(norm, factor): the global L2 norm of ``grads`` and the factor, at most 1, that
+    brings it down to ``max_norm`` (Pascanu et al. 2013); 0 disables clipping."""
     norm = float(np.sqrt(np.dot(grads, grads)))
     if max_norm > 0 and norm > max_norm:
-        grads *= max_norm / (norm + 1e-6)
+        return norm, max_norm / (norm + 1e-6)
+    return norm, 1.0
+
+
+def clip_grad_norm(grads: np.ndarray, max_norm: float) -> float:
+    """Scale ``grads`` in place so that its global L2 norm is at most ``max_norm``;
+    0 disables clipping. Returns the norm before clipping."""
+    norm, factor = clip_factor(grads, max_norm)
+    if factor != 1.0:
+        grads *= factor
     return norm
 
 
@@ -25,11 +34,17 @@ class SGD:
         self.params = params
         self.lr = lr
 
-    def step(self, grads: np.ndarray) -> None:
-        """p <- p - lr * g, using up ``grads``: they hold -lr * g afterwards. Scaling
-        them in place saves a temporary the size of the model and a pass over memory."""
-        grads *= -self.lr
+    def step(self, grads: np.ndarray, clip: float = 0.0) -> float:
+        """p <- p - lr * c * g, where c clips the norm of g to ``clip`` (``clip_factor``);
+        returns the norm before clipping.
+
+        Uses up ``grads``: they hold -lr * c * g afterwards. Scaling them in place, by
+        lr and the clipping factor together, saves a temporary the size of the model
+        and two passes over memory."""
+        norm, factor = clip_factor(grads, clip)
+        grads *= -self.lr * factor
         self.params += grads
+        return norm
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """What resuming needs: arrays and numbers (SGD has only its rate)."""
@@ -57,7 +72,10 @@ class Adam:
         self.v = np.zeros_like(params)  # running mean of squared gradients
         self.t = 0
 
-    def step(self, grads: np.ndarray) -> None:
+    def step(self, grads: np.ndarray, clip: float = 0.0) -> float:
+        """One Adam update from ``grads``, first clipped in place to norm ``clip`` (0: not
+        clipped); returns the norm before clipping."""
+        norm = clip_grad_norm(grads, clip)
         self.t += 1
         self.m *= self.beta1
         self.m += (1 - self.beta1) * grads
@@ -68,6 +86,7 @@ class Adam:
         # update costs no extra buffer.
         c1, c2 = 1 - self.beta1**self.t, np.sqrt(1 - self.beta2**self.t)
         self.params -= (self.lr * c2 / c1) * self.m / (np.sqrt(self.v) + self.eps * c2)
+        return norm
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
         """What resuming needs: the moment estimates, the step count and the rate."""

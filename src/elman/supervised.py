@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from elman.config import TrainConfig
 from elman.errors import ElmanError
-from elman.optim import clip_grad_norm, make_optimizer
+from elman.optim import make_optimizer
 
 
 class SequenceModel(Protocol):
@@ -93,8 +93,7 @@ def fit(
                     + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
                 )
             model.backward()
-            grad_norm = clip_grad_norm(model.flat_grads, config.clip)
-            optimizer.step(model.flat_grads)
+            grad_norm = optimizer.step(model.flat_grads, clip=config.clip)
             step += 1
             total += model.loss_sum
             count += model.loss_count

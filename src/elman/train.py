@@ -33,7 +33,7 @@ from elman.data.tokenizers import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
 from elman.evaluate import evaluate_ids
 from elman.model import LanguageModel
-from elman.optim import clip_grad_norm, make_optimizer
+from elman.optim import make_optimizer
 from elman.resume import RESUME_FILE, load_resume, save_resume
 
 MAX_ROLLBACKS = 3
@@ -184,8 +184,7 @@ def train(
                     # Truncated BPTT: the state carries into the next chunk (in each
                     # layer), but backward stops at this chunk's first step.
                     model.backward()
-                    grad_norm = clip_grad_norm(model.flat_grads, config.clip)
-                    optimizer.step(model.flat_grads)
+                    grad_norm = optimizer.step(model.flat_grads, clip=config.clip)
                     p.step += 1
                     if config.average_after and p.epoch > config.average_after:
                         average = _update_average(average, model.flat_params, p, scratch)

@@ -26,7 +26,7 @@ from elman.data.batching import make_batches
 from elman.errors import ElmanError
 from elman.evaluate import Evaluation
 from elman.model import LanguageModel
-from elman.optim import clip_grad_norm
+from elman.optim import clip_factor
 
 # Learning rates ``tune_lr`` may try, in the units of the training loss (mean
 # cross-entropy per token), about sqrt(10) apart; it starts in the middle.
@@ -78,8 +78,8 @@ def dynamic_evaluate_ids(
                 total += model.loss_layer.total
                 count += model.loss_layer.count
                 model.backward()
-                clip_grad_norm(model.flat_grads, clip)
-                model.flat_params -= lr * model.flat_grads
+                _, factor = clip_factor(model.flat_grads, clip)
+                model.flat_params -= (lr * factor) * model.flat_grads
                 if decay:
                     model.flat_params += decay * (trained - model.flat_params)
     finally:

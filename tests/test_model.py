@@ -84,3 +84,16 @@ def test_step_equals_logits_one_token_at_a_time():
     for t in range(5):
         logits, state = model.step(ids[:, t], state)
         assert_close(logits, expected[:, t], rtol=1e-12)
+
+
+def test_the_loss_buffer_serves_every_training_step():
+    """The (B*T, V) exponentials are the largest array of a step; a new one each step
+    costs page faults, so the model's loss layer reuses one."""
+    model = LanguageModel(ModelConfig(vocab_size=11, embed=4, hidden=5))
+    ids = np.random.default_rng(9).integers(0, 11, size=(2, 6))
+    buffers = []
+    for _ in range(3):
+        model.forward(ids[:, :-1], ids[:, 1:])
+        model.backward()
+        buffers.append(model.loss_layer.buffer)
+    assert buffers[0] is not None and all(b is buffers[0] for b in buffers)

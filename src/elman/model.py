@@ -100,7 +100,9 @@ class LanguageModel:
                 else nninit.uniform(rng, (H, V), EMBED_SCALE)
             )
             self.output = Affine(W_y, np.zeros(V))
-            self.loss_layer = SoftmaxCrossEntropy()
+            # backward hands the gradient straight to the output layer, so the (B*T, V)
+            # buffer can serve every step
+            self.loss_layer = SoftmaxCrossEntropy(reuse_buffer=True)
         # Dropout before each recurrent layer and before the output layer; its own
         # stream of random numbers, so masks do not disturb initialisation.
         dropout_rng = np.random.default_rng([seed, 1])

@@ -1,4 +1,4 @@
-"""Softmax and cross-entropy, fused so the backward pass is one subtraction."""
+"""Softmax and cross-entropy, fused so the backward pass is one scaling and a subtraction."""
 
 from __future__ import annotations
 
@@ -46,7 +46,10 @@ class SoftmaxCrossEntropy:
         self.reuse_buffer = reuse_buffer
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
-        self.cache: tuple[np.ndarray, np.ndarray, np.ndarray | None, tuple[int, ...]] | None = None
+        # (exp(z), row sums, targets, mask, logits' shape) from forward, for backward
+        self.cache: (
+            tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, tuple[int, ...]] | None
+        ) = None
         self.total = 0.0  # summed loss of the last forward, in nats
         self.count = 0  # number of real tokens in the last forward
         self.buffer: np.ndarray | None = None  # exp(z), then the gradient (reuse_buffer)

@@ -26,7 +26,7 @@ from elman.data.batching import make_batches
 from elman.errors import ElmanError
 from elman.evaluate import Evaluation
 from elman.model import LanguageModel
-from elman.optim import clip_factor
+from elman.optim import SGD
 
 # Learning rates ``tune_lr`` may try, in the units of the training loss (mean
 # cross-entropy per token), about sqrt(10) apart; it starts in the middle.
@@ -59,6 +59,7 @@ def dynamic_evaluate_ids(
         raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
     batches = make_batches(ids, model.config.state, eos_id, 1, bptt)
     trained = model.flat_params.copy()
+    optimizer = SGD(model.flat_params, lr)  # the clipped SGD step that training takes
     was_training, model.training = model.training, False
     total, count = 0.0, 0
     try:
@@ -78,8 +79,7 @@ def dynamic_evaluate_ids(
                 total += model.loss_layer.total
                 count += model.loss_layer.count
                 model.backward()
-                _, factor = clip_factor(model.flat_grads, clip)
-                model.flat_params -= (lr * factor) * model.flat_grads
+                optimizer.step(model.flat_grads, clip=clip)
                 if decay:
                     model.flat_params += decay * (trained - model.flat_params)
     finally:

@@ -165,9 +165,18 @@ def test_eval_errors(trained, tmp_path, capsys):
     assert code == 2 and "is not the data the model was split from" in err
     code, _, err = run(capsys, "classify", "eval", "--model", d, "--data", data)
     assert code == 2 and "is not an elman checkpoint" in err
+
+
+def test_predict_answers_a_blank_line_with_a_blank_line(trained, tmp_path, capsys):
+    _, _, out = trained
     blank = write(tmp_path, "blank.txt", "hello\n\nworld\n")
-    code, _, err = run(capsys, "classify", "predict", "--model", out, blank)
-    assert code == 2 and "line 2 is empty" in err
+    code, stdout, _ = run(capsys, "classify", "predict", "--model", out, blank)
+    rows = stdout.splitlines()
+    assert code == 0 and len(rows) == 3 and rows[1] == ""
+    assert rows[0].endswith("\thello") and rows[2].endswith("\tworld")
+    code, stdout, _ = run(capsys, "classify", "predict", "--model", out, "--json", blank)
+    rows = stdout.splitlines()
+    assert code == 0 and rows[1] == "" and json.loads(rows[2])["text"] == "world"
 
 
 def test_wrong_kind_of_checkpoint_is_refused(trained, tmp_path, capsys):

@@ -146,21 +146,26 @@ def test_generate_is_reproducible_and_continues_the_prompt(char_run):
 
 
 def test_score_prints_one_row_per_line(char_run, tmp_path):
+    """One row per input line; a blank line is answered with a blank row, so the output
+    stays aligned with the input, in text and in JSON."""
     out = char_run[0]
-    lines = ["the quick dog", "a fox", ""]
+    lines = ["the quick dog", "", "a fox"]
     path = write(tmp_path, "lines.txt", "\n".join(lines) + "\n")
     from_file = ok(elman("score", "--model", out, path)).splitlines()
     from_stdin = ok(elman("score", "--model", out, stdin="\n".join(lines) + "\n")).splitlines()
     assert from_file == from_stdin
     assert from_file[0] == "log_prob\tperplexity\ttokens\ttext"
     assert len(from_file) == 1 + len(lines)
-    assert [row.split("\t")[3] for row in from_file[1:]] == lines
-    assert [int(row.split("\t")[2]) for row in from_file[1:]] == [14, 6, 1]  # with the "\n"
+    assert from_file[2] == ""
+    scored = [from_file[1], from_file[3]]
+    assert [row.split("\t")[3] for row in scored] == ["the quick dog", "a fox"]
+    assert [int(row.split("\t")[2]) for row in scored] == [14, 6]  # with the "\n"
 
     rows = ok(elman("score", "--model", out, "--json", path)).splitlines()
-    scores = [json.loads(row) for row in rows]
-    assert [s["text"] for s in scores] == lines
-    for s, row in zip(scores, from_file[1:], strict=True):
+    assert len(rows) == len(lines) and rows[1] == ""
+    scores = [json.loads(rows[0]), json.loads(rows[2])]
+    assert [s["text"] for s in scores] == ["the quick dog", "a fox"]
+    for s, row in zip(scores, scored, strict=True):
         assert s["tokens"] == len(s["text"]) + 1
         assert s["log_prob"] < 0
         assert s["perplexity"] == pytest.approx(math.exp(-s["log_prob"] / s["tokens"]))
@@ -267,7 +272,7 @@ def negative_length(tmp, ckpt):
 
 
 def nan_temperature(tmp, ckpt):
-    return ["generate", "--model", ckpt, "--temperature", "nan"], "--temperature must be zero"
+    return ["generate", "--model", ckpt, "--temperature", "nan"], "--temperature must be a finite"
 
 
 def model_not_a_checkpoint(tmp, ckpt):
@@ -355,9 +360,90 @@ def data_does_not_exist(tmp, ckpt):
     return ["train", "--data", tmp / "nowhere", "--epochs", "1"], "nowhere does not exist"
 
 
+# Robustness (issue 15): mistakes that used to lose a run, leave a wrong one behind, or end
+# in a traceback.
+
+
+def overwrite_with_a_typo(tmp, ckpt):
+    args = ["train", "--train", tmp / "trian.txt", "--epochs", "1", "--out", ckpt, "--overwrite"]
+    return args, "trian.txt does not exist"
+
+
+def overwrite_with_a_binary_file(tmp, ckpt):
+    (tmp / "data.bin").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    args = ["train", "--train", tmp / "data.bin", "--epochs", "1", "--out", ckpt, "--overwrite"]
+    return args, "looks binary"
+
+
+def overwrite_with_a_corpus_too_short(tmp, ckpt):
+    short = write(tmp, "six.txt", "hello\n")
+    args = ["train", "--train", short, "--batch", "32", "--epochs", "1", "--out", ckpt]
+    return [*args, "--overwrite"], "6 tokens, too few for --batch 32"
+
+
+def batch_larger_than_any_corpus(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--batch", "100000", "--epochs", "1"]
+    return args, "too few for --batch 100000"
+
+
+def infinite_learning_rate(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--lr", "inf", "--epochs", "1"]
+    return args, "--lr must be a finite number, got inf"
+
+
+def nan_settings(flag):
+    def case(tmp, ckpt):
+        args = ["train", "--train", write(tmp, "t.txt", FOX), flag, "nan", "--epochs", "1"]
+        return args, f"{flag} must be a finite number, got nan"
+
+    case.__name__ = f"nan_{flag[2:].replace('-', '_')}"
+    return case
+
+
+def negative_seed(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--seed", "-1", "--epochs", "1"]
+    return args, "--seed must be zero or positive, got -1"
+
+
+def negative_seed_to_generate(tmp, ckpt):
+    return ["generate", "--model", ckpt, "--seed", "-1"], "--seed must be zero or positive, got -1"
+
+
+def infinite_temperature(tmp, ckpt):
+    return ["generate", "--model", ckpt, "--temperature", "inf"], "--temperature must be a finite"
+
+
+def a_model_too_large_for_memory(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--hidden", "1000000", "--epochs", "1"]
+    return args, "GiB of memory, but"
+
+
+def dynamic_rate_that_overflows(tmp, ckpt):
+    args = ["eval", "--model", ckpt, "--data", write(tmp, "t.txt", FOX), "--dynamic-lr", "1e30"]
+    return args, "dynamic evaluation diverged"
+
+
+def dynamic_tuning_on_the_scored_text(tmp, ckpt):
+    text = write(tmp, "t.txt", FOX)
+    args = ["eval", "--model", ckpt, "--data", text, "--dynamic-tune", text]
+    return args, "is the text being scored"
+
+
 @pytest.mark.parametrize(
     "case",
     [
+        overwrite_with_a_typo,
+        overwrite_with_a_binary_file,
+        overwrite_with_a_corpus_too_short,
+        batch_larger_than_any_corpus,
+        infinite_learning_rate,
+        *(nan_settings(flag) for flag in ("--lr", "--clip", "--max-minutes", "--lr-decay")),
+        negative_seed,
+        negative_seed_to_generate,
+        infinite_temperature,
+        a_model_too_large_for_memory,
+        dynamic_rate_that_overflows,
+        dynamic_tuning_on_the_scored_text,
         unknown_recipe,
         recipe_without_data,
         data_directory_lacks_files,
@@ -401,6 +487,7 @@ def test_user_error_exits_2_with_one_line(case, char_run, tmp_path):
         args += [] if "--out" in args else ["--out", tmp_path / "out"]
     result = elman(*args, stdin="the dog\n", cwd=tmp_path)
     assert {p.name: p.read_bytes() for p in ckpt.iterdir()} == before
+    assert not (tmp_path / "out").exists()  # a refused run leaves nothing behind
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()

@@ -72,6 +72,19 @@ def test_the_trained_weights_are_restored():
     np.testing.assert_array_equal(model.flat_params, before)
 
 
+def test_a_text_the_model_finds_hard_is_not_divergence():
+    """The rule compares each chunk with the larger of log V and the trained model's loss
+    on the first chunk: a model confidently wrong about the whole text (loss far above
+    3 log V from the start) is scored, not stopped."""
+    model = make_model()
+    model.params["output.b"][0] = 60.0  # predicts id 0 everywhere, which the text lacks
+    ids = 1 + random_ids(60) % (V - 1)
+    static = evaluate_ids(model, ids, batch=1, bptt=7)
+    assert static.loss > 3 * max(math.log(V), 10)
+    dynamic = dynamic_evaluate_ids(model, ids, lr=1e-3, bptt=7)
+    assert dynamic.loss == pytest.approx(static.loss, rel=1e-2)
+
+
 @pytest.mark.parametrize("state", ["carry", "reset"])
 def test_it_learns_a_repeated_text(state):
     """A random 'sentence' repeated 20 times: the adapting model predicts the repeats far

@@ -180,7 +180,8 @@ def test_nan_loss_raises_and_leaves_the_weights_untouched():
 
 
 def test_diverging_training_stops_at_the_step_where_the_loss_became_nan():
-    """SGD at lr 1e30 without clipping overflows: the error names step 2, and the model
+    """SGD at lr 1e30 without clipping: the loss of step 2 is NaN with some BLAS kernels
+    and a finite 1e29 with others; either way the error names step 2, and the model
     holds the weights after step 1, equal to those of a run stopped after 1 step."""
     text = FOX * 5
     tok = CharTokenizer.fit(text)
@@ -194,6 +195,29 @@ def test_diverging_training_stops_at_the_step_where_the_loss_became_nan():
         train(reference, tok, text, config=config, progress=False)
     assert np.all(np.isfinite(model.flat_params))
     assert np.array_equal(model.flat_params, reference.flat_params)
+
+
+@pytest.mark.parametrize(("loss", "stops"), [(1e6, True), (31.0, True), (29.0, False)])
+def test_a_finite_loss_far_above_a_uniform_guess_counts_as_diverged(monkeypatch, loss, stops):
+    """The rule does not wait for an overflow: a loss above 3 x max(log V, 10 nats) (here
+    30) at step 3 stops training there, before the update; one just below goes on."""
+    text = FOX * 5
+    tok = CharTokenizer.fit(text)
+    model = make_model(tok, 16, 8)
+    real_forward, calls = model.forward, []
+
+    def forward(*args):
+        calls.append(1)
+        real = real_forward(*args)
+        return loss if len(calls) == 3 else real
+
+    monkeypatch.setattr(model, "forward", forward)
+    config = TrainConfig(batch=2, bptt=8, max_steps=5)
+    if stops:
+        with pytest.raises(ElmanError, match=r"became .* at step 3, so the weights were not "):
+            train(model, tok, text, config=config, progress=False)
+    else:
+        assert train(model, tok, text, config=config, progress=False)[-1]["step"] == 5
 
 
 def test_a_config_that_never_stops_is_refused():

@@ -31,7 +31,14 @@ from elman.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from elman.config import ModelConfig, TrainConfig, field_help, from_dict, require_choice
+from elman.config import (
+    ModelConfig,
+    TrainConfig,
+    field_help,
+    from_dict,
+    require_choice,
+    require_finite_fields,
+)
 from elman.data.labeled import Example
 from elman.data.padded import bucket, pad
 from elman.data.tokenizers import CharTokenizer, WordTokenizer
@@ -95,6 +102,7 @@ class ClassifierConfig:
     )
 
     def __post_init__(self) -> None:
+        require_finite_fields(self)
         require_choice("pooling", self.pooling, POOLINGS)
         require_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
         if self.max_length < 0:
@@ -158,7 +166,7 @@ class Classifier:
                 "several classes."
             )
         self.config = config
-        self.classes = classes
+        self.classes = self.outputs = classes  # outputs: what the training loop reads
         rng = np.random.default_rng(seed)
         dropout_rng = np.random.default_rng([seed, 1])
         V, D, K = config.vocab_size, config.embed, classes

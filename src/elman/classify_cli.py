@@ -8,30 +8,30 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import sys
 from collections import Counter
 from typing import Any
-
-import numpy as np
 
 from elman import checkpoint
 from elman import classifier as clf
 from elman.cli import (
     add_config_flags,
     append_metrics,
-    claim_out_directory,
     config_from_flags,
     defaults_text,
+    is_blank,
+    out_directory,
     refuse_unused,
 )
 from elman.config import ModelConfig, TrainConfig
-from elman.data.labeled import Example, fingerprint, read_labeled, read_lines, stratified_split
-from elman.data.text import decode_text, read_text
+from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
+from elman.data.text import read_lines
 from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.metrics import confusion_report, report
+from elman.numbers import dumps
+from elman.rundir import claim_run_directory
+from elman.train import require_an_end
 
 # Defaults of `elman classify train`, over those of ModelConfig and TrainConfig: a
 # bidirectional GRU over words, which reaches the targets on the SMS Spam
@@ -86,8 +86,8 @@ def cmd_train(args: argparse.Namespace) -> None:
             )
         train_config = dataclasses.replace(train_config, level=level)
     model_config = config_from_flags(ModelConfig, args, model_base)
-    out = claim_out_directory(args.out, args.overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    require_an_end(train_config)
+    out = out_directory(args.out, args.overwrite)  # claimed once every input is checked
 
     examples = read_labeled(args.data)
     valid_given = read_labeled(args.valid) if args.valid is not None else None
@@ -157,20 +157,21 @@ def cmd_train(args: argparse.Namespace) -> None:
         ckpt.info = info
         clf.save(out, ckpt)
 
-    clf.train(
-        model,
-        train_data,
-        valid_data,
-        train_config,
-        classifier_config.class_weights,
-        save=save,
-        metrics=out / "metrics.jsonl",
-    )
-    if test_examples:
-        result = clf.evaluate(model, test_data, train_config.eval_batch)
-        append_metrics(out, {"event": "test", **result.as_dict(labels)})
-        print(f"test ({len(test_examples):,} texts):")
-        print(report(result.scores, labels))
+    with claim_run_directory(out, args.overwrite, resumable=False):
+        clf.train(
+            model,
+            train_data,
+            valid_data,
+            train_config,
+            classifier_config.class_weights,
+            save=save,
+            metrics=out / "metrics.jsonl",
+        )
+        if test_examples:
+            result = clf.evaluate(model, test_data, train_config.eval_batch)
+            append_metrics(out, {"event": "test", **result.as_dict(labels)})
+            print(f"test ({len(test_examples):,} texts):")
+            print(report(result.scores, labels))
     print(
         f"\nsaved to {out}; try: elman classify eval --model {out} --data {args.data}"
         + (" --split test" if test_given is None and test_examples else "")
@@ -222,7 +223,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise ElmanError(f"--batch must be a positive integer, got {batch}.")
     result = clf.evaluate(ckpt.model, data, batch)
     if args.json:
-        print(json.dumps({**result.as_dict(ckpt.labels), "split": args.split}))
+        print(dumps({**result.as_dict(ckpt.labels), "split": args.split}))
         return
     print(f"{len(examples):,} texts ({args.split}); loss {result.loss:.4f} nats/text")
     print(report(result.scores, ckpt.labels))
@@ -232,19 +233,22 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     ckpt = clf.load(args.model)
-    if args.file:
-        texts = read_lines(read_text(args.file), args.file)
-    else:
-        texts = read_lines(decode_text(sys.stdin.buffer.read(), "standard input"), "standard input")
+    lines = read_lines(args.file)
+    texts = [line.strip() for line in lines if not is_blank(line)]
     sequences = [clf.token_ids(text, ckpt.tokenizer, ckpt.classifier_config) for text in texts]
     probs = clf.predict_proba(ckpt.model, sequences, ckpt.train_config.eval_batch)
-    best = probs.argmax(axis=1)
-    for text, k, p in zip(texts, best, probs[np.arange(len(best)), best], strict=True):
+    answers = iter(zip(texts, probs, strict=True))
+    for line in lines:
+        if is_blank(line):
+            print()  # a blank line has no label: output stays aligned with input
+            continue
+        text, p = next(answers)
+        k = int(p.argmax())
         if args.json:
-            record = {"label": ckpt.labels[k], "probability": float(p), "text": text}
-            print(json.dumps(record, ensure_ascii=False))
+            record = {"label": ckpt.labels[k], "probability": float(p[k]), "text": text}
+            print(dumps(record, ensure_ascii=False))
         else:
-            print(f"{ckpt.labels[k]}\t{p:.4f}\t{text}")
+            print(f"{ckpt.labels[k]}\t{p[k]:.4f}\t{text}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

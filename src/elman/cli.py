@@ -9,25 +9,24 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import json
 import math
+import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from elman import __version__, checkpoint, dynamic_eval
-from elman.config import ModelConfig, TrainConfig
+from elman import __version__, checkpoint, dynamic_eval, rundir
+from elman.config import ModelConfig, TrainConfig, require_finite
 from elman.data.corpus import tiny_shakespeare
-from elman.data.text import decode_text, read_text, split_text
+from elman.data.text import read_lines, read_text, split_text
 from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.evaluate import evaluate
 from elman.generate import generate, score, stream
-from elman.model import LanguageModel, check_language_model_config
+from elman.model import LanguageModel, check_language_model_config, check_memory
+from elman.numbers import dumps, perplexity
 from elman.recipes import RECIPES, Recipe, get_recipe
-from elman.resume import RESUME_FILE
-from elman.train import TrainingInterrupted, train
+from elman.train import LimitReached, TrainingInterrupted, train, training_ids
 
 # Settings for `elman train` on the built-in corpus: a character-level model
 # that trains in about two minutes on two cores. Explicit flags override them.
@@ -79,29 +78,19 @@ def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] 
     return cls(**values)
 
 
-def claim_out_directory(out_arg: str | None, overwrite: bool, resumable: bool = False) -> Path:
+def out_directory(out_arg: str | None, overwrite: bool, resumable: bool = False) -> Path:
     """The --out directory (default runs/DATE-TIME), refusing one that already holds a
-    run unless --overwrite, which clears that run's files. Not created here, so a run
-    that fails before training leaves nothing behind."""
-    out = Path(out_arg) if out_arg else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    names = [checkpoint.CONFIG_FILE, "metrics.jsonl", *([RESUME_FILE] if resumable else [])]
-    previous = [out / name for name in names]
-    if any(path.exists() for path in previous):
-        if not overwrite:
-            resume = f" continue it with --resume {out}," if resumable else ""
-            raise ElmanError(
-                f"{out} already holds a training run; choose another --out,{resume} or pass "
-                "--overwrite to replace it."
-            )
-        for path in previous:
-            path.unlink(missing_ok=True)
+    run unless --overwrite. Nothing is created or removed here: that waits for
+    ``rundir.claim_run_directory``, once every input has been checked."""
+    out = Path(out_arg) if out_arg else rundir.default_out()
+    rundir.check_out_directory(out, overwrite, resumable)
     return out
 
 
 def append_metrics(out: Path, record: dict[str, Any]) -> None:
     """One JSON line in ``out/metrics.jsonl``."""
     with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+        f.write(dumps(record) + "\n")
 
 
 def refuse_unused(args: argparse.Namespace, unused: dict[str, str], command: str) -> None:
@@ -138,9 +127,10 @@ def cmd_train(args: argparse.Namespace) -> None:
     train_config = config_from_flags(TrainConfig, args, train_base)
     # vocab_size is known once the vocabulary is built; 1 stands in until then.
     model_config = config_from_flags(ModelConfig, args, {**model_base, "vocab_size": 1})
-    # Refuse bad settings before reading any data.
+    # Refuse bad settings before reading any data, and check everything before the
+    # --out directory is touched: a refused run leaves it as it was.
     check_language_model_config(model_config)
-    out = claim_out_directory(args.out, args.overwrite, resumable=True)
+    out = out_directory(args.out, args.overwrite, resumable=True)
 
     train_text, valid_text, test_text = read_training_texts(data)
     data["sha256"] = {
@@ -162,7 +152,9 @@ def cmd_train(args: argparse.Namespace) -> None:
         train_config.level, train_text, train_config.max_vocab, train_config.min_count
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
+    check_memory(model_config)
     model = LanguageModel(model_config, seed=train_config.seed)
+    training_ids(tokenizer, train_text, valid_text, train_config)  # refuses what cannot train
     print(
         f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
         f"{model.flat_params.size:,} parameters; checkpoint: {out}"
@@ -174,12 +166,13 @@ def cmd_train(args: argparse.Namespace) -> None:
                 f"{name} text: {unknown:,} tokens are not in the training vocabulary "
                 "and count as <unk>"
             )
-    # The run's files exist from the start, so that an interrupted run can resume.
-    checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
-    history = train(
-        model, tokenizer, train_text, valid_text, train_config, out_dir=out, catch_signals=True
-    )
-    finish_training(out, model, tokenizer, train_config, test_text, history, recipe)
+    with rundir.claim_run_directory(out, args.overwrite):
+        # The run's files exist from the start, so that an interrupted run can resume.
+        checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
+        history = train(
+            model, tokenizer, train_text, valid_text, train_config, out_dir=out, catch_signals=True
+        )
+        finish_training(out, model, tokenizer, train_config, test_text, history, recipe)
 
 
 def training_data(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, Any]:
@@ -265,19 +258,24 @@ def resume_training(args: argparse.Namespace) -> None:
                 f"run in {out} started; restore it, or start a new run with --out."
             )
     model = LanguageModel(ckpt.model.config, seed=train_config.seed)
-    print(f"resuming the run in {out}")
-    history = train(
-        model,
-        ckpt.tokenizer,
-        train_text,
-        valid_text,
-        train_config,
-        out_dir=out,
-        resume=True,
-        catch_signals=True,
-    )
-    recipe = RECIPES.get(ckpt.data.get("recipe", ""))
-    finish_training(out, model, ckpt.tokenizer, train_config, test_text, history, recipe)
+    with rundir.locked(out):
+        print(f"resuming the run in {out}")
+        try:
+            history = train(
+                model,
+                ckpt.tokenizer,
+                train_text,
+                valid_text,
+                train_config,
+                out_dir=out,
+                resume=True,
+                catch_signals=True,
+            )
+        except LimitReached as e:
+            print(e)  # not an error: the run is as far as asked
+            return
+        recipe = RECIPES.get(ckpt.data.get("recipe", ""))
+        finish_training(out, model, ckpt.tokenizer, train_config, test_text, history, recipe)
 
 
 def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
@@ -328,7 +326,7 @@ def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> s
         figure = f"test perplexity {test.perplexity:.2f}"
     elif valid:
         figure = (
-            f"validation loss {min(valid):.4f} nats/token (perplexity {math.exp(min(valid)):.2f})"
+            f"validation loss {min(valid):.4f} nats/token (perplexity {perplexity(min(valid)):.2f})"
         )
     else:
         figure = "no held-out figure"
@@ -340,6 +338,15 @@ def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> s
         f"recipe {recipe.name}: {figure} after {minutes:.1f} minutes of training "
         f"({epochs}); published: {recipe.published}"
     )
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file, or two files with the same bytes (False when
+    either cannot be read: reading it later says why)."""
+    try:
+        return os.path.samefile(a, b) or Path(a).read_bytes() == Path(b).read_bytes()
+    except OSError:
+        return False
 
 
 def _abspath(path: str | None) -> str | None:
@@ -374,7 +381,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         else None
     )
     if args.json:
-        print(json.dumps({**result.as_dict(), **({"dynamic": dynamic} if dynamic else {})}))
+        print(dumps({**result.as_dict(), **({"dynamic": dynamic} if dynamic else {})}))
         return
     print(f"perplexity     {result.perplexity:.3f}")
     print(f"cross-entropy  {result.loss:.4f} nats/token, {result.bits_per_token:.4f} bits/token")
@@ -404,6 +411,12 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
         raise ElmanError("give --dynamic-lr or --dynamic-tune, not both.")
     if args.dynamic_lr is not None and not args.dynamic_lr > 0:
         raise ElmanError(f"--dynamic-lr must be positive, got {args.dynamic_lr}.")
+    if args.dynamic_tune and same_file(args.dynamic_tune, args.data):
+        raise ElmanError(
+            f"--dynamic-tune {args.dynamic_tune} is the text being scored; tune the rate on "
+            "other held-out text (e.g. the validation text), or the figure would be tuned on "
+            "its own test."
+        )
     model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
     bptt = config.bptt if args.dynamic_bptt is None else args.dynamic_bptt
     if bptt < 1:
@@ -421,7 +434,7 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
         lr, losses = dynamic_eval.tune_lr(model, tune_ids, **settings)
         report["tuned_on"] = args.dynamic_tune
         report["tried"] = {  # perplexity at each rate; None where it diverged
-            rate: math.exp(loss) if math.isfinite(loss) else None
+            rate: perplexity(loss) if math.isfinite(loss) else None
             for rate, loss in sorted(losses.items())
         }
     result = dynamic_eval.dynamic_evaluate_ids(model, tokenizer.encode(text), lr, **settings)
@@ -449,33 +462,32 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
-    if args.file:
-        text = read_text(args.file)
-    else:
-        text = decode_text(sys.stdin.buffer.read(), "standard input")
-    # Lines end at "\n" only, as in the tokenizers (str.splitlines also breaks at
-    # form feeds and Unicode separators).
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
+    lines = read_lines(args.file)
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
-    for s in score(ckpt.model, ckpt.tokenizer, lines):
+    scores = score(ckpt.model, ckpt.tokenizer, [line for line in lines if not is_blank(line)])
+    for line in lines:
+        if is_blank(line):
+            print()  # a blank line has nothing to score: output stays aligned with input
+            continue
+        s = next(scores)
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "text": s.text,
-                        "log_prob": s.log_prob,
-                        "perplexity": s.perplexity,
-                        "tokens": s.tokens,
-                        "unknown": s.unknown,
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            record = {
+                "text": s.text,
+                "log_prob": s.log_prob,
+                "perplexity": s.perplexity,
+                "tokens": s.tokens,
+                "unknown": s.unknown,
+            }
+            print(dumps(record, ensure_ascii=False))
         else:
             print(f"{s.log_prob:.4f}\t{s.perplexity:.3f}\t{s.tokens}\t{s.text}")
+
+
+def is_blank(line: str) -> bool:
+    """Blank input lines are answered with blank output lines, by every command that
+    reads lines (score, classify predict, tag predict)."""
+    return not line.strip()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -604,9 +616,25 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        for name, value in vars(args).items():  # every float flag, of any command
+            require_finite(name, value)
         args.run(args)
     except ElmanError as e:
         print(f"elman: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader has gone (`elman generate ... | head`): stop quietly, as a Unix tool
+        # killed by SIGPIPE would, with its status 128 + 13. Output still buffered for
+        # the closed pipe is dropped, so that Python's exit does not fail on it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except MemoryError as e:
+        detail = f" ({e})" if str(e) else ""
+        print(
+            f"elman: error: not enough memory{detail}; choose smaller sizes (--hidden, "
+            "--embed, --layers, --batch, --bptt).",
+            file=sys.stderr,
+        )
         return 2
     except OSError as e:
         # Disk full, a read-only directory, missing permissions: every file is
@@ -624,6 +652,4 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nelman: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        sys.stderr.close()  # the reader (e.g. `head`) has gone; that is not an error
     return 0

@@ -8,6 +8,7 @@ JSON. Later features add fields here, not new plumbing.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -103,6 +104,7 @@ class ModelConfig:
     )
 
     def __post_init__(self) -> None:
+        require_finite_fields(self)
         for name in ("embed", "hidden", "layers"):
             require_positive(name, getattr(self, name))
         if self.vocab_size < 0:
@@ -248,7 +250,8 @@ class TrainConfig:
     on_nan: str = field(
         default="stop",
         metadata=field_help(
-            "when the loss is NaN or infinite: stop, or roll back to the last saved training "
+            "when training diverges (a loss that is NaN, infinite, or over 3 times log V and "
+            "over 30 nats): stop, or roll back to the last saved training "
             "state and continue with the learning rate divided by --lr-decay (or 2)",
             choices=NAN_POLICIES,
         ),
@@ -263,6 +266,7 @@ class TrainConfig:
     log_every: int = field(default=50, metadata=field_help("append training metrics every N steps"))
 
     def __post_init__(self) -> None:
+        require_finite_fields(self)
         require_choice("level", self.level, LEVELS)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("on_nan", self.on_nan, NAN_POLICIES)
@@ -274,6 +278,8 @@ class TrainConfig:
                 raise ElmanError(
                     f"--{_flag(name)} must be zero or positive, got {getattr(self, name)}."
                 )
+        if self.seed < 0:
+            raise ElmanError(f"--seed must be zero or positive, got {self.seed}.")
         if self.min_count < 1:
             raise ElmanError(f"--min-count must be at least 1, got {self.min_count}.")
         if self.lr_decay < 1:
@@ -339,6 +345,19 @@ def _flag(name: str) -> str:
 def require_positive(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
         raise ElmanError(f"--{_flag(name)} must be a positive integer, got {value}.")
+
+
+def require_finite(name: str, value: float) -> None:
+    """Refuse NaN and infinity: no setting of elman means anything at either."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ElmanError(f"--{_flag(name)} must be a finite number, got {value}.")
+
+
+def require_finite_fields(config: Any) -> None:
+    """``require_finite`` for every float field of a config dataclass: the one check
+    behind every float setting, whichever config it belongs to."""
+    for f in dataclasses.fields(config):
+        require_finite(f.name, getattr(config, f.name))
 
 
 def require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

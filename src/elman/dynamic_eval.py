@@ -27,6 +27,7 @@ from elman.errors import ElmanError
 from elman.evaluate import Evaluation
 from elman.model import LanguageModel
 from elman.optim import SGD
+from elman.train import diverged
 
 # Learning rates ``tune_lr`` may try, in the units of the training loss (mean
 # cross-entropy per token), about sqrt(10) apart; it starts in the middle.
@@ -62,6 +63,9 @@ def dynamic_evaluate_ids(
     optimizer = SGD(model.flat_params, lr)  # the clipped SGD step that training takes
     was_training, model.training = model.training, False
     total, count = 0.0, 0
+    # What a loss is compared with to tell divergence: a uniform guess, or the trained
+    # model's own loss on the first chunk if the text is harder than that for it.
+    reference = math.log(model.config.vocab_size)
     try:
         # A rate too large overflows: caught below as a non-finite loss, not warned about.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -71,10 +75,12 @@ def dynamic_evaluate_ids(
                     model.reset_state()
                 model.zero_grad()
                 loss = model.forward(b.inputs, b.targets, b.mask)
-                if not math.isfinite(loss):
+                if count == 0 and math.isfinite(loss):
+                    reference = max(reference, loss)
+                if diverged(loss, reference):
                     raise Diverged(
                         f"dynamic evaluation diverged after {count:,} tokens with learning "
-                        f"rate {lr:g} (the loss became {loss}); use a smaller rate."
+                        f"rate {lr:g} (the loss became {loss:.4g}); use a smaller rate."
                     )
                 total += model.loss_layer.total
                 count += model.loss_layer.count

@@ -11,6 +11,7 @@ from elman.data.batching import make_batches
 from elman.data.tokenizers import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
 from elman.model import LanguageModel
+from elman.numbers import perplexity as perplexity_of
 
 
 @dataclass(frozen=True)
@@ -23,8 +24,8 @@ class Evaluation:
 
     @property
     def perplexity(self) -> float:
-        """exp(mean cross-entropy per token)."""
-        return math.exp(self.loss)
+        """exp(mean cross-entropy per token); inf if that overflows."""
+        return perplexity_of(self.loss)
 
     @property
     def bits_per_token(self) -> float:

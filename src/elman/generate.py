@@ -12,6 +12,7 @@ from elman.data.tokenizers import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
 from elman.model import LanguageModel
 from elman.nn import log_softmax
+from elman.numbers import perplexity
 
 Tokenizer = CharTokenizer | WordTokenizer
 
@@ -115,8 +116,10 @@ def stream(
     """
     if length < 0:
         raise ElmanError(f"--length must be zero or positive, got {length}.")
-    if not temperature >= 0:  # NaN too
-        raise ElmanError(f"--temperature must be zero or positive, got {temperature}.")
+    if not 0 <= temperature < math.inf:  # NaN too
+        raise ElmanError(f"--temperature must be zero or positive and finite, got {temperature}.")
+    if seed < 0:
+        raise ElmanError(f"--seed must be zero or positive, got {seed}.")
     if top_k < 0:
         raise ElmanError(f"--top-k must be zero or positive, got {top_k}.")
     context = [_line_start(tokenizer), *encode_prompt(tokenizer, prompt)]
@@ -177,7 +180,7 @@ class LineScore:
 
     @property
     def perplexity(self) -> float:
-        return math.exp(-self.log_prob / self.tokens) if self.tokens else math.nan
+        return perplexity(-self.log_prob / self.tokens) if self.tokens else math.nan
 
 
 def score(model: LanguageModel, tokenizer: Tokenizer, lines: Iterable[str]) -> Iterator[LineScore]:

@@ -7,7 +7,6 @@ each epoch a validation pass that decides which weights to keep.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +18,9 @@ from tqdm import tqdm
 
 from elman.config import TrainConfig
 from elman.errors import ElmanError
+from elman.numbers import dumps
 from elman.optim import make_optimizer
+from elman.train import diverged, require_an_end, uniform_note
 
 
 class SequenceModel(Protocol):
@@ -30,6 +31,7 @@ class SequenceModel(Protocol):
     loss_sum: float  # summed loss of the last forward (weighted, if weights are used)
     loss_count: float  # what it was summed over: sequences, tokens, or the summed weights
     training: bool
+    outputs: int  # the choices each prediction is among: classes or tags
 
     def zero_grad(self) -> None: ...
     def forward(self, batch: Any) -> float: ...
@@ -56,20 +58,20 @@ def fit(
     with the epoch's record whenever the best weights change, and records are
     appended to ``metrics`` (JSON lines). On return the model holds the best weights.
     """
-    if config.epochs == 0 and config.max_steps == 0 and config.max_minutes == 0:
-        raise ElmanError("training would never stop; give --epochs, --max-steps or --max-minutes.")
+    require_an_end(config)
     optimizer = make_optimizer(config.optimizer, model.flat_params, config.learning_rate)
     rng = np.random.default_rng([config.seed, 2])  # batch order; apart from init and dropout
 
     def log(record: dict[str, Any]) -> None:
         if metrics is not None:
             with open(metrics, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(dumps(record) + "\n")
 
     history: list[dict[str, Any]] = []
     best: tuple[float, float] = (-math.inf, -math.inf)  # (criterion, -loss)
     best_params = model.flat_params.copy()
     step, epoch, stop = 0, 0, False
+    uniform_loss = math.log(model.outputs)
     start = time.perf_counter()
     while not stop:
         epoch += 1
@@ -86,10 +88,11 @@ def fit(
         for batch in bar:
             model.zero_grad()
             loss = model.forward(batch)
-            if not math.isfinite(loss):
+            if diverged(loss, uniform_loss):
                 raise ElmanError(
-                    f"the training loss became {loss} at step {step + 1}, so the weights "
-                    f"were not updated; lower --lr (now {optimizer.lr:g})"
+                    f"the training loss became {loss:.4g} at step {step + 1}, so the weights "
+                    f"were not updated{uniform_note(loss, uniform_loss)}; lower --lr "
+                    f"(now {optimizer.lr:g})"
                     + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
                 )
             model.backward()

@@ -8,25 +8,26 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import sys
 from typing import Any
 
 from elman import tagger as tg
 from elman.cli import (
     add_config_flags,
     append_metrics,
-    claim_out_directory,
     config_from_flags,
     defaults_text,
+    is_blank,
+    out_directory,
     refuse_unused,
 )
 from elman.config import ModelConfig, TrainConfig
 from elman.data.conllu import Sentence, read_tagged
-from elman.data.labeled import read_lines
-from elman.data.text import decode_text, read_text
+from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.metrics import report
+from elman.numbers import dumps
+from elman.rundir import claim_run_directory
+from elman.train import require_an_end
 
 # Defaults of `elman tag train`, over those of ModelConfig and TrainConfig: a
 # bidirectional LSTM over words with character features, which reaches the issue's
@@ -64,8 +65,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     tagger_config = config_from_flags(tg.TaggerConfig, args)
     train_config = config_from_flags(TrainConfig, args, TAG_TRAIN)
     model_config = config_from_flags(ModelConfig, args, {**TAG_MODEL, "vocab_size": 1})
-    out = claim_out_directory(args.out, args.overwrite)
-    out.mkdir(parents=True, exist_ok=True)
+    require_an_end(train_config)
+    out = out_directory(args.out, args.overwrite)  # claimed once every input is checked
 
     column = tagger_config.tag_column
     train_sentences = read_tagged(args.train, column)
@@ -97,11 +98,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         ckpt.info = info
         tg.save(out, ckpt)
 
-    tg.train(model, train_data, valid_data, train_config, save=save, metrics=out / "metrics.jsonl")
-    if test_data is not None:
-        result = tg.evaluate(model, test_data, train_config.eval_batch)
-        append_metrics(out, {"event": "test", **result.as_dict(tags)})
-        print(f"test: {summary(result)}")
+    with claim_run_directory(out, args.overwrite, resumable=False):
+        tg.train(
+            model, train_data, valid_data, train_config, save=save, metrics=out / "metrics.jsonl"
+        )
+        if test_data is not None:
+            result = tg.evaluate(model, test_data, train_config.eval_batch)
+            append_metrics(out, {"event": "test", **result.as_dict(tags)})
+            print(f"test: {summary(result)}")
     print(f"\nsaved to {out}; try: elman tag eval --model {out} --data FILE")
 
 
@@ -126,7 +130,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         raise ElmanError(f"--batch must be a positive integer, got {batch}.")
     result = tg.evaluate(ckpt.model, data, batch)
     if args.json:
-        print(json.dumps(result.as_dict(ckpt.tags)))
+        print(dumps(result.as_dict(ckpt.tags)))
         return
     print(f"{len(sentences):,} sentences; {summary(result)}")
     print(report(result.scores, ckpt.tags))
@@ -134,18 +138,23 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     ckpt = tg.load(args.model)
-    if args.file:
-        lines = read_lines(read_text(args.file), args.file)
-    else:
-        name = "standard input"
-        lines = read_lines(decode_text(sys.stdin.buffer.read(), name), name)
-    sentences = [Sentence(line.split(), [], number) for number, line in enumerate(lines, 1)]
+    lines = read_lines(args.file)
+    sentences = [
+        Sentence(line.split(), [], number)
+        for number, line in enumerate(lines, 1)
+        if not is_blank(line)
+    ]
     data = tg.encode(sentences, ckpt.words, ckpt.chars, ckpt.tags, ckpt.tagger_config)
     predicted = tg.predict_ids(ckpt.model, data, ckpt.train_config.eval_batch)
-    for sentence, ids in zip(sentences, predicted, strict=True):
+    answers = iter(zip(sentences, predicted, strict=True))
+    for line in lines:
+        if is_blank(line):
+            print()  # an empty sentence: output stays aligned with input
+            continue
+        sentence, ids = next(answers)
         tags = [ckpt.tags[k] for k in ids]
         if args.json:
-            print(json.dumps({"words": sentence.words, "tags": tags}, ensure_ascii=False))
+            print(dumps({"words": sentence.words, "tags": tags}, ensure_ascii=False))
         else:
             print("".join(f"{w}\t{t}\n" for w, t in zip(sentence.words, tags, strict=True)))
 

@@ -36,7 +36,14 @@ from elman.checkpoint import (
     read_checkpoint,
     write_checkpoint,
 )
-from elman.config import ModelConfig, TrainConfig, field_help, from_dict, require_choice
+from elman.config import (
+    ModelConfig,
+    TrainConfig,
+    field_help,
+    from_dict,
+    require_choice,
+    require_finite_fields,
+)
 from elman.data.conllu import TAG_COLUMNS, Sentence
 from elman.data.padded import bucket, mask_of, pad
 from elman.data.tokenizers import EOS, UNK, CharTokenizer, WordTokenizer, tokenizer_from_json
@@ -95,6 +102,7 @@ class TaggerConfig:
     )
 
     def __post_init__(self) -> None:
+        require_finite_fields(self)
         require_choice("tag_column", self.tag_column, tuple(TAG_COLUMNS))
         for name in ("char_embed", "char_hidden"):
             value = getattr(self, name)
@@ -158,6 +166,7 @@ class Tagger:
         if tags < 1:
             raise ElmanError("a tagger needs at least one tag; give tagged sentences.")
         self.config, self.tagger_config, self.tags = config, tagger_config, tags
+        self.outputs = tags  # what the training loop reads
         rng = np.random.default_rng(seed)
         dropout_rng = np.random.default_rng([seed, 1])
         V, D, K = config.vocab_size, config.embed, tags

@@ -33,10 +33,37 @@ from elman.data.tokenizers import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
 from elman.evaluate import evaluate_ids
 from elman.model import LanguageModel
+from elman.numbers import dumps, perplexity
 from elman.optim import make_optimizer
 from elman.resume import RESUME_FILE, load_resume, save_resume
 
 MAX_ROLLBACKS = 3
+# A loss this many times that of a uniform guess (log V nats per token for V choices),
+# or than FLOOR_NATS when that is larger, means training has diverged even while the loss
+# is still finite. Healthy runs stay far below it: ptb-lstm-medium at learning rate 35
+# peaks at 10.2 nats (log V = 9.21) in its first 1,500 steps, and a classifier of few classes
+# can be confidently wrong about a whole batch for a few nats per text.
+DIVERGENCE_FACTOR = 3.0
+DIVERGENCE_FLOOR_NATS = 10.0
+
+
+def diverged(loss: float, reference: float) -> bool:
+    """Whether a loss means training has diverged: it is NaN or infinite, or above
+    ``DIVERGENCE_FACTOR`` times ``reference`` (for training, log V, the loss of a uniform
+    guess over V choices, where training starts) or times ``DIVERGENCE_FLOOR_NATS``,
+    whichever is larger. Some BLAS kernels overflow to NaN within a step or two of a
+    runaway learning rate, others stay finite at 1e30 for a while: the second rule stops
+    both at the same step."""
+    return not loss <= DIVERGENCE_FACTOR * max(reference, DIVERGENCE_FLOOR_NATS)  # NaN too
+
+
+def uniform_note(loss: float, uniform_loss: float) -> str:
+    """For a finite loss that counts as diverged, what it is compared with."""
+    return f" (a uniform guess scores {uniform_loss:.4g})" if math.isfinite(loss) else ""
+
+
+class LimitReached(Exception):
+    """A resumed run has already reached its --epochs, --max-steps or --max-minutes."""
 
 
 class TrainingInterrupted(Exception):
@@ -83,17 +110,7 @@ def train(
     ``TrainingInterrupted``. On return ``model`` holds the best weights seen.
     """
     config = config or TrainConfig()
-    if config.epochs == 0 and config.max_steps == 0 and config.max_minutes == 0:
-        raise ElmanError("training would never stop; give --epochs, --max-steps or --max-minutes.")
-    train_ids = tokenizer.encode(train_text)
-    if len(train_ids) - 1 < config.batch:
-        raise ElmanError(
-            f"the training text has {len(train_ids)} tokens, too few for --batch "
-            f"{config.batch} streams; use a smaller --batch or a longer text."
-        )
-    valid_ids = tokenizer.encode(valid_text) if valid_text is not None else None
-    if valid_ids is not None and len(valid_ids) < 2:
-        raise ElmanError("the validation text has fewer than two tokens; give a longer one.")
+    train_ids, valid_ids = training_ids(tokenizer, train_text, valid_text, config)
     batches = make_batches(
         train_ids, model.config.state, tokenizer.eos_id, config.batch, config.bptt
     )
@@ -106,6 +123,14 @@ def train(
             raise ValueError("resuming needs the out_dir that holds the training state")
         best_params, saved, average = load_resume(out / RESUME_FILE, model, optimizer)
         p = Progress(**{"best_at_epoch_end": saved["best"], **saved})  # older states lack it
+        if p.batch >= len(batches):  # the epoch ended and was validated: go on with the next
+            p.epoch, p.batch, p.epoch_loss, p.epoch_tokens = p.epoch + 1, 0, 0.0, 0
+        reached = limit_reached(config, p)
+        if reached:
+            raise LimitReached(
+                f"the run in {out} has already {reached}; nothing to do (raise --epochs, "
+                "--max-steps or --max-minutes to train on)."
+            )
         _forget_metrics_after(out / "metrics.jsonl", p.step)
     else:
         best_params, p, average = model.flat_params.copy(), Progress(), None
@@ -113,7 +138,7 @@ def train(
     def log(record: dict[str, Any]) -> None:
         if out is not None:
             with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+                f.write(dumps(record) + "\n")
 
     def save_state() -> None:
         if out is not None:
@@ -126,6 +151,7 @@ def train(
     if config.on_nan == "rollback" and out is None:
         raise ElmanError("--on-nan rollback needs --out, where the training state is saved.")
     scratch = np.empty_like(model.flat_params) if config.average_after else None
+    uniform_loss = math.log(model.config.vocab_size)
     start = time.perf_counter()
     if not resume:
         save_state()  # so that a run stopped before its first save can resume or roll back
@@ -151,12 +177,13 @@ def train(
                         model.reset_state()
                     model.zero_grad()
                     loss = model.forward(batch.inputs, batch.targets, batch.mask)
-                    if not math.isfinite(loss):
+                    if diverged(loss, uniform_loss):
                         bad_step = p.step + 1
                         if config.on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
                             raise ElmanError(
-                                f"the training loss became {loss} at step {bad_step}, so the "
-                                f"weights were not updated; lower --lr (now {optimizer.lr:g})"
+                                f"the training loss became {loss:.4g} at step {bad_step}, so the "
+                                f"weights were not updated{uniform_note(loss, uniform_loss)}; "
+                                f"lower --lr (now {optimizer.lr:g})"
                                 + (" or --clip." if config.clip else " or set --clip, e.g. 1.")
                             )
                         # Back to the last saved state (within this epoch: one is saved at
@@ -176,7 +203,7 @@ def train(
                             }
                         )
                         tqdm.write(
-                            f"loss {loss} at step {bad_step}: back to step {p.step} "
+                            f"loss {loss:.4g} at step {bad_step}: back to step {p.step} "
                             f"with lr {optimizer.lr:g}"
                         )
                         bar.n = p.batch
@@ -199,7 +226,7 @@ def train(
                     bar.update()
                     bar.set_postfix(
                         loss=f"{mean_loss:.3f}",
-                        ppl=f"{math.exp(min(mean_loss, 50)):.1f}",
+                        ppl=f"{perplexity(mean_loss):.1f}",
                         tok_s=f"{speed:,.0f}",
                         refresh=False,
                     )
@@ -265,6 +292,44 @@ def train(
     return p.history
 
 
+def training_ids(
+    tokenizer: CharTokenizer | WordTokenizer,
+    train_text: str,
+    valid_text: str | None,
+    config: TrainConfig,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The training and validation texts as ids, refusing a setup that cannot train."""
+    require_an_end(config)
+    train_ids = tokenizer.encode(train_text)
+    if len(train_ids) - 1 < config.batch:
+        raise ElmanError(
+            f"the training text has {len(train_ids)} tokens, too few for --batch "
+            f"{config.batch} streams; use a smaller --batch or a longer text."
+        )
+    valid_ids = tokenizer.encode(valid_text) if valid_text is not None else None
+    if valid_ids is not None and len(valid_ids) < 2:
+        raise ElmanError("the validation text has fewer than two tokens; give a longer one.")
+    return train_ids, valid_ids
+
+
+def require_an_end(config: TrainConfig) -> None:
+    """Refuse settings under which training would never stop."""
+    if config.epochs == 0 and config.max_steps == 0 and config.max_minutes == 0:
+        raise ElmanError("training would never stop; give --epochs, --max-steps or --max-minutes.")
+
+
+def limit_reached(config: TrainConfig, p: Progress) -> str | None:
+    """What limit a run standing at ``p`` has reached, in words (None: it may go on).
+    ``p`` is where the next step would be: after a finished epoch, the next epoch."""
+    if config.epochs and p.epoch > config.epochs:
+        return f"finished its {config.epochs} epoch" + ("" if config.epochs == 1 else "s")
+    if config.max_steps and p.step >= config.max_steps:
+        return f"made {p.step} steps (--max-steps {config.max_steps})"
+    if config.max_minutes and p.seconds >= 60 * config.max_minutes:
+        return f"trained {p.seconds / 60:.1f} minutes (--max-minutes {config.max_minutes:g})"
+    return None
+
+
 def _update_average(
     average: np.ndarray | None, params: np.ndarray, p: Progress, scratch: np.ndarray | None
 ) -> np.ndarray:
@@ -326,7 +391,7 @@ def _end_epoch(
         "epoch": p.epoch,
         "step": p.step,
         "train_loss": train_loss,
-        "train_ppl": math.exp(min(train_loss, 50)),
+        "train_ppl": perplexity(train_loss),
         "lr": optimizer.lr,
     }
     improved, plateau = True, False  # without validation text: the latest weights, no decay

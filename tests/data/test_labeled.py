@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from elman.data.labeled import fingerprint, read_labeled, read_lines, stratified_split
+from elman.data.labeled import fingerprint, read_labeled, stratified_split
 from elman.errors import ElmanError
 
 
@@ -73,12 +73,6 @@ def test_folder_errors(tmp_path):
     write(tmp_path / "pos" / "1.txt", "  \n")
     with pytest.raises(ElmanError, match="only whitespace"):
         read_labeled(tmp_path)
-
-
-def test_read_lines_refuses_blank_lines():
-    assert read_lines("a b\nc\n", "x") == ["a b", "c"]
-    with pytest.raises(ElmanError, match="x line 2 is empty"):
-        read_lines("a\n \nb\n", "x")
 
 
 def test_stratified_split_keeps_proportions_and_covers_everything():

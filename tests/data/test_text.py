@@ -6,6 +6,7 @@ import pytest
 
 import elman.data.text as text_module
 from elman.data import read_text, split_text, tiny_shakespeare
+from elman.data.text import read_lines
 from elman.errors import ElmanError
 
 KOREAN = "안녕하세요, 세계!\n한국어 문장입니다.\n"
@@ -152,3 +153,18 @@ def test_split_two_characters():
 def test_split_fraction_out_of_range(fraction):
     with pytest.raises(ElmanError, match="between 0 and 1"):
         split_text("abc\ndef\n", fraction)
+
+
+def test_read_lines_keeps_blank_lines_so_answers_stay_aligned(tmp_path):
+    """Lines end at "\\n" only, a final newline starts no line, blank lines are kept."""
+    path = tmp_path / "lines.txt"
+    path.write_text("a b\n\n \nc\fd\n", encoding="utf-8")
+    assert read_lines(path) == ["a b", "", " ", "c\fd"]
+
+
+def test_read_lines_reads_standard_input(monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("한 줄\n둘\n".encode())))
+    assert read_lines(None) == ["한 줄", "둘"]

@@ -125,22 +125,6 @@ def _read_folder(directory: Path) -> list[Example]:
     return examples
 
 
-def read_lines(text: str, name: str) -> list[str]:
-    """Unlabelled texts, one per line (for prediction), from the text of ``name``.
-
-    A line that is empty or only whitespace is refused: it has nothing to classify.
-    """
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            raise ElmanError(
-                f"{name} line {number} is empty; give one text per line, with no blank lines."
-            )
-    return [line.strip() for line in lines]
-
-
 def stratified_split(
     labels: Sequence[str], valid: float, test: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

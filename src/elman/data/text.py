@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 from elman.errors import ElmanError
 
@@ -92,3 +93,22 @@ def split_text(text: str, fraction: float = 0.9) -> tuple[str, str]:
             "give a longer text or a separate validation file."
         )
     return text[:cut], text[cut:]
+
+
+def read_lines(path: str | os.PathLike[str] | None) -> list[str]:
+    """The lines of a UTF-8 file, or of standard input when ``path`` is None, for the
+    commands that answer line by line (``score``, ``classify predict``, ``tag predict``).
+
+    Lines end at "\\n" only (``str.splitlines`` would also break at form feeds and
+    Unicode separators), and a final "\\n" does not start another line. Blank lines are
+    kept, as "", so that each command can answer a blank line with a blank line and its
+    output stays aligned with its input.
+    """
+    if path is None:
+        text = decode_text(sys.stdin.buffer.read(), "standard input")
+    else:
+        text = read_text(path)
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines

@@ -12,6 +12,8 @@ from elman.nn.gru import GRU
 from elman.nn.lstm import LSTM
 from elman.nn.recurrent import RNN
 
+GATES = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}  # blocks of H columns per cell
+
 
 def uniform(rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:
     """U(-scale, scale). With scale 0.1 this is Zaremba et al. (2014) and PyTorch's
@@ -42,7 +44,7 @@ def recurrent_layer(
     input weights Glorot uniform per gate, recurrent weights orthogonal per gate,
     biases zero except the LSTM's forget gate, which starts at 1 so that the cell
     remembers by default (Gers et al. 2000; Jozefowicz et al. 2015)."""
-    gates = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}[cell]
+    gates = GATES[cell]
     W_x = np.concatenate([glorot_uniform(rng, input_size, hidden) for _ in range(gates)], axis=1)
     W_h = np.concatenate([orthogonal(rng, hidden) for _ in range(gates)], axis=1)
     if cell == "lstm":

@@ -27,6 +27,7 @@ from elman.config import ModelConfig, TrainConfig, from_dict
 from elman.data.tokenizers import CharTokenizer, WordTokenizer, load_vocab, save_vocab
 from elman.errors import ElmanError
 from elman.model import LanguageModel
+from elman.numbers import dumps
 
 FORMAT_VERSION = 1
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
@@ -69,7 +70,7 @@ def write_checkpoint(
         atomic_write(
             directory / CONFIG_FILE,
             lambda path: Path(path).write_text(
-                json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+                dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
             ),
         )
     except OSError as e:

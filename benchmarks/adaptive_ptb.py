@@ -4,7 +4,7 @@
                                       [--lr 0] [--clip 1] [--max-steps 0] [--log-every 50]
 
 Trains the ``rnn-ptb`` model of bench.py (word level, tanh RNN, embedding 256,
-hidden 256, batch 20, bptt 35) twice with ``elman.train.train``, once with each
+hidden 256, batch 20, bptt 35) twice with ``elman.train``, once with each
 output layer, from the same seed and with the same optimiser settings, and prints
 a markdown table: training speed, validation perplexity after each epoch, and the
 adaptive softmax's speed and perplexity relative to the full softmax's.
@@ -35,8 +35,8 @@ import numpy as np
 from elman.config import ModelConfig, TrainConfig
 from elman.data.batching import make_batches
 from elman.data.tokenizers import make_tokenizer
-from elman.model import LanguageModel
-from elman.train import train
+from elman.lm.model import LanguageModel
+from elman.lm.task import train
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
 SOFTMAXES = ("full", "adaptive")

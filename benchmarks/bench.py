@@ -34,10 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from elman.config import ModelConfig
-from elman.generate import sample_next
-from elman.model import LanguageModel
+from elman.lm.model import LanguageModel
 from elman.nn.adaptive_softmax import projection_size
 from elman.optim import SGD
+from elman.sampling import sample_next
+from elman.torch_names import torch_names, zeroed_biases
 
 CLIP = 0.25  # global gradient norm, as in pytorch/examples word_language_model
 LR = 1.0  # SGD learning rate; any value costs the same
@@ -250,32 +251,18 @@ class TorchLM(torch.nn.Module):
 
 
 def torch_copy(model: LanguageModel, w: Workload) -> TorchLM:
-    """A TorchLM holding ``model``'s weights (W_x = weight_ih.T, ..., as in
-    tests/test_model_cells.py). elman has one bias per layer, so torch's bias_hh is
-    zero and frozen: the two models then compute and update the same function."""
+    """A TorchLM holding ``model``'s weights, named as ``elman.torch_names`` says. elman
+    has one bias per layer, so torch's bias_hh is zero and frozen: the two models then
+    compute and update the same function."""
     ref = TorchLM(w)
-    names = {"embed.W": ("embed.weight", False)}
-    if w.softmax == "adaptive":
-        names["output.head.W"] = ("output.head.weight", True)
-        names["output.head.b"] = ("output.head.bias", False)
-        for k in range(len(adaptive_cutoffs(w))):
-            names[f"output.tail.{k}.proj"] = (f"output.tail.{k}.0.weight", True)
-            names[f"output.tail.{k}.out"] = (f"output.tail.{k}.1.weight", True)
-    else:
-        names["output.W"] = ("output.weight", True)
-        names["output.b"] = ("output.bias", False)
-    for k in range(w.layers):
-        names[f"rnn.{k}.W_x"] = (f"rnn.weight_ih_l{k}", True)
-        names[f"rnn.{k}.W_h"] = (f"rnn.weight_hh_l{k}", True)
-        names[f"rnn.{k}.b"] = (f"rnn.bias_ih_l{k}", False)
     tparams = dict(ref.named_parameters())
     with torch.no_grad():
-        for name, (tname, transposed) in names.items():
+        for name, (tname, transposed) in torch_names(model.params).items():
             value = model.params[name].T if transposed else model.params[name]
             tparams[tname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
-        for k in range(w.layers):
-            tparams[f"rnn.bias_hh_l{k}"].zero_()
-            tparams[f"rnn.bias_hh_l{k}"].requires_grad_(False)
+        for tname in zeroed_biases(model.params):
+            tparams[tname].zero_()
+            tparams[tname].requires_grad_(False)
     return ref
 
 

@@ -4,10 +4,10 @@ The recipes' real runs (PTB, Tiny Shakespeare) are opt-in: tests/test_targets.py
 
 import json
 
-from elman.cli import data_files, recipe_result
+from elman.cli.lm import data_files, recipe_result
 from elman.config import ModelConfig, TrainConfig
 from elman.recipes import RECIPES
-from tests.test_cli import FOX, elman, ok, write
+from tests.cli.test_lm import FOX, elman, ok, write
 
 
 def test_every_recipe_is_valid_settings():

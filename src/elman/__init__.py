@@ -10,16 +10,27 @@ A notebook session::
     elman.train(model, tokenizer, train_text, valid_text, elman.TrainConfig(max_steps=200))
     elman.perplexity(model, tokenizer, valid_text)
     print(elman.generate(model, tokenizer, "ROMEO:", length=100))
+
+``elman.load(DIR)`` reads a checkpoint of any kind (language model, classifier,
+tagger); ``elman.save`` writes a language model's.
 """
 
-from elman.checkpoint import Checkpoint, load, save
 from elman.config import ModelConfig, TrainConfig
-from elman.data import CharTokenizer, WordTokenizer, read_text, split_text, tiny_shakespeare
+from elman.data import (
+    CharTokenizer,
+    Tokenizer,
+    WordTokenizer,
+    read_text,
+    split_text,
+    tiny_shakespeare,
+)
 from elman.errors import ElmanError
-from elman.evaluate import Evaluation, evaluate, perplexity
-from elman.generate import LineScore, generate, score, stream
-from elman.model import LanguageModel
-from elman.train import train
+from elman.kinds import load
+from elman.lm.checkpoint import Checkpoint, save
+from elman.lm.evaluate import Evaluation, evaluate, perplexity
+from elman.lm.generate import LineScore, generate, score, stream
+from elman.lm.model import LanguageModel
+from elman.lm.task import train
 
 __version__ = "0.1.0"
 
@@ -32,6 +43,7 @@ __all__ = [
     "LineScore",
     "ModelConfig",
     "TrainConfig",
+    "Tokenizer",
     "WordTokenizer",
     "evaluate",
     "generate",

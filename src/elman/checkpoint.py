@@ -1,21 +1,24 @@
 """Checkpoints are data: a directory of JSON and safetensors, never a pickle.
 
-    DIR/config.json         format version, model config, tokenizer level, training settings
-    DIR/vocab.json          the tokens, id by id
-    DIR/model.safetensors   every parameter under its name in ``LanguageModel.params``
+    DIR/config.json         format version, kind, the kind's settings and records,
+                            and which file holds each named vocabulary
+    DIR/vocab.json          the first vocabulary, its tokens id by id
+    DIR/vocab-NAME.json     any further vocabulary (a translator has two)
+    DIR/model.safetensors   every parameter under its name
 
-Loading checks the format version, the config, the vocabulary against the config,
-and every tensor's name and shape, and says what is wrong and what to do.
+This module is the file I/O every model kind shares: atomic writes, tensors with a
+content hash, the config's sections, vocabularies by name, and the checks that say
+what is wrong with a directory and what to do. Each kind's package says what its
+sections and vocabularies are (``elman.lm.checkpoint``, ``elman.classify.checkpoint``,
+...).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,26 +26,19 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from elman.config import ModelConfig, TrainConfig, from_dict
-from elman.data.tokenizers import CharTokenizer, WordTokenizer, load_vocab, save_vocab
+from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab
 from elman.errors import ElmanError
-from elman.model import LanguageModel
 from elman.numbers import dumps
 
-FORMAT_VERSION = 1
+# 2: named vocabularies, text normalisation recorded in them. Version 1 is still read.
+FORMAT_VERSION = 2
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
-LANGUAGE_MODEL = "language-model"  # the ``kind`` of checkpoint this module saves and loads
+LANGUAGE_MODEL = "language-model"  # what a checkpoint without a kind (the first ones) holds
 
 
-@dataclass
-class Checkpoint:
-    """A trained model with what it needs to be used: its tokenizer and how it was trained."""
-
-    model: LanguageModel
-    tokenizer: CharTokenizer | WordTokenizer
-    train_config: TrainConfig = field(default_factory=TrainConfig)
-    info: dict[str, Any] = field(default_factory=dict)  # free-form: epoch, step, valid perplexity
-    data: dict[str, Any] = field(default_factory=dict)  # the texts it was trained on, for --resume
+def vocab_file(names: list[str], name: str) -> str:
+    """The file of vocabulary ``name``: vocab.json for the first, vocab-NAME.json after."""
+    return VOCAB_FILE if name == names[0] else f"vocab-{name}.json"
 
 
 def write_checkpoint(
@@ -50,23 +46,36 @@ def write_checkpoint(
     kind: str,
     sections: dict[str, Any],
     tensors: dict[str, np.ndarray],
-    tokenizer: CharTokenizer | WordTokenizer,
+    vocabularies: dict[str, Tokenizer],
 ) -> None:
-    """Write any kind of model: ``config.json`` (format, version, ``kind`` and the
-    JSON ``sections``), ``vocab.json`` and ``model.safetensors`` (float32).
+    """Write any kind of model: ``config.json`` (format, version, ``kind``, the JSON
+    ``sections`` and the vocabulary files by name), one vocabulary file per entry of
+    ``vocabularies`` and ``model.safetensors`` (float32).
 
     Each file is written to a temporary name in the same directory and renamed
     over the old one, so a crash never leaves a half-written file behind.
     """
     directory = Path(directory)
-    config = {"format": "elman", "format_version": FORMAT_VERSION, "kind": kind, **sections}
+    names = list(vocabularies)
+    files = {name: vocab_file(names, name) for name in names}
+    config = {
+        "format": "elman",
+        "format_version": FORMAT_VERSION,
+        "kind": kind,
+        **sections,
+        "vocabularies": files,
+    }
     arrays = {name: np.ascontiguousarray(t, np.float32) for name, t in tensors.items()}
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # Serialised to bytes and written like the JSON files: safetensors' save_file
         # creates its files readable by their owner only (mode 0600).
         write_tensors(directory / WEIGHTS_FILE, arrays)
-        atomic_write(directory / VOCAB_FILE, lambda path: save_vocab(tokenizer, path))
+        for name, tokenizer in vocabularies.items():
+            atomic_write(
+                directory / files[name],
+                lambda path, tokenizer=tokenizer: save_vocab(tokenizer, path),
+            )
         atomic_write(
             directory / CONFIG_FILE,
             lambda path: Path(path).write_text(
@@ -138,11 +147,8 @@ def read_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     return tensors, metadata
 
 
-def read_checkpoint(
-    directory: str | os.PathLike, kind: str, sections: tuple[str, ...]
-) -> tuple[dict[str, Any], CharTokenizer | WordTokenizer, dict[str, np.ndarray]]:
-    """Read and check the files of a checkpoint of ``kind``: its config (each of
-    ``sections`` a JSON object), its vocabulary and its tensors."""
+def read_config(directory: str | os.PathLike) -> dict[str, Any]:
+    """The checked ``config.json`` of a checkpoint directory, of any kind."""
     directory = Path(directory)
     config_path = directory / CONFIG_FILE
     if not directory.is_dir():
@@ -172,7 +178,27 @@ def read_checkpoint(
             f"{directory} has checkpoint format version {version!r}, but this elman "
             f"reads versions 1 to {FORMAT_VERSION}; upgrade elman to load it."
         )
-    found = config.get("kind", LANGUAGE_MODEL)  # written before kinds existed: a language model
+    return config
+
+
+def kind_of(config: dict[str, Any]) -> str:
+    """The kind of model a checkpoint's config describes."""
+    return config.get("kind", LANGUAGE_MODEL)  # written before kinds existed: a language model
+
+
+def read_checkpoint(
+    directory: str | os.PathLike,
+    kind: str,
+    sections: tuple[str, ...],
+    vocabularies: tuple[str, ...],
+) -> tuple[dict[str, Any], dict[str, Tokenizer], dict[str, np.ndarray]]:
+    """Read and check the files of a checkpoint of ``kind``: its config (each of
+    ``sections`` a JSON object), its named ``vocabularies`` and its tensors. A checkpoint
+    from before vocabularies had names holds the first one in vocab.json and no other."""
+    directory = Path(directory)
+    config = read_config(directory)
+    config_path = directory / CONFIG_FILE
+    found = kind_of(config)
     if found != kind:
         raise ElmanError(
             f"{directory} holds a {found} checkpoint, not a {kind}; use the elman command "
@@ -184,9 +210,64 @@ def read_checkpoint(
                 f"{config_path}: {section!r} is {_json_type(config[section])}, expected a JSON "
                 "object; the checkpoint is damaged, retrain or restore it."
             )
-    tokenizer = load_vocab(directory / VOCAB_FILE)
+    files = config.get("vocabularies", {vocabularies[0]: VOCAB_FILE})
+    if not isinstance(files, dict) or not all(
+        isinstance(name, str) and isinstance(file, str) and "/" not in file
+        for name, file in files.items()
+    ):
+        raise ElmanError(
+            f"{config_path}: 'vocabularies' is {files!r}, expected names and file names; the "
+            "checkpoint is damaged, retrain or restore it."
+        )
+    tokenizers = {name: load_vocab(directory / file) for name, file in files.items()}
     tensors, _ = read_tensors(directory / WEIGHTS_FILE)
-    return config, tokenizer, tensors
+    return config, tokenizers, tensors
+
+
+def vocabulary(
+    directory: Path,
+    config: dict[str, Any],
+    vocabularies: dict[str, Tokenizer],
+    name: str,
+    size: int,
+    level: str | None = None,
+) -> Tokenizer:
+    """The vocabulary called ``name`` of a checkpoint read by ``read_checkpoint``, checked
+    against the model's ``size`` and, when given, the ``level`` its config names."""
+    file = directory / config.get("vocabularies", {name: VOCAB_FILE}).get(name, VOCAB_FILE)
+    tokenizer = vocabularies.get(name)
+    if tokenizer is None:
+        raise ElmanError(
+            f"{directory / CONFIG_FILE} names no vocabulary {name!r}; the checkpoint was "
+            "edited or mixed up, retrain it."
+        )
+    if level is not None and tokenizer.level != level:
+        raise ElmanError(
+            f"{file} holds a {tokenizer.level}-level vocabulary but {CONFIG_FILE} says "
+            f"{level!r}; the checkpoint was edited or mixed up, retrain it."
+        )
+    if len(tokenizer) != size:
+        raise ElmanError(
+            f"{file} has {len(tokenizer)} tokens but the model expects {size}; the vocabulary "
+            "does not belong to this model."
+        )
+    return tokenizer
+
+
+def distinct_names(value: Any, where: str, what: str, minimum: int) -> list[str]:
+    """A checkpoint's list of labels or tags, refused unless it holds at least ``minimum``
+    distinct non-empty strings."""
+    if (
+        not isinstance(value, list)
+        or len(value) < minimum
+        or not all(isinstance(name, str) and name for name in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ElmanError(
+            f"{where}: {what} is {value!r}, expected a list of {minimum} or more distinct "
+            "names; the checkpoint is damaged, retrain or restore it."
+        )
+    return value
 
 
 def copy_tensors(
@@ -215,57 +296,9 @@ def copy_tensors(
             )
 
 
-def save(
-    directory: str | os.PathLike,
-    model: LanguageModel,
-    tokenizer: CharTokenizer | WordTokenizer,
-    train_config: TrainConfig | None = None,
-    info: dict[str, Any] | None = None,
-    data: dict[str, Any] | None = None,
-) -> None:
-    """Write a language model's checkpoint into ``directory`` (created if needed).
-    ``data`` records the training texts so that ``--resume`` can check them; when
-    None, the record already in ``directory`` is kept."""
-    if data is None:
-        data = _existing_section(Path(directory) / CONFIG_FILE, "data")
-    sections = {
-        "model": dataclasses.asdict(model.config),
-        "tokenizer": {"level": tokenizer.level},
-        "train": dataclasses.asdict(train_config or TrainConfig()),
-        "info": info or {},
-        "data": data,
-    }
-    write_checkpoint(directory, LANGUAGE_MODEL, sections, model.params, tokenizer)
-
-
-def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Checkpoint:
-    """Read and validate the language-model checkpoint in ``directory``."""
-    directory = Path(directory)
-    config, tokenizer, tensors = read_checkpoint(
-        directory, LANGUAGE_MODEL, ("model", "train", "tokenizer", "info", "data")
-    )
-    where = str(directory / CONFIG_FILE)
-    model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where=where)
-    level = config.get("tokenizer", {}).get("level")
-    if tokenizer.level != level:
-        raise ElmanError(
-            f"{directory / VOCAB_FILE} holds a {tokenizer.level}-level vocabulary but "
-            f"{CONFIG_FILE} says {level!r}; the checkpoint was edited or mixed up, retrain it."
-        )
-    if len(tokenizer) != model_config.vocab_size:
-        raise ElmanError(
-            f"{directory / VOCAB_FILE} has {len(tokenizer)} tokens but the model expects "
-            f"{model_config.vocab_size}; the vocabulary does not belong to this model."
-        )
-    model = LanguageModel(model_config, dtype=dtype)
-    copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
-    return Checkpoint(
-        model, tokenizer, train_config, config.get("info", {}), config.get("data", {})
-    )
-
-
-def _existing_section(config_path: Path, section: str) -> dict[str, Any]:
+def existing_section(config_path: Path, section: str) -> dict[str, Any]:
+    """A section of the config already in a directory ({} when there is none), for a
+    save that keeps what it does not change."""
     try:
         value = json.loads(config_path.read_text(encoding="utf-8")).get(section, {})
     except (OSError, ValueError, AttributeError):

@@ -2,7 +2,9 @@
 
 Every field has a default and a help text; the CLI's flags are generated from these
 dataclasses (``--hidden`` is ``ModelConfig.hidden``), and checkpoints store them as
-JSON. Later features add fields here, not new plumbing.
+JSON. Later features add fields here, not new plumbing. A field that only some
+commands use says which in its metadata (``kinds``: "lm", "classify", "tag", ...);
+the other commands do not offer it.
 """
 
 from __future__ import annotations
@@ -12,19 +14,25 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from elman.data.tokenizers import TOKENIZERS
 from elman.errors import ElmanError
 from elman.nn.adaptive_softmax import projection_size
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru")
 DROPOUT_KINDS = ("standard", "locked")
 STATE_MODES = ("carry", "reset")
-LEVELS = ("char", "word")
+LEVELS = tuple(TOKENIZERS)
 OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
 SOFTMAXES = ("full", "adaptive")
 
 
+LM_ONLY = ("lm",)  # the language model's settings: its output layer, state and chunks
+ENCODERS = ("classify", "tag")  # commands whose networks read whole sequences
+
+
 def field_help(text: str, **extra: Any) -> dict[str, Any]:
+    """A field's metadata: its help text, and ``choices``, ``cli=False`` or ``kinds``."""
     return {"help": text, **extra}
 
 
@@ -63,13 +71,15 @@ class ModelConfig:
         default=False,
         metadata=field_help(
             "the output layer shares the embedding matrix (Press & Wolf 2017; Inan et al. "
-            "2017); needs --embed equal to --hidden"
+            "2017); needs --embed equal to --hidden",
+            kinds=LM_ONLY,
         ),
     )
     bidirectional: bool = field(
         default=False,
         metadata=field_help(
-            "read the sequence both ways (encoders only; a language model refuses it)"
+            "read the sequence both ways (encoders only; a language model refuses it)",
+            kinds=ENCODERS,
         ),
     )
     state: str = field(
@@ -78,6 +88,7 @@ class ModelConfig:
             "hidden state across lines: carry it on, or reset it at every line end "
             "(in training, evaluation and scoring alike)",
             choices=STATE_MODES,
+            kinds=LM_ONLY,
         ),
     )
     softmax: str = field(
@@ -86,6 +97,7 @@ class ModelConfig:
             "output layer: a full softmax over the vocabulary, or an adaptive softmax (Grave "
             "et al. 2017) that trains faster on large vocabularies and scores exactly",
             choices=SOFTMAXES,
+            kinds=LM_ONLY,
         ),
     )
     cutoffs: str = field(
@@ -93,13 +105,15 @@ class ModelConfig:
         metadata=field_help(
             "adaptive softmax: increasing token ids, comma-separated, that split the "
             "frequency-ordered vocabulary into a shortlist and tail clusters "
-            "(empty: V/5,V/2, i.e. 2000,5000 for a 10,000-word vocabulary)"
+            "(empty: V/5,V/2, i.e. 2000,5000 for a 10,000-word vocabulary)",
+            kinds=LM_ONLY,
         ),
     )
     div_value: float = field(
         default=4.0,
         metadata=field_help(
-            "adaptive softmax: tail cluster k projects H to H / div_value^(k+1) dimensions"
+            "adaptive softmax: tail cluster k projects H to H / div_value^(k+1) dimensions",
+            kinds=LM_ONLY,
         ),
     )
 
@@ -185,7 +199,11 @@ class TrainConfig:
 
     level: str = field(
         default="char",
-        metadata=field_help("tokens: characters or whitespace-separated words", choices=LEVELS),
+        metadata=field_help(
+            "tokens: characters or whitespace-separated words",
+            choices=LEVELS,
+            kinds=("lm", "classify"),
+        ),
     )
     max_vocab: int = field(
         default=0,
@@ -200,7 +218,10 @@ class TrainConfig:
         default=32, metadata=field_help("B, the number of parallel streams the corpus is cut into")
     )
     bptt: int = field(
-        default=64, metadata=field_help("T, steps per chunk; gradients stop at chunk boundaries")
+        default=64,
+        metadata=field_help(
+            "T, steps per chunk; gradients stop at chunk boundaries", kinds=LM_ONLY
+        ),
     )
     epochs: int = field(
         default=0,

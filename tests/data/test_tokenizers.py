@@ -227,11 +227,33 @@ def test_vocab_file_round_trip(tmp_path, cls, text):
     loaded = load_vocab(path)
     assert type(loaded) is cls and loaded == tok
     assert np.array_equal(loaded.encode(text), tok.encode(text))
-    assert json.loads(raw) == {"level": cls.level, "tokens": tok.tokens}
+    assert json.loads(raw) == {"level": cls.level, "normalize": "NFC", "tokens": tok.tokens}
 
 
 def test_to_json_shape():
-    assert CharTokenizer.fit("ba\n").to_json() == {"level": "char", "tokens": [UNK, "b", "a", "\n"]}
+    """New vocabularies record their normalisation; one without (from before it existed)
+    writes no key."""
+    expected = {"level": "char", "normalize": "NFC", "tokens": [UNK, "b", "a", "\n"]}
+    assert CharTokenizer.fit("ba\n").to_json() == expected
+    assert CharTokenizer([UNK, "b"]).to_json() == {"level": "char", "tokens": [UNK, "b"]}
+
+
+def test_text_is_read_in_nfc_so_decomposed_korean_is_the_same_syllables():
+    """ "한국어" typed or saved decomposed (NFD: separate jamo) encodes as the composed
+    syllables the vocabulary holds; a vocabulary from before normalisation (no
+    ``normalize`` in its file) reads text as it is, as it always did."""
+    import unicodedata
+
+    composed = "한국어 문장\n"
+    decomposed = unicodedata.normalize("NFD", composed)
+    assert len(decomposed) > len(composed)
+    tok = CharTokenizer.fit(composed)
+    assert tok.encode(decomposed).tolist() == tok.encode(composed).tolist()
+    assert not tok.unknown_tokens(decomposed)
+    old = tokenizer_from_json({"level": "char", "tokens": tok.tokens}, "old vocab.json")
+    assert old.normalize is None and sum(old.unknown_tokens(decomposed).values()) > 0
+    words = WordTokenizer.fit(composed)
+    assert words.encode(decomposed).tolist() == words.encode(composed).tolist()
 
 
 @pytest.mark.parametrize(

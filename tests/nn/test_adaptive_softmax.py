@@ -10,6 +10,7 @@ from elman.nn import AdaptiveSoftmax, SoftmaxCrossEntropy
 from elman.nn import adaptive_softmax as adaptive_module
 from elman.nn import init as nninit
 from tests.numeric import assert_close, numerical_gradient
+from tests.torch_reference import grads_from, load_into
 
 H, V, CUTOFFS, DIV = 6, 12, [4, 8], 2.0  # shortlist 0..3, clusters 4..7 and 8..11
 
@@ -237,19 +238,14 @@ def test_inconsistent_shapes_are_refused():
 
 
 def torch_copy(torch, layer, hidden, vocab, cutoffs, div_value):
-    """AdaptiveLogSoftmaxWithLoss(head_bias=True) holding the layer's weights, transposed."""
+    """AdaptiveLogSoftmaxWithLoss(head_bias=True) holding the layer's weights (a model's
+    "output.head.W" ... through ``elman.torch_names``), and those names."""
     ref = torch.nn.AdaptiveLogSoftmaxWithLoss(
         hidden, vocab, cutoffs, div_value=div_value, head_bias=True
     )
-    names = {"head.W": ref.head.weight, "head.b": ref.head.bias}
-    for k, cluster in enumerate(ref.tail):
-        names[f"tail.{k}.proj"], names[f"tail.{k}.out"] = cluster[0].weight, cluster[1].weight
-    assert names.keys() == layer.params.keys()
-    with torch.no_grad():
-        for name, tparam in names.items():
-            value = layer.params[name] if name == "head.b" else layer.params[name].T
-            tparam.copy_(torch.from_numpy(np.ascontiguousarray(value)))
-    return ref, names
+    params = {f"output.{name}": value for name, value in layer.params.items()}
+    load_into(torch, ref, params, prefix="output.")
+    return ref, params
 
 
 @pytest.mark.parametrize("masked", [False, True])
@@ -282,8 +278,5 @@ def test_matches_torch(masked):
     assert_close(logp[mask], ref.log_prob(th).detach().numpy(), rtol=1e-5, atol=1e-6)
     assert_close(dh[mask], th.grad.numpy(), rtol=1e-4, atol=1e-7)
     assert np.all(dh[~mask] == 0)
-    for name, tparam in names.items():
-        expected = tparam.grad.numpy()
-        assert_close(
-            layer.grads[name], expected if name == "head.b" else expected.T, rtol=1e-4, atol=1e-7
-        )
+    for name, expected in grads_from(ref, names, prefix="output.").items():
+        assert_close(layer.grads[name.removeprefix("output.")], expected, rtol=1e-4, atol=1e-7)

@@ -7,6 +7,7 @@ import pytest
 from elman.nn.bidirectional import Bidirectional, reversal
 from elman.nn.init import recurrent_layer
 from tests.numeric import assert_close, numerical_gradient
+from tests.torch_reference import grads_from, load_into
 
 CELLS = ["rnn", "rnn-relu", "lstm", "gru"]
 D, H = 3, 4
@@ -103,26 +104,9 @@ def test_matches_torch_bidirectional(cell):
         "lstm": lambda: torch.nn.LSTM(D, H, **kwargs),
         "gru": lambda: torch.nn.GRU(D, H, **kwargs),
     }[cell]()
-    tparams = dict(ref.named_parameters())
-    names = {}  # (direction, our name) -> (torch name, transposed)
-    for direction, suffix in (("forward", ""), ("reverse", "_reverse")):
-        names[direction, "W_x"] = (f"weight_ih_l0{suffix}", True)
-        names[direction, "W_h"] = (f"weight_hh_l0{suffix}", True)
-        if cell == "gru":
-            names[direction, "b_x"] = (f"bias_ih_l0{suffix}", False)
-            names[direction, "b_h"] = (f"bias_hh_l0{suffix}", False)
-        else:
-            names[direction, "b"] = (f"bias_ih_l0{suffix}", False)
     layers = dict(bi.sublayers())
-    with torch.no_grad():
-        for (direction, name), (tname, transposed) in names.items():
-            value = layers[direction].params[name]
-            tparams[tname].copy_(
-                torch.from_numpy(np.ascontiguousarray(value.T if transposed else value))
-            )
-        if cell != "gru":
-            tparams["bias_hh_l0"].zero_()
-            tparams["bias_hh_l0_reverse"].zero_()
+    params = elman_names(layers, "params")
+    load_into(torch, ref, params, prefix="rnn.")
 
     rng = np.random.default_rng(6)
     xs, G = rng.normal(size=(B, T, D)), rng.normal(size=(B, T, 2 * H))
@@ -134,14 +118,9 @@ def test_matches_torch_bidirectional(cell):
     dxs, _ = bi.backward(G)
     assert_close(hs, t_hs.detach().numpy(), rtol=1e-10, atol=1e-12)
     assert_close(dxs, t_xs.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for (direction, name), (tname, transposed) in names.items():
-        expected = tparams[tname].grad.numpy()
-        assert_close(
-            layers[direction].grads[name],
-            expected.T if transposed else expected,
-            rtol=1e-10,
-            atol=1e-12,
-        )
+    ours = elman_names(layers, "grads")
+    for name, expected in grads_from(ref, params, prefix="rnn.").items():
+        assert_close(ours[name], expected, rtol=1e-10, atol=1e-12)
 
 
 # Right-padded batches: each sequence read as if alone --------------------------------
@@ -196,6 +175,15 @@ def test_padded_backward_matches_finite_differences(cell):
             assert_close(layer.grads[name], numerical_gradient(loss, layer.params[name]))
 
 
+def elman_names(layers: dict, what: str) -> dict:
+    """The two directions' params or grads under a model's names, "rnn.0.forward.W_x"."""
+    return {
+        f"rnn.0.{direction}.{key}": value
+        for direction, layer in layers.items()
+        for key, value in getattr(layer, what).items()
+    }
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_padded_matches_torch_packed_sequence(cell):
     """torch's bidirectional LSTM/GRU over ``pack_padded_sequence`` on identical weights:
@@ -207,19 +195,9 @@ def test_padded_matches_torch_packed_sequence(cell):
     bi = make_bidirectional(cell, seed=10)
     kwargs = {"batch_first": True, "bidirectional": True, "dtype": torch.float64}
     ref = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(D, H, **kwargs)
-    tparams = dict(ref.named_parameters())
     layers = dict(bi.sublayers())
-    with torch.no_grad():
-        for direction, suffix in (("forward", ""), ("reverse", "_reverse")):
-            p = layers[direction].params
-            tparams[f"weight_ih_l0{suffix}"].copy_(torch.from_numpy(p["W_x"].T.copy()))
-            tparams[f"weight_hh_l0{suffix}"].copy_(torch.from_numpy(p["W_h"].T.copy()))
-            if cell == "gru":
-                tparams[f"bias_ih_l0{suffix}"].copy_(torch.from_numpy(p["b_x"]))
-                tparams[f"bias_hh_l0{suffix}"].copy_(torch.from_numpy(p["b_h"]))
-            else:
-                tparams[f"bias_ih_l0{suffix}"].copy_(torch.from_numpy(p["b"]))
-                tparams[f"bias_hh_l0{suffix}"].zero_()
+    params = elman_names(layers, "params")
+    load_into(torch, ref, params, prefix="rnn.")
     rng = np.random.default_rng(11)
     B, T = len(LENGTHS), LENGTHS.max()
     xs = rng.normal(size=(B, T, D))
@@ -239,7 +217,6 @@ def test_padded_matches_torch_packed_sequence(cell):
     assert_close(hs[:, 0, H:], h_n[1], rtol=1e-10, atol=1e-12)
     dxs, _ = bi.backward(G)
     assert_close(dxs, t_xs.grad.numpy(), rtol=1e-10, atol=1e-12)
-    for direction, suffix in (("forward", ""), ("reverse", "_reverse")):
-        grads = layers[direction].grads
-        assert_close(grads["W_x"], tparams[f"weight_ih_l0{suffix}"].grad.numpy().T, rtol=1e-9)
-        assert_close(grads["W_h"], tparams[f"weight_hh_l0{suffix}"].grad.numpy().T, rtol=1e-9)
+    ours = elman_names(layers, "grads")
+    for name, expected in grads_from(ref, params, prefix="rnn.").items():
+        assert_close(ours[name], expected, rtol=1e-9)

@@ -1,9 +1,19 @@
-"""Character and word tokenizers with one interface, and their vocabulary files.
+"""Tokenizers behind one interface (``Tokenizer``: characters and words, with room for
+subwords), and their vocabulary files.
 
-A tokenizer is its vocabulary: ``tokens[i]`` is the token with id ``i``. Both kinds
-reserve id 0 for ``<unk>``, the token every text token outside the vocabulary maps
+A tokenizer is its vocabulary: ``tokens[i]`` is the token with id ``i``. Every kind
+reserves id 0 for ``<unk>``, the token every text token outside the vocabulary maps
 to, so an evaluation text with unseen characters or words can still be scored (and
 ``unknown_tokens`` says how many were unseen).
+
+Text is normalised to Unicode NFC on the way in (``normalize = "NFC"``, the default
+for new vocabularies and recorded in their files): Korean typed or saved decomposed
+(NFD) would otherwise be separate jamo, unknown to a model trained on composed
+syllables. Vocabularies written before this rule existed have no ``normalize`` in
+their file and keep reading text as it is.
+
+A new kind of tokenizer subclasses ``Tokenizer`` (``level``, ``unit``, ``specials``,
+``_split``, ``decode``) and joins ``TOKENIZERS``; nothing else in elman names a level.
 
 >>> tok = WordTokenizer.fit("the cat sat\\nthe dog\\n")
 >>> tok.tokens
@@ -18,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar, TypeVar
@@ -29,27 +40,48 @@ from elman.errors import ElmanError
 UNK = "<unk>"
 EOS = "<eos>"
 
-_T = TypeVar("_T", bound="_Tokenizer")
+_T = TypeVar("_T", bound="Tokenizer")
+NORMALIZATIONS = ("NFC",)
 
 
-class _Tokenizer:
-    """What both tokenizers share: the vocabulary, fitting, encoding and JSON."""
+class Tokenizer:
+    """Text <-> token ids over a vocabulary; what every kind of tokenizer offers.
+
+    ``level`` names the kind (``TOKENIZERS``), ``unk_id`` is 0 and ``eos_id`` the token
+    that ends a line (None when the vocabulary has none). ``sample_length`` is how many
+    tokens a generated sample has by default, and ``sample_unknown`` whether <unk> may be
+    sampled at all (a word model writes it as the Penn Treebank does; a character model
+    would write U+FFFD, no text at all).
+    """
 
     level: ClassVar[str]
     unit: ClassVar[str]  # what a token is, in messages: "characters" or "words"
     specials: ClassVar[tuple[str, ...]]  # tokens with fixed ids 0, 1, ... in this order
+    sample_length: ClassVar[int]
+    sample_unknown: ClassVar[bool]
+    eos_id: int | None
 
-    def __init__(self, tokens: Sequence[str]) -> None:
-        """Wrap a vocabulary (id -> token) made by ``fit`` or ``tokenizer_from_json``."""
+    def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
+        """Wrap a vocabulary (id -> token) made by ``fit`` or ``tokenizer_from_json``;
+        ``normalize`` ("NFC" or None) is how text is normalised before it is split."""
         problem = self._token_problem(tokens)
         if problem:
             raise ValueError(f"invalid {self.level} vocabulary: {problem}")
+        if normalize is not None and normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS} or None, got {normalize}")
         self.tokens: list[str] = list(tokens)
+        self.normalize = normalize
         self._ids: dict[str, int] = {token: i for i, token in enumerate(self.tokens)}
         self.unk_id: int = 0
 
+    def prepare(self, text: str) -> str:
+        """``text`` as this tokenizer reads it: in NFC when it normalises."""
+        return unicodedata.normalize(self.normalize, text) if self.normalize else text
+
     @classmethod
-    def fit(cls: type[_T], text: str, max_vocab: int = 0, min_count: int = 1) -> _T:
+    def fit(
+        cls: type[_T], text: str, max_vocab: int = 0, min_count: int = 1, normalize: str = "NFC"
+    ) -> _T:
         """Build the vocabulary from training text.
 
         The special tokens come first, then the text's tokens by count, most frequent
@@ -65,6 +97,8 @@ class _Tokenizer:
             )
         if min_count < 1:
             raise ElmanError(f"min_count must be at least 1, got {min_count}; use 1 to keep all.")
+        if normalize:
+            text = unicodedata.normalize(normalize, text)
         counts = Counter(cls._split(text))
         for special in cls.specials:
             counts.pop(special, None)
@@ -82,7 +116,7 @@ class _Tokenizer:
             )
         if max_vocab:
             ranked = ranked[: max_vocab - len(cls.specials)]
-        return cls([*cls.specials, *ranked])
+        return cls([*cls.specials, *ranked], normalize)
 
     @staticmethod
     def _split(text: str) -> list[str]:
@@ -108,13 +142,33 @@ class _Tokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """Split text into tokens (strings, whether or not they are in the vocabulary)."""
-        return self._split(text)
+        return self._split(self.prepare(text))
 
     def encode(self, text: str) -> np.ndarray:
         """Token ids of text, shape (N,) int64; tokens outside the vocabulary get ``unk_id``."""
         get, unk = self._ids.get, self.unk_id
-        ids = [get(token, unk) for token in self._split(text)]
+        ids = [get(token, unk) for token in self.tokenize(text)]
         return np.array(ids, dtype=np.int64)
+
+    def encode_line(self, line: str) -> np.ndarray:
+        """The ids of one line of text and of the line end that closes it, when the
+        vocabulary has one: what scoring a line predicts."""
+        ids = self.encode(line + "\n")
+        return ids if self.eos_id is not None else ids[:-1]
+
+    def encode_unfinished(self, text: str) -> np.ndarray:
+        """The ids of text that may go on (a prompt): a last line without its "\\n" is
+        unfinished, so no line end is added to it."""
+        return self.encode(text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        raise NotImplementedError
+
+    def piece(self, previous: int, token: int) -> str:
+        """The text ``token`` adds after ``previous``, for output that grows a token at a
+        time. Decoding is prefix-stable and the joint between two tokens depends on them
+        alone (a space between words, none around a line end), so this is exact."""
+        return self.decode([previous, token])[len(self.decode([previous])) :]
 
     def _checked_ids(self, ids: Iterable[int]) -> list[int]:
         """ids as a list of ints, refusing ids outside the vocabulary (no wrap-around)."""
@@ -133,7 +187,7 @@ class _Tokenizer:
         These are the tokens ``encode`` maps to <unk>; a literal ``<unk>`` in a word
         text is the vocabulary's own <unk> and is not counted.
         """
-        counts = Counter(self._split(text))
+        counts = Counter(self.tokenize(text))
         return Counter({token: n for token, n in counts.items() if token not in self._ids})
 
     def id_of(self, token: str) -> int:
@@ -147,23 +201,31 @@ class _Tokenizer:
         return len(self.tokens)
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, _Tokenizer):
+        if not isinstance(other, Tokenizer):
             return NotImplemented
-        return self.level == other.level and self.tokens == other.tokens
+        return (self.level, self.tokens, self.normalize) == (
+            other.level,
+            other.tokens,
+            other.normalize,
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} tokens)"
 
     def to_json(self) -> dict[str, Any]:
-        """The vocabulary as JSON data: ``{"level": ..., "tokens": [...]}``."""
-        return {"level": self.level, "tokens": list(self.tokens)}
+        """The vocabulary as JSON data: ``{"level": ..., "normalize": ..., "tokens": [...]}``
+        (no ``normalize`` when text is read as it is)."""
+        data: dict[str, Any] = {"level": self.level}
+        if self.normalize:
+            data["normalize"] = self.normalize
+        return {**data, "tokens": list(self.tokens)}
 
 
-class CharTokenizer(_Tokenizer):
+class CharTokenizer(Tokenizer):
     """Every Unicode code point is a token, newline included.
 
-    A Korean Hangul syllable such as "한" is one code point and so one token. Text is
-    not Unicode-normalised: decomposed (NFD) Hangul or accents are several tokens.
+    A Korean Hangul syllable such as "한" is one code point and so one token; text is
+    normalised to NFC first, so decomposed (NFD) Hangul is read as the same syllables.
     Vocabulary: id 0 is <unk>, then the training characters.
 
     ``eos_id`` is the id of "\\n" (None if the training text had no newline): the
@@ -173,9 +235,11 @@ class CharTokenizer(_Tokenizer):
     level = "char"
     unit = "characters"
     specials = (UNK,)
+    sample_length = 300
+    sample_unknown = False
 
-    def __init__(self, tokens: Sequence[str]) -> None:
-        super().__init__(tokens)
+    def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
+        super().__init__(tokens, normalize)
         self.eos_id: int | None = self._ids.get("\n")
         # The replacement character shows where an unknown character was.
         self._decode_table = ["\ufffd", *self.tokens[1:]]
@@ -200,7 +264,7 @@ class CharTokenizer(_Tokenizer):
         return "".join([table[i] for i in self._checked_ids(ids)])
 
 
-class WordTokenizer(_Tokenizer):
+class WordTokenizer(Tokenizer):
     """Penn Treebank style words: whitespace-separated, each line ended by <eos>.
 
     The text is split into lines on "\\n" (a single "\\n" at the very end does not
@@ -213,9 +277,11 @@ class WordTokenizer(_Tokenizer):
     level = "word"
     unit = "words"
     specials = (UNK, EOS)
+    sample_length = 60
+    sample_unknown = True
 
-    def __init__(self, tokens: Sequence[str]) -> None:
-        super().__init__(tokens)
+    def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
+        super().__init__(tokens, normalize)
         self.eos_id: int = 1
 
     @staticmethod
@@ -241,6 +307,13 @@ class WordTokenizer(_Tokenizer):
                 return f"token {i} {token!r} is not a word (empty or has whitespace)"
         return None
 
+    def encode_unfinished(self, text: str) -> np.ndarray:
+        """As ``encode``, without the <eos> that would close a last line lacking its "\\n"."""
+        ids = self.encode(text)
+        if len(ids) and ids[-1] == self.eos_id and not text.endswith("\n"):
+            ids = ids[:-1]
+        return ids
+
     def decode(self, ids: Iterable[int]) -> str:
         """Join words with single spaces; <eos> becomes "\\n" with no space around it."""
         lines: list[str] = []
@@ -255,18 +328,14 @@ class WordTokenizer(_Tokenizer):
         return "".join(lines)
 
 
-Tokenizer = CharTokenizer | WordTokenizer
-_CLASSES: dict[str, type[CharTokenizer] | type[WordTokenizer]] = {
-    "char": CharTokenizer,
-    "word": WordTokenizer,
-}
+TOKENIZERS: dict[str, type[Tokenizer]] = {cls.level: cls for cls in (CharTokenizer, WordTokenizer)}
 
 
 def make_tokenizer(level: str, text: str, max_vocab: int = 0, min_count: int = 1) -> Tokenizer:
-    """Fit the tokenizer for ``level`` ("char" or "word") on training text."""
-    if level not in _CLASSES:
-        raise ElmanError(f"unknown level {level!r}; use one of: {', '.join(_CLASSES)}.")
-    return _CLASSES[level].fit(text, max_vocab=max_vocab, min_count=min_count)
+    """Fit the tokenizer for ``level`` (one of ``TOKENIZERS``) on training text."""
+    if level not in TOKENIZERS:
+        raise ElmanError(f"unknown level {level!r}; use one of: {', '.join(TOKENIZERS)}.")
+    return TOKENIZERS[level].fit(text, max_vocab=max_vocab, min_count=min_count)
 
 
 def _damaged(where: str, problem: str) -> ElmanError:
@@ -280,18 +349,21 @@ def tokenizer_from_json(data: Any, where: str) -> Tokenizer:
     """Rebuild a tokenizer from ``to_json`` data, checking it; ``where`` names the source file."""
     if not isinstance(data, dict):
         raise _damaged(where, f"expected a JSON object, got {type(data).__name__}")
-    unexpected = sorted(set(data) - {"level", "tokens"})
+    unexpected = sorted(set(data) - {"level", "normalize", "tokens"})
     if unexpected:
         raise _damaged(where, f"unexpected keys {unexpected}")
     level = data.get("level")
-    if level not in _CLASSES:
-        raise _damaged(where, f"level is {level!r}, expected 'char' or 'word'")
-    cls = _CLASSES[level]
+    if level not in TOKENIZERS:
+        raise _damaged(where, f"level is {level!r}, expected one of {', '.join(TOKENIZERS)}")
+    cls = TOKENIZERS[level]
     tokens = data.get("tokens")
     problem = cls._token_problem(tokens)
     if problem:
         raise _damaged(where, problem)
-    return cls(tokens)
+    normalize = data.get("normalize")  # absent: a vocabulary from before normalisation
+    if normalize is not None and normalize not in NORMALIZATIONS:
+        raise _damaged(where, f"normalize is {normalize!r}, expected one of {NORMALIZATIONS}")
+    return cls(tokens, normalize)
 
 
 def save_vocab(tokenizer: Tokenizer, path: str | os.PathLike[str]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from elman.nn.loss import log_softmax
+from elman.nn.loss import log_softmax, masked_sum
 from elman.nn.sums import sum_columns
 
 
@@ -93,20 +93,39 @@ class AdaptiveSoftmax:
     def forward(self, h: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None) -> float:
         """Mean -log p(target | h) over the real tokens: h (N, H) or (B, T, H), targets
         and mask (1 = real token, 0 = padding) shaped like h without its last axis."""
+        x = h.reshape(-1, self.params["head.W"].shape[0])  # (N, H)
+        logp, head_logp, head_target, clusters = self._log_probs(x, targets.reshape(-1))
+        self.total, self.count = masked_sum(-logp, mask)
+        head_probs = np.exp(head_logp, out=head_logp)
+        m = None if mask is None else mask.reshape(-1).astype(logp.dtype)
+        for cluster in clusters:  # what backward needs: softmaxes, not log-softmaxes
+            np.exp(cluster[3], out=cluster[3])
+        self.cache = (x, h.shape, head_probs, head_target, m, clusters)
+        return self.total / max(self.count, 1)
+
+    def nll(
+        self, h: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[float, int]:
+        """(summed -log p(target | h) in nats, tokens) over the real tokens, as ``forward``
+        computes it; pure: nothing kept for a backward pass."""
+        x = h.reshape(-1, self.params["head.W"].shape[0])
+        logp, *_ = self._log_probs(x, targets.reshape(-1))
+        return masked_sum(-logp, mask)
+
+    def _log_probs(self, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
+        """log p(t_i | x_i) (N,) and the parts backward needs: the head's log-softmax
+        (N, S + K), the head's targets, and per cluster with targets in it (k, its rows,
+        x P_k, the within-cluster log-softmax, the targets' places in the cluster)."""
         W, b = self.params["head.W"], self.params["head.b"]
-        x = h.reshape(-1, W.shape[0])  # (N, H)
-        t = targets.reshape(-1)  # (N,)
         rows = np.arange(len(t))
         S = self.shortlist
-
         # Which part each target is in: 0 for the shortlist, k + 1 for cluster C_k.
         part = np.searchsorted(self.bounds[:-1], t, side="right")
         # In the head, a shortlist token is its own class; a tail token is its cluster's.
         head_target = np.where(part == 0, t, S + part - 1)
         head_logp = log_softmax(x @ W + b)  # (N, S + K)
         logp = head_logp[rows, head_target]  # (N,): log p(t) for the shortlist, log p(C_k) else
-
-        clusters = []  # per cluster, what backward needs: (rows, x P_k, softmax, targets in C_k)
+        clusters = []
         for k in range(self.clusters):
             members = np.flatnonzero(part == k + 1)  # only these rows pay for cluster k
             if members.size == 0:
@@ -116,17 +135,8 @@ class AdaptiveSoftmax:
             within_logp = log_softmax(proj @ Q)  # (n_k, |C_k|): log p(w | C_k, h)
             within = t[members] - self.bounds[k]
             logp[members] += within_logp[np.arange(members.size), within]
-            clusters.append((k, members, proj, np.exp(within_logp, out=within_logp), within))
-
-        losses = -logp
-        m = None if mask is None else mask.reshape(-1).astype(losses.dtype)
-        if m is not None:
-            losses *= m
-        self.count = len(t) if m is None else int(mask.sum())
-        self.total = float(losses.sum(dtype=np.float64))
-        head_probs = np.exp(head_logp, out=head_logp)
-        self.cache = (x, h.shape, head_probs, head_target, m, clusters)
-        return self.total / max(self.count, 1)
+            clusters.append((k, members, proj, within_logp, within))
+        return logp, head_logp, head_target, clusters
 
     def backward(self, dout: float = 1.0) -> np.ndarray:
         """Add the gradients of ``dout * loss`` to ``grads``; return dloss/dh, shaped like h.

@@ -20,8 +20,12 @@ class Affine:
         self.x: np.ndarray | None = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        W, b = self.params["W"], self.params["b"]
         self.x = x
+        return self.apply(x)
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """x W + b, pure: nothing kept for backward (for evaluation and serving)."""
+        W, b = self.params["W"], self.params["b"]
         rows = x.reshape(-1, W.shape[0])
         W_b = weights_over_bias(W, b)
         if W_b is None:

@@ -73,6 +73,16 @@ class Bidirectional:
         self.reset_state()
         return np.concatenate([forward, reverse], axis=-1)
 
+    def apply(self, xs: np.ndarray, lengths: np.ndarray | None = None) -> np.ndarray:
+        """As ``forward``, pure: nothing cached (see ``RNN.apply``)."""
+        forward, _ = self.forward_layer.apply(xs)
+        if lengths is None:
+            reverse = self.reverse_layer.apply(xs[:, ::-1])[0][:, ::-1]
+        else:
+            order = reversal(lengths, xs.shape[1])
+            reverse = _gather(self.reverse_layer.apply(_gather(xs, order))[0], order)
+        return np.concatenate([forward, reverse], axis=-1)
+
     def backward(self, dhs: np.ndarray) -> tuple[np.ndarray, tuple]:
         """dhs (B, T, 2H) -> (dxs, (dstate0 forward, dstate0 reverse))."""
         H = dhs.shape[-1] // 2

@@ -15,6 +15,10 @@ class Embedding:
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
         self.ids = ids
+        return self.apply(ids)
+
+    def apply(self, ids: np.ndarray) -> np.ndarray:
+        """The rows of ``ids``, pure: nothing kept for backward."""
         return self.params["W"][ids]  # (B, T, D)
 
     def backward(self, dout: np.ndarray) -> None:

@@ -74,11 +74,24 @@ class GRU:
 
     def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
         """xs (B, T, D) -> hs (B, T, H). h0 (B, H) defaults to the carried state."""
+        if h0 is None:
+            h0 = self.initial_state(xs.shape[0]) if self.state is None else self.state
+        hs, gates, hns, h = self._unroll(xs, h0)
+        self.state = h.copy()
+        self.cache = (xs, h0, hs, gates, hns)
+        return hs.transpose(1, 0, 2)  # (B, T, H)
+
+    def apply(self, xs: np.ndarray, h0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """xs (B, T, D), h0 (B, H) (default zeros) -> (hs (B, T, H), h_T), pure: nothing
+        cached and ``state`` untouched (see ``RNN.apply``)."""
+        hs, _, _, h = self._unroll(xs, self.initial_state(xs.shape[0]) if h0 is None else h0)
+        return hs.transpose(1, 0, 2), h.copy()
+
+    def _unroll(self, xs: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The time loop: xs (B, T, D), h0 (B, H) -> time-major (hs, gates, hns) and h_T."""
         W_x, W_h, b_x, b_h = (self.params[k] for k in ("W_x", "W_h", "b_x", "b_h"))
         B, T, D = xs.shape
         H = W_h.shape[0]
-        if h0 is None:
-            h0 = self.initial_state(B) if self.state is None else self.state
         if h0.shape != (B, H):
             raise ValueError(
                 f"expected a state of shape {(B, H)}, got {h0.shape}; "
@@ -95,9 +108,7 @@ class GRU:
         for t in range(T):
             hs[t], hns[t] = gru_step(gates[t], h, W_h, b_h)
             h = hs[t]
-        self.state = h.copy()
-        self.cache = (xs, h0, hs, gates, hns)
-        return hs.transpose(1, 0, 2)  # (B, T, H)
+        return hs, gates, hns, h
 
     def backward(
         self, dhs: np.ndarray, dh_last: np.ndarray | None = None

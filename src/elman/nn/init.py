@@ -13,6 +13,7 @@ from elman.nn.lstm import LSTM
 from elman.nn.recurrent import RNN
 
 GATES = {"rnn": 1, "rnn-relu": 1, "lstm": 4, "gru": 3}  # blocks of H columns per cell
+EMBED_SCALE = 0.1  # U(-0.1, 0.1) for embeddings and output layers (Zaremba et al. 2014)
 
 
 def uniform(rng: np.random.Generator, shape: tuple[int, ...], scale: float) -> np.ndarray:

@@ -19,6 +19,43 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 UNSHIFTED_SUM_RANGE = (2.0**-64, 2.0**64)
 
 
+def cross_entropy(
+    logits: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+) -> tuple[float, int]:
+    """(summed cross-entropy in nats, tokens) of softmax(logits) (..., V) against target
+    ids (...), over the positions the mask marks real (all when None). Pure: what
+    ``SoftmaxCrossEntropy.forward`` computes, for evaluation, with nothing kept for a
+    backward pass, so several callers may use one model at once."""
+    z = logits.reshape(-1, logits.shape[-1])
+    losses, _ = _losses(z, targets.reshape(-1), np.empty_like(z))
+    return masked_sum(losses, mask)
+
+
+def _losses(z: np.ndarray, t: np.ndarray, exp_z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """-log softmax(z)[t] per row of z (N, V), and the row sums of exp(z - shift) left in
+    ``exp_z`` (see ``SoftmaxCrossEntropy``), which the backward pass turns into dz."""
+    with np.errstate(over="ignore", under="ignore", divide="ignore"):  # redone below
+        np.exp(z, out=exp_z)
+        sum_exp = sum_rows(exp_z)  # unnormalised: backward folds 1 / sum_exp into its scaling
+        log_sum_exp = np.log(sum_exp)
+    low, high = UNSHIFTED_SUM_RANGE
+    redo = np.flatnonzero(~((sum_exp >= low) & (sum_exp <= high)))  # NaN included
+    if redo.size:
+        shift = z[redo].max(axis=1, keepdims=True)
+        exp_z[redo] = np.exp(z[redo] - shift)
+        sum_exp[redo] = sum_rows(exp_z[redo])
+        log_sum_exp[redo] = np.log(sum_exp[redo]) + shift[:, 0]
+    return log_sum_exp - z[np.arange(len(t)), t], sum_exp  # (N,), (N,)
+
+
+def masked_sum(losses: np.ndarray, mask: np.ndarray | None) -> tuple[float, int]:
+    """(sum of the losses at real positions, in float64, and how many there are)."""
+    if mask is None:
+        return float(losses.sum(dtype=np.float64)), len(losses)
+    losses *= mask.reshape(-1).astype(losses.dtype)
+    return float(losses.sum(dtype=np.float64)), int(mask.sum())
+
+
 class SoftmaxCrossEntropy:
     """Mean cross-entropy of softmax(logits) against target ids.
 
@@ -59,26 +96,11 @@ class SoftmaxCrossEntropy:
     ) -> float:
         V = logits.shape[-1]
         z = logits.reshape(-1, V)  # (N, V)
-        t = targets.reshape(-1)
         exp_z = self._buffer_like(z)
-        with np.errstate(over="ignore", under="ignore", divide="ignore"):  # redone below
-            np.exp(z, out=exp_z)
-            sum_exp = sum_rows(exp_z)  # unnormalised: backward folds 1 / sum_exp into its scaling
-            log_sum_exp = np.log(sum_exp)
-        low, high = UNSHIFTED_SUM_RANGE
-        redo = np.flatnonzero(~((sum_exp >= low) & (sum_exp <= high)))  # NaN included
-        if redo.size:
-            shift = z[redo].max(axis=1, keepdims=True)
-            exp_z[redo] = np.exp(z[redo] - shift)
-            sum_exp[redo] = sum_rows(exp_z[redo])
-            log_sum_exp[redo] = np.log(sum_exp[redo]) + shift[:, 0]
-        losses = log_sum_exp - z[np.arange(len(t)), t]  # (N,)
+        losses, sum_exp = _losses(z, targets.reshape(-1), exp_z)
         m = None if mask is None else mask.reshape(-1).astype(z.dtype)
-        if m is not None:
-            losses *= m
-        self.count = len(t) if m is None else int(mask.sum())
-        self.total = float(losses.sum(dtype=np.float64))
-        self.cache = (exp_z, sum_exp, t, m, logits.shape)
+        self.total, self.count = masked_sum(losses, mask)
+        self.cache = (exp_z, sum_exp, targets.reshape(-1), m, logits.shape)
         return self.total / max(self.count, 1)
 
     def _buffer_like(self, z: np.ndarray) -> np.ndarray:

@@ -111,11 +111,28 @@ class LSTM:
 
     def forward(self, xs: np.ndarray, state0: LSTMState | None = None) -> np.ndarray:
         """xs (B, T, D) -> hs (B, T, H). state0 (h0, c0) defaults to the carried state."""
+        if state0 is None:
+            state0 = self.initial_state(xs.shape[0]) if self.state is None else self.state
+        xs_tm, gates, hs, cs, tanh_cs, (h, c) = self._unroll(xs, state0)
+        self.state = (h.copy(), c.copy())
+        self.cache = (xs_tm, *state0, gates, cs, tanh_cs, hs)
+        return hs.transpose(1, 0, 2)  # (B, T, H)
+
+    def apply(
+        self, xs: np.ndarray, state0: LSTMState | None = None
+    ) -> tuple[np.ndarray, LSTMState]:
+        """xs (B, T, D), (h0, c0) (default zeros) -> (hs (B, T, H), (h_T, c_T)), pure:
+        nothing cached and ``state`` untouched (see ``RNN.apply``)."""
+        state0 = self.initial_state(xs.shape[0]) if state0 is None else state0
+        *_, hs, _, _, (h, c) = self._unroll(xs, state0)
+        return hs.transpose(1, 0, 2), (h.copy(), c.copy())
+
+    def _unroll(self, xs: np.ndarray, state0: LSTMState) -> tuple[np.ndarray, ...]:
+        """The time loop: xs (B, T, D), (h0, c0) -> time-major (xs, gates, hs, cs, tanh_cs)
+        and the last state (h_T, c_T)."""
         W_x, W_h, b = self.params["W_x"], self.params["W_h"], self.params["b"]
         B, T, D = xs.shape
         H = W_h.shape[0]
-        if state0 is None:
-            state0 = self.initial_state(B) if self.state is None else self.state
         h0, c0 = state0
         if h0.shape != (B, H) or c0.shape != (B, H):
             raise ValueError(
@@ -133,9 +150,7 @@ class LSTM:
         h, c = h0, c0
         for t in range(T):
             h, c, _ = lstm_step(gates[t], h, c, W_h, out=(hs[t], cs[t], tanh_cs[t]))
-        self.state = (h.copy(), c.copy())
-        self.cache = (xs_tm, h0, c0, gates, cs, tanh_cs, hs)
-        return hs.transpose(1, 0, 2)  # (B, T, H)
+        return xs_tm, gates, hs, cs, tanh_cs, (h, c)
 
     def backward(
         self, dhs: np.ndarray, dstate_last: LSTMState | None = None

@@ -42,6 +42,15 @@ class Pooling:
         self.cache: tuple | None = None
 
     def forward(self, hs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        pooled, self.cache = self._pool(hs, lengths)
+        return pooled
+
+    def apply(self, hs: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """As ``forward``, pure: nothing kept for backward."""
+        return self._pool(hs, lengths)[0]
+
+    def _pool(self, hs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """(pooled (B, H), what backward needs)."""
         B, T, H = hs.shape
         lengths = check_lengths(lengths, B, T)
         rows = np.arange(B)
@@ -50,19 +59,16 @@ class Pooling:
             pooled = np.empty((B, H), hs.dtype)
             pooled[:, :split] = hs[rows, lengths - 1, :split]
             pooled[:, split:] = hs[:, 0, split:]
-            self.cache = (hs.shape, lengths, split)
-        elif self.mode == "mean":
-            mask = np.arange(T) < lengths[:, None]  # (B, T)
+            return pooled, (hs.shape, lengths, split)
+        mask = np.arange(T) < lengths[:, None]  # (B, T)
+        if self.mode == "mean":
             pooled = np.einsum("bth,bt->bh", hs, mask.astype(hs.dtype))
             pooled /= lengths[:, None].astype(hs.dtype)
-            self.cache = (hs.shape, lengths, mask)
-        else:
-            mask = np.arange(T) < lengths[:, None]
-            masked = np.where(mask[:, :, None], hs, -np.inf)
-            argmax = masked.argmax(axis=1)  # (B, H): the step holding each maximum
-            pooled = np.take_along_axis(hs, argmax[:, None, :], axis=1)[:, 0]
-            self.cache = (hs.shape, lengths, argmax)
-        return pooled
+            return pooled, (hs.shape, lengths, mask)
+        masked = np.where(mask[:, :, None], hs, -np.inf)
+        argmax = masked.argmax(axis=1)  # (B, H): the step holding each maximum
+        pooled = np.take_along_axis(hs, argmax[:, None, :], axis=1)[:, 0]
+        return pooled, (hs.shape, lengths, argmax)
 
     def backward(self, dpooled: np.ndarray) -> np.ndarray:
         """dpooled (B, H) -> dhs (B, T, H), zero at every padded step."""

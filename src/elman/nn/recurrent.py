@@ -40,7 +40,9 @@ class RNN:
 
     Every recurrent layer offers this interface: ``state`` (None or what
     ``initial_state`` returns), ``reset_state``, ``initial_state``, ``forward``,
-    ``backward`` returning (dxs, dstate0), and a pure ``step`` for generation.
+    ``backward`` returning (dxs, dstate0), and two pure forms that neither cache nor
+    carry anything: ``apply`` over a sequence (evaluation, scoring) and ``step`` for
+    one step (generation).
     """
 
     def __init__(
@@ -70,11 +72,25 @@ class RNN:
 
     def forward(self, xs: np.ndarray, h0: np.ndarray | None = None) -> np.ndarray:
         """xs (B, T, D) -> hs (B, T, H). h0 (B, H) defaults to the carried state."""
+        if h0 is None:
+            h0 = self.initial_state(xs.shape[0]) if self.state is None else self.state
+        hs, h = self._unroll(xs, h0)
+        self.state = h.copy()
+        self.cache = (xs, h0, hs)
+        return hs.transpose(1, 0, 2)  # (B, T, H)
+
+    def apply(self, xs: np.ndarray, h0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """xs (B, T, D), h0 (B, H) (default zeros) -> (hs (B, T, H), h_T), pure: nothing
+        cached and ``state`` untouched, so one layer can serve several callers at once
+        (evaluation, scoring, a server's requests)."""
+        hs, h = self._unroll(xs, self.initial_state(xs.shape[0]) if h0 is None else h0)
+        return hs.transpose(1, 0, 2), h.copy()
+
+    def _unroll(self, xs: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The time loop: xs (B, T, D), h0 (B, H) -> (hs time-major (T, B, H), h_T)."""
         W_x, W_h, b = self.params["W_x"], self.params["W_h"], self.params["b"]
         B, T, D = xs.shape
         H = W_h.shape[0]
-        if h0 is None:
-            h0 = self.initial_state(B) if self.state is None else self.state
         if h0.shape != (B, H):
             raise ValueError(
                 f"expected a state of shape {(B, H)}, got {h0.shape}; "
@@ -88,9 +104,7 @@ class RNN:
         h = h0
         for t in range(T):
             h = rnn_step(hs[t], h, W_h, self.nonlinearity)
-        self.state = h.copy()
-        self.cache = (xs, h0, hs)
-        return hs.transpose(1, 0, 2)  # (B, T, H)
+        return hs, h
 
     def backward(
         self, dhs: np.ndarray, dh_last: np.ndarray | None = None

@@ -1,0 +1,2 @@
+"""Building blocks several model kinds share, above ``nn`` and below the kinds: the
+recurrent encoder (classifiers, taggers, translators)."""

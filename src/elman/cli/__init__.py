@@ -1,0 +1,74 @@
+"""The ``elman`` command, one module per command family:
+
+    lm.py        train, recipes, eval, generate, score (the language model)
+    classify.py  classify train | eval | predict
+    tag.py       tag train | eval | predict
+    common.py    what they share: flags from the config dataclasses, --out, the run
+
+User mistakes raise ``ElmanError``; ``main`` prints its one sentence on stderr and
+exits with code 2, without a traceback. Nothing outside this package imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from elman import __version__
+from elman.cli import classify, lm, tag
+from elman.cli.common import Parser
+from elman.config import require_finite
+from elman.errors import ElmanError
+from elman.training import TrainingInterrupted
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="elman", description="Recurrent-network language models in NumPy.")
+    parser.add_argument("--version", action="version", version=f"elman {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for family in (lm, classify, tag):
+        family.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        for name, value in vars(args).items():  # every float flag, of any command
+            require_finite(name, value)
+        args.run(args)
+    except ElmanError as e:
+        print(f"elman: error: {e}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        # The reader has gone (`elman generate ... | head`): stop quietly, as a Unix tool
+        # killed by SIGPIPE would, with its status 128 + 13. Output still buffered for
+        # the closed pipe is dropped, so that Python's exit does not fail on it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except MemoryError as e:
+        detail = f" ({e})" if str(e) else ""
+        print(
+            f"elman: error: not enough memory{detail}; choose smaller sizes (--hidden, "
+            "--embed, --layers, --batch, --bptt).",
+            file=sys.stderr,
+        )
+        return 2
+    except OSError as e:
+        # Disk full, a read-only directory, missing permissions: every file is
+        # written under a temporary name first, so what was saved before is whole.
+        where = f" ({e.filename})" if e.filename else ""
+        print(
+            f"elman: error: {e.strerror or e}{where}; free some disk space or fix the "
+            "permissions, the last saved checkpoint is intact.",
+            file=sys.stderr,
+        )
+        return 2
+    except TrainingInterrupted as e:
+        print(f"\nelman: {e}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\nelman: interrupted", file=sys.stderr)
+        return 130
+    return 0

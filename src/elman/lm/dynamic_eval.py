@@ -1,0 +1,140 @@
+"""Dynamic evaluation: the model keeps learning from the text it is scoring.
+
+The text is read as one stream, ``bptt`` tokens at a time. Each chunk is scored
+with the weights as they are, and only then do the weights take one gradient step
+on that chunk's loss (Mikolov et al. 2010; Krause et al. 2018):
+
+    theta <- theta - lr * g + decay * (theta_0 - theta)
+
+so every token is predicted exactly once, from the tokens before it and from
+weights that have seen only those tokens. The decay pulls the weights back towards
+the trained ones (theta_0), which keeps the adaptation local to recent text. One
+stream (batch 1) keeps that order strict: with B parallel streams, a chunk would be
+scored with weights that had already learned from later parts of the text.
+
+The trained weights are restored afterwards; the model is left as it was.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from elman.data.batching import make_batches
+from elman.errors import ElmanError
+from elman.lm.evaluate import Evaluation
+from elman.lm.model import LanguageModel
+from elman.optim import SGD
+from elman.training import diverged
+
+# Learning rates ``tune_lr`` may try, in the units of the training loss (mean
+# cross-entropy per token), about sqrt(10) apart; it starts in the middle.
+LR_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
+
+
+class Diverged(ElmanError):
+    """The loss stopped being finite: the learning rate is too large."""
+
+
+def dynamic_evaluate_ids(
+    model: LanguageModel,
+    ids: np.ndarray,
+    lr: float,
+    bptt: int,
+    eos_id: int | None = None,
+    decay: float = 0.0,
+    clip: float = 0.0,
+) -> Evaluation:
+    """Mean cross-entropy of ``ids[1:]`` under dynamic evaluation (see module doc).
+
+    ``clip`` bounds the norm of each step's gradient as in training (0: no bound).
+    The state is carried or reset per line as the model was trained.
+    """
+    if not lr > 0:
+        raise ElmanError(f"the dynamic-evaluation learning rate must be positive, got {lr}.")
+    if not 0 <= decay < 1:
+        raise ElmanError(f"the dynamic-evaluation decay must be in [0, 1), got {decay}.")
+    if len(ids) < 2:
+        raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
+    batches = make_batches(ids, model.config.state, eos_id, 1, bptt)
+    trained = model.flat_params.copy()
+    optimizer = SGD(model.flat_params, lr)  # the clipped SGD step that training takes
+    was_training, model.training = model.training, False
+    total, count = 0.0, 0
+    # What a loss is compared with to tell divergence: a uniform guess, or the trained
+    # model's own loss on the first chunk if the text is harder than that for it.
+    reference = math.log(model.config.vocab_size)
+    try:
+        # A rate too large overflows: caught below as a non-finite loss, not warned about.
+        with np.errstate(over="ignore", invalid="ignore"):
+            model.reset_state()
+            for b in batches:
+                if b.reset:
+                    model.reset_state()
+                model.zero_grad()
+                loss = model.forward(b.inputs, b.targets, b.mask)
+                if count == 0 and math.isfinite(loss):
+                    reference = max(reference, loss)
+                if diverged(loss, reference):
+                    raise Diverged(
+                        f"dynamic evaluation diverged after {count:,} tokens with learning "
+                        f"rate {lr:g} (the loss became {loss:.4g}); use a smaller rate."
+                    )
+                total += model.loss_layer.total
+                count += model.loss_layer.count
+                model.backward()
+                optimizer.step(model.flat_grads, clip=clip)
+                if decay:
+                    model.flat_params += decay * (trained - model.flat_params)
+    finally:
+        model.flat_params[...] = trained
+        model.reset_state()
+        model.training = was_training
+    return Evaluation(loss=total / count, tokens=count)
+
+
+def tune_lr(
+    model: LanguageModel,
+    ids: np.ndarray,
+    bptt: int,
+    eos_id: int | None = None,
+    decay: float = 0.0,
+    clip: float = 0.0,
+    grid: Sequence[float] = LR_GRID,
+) -> tuple[float, dict[float, float]]:
+    """The learning rate with the lowest dynamic-evaluation loss on ``ids`` (held-out
+    text that is not the test text), and the loss of each rate tried.
+
+    A walk down the loss over ``grid``: from its middle towards whichever neighbour is
+    better, until the next rate is worse; then the geometric midpoints between the
+    best rate and its neighbours are tried too. Each try is a pass over ``ids``; a
+    rate that diverges counts as an infinite loss.
+    """
+    rates = sorted(grid)
+    losses: dict[float, float] = {}
+
+    def loss(lr: float) -> float:
+        if lr not in losses:
+            try:
+                losses[lr] = dynamic_evaluate_ids(model, ids, lr, bptt, eos_id, decay, clip).loss
+            except Diverged:
+                losses[lr] = math.inf
+        return losses[lr]
+
+    i = len(rates) // 2
+    step = 1 if i + 1 < len(rates) and loss(rates[i + 1]) < loss(rates[i]) else -1
+    while 0 <= i + step < len(rates) and (
+        loss(rates[i + step]) < loss(rates[i]) or math.isinf(loss(rates[i]))  # diverged: lower
+    ):
+        i += step
+    if math.isinf(losses[rates[i]]):
+        raise ElmanError(
+            "dynamic evaluation diverged at every learning rate tried; check the model "
+            "with a plain elman eval first."
+        )
+    for j in (i - 1, i + 1):
+        if 0 <= j < len(rates):
+            loss(math.sqrt(rates[i] * rates[j]))
+    return min(losses, key=losses.__getitem__), losses

@@ -1,0 +1,91 @@
+"""Perplexity on held-out text: every token after the first is predicted exactly once."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from elman.data.batching import make_batches
+from elman.data.tokenizers import Tokenizer
+from elman.errors import ElmanError
+from elman.lm.model import LanguageModel
+from elman.numbers import perplexity as perplexity_of
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Cross-entropy over ``tokens`` predicted tokens, and what follows from it."""
+
+    loss: float  # mean cross-entropy, nats per token
+    tokens: int  # tokens scored
+    unknown: int = 0  # tokens of the text missing from the vocabulary, scored as <unk>
+
+    @property
+    def perplexity(self) -> float:
+        """exp(mean cross-entropy per token); inf if that overflows."""
+        return perplexity_of(self.loss)
+
+    @property
+    def bits_per_token(self) -> float:
+        return self.loss / math.log(2)
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "perplexity": self.perplexity,
+            "loss": self.loss,
+            "bits_per_token": self.bits_per_token,
+            "tokens": self.tokens,
+            "unknown": self.unknown,
+        }
+
+
+def evaluate_ids(
+    model: LanguageModel,
+    ids: np.ndarray,
+    batch: int = 10,
+    bptt: int = 64,
+    eos_id: int | None = None,
+) -> Evaluation:
+    """Mean cross-entropy of predicting each token from what precedes it, without dropout.
+
+    With the state carried across lines (``model.config.state == "carry"``), the
+    ids are cut into ``batch`` streams read ``bptt`` steps at a time, so each stream
+    is one long context and ids[1:] are scored. With the state reset at each line
+    end (``eos_id``), every line is scored from a zero state after a line start,
+    and so is every token. Padding is masked either way.
+    """
+    if len(ids) < 2:
+        raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
+    batches = make_batches(ids, model.config.state, eos_id, min(batch, len(ids) - 1), bptt)
+    total, count, state = 0.0, 0, None
+    for b in batches:
+        # The state is held here (None: zeros), not in the model: evaluation is pure.
+        chunk_total, chunk_count, state = model.nll(
+            b.inputs, b.targets, b.mask, None if b.reset else state
+        )
+        total += chunk_total
+        count += chunk_count
+    return Evaluation(loss=total / count, tokens=count)
+
+
+def evaluate(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    text: str,
+    batch: int = 10,
+    bptt: int = 64,
+) -> Evaluation:
+    """Perplexity, cross-entropy and token counts of ``model`` on ``text``.
+
+    Tokens the vocabulary lacks are scored as <unk> and counted in ``unknown``.
+    """
+    unknown = sum(tokenizer.unknown_tokens(text).values())
+    result = evaluate_ids(model, tokenizer.encode(text), batch, bptt, tokenizer.eos_id)
+    return Evaluation(result.loss, result.tokens, unknown)
+
+
+def perplexity(model: LanguageModel, tokenizer: Tokenizer, text: str) -> float:
+    """exp(mean cross-entropy per token) of ``model`` on ``text``."""
+    return evaluate(model, tokenizer, text).perplexity

@@ -1,0 +1,138 @@
+"""Sampling text from a language model, and scoring lines of text with it.
+
+Both read the model through its pure methods (``step``, ``logits``) with the
+recurrent state held here, never in the layers: one loaded model can generate and
+score for several callers at once, each with its own state and random stream.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from elman.data.tokenizers import Tokenizer
+from elman.errors import ElmanError
+from elman.lm.model import LanguageModel
+from elman.nn import log_softmax
+from elman.numbers import perplexity
+from elman.sampling import check_sampling, sample_next
+
+
+def line_start(tokenizer: Tokenizer) -> int:
+    """The token every text is read after: a line end (<eos> or "\\n"), the context a model
+    trained on lines has seen before a line's first token (<unk> if it has no line end)."""
+    return tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.unk_id
+
+
+def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """The prompt's token ids, refusing tokens the vocabulary lacks. A prompt whose last
+    line has no line end is an unfinished line, so no line end is added to it."""
+    unknown = tokenizer.unknown_tokens(prompt)
+    if unknown:
+        shown = ", ".join(repr(t) for t in list(unknown)[:10])
+        raise ElmanError(
+            f"the prompt has {len(unknown)} token(s) the model's vocabulary lacks "
+            f"({shown}); rephrase the prompt with tokens from the training text."
+        )
+    return [int(i) for i in tokenizer.encode_unfinished(prompt)]
+
+
+def stream(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    prompt: str = "",
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+    top_p: float = 1.0,
+) -> Iterator[str]:
+    """Yield generated text piece by piece, as each token is sampled.
+
+    1. Encode the prompt, preceded by a line start.
+    2. Feed it through the network one token at a time to warm the hidden state.
+    3. Sample the next token from the last output (``elman.sampling``: temperature,
+       top-k, top-p), feed it back, and repeat ``length`` times. The same seed gives the
+       same text.
+
+    The arguments and the prompt are checked here, when ``stream`` is called, not
+    when the first piece is asked for: a caller that prints the prompt before the
+    pieces then prints nothing for a bad prompt.
+    """
+    if length < 0:
+        raise ElmanError(f"--length must be zero or positive, got {length}.")
+    check_sampling(temperature, top_k, top_p)
+    if seed < 0:
+        raise ElmanError(f"--seed must be zero or positive, got {seed}.")
+    context = [line_start(tokenizer), *encode_prompt(tokenizer, prompt)]
+    return _sample(model, tokenizer, context, length, temperature, top_k, top_p, seed)
+
+
+def _sample(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    context: list[int],
+    length: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    seed: int,
+) -> Iterator[str]:
+    # A generator apart from ``stream``, whose checks would otherwise wait for next().
+    rng = np.random.default_rng(seed)
+    state = model.initial_state(1)
+    for token in context:
+        logits, state = model.step(np.array([token]), state)
+    previous = context[-1]
+    for _ in range(length):
+        if not tokenizer.sample_unknown:
+            logits[0, tokenizer.unk_id] = -np.inf
+        token = sample_next(logits[0], temperature, top_k, rng, top_p)
+        yield tokenizer.piece(previous, token)
+        previous = token
+        logits, state = model.step(np.array([token]), state)
+
+
+def generate(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    prompt: str = "",
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+    top_p: float = 1.0,
+) -> str:
+    """The prompt followed by ``length`` sampled tokens (see ``stream``)."""
+    pieces = stream(model, tokenizer, prompt, length, temperature, top_k, seed, top_p)
+    return prompt + "".join(pieces)
+
+
+@dataclass(frozen=True)
+class LineScore:
+    """How likely the model finds one line of text."""
+
+    text: str
+    log_prob: float  # natural log of p(line), summed over its tokens
+    tokens: int  # tokens predicted: the line's tokens and its line end
+    unknown: int  # tokens missing from the vocabulary, scored as <unk>
+
+    @property
+    def perplexity(self) -> float:
+        return perplexity(-self.log_prob / self.tokens) if self.tokens else math.nan
+
+
+def score(model: LanguageModel, tokenizer: Tokenizer, lines: Iterable[str]) -> Iterator[LineScore]:
+    """Score each line independently: from h_0 = 0 after a line start, the
+    log-probability of its tokens and of the line end that closes it."""
+    for line in lines:
+        line = line.rstrip("\n")
+        ids = tokenizer.encode_line(line)
+        context = np.array([[line_start(tokenizer), *ids]])
+        logits, _ = model.logits(context[:, :-1])
+        logp = log_softmax(logits.astype(np.float64))[0]  # (T, V)
+        total = float(logp[np.arange(len(ids)), ids].sum())
+        yield LineScore(line, total, len(ids), sum(tokenizer.unknown_tokens(line).values()))

@@ -1,0 +1,585 @@
+"""The one training loop, for every kind of model.
+
+The loop is the one from the textbook, in plain sight (``Trainer._step``):
+
+    batch -> zero grads -> forward -> backward -> clip -> update -> log
+
+and after each epoch: validate, keep the best weights, decay the learning rate.
+What differs between a language model, a classifier and a tagger (their batches,
+their loss, how they are validated and saved) is a ``Task``
+(``elman.lm.task.LanguageModelTask``, ...); everything else is here, once:
+clipping, the learning-rate schedule, weight averaging, ``metrics.jsonl``, the
+divergence rule and its rollback, SIGINT/SIGTERM, and the training state that
+``--resume`` continues from.
+
+The training state (``DIR/resume.safetensors``, written atomically every
+``save_every`` steps, at each epoch's end and on SIGINT/SIGTERM) holds the weights,
+the best weights, the running average, the optimiser's arrays, the recurrent state
+carried between batches, and in its header where training stands, the optimiser's
+numbers and both random generators (dropout, and the order of batches at the
+epoch's start). Nothing in it depends on time: a run killed with SIGKILL and resumed
+writes the same files, byte for byte, as one never interrupted. The training time
+spent so far, which ``--max-minutes`` counts, is the ``seconds`` of the last ``save``
+record in ``metrics.jsonl``, and the epoch records there are the run's history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from elman.checkpoint import atomic_write, read_tensors, write_tensors
+from elman.config import TrainConfig
+from elman.errors import ElmanError
+from elman.numbers import dumps
+from elman.optim import make_optimizer
+
+RESUME_FILE = "resume.safetensors"
+METRICS_FILE = "metrics.jsonl"
+MAX_ROLLBACKS = 3  # rollbacks in a row, without a save between them, before giving up
+# A loss this many times that of a uniform guess (log V nats per token for V choices),
+# or than FLOOR_NATS when that is larger, means training has diverged even while the loss
+# is still finite. Healthy runs stay far below it: ptb-lstm-medium at learning rate 35
+# peaks at 10.2 nats (log V = 9.21) in its first 1,500 steps, and a classifier of few
+# classes can be confidently wrong about a whole batch for a few nats per text.
+DIVERGENCE_FACTOR = 3.0
+DIVERGENCE_FLOOR_NATS = 10.0
+
+
+def diverged(loss: float, reference: float) -> bool:
+    """Whether a loss means training has diverged: it is NaN or infinite, or above
+    ``DIVERGENCE_FACTOR`` times ``reference`` (for training, log V, the loss of a uniform
+    guess over V choices, where training starts) or times ``DIVERGENCE_FLOOR_NATS``,
+    whichever is larger. Some BLAS kernels overflow to NaN within a step or two of a
+    runaway learning rate, others stay finite at 1e30 for a while: the second rule stops
+    both at the same step."""
+    return not loss <= DIVERGENCE_FACTOR * max(reference, DIVERGENCE_FLOOR_NATS)  # NaN too
+
+
+def require_an_end(config: TrainConfig) -> None:
+    """Refuse settings under which training would never stop."""
+    if config.epochs == 0 and config.max_steps == 0 and config.max_minutes == 0:
+        raise ElmanError("training would never stop; give --epochs, --max-steps or --max-minutes.")
+
+
+class LimitReached(Exception):
+    """A resumed run has already reached its --epochs, --max-steps or --max-minutes."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; the training state was saved before stopping."""
+
+
+class Task(Protocol):
+    """A kind of model as the training loop sees it.
+
+    ``model`` has ``flat_params`` and ``flat_grads`` (every parameter, as views into
+    them), ``training`` (dropout on), ``zero_grad()``, ``backward()`` and
+    ``dropout_rng``.
+    """
+
+    model: Any
+    command: str  # the elman command that trains it, for messages: "train", "classify train"
+    unit: str  # what the loss counts, for speeds and messages: "tokens", "texts", "words"
+    uniform_loss: float  # the loss of a uniform guess, log of the number of choices
+
+    def epoch_batches(self, rng: np.random.Generator) -> Sequence[Any]:
+        """One epoch's batches, in the order they are trained on (``rng`` may shuffle)."""
+
+    def forward(self, batch: Any) -> tuple[float, float, float]:
+        """(mean loss, summed loss, what it is summed over) of a batch, ready for backward."""
+
+    def validate(self) -> dict[str, float] | None:
+        """The held-out figures of the model as it is now (``loss`` among them), or None
+        without held-out data."""
+
+    def score(self, figures: dict[str, float]) -> tuple[float, ...]:
+        """How good ``validate``'s figures are: higher is better, compared as tuples."""
+
+    def describe(self, record: dict[str, Any]) -> str:
+        """An epoch record's figures in a few words, for the line printed after it."""
+
+    def train_figures(self, mean_loss: float) -> dict[str, float]:
+        """What an epoch record says about the training loss besides ``train_loss``."""
+
+    def save(self, out: Path, info: dict[str, Any]) -> None:
+        """Write the model as it is now (the best so far) as a checkpoint in ``out``."""
+
+    def carried_state(self) -> list:
+        """The recurrent state carried from batch to batch (``[]`` if nothing is)."""
+
+    def restore_carried_state(self, state: list) -> None: ...
+
+
+@dataclass
+class Progress:
+    """Where training stands, besides the arrays: what resuming restores."""
+
+    epoch: int = 1  # the epoch under way, from 1
+    batch: int = 0  # index of the next batch of this epoch
+    step: int = 0  # updates made so far
+    best: tuple[float, ...] | None = None  # Task.score of the best validation so far
+    best_at_epoch_end: tuple[float, ...] | None = None  # the same over whole epochs only
+    epoch_loss: float = 0.0  # summed training loss of this epoch so far
+    epoch_count: float = 0.0  # what epoch_loss is summed over (tokens, texts, words)
+    averaged_steps: int = 0  # steps in the running average of the weights (average_after)
+    order_rng: dict[str, Any] | None = None  # the batch-order generator at the epoch's start
+
+    @classmethod
+    def from_header(cls, saved: dict[str, Any]) -> Progress:
+        """Progress as saved; states from before the one loop stored a language model's
+        best perplexity (lower is better) and other names."""
+        saved = dict(saved)
+        for old in ("seconds", "history"):
+            saved.pop(old, None)
+        if "epoch_tokens" in saved:
+            saved["epoch_count"] = saved.pop("epoch_tokens")
+        for name in ("best", "best_at_epoch_end"):
+            value = saved.get(name)
+            if isinstance(value, (int, float)):  # a perplexity: the score is its negative
+                saved[name] = None if math.isinf(value) else (-value,)
+            elif value is not None:
+                saved[name] = tuple(value)
+        return cls(**saved)
+
+
+def better(score: tuple[float, ...], than: tuple[float, ...] | None) -> bool:
+    """Whether ``score`` beats ``than`` (None: nothing to beat yet)."""
+    return than is None or bool(score > than)
+
+
+class Trainer:
+    """Trains a ``Task``'s model with ``config``; with ``out``, it keeps the best
+    checkpoint, ``metrics.jsonl`` and the training state there.
+
+    ``Trainer(...).run()`` trains from the start; ``resume=True`` continues from the
+    state in ``out`` (``LimitReached`` if the run is already as far as ``config``
+    asks). ``catch_signals`` turns SIGINT and SIGTERM into a save and a
+    ``TrainingInterrupted``. On return the model holds the best weights seen.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        config: TrainConfig,
+        out: str | Path | None = None,
+        progress: bool = True,
+        resume: bool = False,
+        catch_signals: bool = False,
+    ) -> None:
+        require_an_end(config)
+        if config.on_nan == "rollback" and out is None:
+            raise ElmanError("--on-nan rollback needs --out, where the training state is saved.")
+        if resume and out is None:
+            raise ValueError("resuming needs the out directory that holds the training state")
+        self.task, self.config, self.model = task, config, task.model
+        self.out = None if out is None else Path(out)
+        self.show_progress, self.catch_signals = progress, catch_signals
+        self.optimizer = make_optimizer(
+            config.optimizer, self.model.flat_params, config.learning_rate
+        )
+        self.order_rng = np.random.default_rng([config.seed, 2])  # apart from init and dropout
+        self.best_params = self.model.flat_params.copy()
+        self.average: np.ndarray | None = None
+        # average_after: the difference a_n - w_n is formed here; a fresh array of the
+        # model's size at every step costs more than the arithmetic.
+        self.scratch = np.empty_like(self.model.flat_params) if config.average_after else None
+        self.p = Progress()
+        self.history: list[dict[str, Any]] = []
+        self.seconds_before = 0.0  # training time spent in earlier processes
+        self.start = time.perf_counter()
+        self.bad_loss = math.nan  # the loss that diverged, for its message
+        self.resumed = resume
+        if resume:
+            self._resume()
+
+    # The run ------------------------------------------------------------------------
+
+    def run(self) -> list[dict[str, Any]]:
+        """Train until a limit is reached; return one record per epoch."""
+        if not self.resumed:
+            self._save_state()  # a run stopped before its first save can resume or roll back
+        self.start = time.perf_counter()
+        rollbacks = 0  # since the last save: a run that keeps diverging stops after a few
+        stop = False
+        with _signals_to_flag(self.catch_signals) as interrupted:
+            while not stop:
+                batches = self._epoch_batches()
+                epoch_start, count_before = time.perf_counter(), self.p.epoch_count
+                self.model.training = True  # dropout on
+                with self._bar(len(batches)) as bar:
+                    while self.p.batch < len(batches):
+                        outcome = self._step(batches[self.p.batch], bar, epoch_start, count_before)
+                        if outcome == "diverged":
+                            if self.config.on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
+                                raise self._divergence_error()
+                            rollbacks += 1
+                            self._roll_back()
+                            bar.n = self.p.batch
+                            continue
+                        if interrupted:
+                            self._save_state()
+                            raise TrainingInterrupted(
+                                f"training stopped by {interrupted[0]} at step {self.p.step} "
+                                f"(epoch {self.p.epoch}); its state is saved in {self.out}, "
+                                f"continue with: elman {self.task.command} --resume {self.out}"
+                            )
+                        if self.config.save_every and self.p.step % self.config.save_every == 0:
+                            self._save_state()
+                            rollbacks = 0
+                        if self._limit_reached_mid_epoch():
+                            stop = True
+                            break
+                finished = self.p.batch >= len(batches)
+                if self.config.epochs and self.p.epoch >= self.config.epochs:
+                    stop = True
+                speed = (self.p.epoch_count - count_before) / (time.perf_counter() - epoch_start)
+                self._end_epoch(finished, speed)
+                if not stop:  # the next epoch starts from its first batch
+                    self._next_epoch()
+                self._save_state()
+        self.model.flat_params[...] = self.best_params
+        self.model.training = False
+        return self.history
+
+    def _step(self, batch: Any, bar: tqdm, epoch_start: float, count_before: float) -> str:
+        """One update on ``batch``: "ok", or "diverged" with the weights left as they were."""
+        model, config, p = self.model, self.config, self.p
+        model.zero_grad()
+        loss, loss_sum, count = self.task.forward(batch)
+        if diverged(loss, self.task.uniform_loss):
+            self.bad_loss = loss
+            return "diverged"
+        model.backward()
+        grad_norm = self.optimizer.step(model.flat_grads, clip=config.clip)
+        p.step += 1
+        p.batch += 1
+        if config.average_after and p.epoch > config.average_after:
+            self._update_average()
+        p.epoch_loss += loss_sum
+        p.epoch_count += count
+        speed = (p.epoch_count - count_before) / (time.perf_counter() - epoch_start)
+        mean = p.epoch_loss / max(p.epoch_count, 1e-12)
+        bar.update()
+        figures = self.task.train_figures(mean)
+        bar.set_postfix(
+            loss=f"{mean:.3f}",
+            **{key.removeprefix("train_"): f"{value:.1f}" for key, value in figures.items()},
+            **{f"{self.task.unit}/s": f"{speed:,.0f}"},
+            refresh=False,
+        )
+        if p.step % config.log_every == 0:
+            self._log(
+                {
+                    "event": "step",
+                    "epoch": p.epoch,
+                    "step": p.step,
+                    "loss": loss,
+                    "grad_norm": grad_norm,
+                    "lr": self.optimizer.lr,
+                    f"{self.task.unit}_per_s": speed,
+                }
+            )
+        return "ok"
+
+    def _divergence_error(self) -> ElmanError:
+        loss, uniform = self.bad_loss, self.task.uniform_loss
+        note = f" (a uniform guess scores {uniform:.4g})" if math.isfinite(loss) else ""
+        clip = " or --clip." if self.config.clip else " or set --clip, e.g. 1."
+        return ElmanError(
+            f"the training loss became {loss:.4g} at step {self.p.step + 1}, so the weights "
+            f"were not updated{note}; lower --lr (now {self.optimizer.lr:g}){clip}"
+        )
+
+    def _roll_back(self) -> None:
+        """Back to the last saved state (within this epoch: one is saved at every epoch's
+        end), to go on more carefully from there: the learning rate divided by --lr-decay."""
+        bad_step = self.p.step + 1
+        self._load_state()
+        self.optimizer.lr /= self.config.lr_decay if self.config.lr_decay > 1 else 2.0
+        self._log(
+            {"event": "rollback", "step": bad_step, "to_step": self.p.step, "lr": self.optimizer.lr}
+        )
+        tqdm.write(
+            f"loss {self.bad_loss:.4g} at step {bad_step}: back to step {self.p.step} "
+            f"with lr {self.optimizer.lr:g}"
+        )
+
+    def _epoch_batches(self) -> Sequence[Any]:
+        """This epoch's batches, the order generator rewound to the epoch's start (so a
+        resumed epoch gets the same batches as the interrupted one)."""
+        if self.p.order_rng is None:
+            self.p.order_rng = self.order_rng.bit_generator.state
+        self.order_rng.bit_generator.state = self.p.order_rng
+        return self.task.epoch_batches(self.order_rng)
+
+    def _next_epoch(self) -> None:
+        p = self.p
+        p.epoch, p.batch, p.epoch_loss, p.epoch_count = p.epoch + 1, 0, 0.0, 0.0
+        p.order_rng = self.order_rng.bit_generator.state  # where this epoch's order starts
+
+    def _end_epoch(self, finished: bool, speed: float) -> None:
+        """Validate, keep the best weights, decay the learning rate; log the epoch.
+
+        Validation, the saved model and the test use the average of the weights once it
+        exists. An epoch cut short by a step or time limit (``finished`` false) is
+        validated and its best weights kept, but the rate stays: the epoch may resume,
+        and it decays once, when it ends."""
+        p, config = self.p, self.config
+        mean = p.epoch_loss / max(p.epoch_count, 1e-12)
+        record: dict[str, Any] = {
+            "event": "epoch",
+            "epoch": p.epoch,
+            "step": p.step,
+            "train_loss": mean,
+            **self.task.train_figures(mean),
+            "lr": self.optimizer.lr,
+        }
+        improved, plateau = True, False  # without validation: the latest weights, no decay
+        with self._weights(self.average):
+            self.model.training = False
+            figures = self.task.validate()
+            if figures is not None:
+                # Plain numbers: numpy scalars would reach the records and the comparisons.
+                figures = {
+                    k: v.item() if isinstance(v, np.generic) else v for k, v in figures.items()
+                }
+                record.update({f"valid_{key}": value for key, value in figures.items()})
+                score = self.task.score(figures)
+                improved = better(score, p.best)
+                if improved:
+                    p.best = score
+                if finished:  # a run cut short compares epochs' ends as an unbroken run would
+                    plateau = not better(score, p.best_at_epoch_end)
+                    if not plateau:
+                        p.best_at_epoch_end = score
+            if not finished:
+                record["partial"] = True
+            record["averaged_steps"] = p.averaged_steps
+            record["seconds"] = self.seconds
+            record[f"{self.task.unit}_per_s"] = speed
+            record["saved"] = improved and self.out is not None
+            if improved:
+                self.best_params[...] = self.model.flat_params
+            if record["saved"]:
+                self.task.save(
+                    self.out, {k: v for k, v in record.items() if k not in ("event", "saved")}
+                )
+        scheduled = config.decay_after and p.epoch >= config.decay_after
+        if finished and config.lr_decay > 1 and (scheduled or plateau):
+            self.optimizer.lr /= config.lr_decay
+        self.history.append(record)
+        self._log(record)
+        if self.show_progress:
+            tqdm.write(self._describe(record))
+
+    def _describe(self, record: dict[str, Any]) -> str:
+        saved = " (saved)" if record["saved"] else ""
+        lr_now = self.optimizer.lr
+        decayed = f", now {lr_now:g}" if lr_now != record["lr"] else ""
+        part = ", stopped part-way" if record.get("partial") else ""
+        return (
+            f"epoch {record['epoch']}{part}: {self.task.describe(record)}{saved}, "
+            f"lr {record['lr']:g}{decayed}, {record['seconds']:.0f} s"
+        )
+
+    # Limits, time and the running average ------------------------------------------
+
+    @property
+    def seconds(self) -> float:
+        """Training time so far, over every process of this run."""
+        return self.seconds_before + time.perf_counter() - self.start
+
+    def _limit_reached_mid_epoch(self) -> bool:
+        config = self.config
+        return bool(
+            (config.max_steps and self.p.step >= config.max_steps)
+            or (config.max_minutes and self.seconds >= 60 * config.max_minutes)
+        )
+
+    def limit_reached(self) -> str | None:
+        """What limit the run, standing where the next step would be, has reached, in
+        words (None: it may go on)."""
+        config, p = self.config, self.p
+        if config.epochs and p.epoch > config.epochs:
+            return f"finished its {config.epochs} epoch" + ("" if config.epochs == 1 else "s")
+        if config.max_steps and p.step >= config.max_steps:
+            return f"made {p.step} steps (--max-steps {config.max_steps})"
+        if config.max_minutes and self.seconds_before >= 60 * config.max_minutes:
+            minutes = self.seconds_before / 60
+            return f"trained {minutes:.1f} minutes (--max-minutes {config.max_minutes:g})"
+        return None
+
+    def _update_average(self) -> None:
+        """The running mean of the weights after each step: a_n = a_{n-1} + (w_n - a_{n-1}) / n
+        (Polyak averaging, as in AWD-LSTM's averaged SGD)."""
+        self.p.averaged_steps += 1
+        if self.average is None:
+            self.average = self.model.flat_params.copy()
+            return
+        difference = np.subtract(self.model.flat_params, self.average, out=self.scratch)
+        difference /= self.p.averaged_steps
+        self.average += difference
+
+    @contextmanager
+    def _weights(self, weights: np.ndarray | None) -> Iterator[None]:
+        """Put ``weights`` (if any) in the model for a while; training goes on from its own."""
+        if weights is None:
+            yield
+            return
+        trained = self.model.flat_params.copy()
+        self.model.flat_params[...] = weights
+        try:
+            yield
+        finally:
+            self.model.flat_params[...] = trained
+
+    # The training state and metrics.jsonl -------------------------------------------
+
+    def _log(self, record: dict[str, Any]) -> None:
+        if self.out is not None:
+            with open(self.out / METRICS_FILE, "a", encoding="utf-8") as f:
+                f.write(dumps(record) + "\n")
+
+    def _save_state(self) -> None:
+        """Write the training state (see the module doc), then a ``save`` record with the
+        training time so far."""
+        if self.out is None:
+            return
+        model, p = self.model, self.p
+        arrays, numbers = self.optimizer.state()
+        tensors = {"params": model.flat_params, "best_params": self.best_params}
+        if self.average is not None:
+            tensors["average_params"] = self.average
+        tensors |= {f"optimizer.{name}": a for name, a in arrays.items()}
+        layout = []  # per layer: None (zeros), or how many arrays its state has
+        for i, state in enumerate(self.task.carried_state()):
+            parts = None if state is None else (state if isinstance(state, tuple) else (state,))
+            layout.append(None if parts is None else [len(parts), isinstance(state, tuple)])
+            for j, part in enumerate(parts or ()):
+                tensors[f"state.{i}.{j}"] = part
+        header = {
+            "progress": dataclasses.asdict(p),
+            "optimizer": numbers,
+            "state_layout": layout,
+            "dropout_rng": model.dropout_rng.bit_generator.state,
+        }
+        write_tensors(self.out / RESUME_FILE, tensors, {"resume": json.dumps(header)})
+        self._log({"event": "save", "epoch": p.epoch, "step": p.step, "seconds": self.seconds})
+
+    def _load_state(self) -> None:
+        """Restore everything ``_save_state`` wrote: weights, best weights, the average,
+        the optimiser, the carried state, both generators and the progress."""
+        path = self.out / RESUME_FILE
+        if not path.is_file():
+            raise ElmanError(
+                f"{path} is missing, so there is no training state to resume; start a new run "
+                "with --out instead."
+            )
+        tensors, metadata = read_tensors(path)
+        model, dtype = self.model, self.model.flat_params.dtype
+        try:
+            header = json.loads(metadata["resume"])
+            names = self.optimizer.state()[0]
+            expected = {"params", "best_params"} | {f"optimizer.{n}" for n in names}
+            if not expected <= set(tensors) or tensors["params"].shape != model.flat_params.shape:
+                raise KeyError("tensors")
+            model.flat_params[...] = tensors["params"]
+            self.best_params[...] = tensors["best_params"]
+            average = tensors.get("average_params")
+            self.average = None if average is None else average.astype(dtype)
+            arrays = {name: tensors[f"optimizer.{name}"] for name in names}
+            self.optimizer.load_state(arrays, header["optimizer"])
+            states = []
+            for i, layer in enumerate(header["state_layout"]):
+                if layer is None:
+                    states.append(None)
+                    continue
+                count, is_tuple = layer
+                parts = tuple(tensors[f"state.{i}.{j}"].astype(dtype) for j in range(count))
+                states.append(parts if is_tuple else parts[0])
+            self.task.restore_carried_state(states)
+            model.dropout_rng.bit_generator.state = header["dropout_rng"]
+            self.p = Progress.from_header(header["progress"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ElmanError(
+                f"{path} does not hold a training state for this model ({e}); it belongs to "
+                "another run or another version of elman, so start a new run with --out."
+            ) from e
+
+    def _resume(self) -> None:
+        """Continue from the state in ``out``: weights, optimiser, progress, and from
+        ``metrics.jsonl`` the history and the training time so far."""
+        self._load_state()
+        records = _metrics_until(self.out / METRICS_FILE, self.p.step)
+        self.history = [r for r in records if r.get("event") == "epoch"]
+        saves = [r["seconds"] for r in records if r.get("event") == "save"]
+        self.seconds_before = saves[-1] if saves else 0.0
+        if self.p.batch >= len(self._epoch_batches()):  # the epoch ended, validated: go on
+            self._next_epoch()
+        reached = self.limit_reached()
+        if reached:
+            raise LimitReached(
+                f"the run in {self.out} has already {reached}; nothing to do (raise --epochs, "
+                "--max-steps or --max-minutes to train on)."
+            )
+        # The records after the saved step are made again by the resumed run.
+        lines = [dumps(record) + "\n" for record in records]
+        atomic_write(
+            self.out / METRICS_FILE,
+            lambda tmp: Path(tmp).write_text("".join(lines), encoding="utf-8"),
+        )
+
+    @contextmanager
+    def _bar(self, total: int) -> Iterator[tqdm]:
+        with tqdm(
+            total=total,
+            initial=self.p.batch,
+            desc=f"epoch {self.p.epoch}",
+            unit="batch",
+            disable=not self.show_progress,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        ) as bar:
+            yield bar
+
+
+def _metrics_until(path: Path, step: int) -> list[dict[str, Any]]:
+    """The records of ``path`` up to and including ``step``."""
+    if not path.is_file():
+        return []
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return [r for r in records if r.get("step", 0) <= step]
+
+
+@contextmanager
+def _signals_to_flag(enabled: bool) -> Iterator[list[str]]:
+    """While enabled, SIGINT and SIGTERM only append their name to the yielded list,
+    which the loop checks after each step, so a signal never lands mid-update."""
+    flag: list[str] = []
+    if not enabled:
+        yield flag
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def note(signum: int, frame: object) -> None:
+        flag.append(signal.Signals(signum).name)
+
+    for sig in previous:
+        signal.signal(sig, note)
+    try:
+        yield flag
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

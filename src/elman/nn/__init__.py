@@ -14,6 +14,7 @@ from elman.nn.adaptive_softmax import AdaptiveSoftmax
 from elman.nn.affine import Affine
 from elman.nn.attention import Attention
 from elman.nn.bidirectional import Bidirectional
+from elman.nn.bridge import Bridge
 from elman.nn.dropout import Dropout
 from elman.nn.embedding import Embedding
 from elman.nn.gru import GRU
@@ -30,6 +31,7 @@ __all__ = [
     "Affine",
     "Attention",
     "Bidirectional",
+    "Bridge",
     "Dropout",
     "Embedding",
     "Pooling",

@@ -9,6 +9,7 @@ import numpy as np
 
 from elman.nn.adaptive_softmax import AdaptiveSoftmax, projection_size
 from elman.nn.attention import SCORES, Attention
+from elman.nn.bridge import Bridge
 from elman.nn.gru import GRU
 from elman.nn.lstm import LSTM
 from elman.nn.recurrent import RNN
@@ -108,3 +109,9 @@ def attention(
         W_k=glorot_uniform(rng, memory_size, attention_size),
         v=uniform(rng, (attention_size,), 0.1),
     )
+
+
+def bridge(rng: np.random.Generator, input_size: int, output_size: int) -> Bridge:
+    """y = tanh(x W + b) with W Glorot uniform (Glorot & Bengio 2010 derive it for tanh
+    layers) and b zero."""
+    return Bridge(glorot_uniform(rng, input_size, output_size), np.zeros(output_size))

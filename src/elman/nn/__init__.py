@@ -6,12 +6,15 @@ Every layer holds ``params`` and ``grads`` (dicts with the same keys), a
 same array share a parameter with nothing special.
 
 Shapes use the same letters everywhere: B batch (parallel streams), T time
-steps, D embedding size, H hidden size, V vocabulary size.
+steps (a decoder's, or queries'), S source (memory) steps, D embedding size,
+H hidden size, V vocabulary size.
 """
 
 from elman.nn.adaptive_softmax import AdaptiveSoftmax
 from elman.nn.affine import Affine
+from elman.nn.attention import Attention
 from elman.nn.bidirectional import Bidirectional
+from elman.nn.bridge import Bridge
 from elman.nn.dropout import Dropout
 from elman.nn.embedding import Embedding
 from elman.nn.gru import GRU
@@ -26,7 +29,9 @@ __all__ = [
     "RNN",
     "AdaptiveSoftmax",
     "Affine",
+    "Attention",
     "Bidirectional",
+    "Bridge",
     "Dropout",
     "Embedding",
     "Pooling",

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from elman.nn.adaptive_softmax import AdaptiveSoftmax, projection_size
+from elman.nn.attention import SCORES, Attention
+from elman.nn.bridge import Bridge
 from elman.nn.gru import GRU
 from elman.nn.lstm import LSTM
 from elman.nn.recurrent import RNN
@@ -76,3 +78,43 @@ def adaptive_softmax(
         proj = uniform(rng, (hidden, size), scale)
         tail.append((proj, uniform(rng, (size, bounds[k + 1] - bounds[k]), scale)))
     return AdaptiveSoftmax(head_W, np.zeros(head_W.shape[1]), tail, cutoffs)
+
+
+def attention(
+    rng: np.random.Generator,
+    score: str,
+    query_size: int,
+    memory_size: int,
+    attention_size: int | None = None,
+) -> Attention:
+    """Attention with the named score ("dot", "general", "additive") between queries of
+    size Hq and a memory of size Hm: W_a (Hq, Hm), W_q (Hq, A) and W_k (Hm, A) Glorot
+    uniform, as the project's other input weights; v (A,) U(-0.1, 0.1), the range
+    Luong et al. (2015) draw every parameter from. (Bahdanau et al. 2015 start v at
+    zero, which leaves W_q and W_k without gradient until v has moved.) The additive
+    score needs ``attention_size`` A; the dot score needs Hq = Hm."""
+    if score not in SCORES:
+        raise ValueError(f"score must be one of {SCORES}, got {score!r}")
+    if score == "dot":
+        if query_size != memory_size:
+            raise ValueError(
+                f"expected the dot score's query size to equal the memory size {memory_size}, "
+                f"got {query_size}"
+            )
+        return Attention("dot")
+    if score == "general":
+        return Attention("general", W_a=glorot_uniform(rng, query_size, memory_size))
+    if attention_size is None:
+        raise ValueError("expected an attention size for the additive score, got None")
+    return Attention(
+        "additive",
+        W_q=glorot_uniform(rng, query_size, attention_size),
+        W_k=glorot_uniform(rng, memory_size, attention_size),
+        v=uniform(rng, (attention_size,), 0.1),
+    )
+
+
+def bridge(rng: np.random.Generator, input_size: int, output_size: int) -> Bridge:
+    """y = tanh(x W + b) with W Glorot uniform (Glorot & Bengio 2010 derive it for tanh
+    layers) and b zero."""
+    return Bridge(glorot_uniform(rng, input_size, output_size), np.zeros(output_size))

@@ -1,0 +1,166 @@
+"""The layout's rules, checked on the import graph (grimp, the engine of import-linter):
+what each part of elman may import, and no import cycle anywhere.
+
+    nn/            numpy and nn/ only
+    data/          errors and data/ only (and the standard library, numpy)
+    shared parts   never a model kind or cli/ (config, checkpoint, training, sampling,
+                   torch_names, blocks/, and every other top-level module but the index
+                   modules kinds.py and the package itself)
+    model kinds    never cli/ or another kind (lm/, classify/, tag/, ...: the packages
+                   kinds.LOADERS loads from)
+    torch          imported by no module of the package outside an optional backend
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+
+import grimp
+import pytest
+
+from elman.kinds import LOADERS
+
+ROOT = "elman"
+INDEX = {"elman", "elman.kinds", "elman.__main__"}  # may import every kind
+BACKENDS = ("elman.backends",)  # the only place torch may be imported from
+STDLIB = set(sys.stdlib_module_names) | {"__future__"}
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph(ROOT, include_external_packages=True)
+
+
+def ours(graph: grimp.ImportGraph) -> list[str]:
+    return sorted(m for m in graph.modules if m == ROOT or m.startswith(ROOT + "."))
+
+
+def imports(graph: grimp.ImportGraph, module: str) -> set[str]:
+    return graph.find_modules_directly_imported_by(module)
+
+
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def kinds() -> list[str]:
+    return sorted({loader.__module__.rsplit(".", 1)[0] for loader in LOADERS.values()})
+
+
+def violations(graph, sources, allowed) -> list[str]:
+    """Imports from modules for which ``sources(m)`` holds that ``allowed(source, target)``
+    refuses, as "a -> b" lines."""
+    return [
+        f"{m} -> {target}"
+        for m in ours(graph)
+        if sources(m)
+        for target in sorted(imports(graph, m))
+        if not allowed(m, target)
+    ]
+
+
+def test_nn_imports_only_numpy_and_nn(graph):
+    found = violations(
+        graph,
+        lambda m: within(m, "elman.nn"),
+        lambda m, t: within(t, "elman.nn") or t == "numpy" or t in STDLIB,
+    )
+    assert not found, found
+
+
+def test_data_imports_only_errors_and_data(graph):
+    found = violations(
+        graph,
+        lambda m: within(m, "elman.data"),
+        lambda m, t: within(t, "elman.data") or t in ("elman.errors", "numpy") or t in STDLIB,
+    )
+    assert not found, found
+
+
+def test_shared_modules_never_import_a_model_kind_or_the_cli(graph):
+    kind_packages = kinds()
+    assert {"elman.lm", "elman.classify", "elman.tag"} <= set(kind_packages)
+    forbidden = [*kind_packages, "elman.cli"]
+
+    def shared(m: str) -> bool:
+        return m not in INDEX and not any(within(m, p) for p in forbidden)
+
+    found = violations(graph, shared, lambda m, t: not any(within(t, p) for p in forbidden))
+    assert not found, found
+
+
+def test_model_kinds_never_import_the_cli_or_each_other(graph):
+    for kind in kinds():
+        others = [p for p in kinds() if p != kind] + ["elman.cli"]
+        found = violations(
+            graph,
+            lambda m, kind=kind: within(m, kind),
+            lambda m, t, others=others: not any(within(t, p) for p in others),
+        )
+        assert not found, found
+
+
+def test_nothing_outside_a_backend_imports_torch(graph):
+    found = violations(
+        graph,
+        lambda m: not any(within(m, b) for b in BACKENDS),
+        lambda m, t: not within(t, "torch"),
+    )
+    assert not found, found
+
+
+def test_no_import_cycle(graph):
+    """Tarjan's strongly connected components of the package's import graph: every one
+    a single module."""
+    modules = ours(graph)
+    edges = {m: {t for t in imports(graph, m) if t in modules} for m in modules}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    counter = itertools.count()
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = next(counter)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for m in modules:
+        if m not in index:
+            visit(m)
+    assert not cycles, cycles
+
+
+def test_the_rules_can_fail(graph):
+    """The checks see real edges (the CLI imports the language model, which imports the
+    shared loop), and a forbidden edge added to a copy of the graph is reported."""
+    assert "elman.lm.task" in imports(graph, "elman.cli.lm")
+    assert "elman.training" in imports(graph, "elman.lm.task")
+    graph.add_import(importer="elman.nn.lstm", imported="elman.config")
+    try:
+        found = violations(
+            graph,
+            lambda m: within(m, "elman.nn"),
+            lambda m, t: within(t, "elman.nn") or t == "numpy" or t in STDLIB,
+        )
+    finally:
+        graph.remove_import(importer="elman.nn.lstm", imported="elman.config")
+    assert found == ["elman.nn.lstm -> elman.config"]

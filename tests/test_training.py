@@ -379,4 +379,4 @@ def test_a_validation_mid_epoch_does_not_move_the_plateau_rule(tmp_path, monkeyp
         (7.0, 0.5, False),
     ]
     with safetensors.safe_open(tmp_path / "resume.safetensors", "numpy") as f:
-        assert json.loads(f.metadata()["resume"])["optimizer"]["lr"] == 0.5  # after epoch 2
+        assert json.loads(f.metadata()["elman"])["resume"]["optimizer"]["lr"] == 0.5  # epoch 2

@@ -112,39 +112,49 @@ def tensor_digest(tensors: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def write_tensors(
-    path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None
-) -> None:
-    """One safetensors file, written atomically, with its content hash in the header.
+def write_tensors(path: Path, tensors: dict[str, np.ndarray], header: dict | None = None) -> None:
+    """One safetensors file, written atomically, with a JSON ``header`` (and the format
+    version and a content hash) in its metadata.
 
-    Serialised to bytes and written like the JSON files: safetensors' save_file
-    creates its files readable by their owner only (mode 0600)."""
-    header = {"format_version": str(FORMAT_VERSION), "sha256": tensor_digest(tensors)}
-    data = safetensors.numpy.save(tensors, metadata={**header, **(metadata or {})})
+    All of it goes into one metadata entry, "elman", as JSON with sorted keys:
+    safetensors writes its metadata entries in no fixed order, and a training run resumed
+    after a crash must write the same bytes as one never interrupted. Serialised to bytes
+    and written like the JSON files: safetensors' save_file creates its files readable by
+    their owner only (mode 0600)."""
+    record = {"format_version": FORMAT_VERSION, "sha256": tensor_digest(tensors), **(header or {})}
+    metadata = {"elman": json.dumps(record, sort_keys=True)}
+    data = safetensors.numpy.save(tensors, metadata=metadata)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
-def read_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The tensors of a safetensors file and its metadata, after checking the content
-    hash, so that a damaged or edited file is refused rather than silently used."""
+def read_tensors(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The tensors of a safetensors file and its header, after checking the content hash,
+    so that a damaged or edited file is refused rather than silently used. Files written
+    before the one "elman" entry keep their entries apart, a JSON string under "resume"."""
     if not path.is_file():
         raise ElmanError(f"{path} is missing; the checkpoint is incomplete, retrain or restore it.")
     try:
         with safetensors.safe_open(path, framework="numpy") as f:
             metadata = f.metadata() or {}
             tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118
+        if "elman" in metadata:
+            header = json.loads(metadata["elman"])
+        else:
+            header = dict(metadata)
+            if "resume" in header:
+                header["resume"] = json.loads(header["resume"])
     except (safetensors.SafetensorError, OSError, ValueError) as e:
         raise ElmanError(
             f"{path} is not a readable safetensors file ({e}); the checkpoint is "
             "damaged, retrain or restore it."
         ) from e
-    expected = metadata.get("sha256")
+    expected = header.get("sha256")
     if expected is not None and tensor_digest(tensors) != expected:
         raise ElmanError(
             f"{path} is damaged: its content does not match the hash recorded when it was "
             "written; restore it from a copy or retrain."
         )
-    return tensors, metadata
+    return tensors, header
 
 
 def read_config(directory: str | os.PathLike) -> dict[str, Any]:

@@ -475,7 +475,7 @@ class Trainer:
             "state_layout": layout,
             "dropout_rng": model.dropout_rng.bit_generator.state,
         }
-        write_tensors(self.out / RESUME_FILE, tensors, {"resume": json.dumps(header)})
+        write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
         self._log({"event": "save", "epoch": p.epoch, "step": p.step, "seconds": self.seconds})
 
     def _load_state(self) -> None:
@@ -487,10 +487,10 @@ class Trainer:
                 f"{path} is missing, so there is no training state to resume; start a new run "
                 "with --out instead."
             )
-        tensors, metadata = read_tensors(path)
+        tensors, file_header = read_tensors(path)
         model, dtype = self.model, self.model.flat_params.dtype
         try:
-            header = json.loads(metadata["resume"])
+            header = file_header["resume"]
             names = self.optimizer.state()[0]
             expected = {"params", "best_params"} | {f"optimizer.{n}" for n in names}
             if not expected <= set(tensors) or tensors["params"].shape != model.flat_params.shape:

@@ -75,7 +75,7 @@ def saved_step(out):
     """The step of the training state on disk, or -1 while there is none."""
     try:
         with safetensors.safe_open(out / RESUME_FILE, "numpy") as f:
-            return json.loads(f.metadata()["resume"])["progress"]["step"]
+            return json.loads(f.metadata()["elman"])["resume"]["progress"]["step"]
     except (OSError, safetensors.SafetensorError, KeyError):
         return -1
 
@@ -119,6 +119,7 @@ def test_sigkill_mid_epoch_then_resume_gives_bit_identical_weights(corpus):
     assert resumed.returncode == 0, resumed.stderr
     for name in ("model.safetensors", RESUME_FILE):
         assert same_tensors(corpus / "full" / name, corpus / "killed" / name), name
+        assert (corpus / "full" / name).read_bytes() == (corpus / "killed" / name).read_bytes()
     epochs = [json.loads(line) for line in (corpus / "killed" / "metrics.jsonl").open()]
     assert [r["epoch"] for r in epochs if r["event"] == "epoch"] == [1, 2, 3]
 

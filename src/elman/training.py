@@ -122,6 +122,57 @@ class Task(Protocol):
     def restore_carried_state(self, state: list) -> None: ...
 
 
+class WholeSequenceTask:
+    """What a ``Task`` whose model reads each sequence whole, from a zero state, shares
+    (a classifier, a tagger): nothing is carried between batches, the model's
+    ``forward(batch)`` leaves ``loss_sum`` and ``loss_count``, the best model is the one
+    with the highest validation ``headline`` (ties to the lower loss), and a
+    checkpoint ``ckpt`` with an ``info`` record is saved by ``save_checkpoint``.
+    A subclass sets ``command``, ``unit``, ``headline`` and ``uniform_loss`` and gives
+    ``epoch_batches``, ``validate`` and ``save_checkpoint``."""
+
+    headline: str  # the validation figure that picks the best model: "accuracy", "macro_f1"
+
+    def __init__(self, ckpt: Any, train_data: Any, valid_data: Any | None) -> None:
+        self.ckpt, self.model = ckpt, ckpt.model
+        self.train_data, self.valid_data = train_data, valid_data
+
+    def forward(self, batch: Any) -> tuple[float, float, float]:
+        loss = self.model.forward(batch)
+        return loss, self.model.loss_sum, self.model.loss_count
+
+    def score(self, figures: dict[str, float]) -> tuple[float, ...]:
+        return (figures[self.headline], -figures["loss"])
+
+    def train_figures(self, mean_loss: float) -> dict[str, float]:
+        return {}
+
+    def describe(self, record: dict[str, Any]) -> str:
+        key = f"valid_{self.headline}"
+        valid = f", valid {self.headline} {record[key]:.4f}" if key in record else ""
+        return f"train loss {record['train_loss']:.4f}{valid}"
+
+    def save(self, out: Path, info: dict[str, Any]) -> None:
+        self.ckpt.info = info
+        self.save_checkpoint(out)
+
+    def save_checkpoint(self, out: Path) -> None:
+        raise NotImplementedError
+
+    def carried_state(self) -> list:
+        return []  # every sequence is read from a zero state
+
+    def restore_carried_state(self, state: list) -> None:
+        pass
+
+
+def train(task: Task, config: TrainConfig, out: str | Path | None, progress: bool) -> list:
+    """Train ``task`` from the start (``out`` created if needed); one record per epoch."""
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    return Trainer(task, config, out, progress).run()
+
+
 @dataclass
 class Progress:
     """Where training stands, besides the arrays: what resuming restores."""

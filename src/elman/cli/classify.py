@@ -15,18 +15,7 @@ from elman.classify.data import LabeledData, encode, normalize, token_ids
 from elman.classify.evaluate import evaluate, predict_proba
 from elman.classify.model import Classifier, ClassifierConfig, init_from_language_model
 from elman.classify.task import ClassifierTask
-from elman.cli.common import (
-    add_config_flags,
-    add_run_flags,
-    append_metrics,
-    config_from_flags,
-    defaults_text,
-    is_blank,
-    out_directory,
-    resumed_train_config,
-    train_task,
-    training_run,
-)
+from elman.cli import common
 from elman.config import ModelConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.data.text import read_lines
@@ -40,21 +29,12 @@ from elman.training import require_an_end
 # Defaults of `elman classify train`, over those of ModelConfig and TrainConfig: a
 # bidirectional GRU over words, which reaches the issue's targets on the SMS Spam
 # Collection in a few minutes on two cores (docs/classify.md). Explicit flags override them.
-CLASSIFY_MODEL: dict[str, Any] = {
-    "embed": 64,
-    "hidden": 64,
-    "cell": "gru",
-    "bidirectional": True,
-    "dropout": 0.25,
-}
-CLASSIFY_TRAIN: dict[str, Any] = {
-    "level": "word",
-    "batch": 32,
-    "epochs": 6,
-    "max_minutes": 8.0,
-    "eval_batch": 64,
-    "lr_decay": 2.0,
-}
+CLASSIFY_MODEL: dict[str, Any] = dict(
+    embed=64, hidden=64, cell="gru", bidirectional=True, dropout=0.25
+)
+CLASSIFY_TRAIN: dict[str, Any] = dict(
+    level="word", batch=32, epochs=6, max_minutes=8.0, eval_batch=64, lr_decay=2.0
+)
 SPLITS = ("all", "train", "valid", "test")
 SPLIT_PARTS = {"train": 0, "valid": 1, "test": 2}
 INPUTS = ("data", "valid", "test", "init")  # what a new run reads, and --resume may not take
@@ -65,8 +45,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         return resume_training(args)
     # A language model's vocabulary was built from raw text: by default, read texts as it did.
     classifier_base = {"normalize": False} if args.init is not None else {}
-    classifier_config = config_from_flags(ClassifierConfig, args, classifier_base)
-    train_config = config_from_flags(TrainConfig, args, CLASSIFY_TRAIN)
+    classifier_config = common.config_from_flags(ClassifierConfig, args, classifier_base)
+    train_config = common.config_from_flags(TrainConfig, args, CLASSIFY_TRAIN)
     language_model = None
     model_base = {**CLASSIFY_MODEL, "vocab_size": 1}  # the vocabulary sets it later
     if args.data is None:
@@ -82,9 +62,9 @@ def cmd_train(args: argparse.Namespace) -> None:
                 f"reads {level}s too; drop --level {args.level}."
             )
         train_config = dataclasses.replace(train_config, level=level)
-    model_config = config_from_flags(ModelConfig, args, model_base)
+    model_config = common.config_from_flags(ModelConfig, args, model_base)
     require_an_end(train_config)
-    out = out_directory(args)  # claimed once every input is checked
+    out = common.out_directory(args)  # claimed once every input is checked
 
     files = {"data": args.data, "valid": args.valid, "test": args.test}
     train_examples, valid_examples, test_examples, record = read_parts(files, classifier_config)
@@ -124,11 +104,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         f"{model.flat_params.size:,} parameters; checkpoint: {out}"
     )
     task = ClassifierTask(ckpt, parts[0], parts[1])
-    with training_run(out, resume=False, overwrite=args.overwrite):
+    with common.training_run(out, resume=False, overwrite=args.overwrite):
         # The run's files exist from the start, so that an interrupted run can resume.
         ckpt.info = {"epoch": 0}
         clf_checkpoint.save(out, ckpt)
-        train_task(task, train_config, out, resume=False)
+        common.train_task(task, train_config, out, resume=False)
         finish_training(out, ckpt, parts[2], args.data, given_test=args.test is not None)
 
 
@@ -136,7 +116,7 @@ def resume_training(args: argparse.Namespace) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = clf_checkpoint.load(out)
-    train_config = resumed_train_config(args, ckpt.train_config, INPUTS, (ClassifierConfig,))
+    train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, (ClassifierConfig,))
     ckpt.train_config = train_config
     files = ckpt.data.get("files")
     if not isinstance(files, dict):
@@ -149,9 +129,9 @@ def resume_training(args: argparse.Namespace) -> None:
         )
     parts = [encode_part(ckpt, part) for part in examples]
     task = ClassifierTask(ckpt, parts[0], parts[1])
-    with training_run(out, resume=True):
+    with common.training_run(out, resume=True):
         print(f"resuming the run in {out}")
-        if train_task(task, train_config, out, resume=True) is not None:
+        if common.train_task(task, train_config, out, resume=True) is not None:
             finish_training(out, ckpt, parts[2], files["data"], files.get("test") is not None)
 
 
@@ -200,7 +180,7 @@ def finish_training(
     """Evaluate the best model on the test texts, if any, and say what to try next."""
     if len(test_data.labels):
         result = evaluate(ckpt.model, test_data, ckpt.train_config.eval_batch)
-        append_metrics(out, {"event": "test", **result.as_dict(ckpt.labels)})
+        common.append_metrics(out, {"event": "test", **result.as_dict(ckpt.labels)})
         print(f"test ({len(test_data.labels):,} texts):")
         print(report(result.scores, ckpt.labels))
     print(
@@ -265,7 +245,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     ckpt = clf_checkpoint.load(args.model)
     lines = read_lines(args.file)
-    texts = [line.strip() for line in lines if not is_blank(line)]
+    texts = [line.strip() for line in lines if not common.is_blank(line)]
     config = ckpt.classifier_config
     sequences = [
         token_ids(text, ckpt.tokenizer, config.normalize, config.max_length) for text in texts
@@ -273,7 +253,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     probs = predict_proba(ckpt.model, sequences, ckpt.train_config.eval_batch)
     answers = iter(zip(texts, probs, strict=True))
     for line in lines:
-        if is_blank(line):
+        if common.is_blank(line):
             print()  # a blank line has no label: output stays aligned with input
             continue
         text, p = next(answers)
@@ -287,12 +267,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``elman classify`` with its train, eval and predict commands."""
-    parser = subparsers.add_parser(
+    commands = common.add_family(
+        subparsers,
         "classify",
         help="many-to-one: one label per text (spam filtering, sentiment)",
         description="Text classification with a recurrent encoder.",
     )
-    commands = parser.add_subparsers(dest="classify_command", required=True, metavar="COMMAND")
+    defaults = common.defaults_text(CLASSIFY_MODEL, CLASSIFY_TRAIN)
 
     p = commands.add_parser(
         "train",
@@ -301,12 +282,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "per line), a label,text CSV file (*.csv) or a folder with one subfolder per label. "
         "Without --valid and --test, --data is split into training, validation and test "
         "parts, stratified by label and seeded; the checkpoint records the split. Defaults "
-        f"here, over the ones listed below: {defaults_text(CLASSIFY_MODEL, CLASSIFY_TRAIN)}.",
+        f"here, over the ones listed below: {defaults}.",
     )
     p.add_argument("--data", metavar="PATH", help="labelled texts to train on")
     p.add_argument("--valid", metavar="PATH", help="validation texts (default: part of --data)")
     p.add_argument("--test", metavar="PATH", help="test texts (default: part of --data)")
-    add_run_flags(p, "classify train")
     p.add_argument(
         "--init",
         metavar="DIR",
@@ -314,9 +294,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(pre-training, then fine-tuning); its vocabulary, --embed, --hidden, --cell and "
         "--layers are used, and texts are not normalised unless --normalize is given",
     )
-    add_config_flags(p, ModelConfig, "classify")
-    add_config_flags(p, ClassifierConfig, "classify")
-    add_config_flags(p, TrainConfig, "classify")
+    configs = (ModelConfig, ClassifierConfig, TrainConfig)
+    common.add_training_flags(p, "classify train", "classify", configs)
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(

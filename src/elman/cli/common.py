@@ -94,6 +94,24 @@ def defaults_text(*groups: dict[str, Any]) -> str:
     return " ".join(flags)
 
 
+def add_family(
+    subparsers: argparse._SubParsersAction, name: str, help: str, description: str
+) -> argparse._SubParsersAction:
+    """A command family, ``elman NAME COMMAND ...``: its parser; returns its subcommands."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    return parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+
+
+def add_training_flags(
+    parser: argparse.ArgumentParser, command: str, kind: str, configs: tuple[type, ...]
+) -> None:
+    """A training command's --out, --overwrite and --resume, and one flag per field of
+    ``configs`` that ``kind`` uses."""
+    add_run_flags(parser, command)
+    for cls in configs:
+        add_config_flags(parser, cls, kind)
+
+
 def add_run_flags(parser: argparse.ArgumentParser, command: str) -> None:
     """--out, --overwrite and --resume, as every training command has them."""
     parser.add_argument(

@@ -10,21 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from elman.cli.common import (
-    abspath,
-    add_config_flags,
-    add_run_flags,
-    append_metrics,
-    config_from_flags,
-    defaults_text,
-    digest,
-    is_blank,
-    out_directory,
-    resumed_train_config,
-    same_file,
-    train_task,
-    training_run,
-)
+from elman.cli import common
 from elman.config import ModelConfig, TrainConfig
 from elman.data.corpus import tiny_shakespeare
 from elman.data.text import read_lines, read_text, split_text
@@ -60,17 +46,17 @@ def cmd_train(args: argparse.Namespace) -> None:
         model_base, train_base = BUILTIN_MODEL, BUILTIN_TRAIN
     else:
         model_base, train_base = {}, {}
-    train_config = config_from_flags(TrainConfig, args, train_base)
+    train_config = common.config_from_flags(TrainConfig, args, train_base)
     # vocab_size is known once the vocabulary is built; 1 stands in until then.
-    model_config = config_from_flags(ModelConfig, args, {**model_base, "vocab_size": 1})
+    model_config = common.config_from_flags(ModelConfig, args, {**model_base, "vocab_size": 1})
     # Refuse bad settings before reading any data, and check everything before the
     # --out directory is touched: a refused run leaves it as it was.
     check_language_model_config(model_config)
-    out = out_directory(args)
+    out = common.out_directory(args)
 
     train_text, valid_text, test_text = read_training_texts(data)
     texts = (train_text, valid_text, test_text)
-    data["sha256"] = {role: digest(text) for role, text in zip(ROLES, texts, strict=True)}
+    data["sha256"] = {role: common.digest(text) for role, text in zip(ROLES, texts, strict=True)}
     if recipe is not None:
         data["recipe"] = recipe.name
         print(f"recipe {recipe.name}: {recipe.summary}; published: {recipe.published}")
@@ -99,10 +85,10 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "and count as <unk>"
             )
     task = LanguageModelTask(model, tokenizer, train_ids, valid_ids, train_config, data)
-    with training_run(out, resume=False, overwrite=args.overwrite):
+    with common.training_run(out, resume=False, overwrite=args.overwrite):
         # The run's files exist from the start, so that an interrupted run can resume.
         checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
-        history = train_task(task, train_config, out, resume=False)
+        history = common.train_task(task, train_config, out, resume=False)
         finish_training(out, model, tokenizer, train_config, test_text, history, recipe)
 
 
@@ -128,9 +114,9 @@ def training_data(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, 
             "--valid needs --train; without --train the built-in corpus is split 90/10."
         )
     return {
-        "train": abspath(args.train),
-        "valid": abspath(args.valid),
-        "test": abspath(args.test),
+        "train": common.abspath(args.train),
+        "valid": common.abspath(args.valid),
+        "test": common.abspath(args.test),
     }
 
 
@@ -159,12 +145,12 @@ def resume_training(args: argparse.Namespace) -> None:
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
     inputs = ("train", "valid", "test", "data", "recipe")
-    train_config = resumed_train_config(args, ckpt.train_config, inputs)
+    train_config = common.resumed_train_config(args, ckpt.train_config, inputs)
     if not ckpt.data:
         raise ElmanError(f"{out} records no training texts, so it cannot be resumed.")
     texts = read_training_texts(ckpt.data)
     for role, text in zip(ROLES, texts, strict=True):
-        if digest(text) != ckpt.data.get("sha256", {}).get(role):
+        if common.digest(text) != ckpt.data.get("sha256", {}).get(role):
             raise ElmanError(
                 f"the {role} text ({ckpt.data.get(role) or 'built-in corpus'}) changed since the "
                 f"run in {out} started; restore it, or start a new run with --out."
@@ -173,9 +159,9 @@ def resume_training(args: argparse.Namespace) -> None:
     model = LanguageModel(ckpt.model.config, seed=train_config.seed)
     train_ids, valid_ids = training_ids(ckpt.tokenizer, train_text, valid_text, train_config)
     task = LanguageModelTask(model, ckpt.tokenizer, train_ids, valid_ids, train_config, ckpt.data)
-    with training_run(out, resume=True):
+    with common.training_run(out, resume=True):
         print(f"resuming the run in {out}")
-        history = train_task(task, train_config, out, resume=True)
+        history = common.train_task(task, train_config, out, resume=True)
         if history is not None:
             recipe = RECIPES.get(ckpt.data.get("recipe", ""))
             finish_training(out, model, ckpt.tokenizer, train_config, test_text, history, recipe)
@@ -209,7 +195,7 @@ def finish_training(
     test = None
     if test_text is not None:
         test = evaluate(model, tokenizer, test_text, config.eval_batch, config.bptt)
-        append_metrics(out, {"event": "test", **test.as_dict()})
+        common.append_metrics(out, {"event": "test", **test.as_dict()})
         print(
             f"test perplexity {test.perplexity:.2f} ({test.loss:.4f} nats/token, "
             f"{test.tokens:,} tokens scored, state {model.config.state})"
@@ -246,7 +232,7 @@ def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> s
 def cmd_recipes(args: argparse.Namespace) -> None:
     for recipe in RECIPES.values():
         print(f"{recipe.name}: {recipe.summary}")
-        print(f"  settings:  {defaults_text(recipe.model, recipe.train)}")
+        print(f"  settings:  {common.defaults_text(recipe.model, recipe.train)}")
         print(f"  --data:    {recipe.data}")
         print(f"  published: {recipe.published}")
         print(f"  target:    {recipe.target}")
@@ -297,7 +283,7 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
         raise ElmanError("give --dynamic-lr or --dynamic-tune, not both.")
     if args.dynamic_lr is not None and not args.dynamic_lr > 0:
         raise ElmanError(f"--dynamic-lr must be positive, got {args.dynamic_lr}.")
-    if args.dynamic_tune and same_file(args.dynamic_tune, args.data):
+    if args.dynamic_tune and common.same_file(args.dynamic_tune, args.data):
         raise ElmanError(
             f"--dynamic-tune {args.dynamic_tune} is the text being scored; tune the rate on "
             "other held-out text (e.g. the validation text), or the figure would be tuned on "
@@ -358,9 +344,11 @@ def cmd_score(args: argparse.Namespace) -> None:
     lines = read_lines(args.file)
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
-    scores = score(ckpt.model, ckpt.tokenizer, [line for line in lines if not is_blank(line)])
+    scores = score(
+        ckpt.model, ckpt.tokenizer, [line for line in lines if not common.is_blank(line)]
+    )
     for line in lines:
-        if is_blank(line):
+        if common.is_blank(line):
             print()  # a blank line has nothing to score: output stays aligned with input
             continue
         s = next(scores)
@@ -402,9 +390,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"start from a recipe's settings ({', '.join(RECIPES)}; see elman recipes); "
         "flags given override them",
     )
-    add_run_flags(p, "train")
-    add_config_flags(p, ModelConfig, "lm")
-    add_config_flags(p, TrainConfig, "lm")
+    common.add_training_flags(p, "train", "lm", (ModelConfig, TrainConfig))
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(

@@ -8,19 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from elman.cli.common import (
-    add_config_flags,
-    add_run_flags,
-    append_metrics,
-    config_from_flags,
-    defaults_text,
-    digest,
-    is_blank,
-    out_directory,
-    resumed_train_config,
-    train_task,
-    training_run,
-)
+from elman.cli import common
 from elman.config import ModelConfig, TrainConfig
 from elman.data.conllu import Sentence, read_tagged
 from elman.data.text import read_lines, read_text
@@ -39,20 +27,10 @@ from elman.training import require_an_end
 # bidirectional LSTM over words with character features, which reaches the issue's
 # target on UD English EWT within ten minutes on two cores (docs/classify.md). Explicit
 # flags override them; --max-minutes stops a slow machine in time.
-TAG_MODEL: dict[str, Any] = {
-    "embed": 100,
-    "hidden": 128,
-    "cell": "lstm",
-    "bidirectional": True,
-    "dropout": 0.33,
-}
-TAG_TRAIN: dict[str, Any] = {
-    "batch": 32,
-    "epochs": 12,
-    "max_minutes": 8.0,
-    "eval_batch": 64,
-    "lr_decay": 2.0,
-}
+TAG_MODEL: dict[str, Any] = dict(
+    embed=100, hidden=128, cell="lstm", bidirectional=True, dropout=0.33
+)
+TAG_TRAIN: dict[str, Any] = dict(batch=32, epochs=12, max_minutes=8.0, eval_batch=64, lr_decay=2.0)
 ROLES = ("train", "valid", "test")
 
 
@@ -61,11 +39,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         return resume_training(args)
     if args.train is None:
         raise ElmanError("give --train, the tagged sentences to train on, or --resume DIR.")
-    tagger_config = config_from_flags(TaggerConfig, args)
-    train_config = config_from_flags(TrainConfig, args, TAG_TRAIN)
-    model_config = config_from_flags(ModelConfig, args, {**TAG_MODEL, "vocab_size": 1})
+    tagger_config = common.config_from_flags(TaggerConfig, args)
+    train_config = common.config_from_flags(TrainConfig, args, TAG_TRAIN)
+    model_config = common.config_from_flags(ModelConfig, args, {**TAG_MODEL, "vocab_size": 1})
     require_an_end(train_config)
-    out = out_directory(args)  # claimed once every input is checked
+    out = common.out_directory(args)  # claimed once every input is checked
 
     files = {role: getattr(args, role) for role in ROLES}
     sentences, record = read_parts(files, tagger_config.tag_column)
@@ -83,11 +61,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         f"{model.flat_params.size:,} parameters; checkpoint: {out}"
     )
     task = TaggerTask(ckpt, data["train"], data["valid"])
-    with training_run(out, resume=False, overwrite=args.overwrite):
+    with common.training_run(out, resume=False, overwrite=args.overwrite):
         # The run's files exist from the start, so that an interrupted run can resume.
         ckpt.info = {"epoch": 0}
         tag_checkpoint.save(out, ckpt)
-        train_task(task, train_config, out, resume=False)
+        common.train_task(task, train_config, out, resume=False)
         finish_training(out, ckpt, data["test"])
 
 
@@ -95,7 +73,7 @@ def resume_training(args: argparse.Namespace) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = tag_checkpoint.load(out)
-    train_config = resumed_train_config(args, ckpt.train_config, ROLES, (TaggerConfig,))
+    train_config = common.resumed_train_config(args, ckpt.train_config, ROLES, (TaggerConfig,))
     ckpt.train_config = train_config
     files = ckpt.data.get("files")
     if not isinstance(files, dict):
@@ -108,9 +86,9 @@ def resume_training(args: argparse.Namespace) -> None:
         )
     data = encode_parts(ckpt, sentences, files)
     task = TaggerTask(ckpt, data["train"], data["valid"])
-    with training_run(out, resume=True):
+    with common.training_run(out, resume=True):
         print(f"resuming the run in {out}")
-        if train_task(task, train_config, out, resume=True) is not None:
+        if common.train_task(task, train_config, out, resume=True) is not None:
             finish_training(out, ckpt, data["test"])
 
 
@@ -122,7 +100,9 @@ def read_parts(
     sentences = {role: None if f is None else read_tagged(f, column) for role, f in files.items()}
     record = {
         "files": {role: None if f is None else os.path.abspath(f) for role, f in files.items()},
-        "sha256": {role: None if f is None else digest(read_text(f)) for role, f in files.items()},
+        "sha256": {
+            role: None if f is None else common.digest(read_text(f)) for role, f in files.items()
+        },
     }
     return sentences, record
 
@@ -144,7 +124,7 @@ def finish_training(out: Path, ckpt: TaggerCheckpoint, test_data: TaggedData | N
     """Evaluate the best model on the test sentences, if any, and say what to try next."""
     if test_data is not None:
         result = evaluate(ckpt.model, test_data, ckpt.train_config.eval_batch)
-        append_metrics(out, {"event": "test", **result.as_dict(ckpt.tags)})
+        common.append_metrics(out, {"event": "test", **result.as_dict(ckpt.tags)})
         print(f"test: {summary(result)}")
     print(f"\nsaved to {out}; try: elman tag eval --model {out} --data FILE")
 
@@ -184,13 +164,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
     sentences = [
         Sentence(line.split(), [], number)
         for number, line in enumerate(lines, 1)
-        if not is_blank(line)
+        if not common.is_blank(line)
     ]
     data = encode(sentences, ckpt.words, ckpt.chars, ckpt.tags, ckpt.tagger_config.lowercase)
     predicted = predict_ids(ckpt.model, data, ckpt.train_config.eval_batch)
     answers = iter(zip(sentences, predicted, strict=True))
     for line in lines:
-        if is_blank(line):
+        if common.is_blank(line):
             print()  # an empty sentence: output stays aligned with input
             continue
         sentence, ids = next(answers)
@@ -203,27 +183,24 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``elman tag`` with its train, eval and predict commands."""
-    parser = subparsers.add_parser(
+    commands = common.add_family(
+        subparsers,
         "tag",
         help="many-to-many: one tag per word (part of speech, named entities)",
         description="Sequence tagging with a recurrent encoder.",
     )
-    commands = parser.add_subparsers(dest="tag_command", required=True, metavar="COMMAND")
 
     p = commands.add_parser(
         "train",
         help="train a tagger",
         description="Train a tagger on CoNLL-U files (*.conllu: FORM tagged with UPOS or "
         "XPOS) or two-column token<TAB>tag files with a blank line after each sentence. "
-        f"Defaults here, over the ones listed below: {defaults_text(TAG_MODEL, TAG_TRAIN)}.",
+        f"Defaults here, over the ones listed below: {common.defaults_text(TAG_MODEL, TAG_TRAIN)}.",
     )
     p.add_argument("--train", metavar="FILE", help="tagged sentences to train on")
     p.add_argument("--valid", metavar="FILE", help="validation sentences, after each epoch")
     p.add_argument("--test", metavar="FILE", help="test sentences, evaluated once at the end")
-    add_run_flags(p, "tag train")
-    add_config_flags(p, ModelConfig, "tag")
-    add_config_flags(p, TaggerConfig, "tag")
-    add_config_flags(p, TrainConfig, "tag")
+    common.add_training_flags(p, "tag train", "tag", (ModelConfig, TaggerConfig, TrainConfig))
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(

@@ -3,11 +3,14 @@ what each part of elman may import, and no import cycle anywhere.
 
     nn/            numpy and nn/ only
     data/          errors and data/ only (and the standard library, numpy)
-    shared parts   never a model kind or cli/ (config, checkpoint, training, sampling,
-                   torch_names, blocks/, and every other top-level module but the index
-                   modules kinds.py and the package itself)
-    model kinds    never cli/ or another kind (lm/, classify/, tag/, ...: the packages
-                   kinds.LOADERS loads from)
+    shared parts   never a model kind, a leaf or cli/ (config, checkpoint, training,
+                   sampling, torch_names, blocks/, and every other top-level module but
+                   the index modules, the kinds, the leaves and cli/)
+    model kinds    never cli/, a leaf or another kind (lm/, classify/, tag/, ...: the
+                   packages kinds.LOADERS loads from)
+    leaves         optional parts above the kinds (serve/, insight/, backends/): nothing
+                   but cli/ and other leaves imports them
+    cli/           imported by nothing but the package's __main__
     torch          imported by no module of the package outside an optional backend
 """
 
@@ -24,6 +27,8 @@ from elman.kinds import LOADERS
 ROOT = "elman"
 INDEX = {"elman", "elman.kinds", "elman.__main__"}  # may import every kind
 BACKENDS = ("elman.backends",)  # the only place torch may be imported from
+LEAVES = ("elman.serve", "elman.insight", *BACKENDS)
+CLI = "elman.cli"
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 
 
@@ -78,10 +83,10 @@ def test_data_imports_only_errors_and_data(graph):
     assert not found, found
 
 
-def test_shared_modules_never_import_a_model_kind_or_the_cli(graph):
+def test_shared_modules_never_import_a_model_kind_a_leaf_or_the_cli(graph):
     kind_packages = kinds()
     assert {"elman.lm", "elman.classify", "elman.tag"} <= set(kind_packages)
-    forbidden = [*kind_packages, "elman.cli"]
+    forbidden = [*kind_packages, *LEAVES, CLI]
 
     def shared(m: str) -> bool:
         return m not in INDEX and not any(within(m, p) for p in forbidden)
@@ -90,15 +95,27 @@ def test_shared_modules_never_import_a_model_kind_or_the_cli(graph):
     assert not found, found
 
 
-def test_model_kinds_never_import_the_cli_or_each_other(graph):
+def test_model_kinds_never_import_the_cli_a_leaf_or_each_other(graph):
     for kind in kinds():
-        others = [p for p in kinds() if p != kind] + ["elman.cli"]
+        others = [p for p in kinds() if p != kind] + [*LEAVES, CLI]
         found = violations(
             graph,
             lambda m, kind=kind: within(m, kind),
             lambda m, t, others=others: not any(within(t, p) for p in others),
         )
         assert not found, found
+
+
+def test_only_the_cli_and_leaves_import_leaves_and_only_main_imports_the_cli(graph):
+    def allowed(m: str, t: str) -> bool:
+        if within(t, CLI):
+            return within(m, CLI) or m == "elman.__main__"
+        if any(within(t, leaf) for leaf in LEAVES):
+            return within(m, CLI) or any(within(m, leaf) for leaf in LEAVES)
+        return True
+
+    found = violations(graph, lambda m: True, allowed)
+    assert not found, found
 
 
 def test_nothing_outside_a_backend_imports_torch(graph):

@@ -125,14 +125,22 @@ class LineScore:
         return perplexity(-self.log_prob / self.tokens) if self.tokens else math.nan
 
 
+def line_log_probs(model: LanguageModel, tokenizer: Tokenizer, line: str) -> np.ndarray:
+    """log p of each token of ``line`` and of the line end that closes it (when the
+    vocabulary has one), each given the tokens before it, from h_0 = 0 after a line
+    start: (N,) in float64."""
+    ids = tokenizer.encode_line(line.rstrip("\n"))
+    context = np.array([[line_start(tokenizer), *ids]])
+    logits, _ = model.logits(context[:, :-1])
+    logp = log_softmax(logits.astype(np.float64))[0]  # (N, V)
+    return logp[np.arange(len(ids)), ids]
+
+
 def score(model: LanguageModel, tokenizer: Tokenizer, lines: Iterable[str]) -> Iterator[LineScore]:
     """Score each line independently: from h_0 = 0 after a line start, the
     log-probability of its tokens and of the line end that closes it."""
     for line in lines:
         line = line.rstrip("\n")
-        ids = tokenizer.encode_line(line)
-        context = np.array([[line_start(tokenizer), *ids]])
-        logits, _ = model.logits(context[:, :-1])
-        logp = log_softmax(logits.astype(np.float64))[0]  # (T, V)
-        total = float(logp[np.arange(len(ids)), ids].sum())
-        yield LineScore(line, total, len(ids), sum(tokenizer.unknown_tokens(line).values()))
+        logp = line_log_probs(model, tokenizer, line)
+        unknown = sum(tokenizer.unknown_tokens(line).values())
+        yield LineScore(line, float(logp.sum()), len(logp), unknown)

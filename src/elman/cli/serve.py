@@ -1,0 +1,73 @@
+"""``elman serve``: the playground, a local web app over the models given."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from elman.errors import ElmanError
+from elman.kinds import load
+
+SERVE_PACKAGES = ("starlette", "uvicorn")
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    missing = [name for name in SERVE_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ElmanError(
+            f"elman serve needs {' and '.join(missing)}; install them with "
+            "pip install 'elman[serve]'."
+        )
+    import uvicorn  # an optional extra, looked for above
+
+    from elman.serve.app import Served, create_app
+
+    served = [Served(name, load(directory)) for name, directory in model_names(args.model)]
+    app = create_app(served)
+    names = ", ".join(f"{s.name} ({s.kind})" for s in served)
+    print(f"serving {names} on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
+def model_names(given: list[str]) -> list[tuple[str, Path]]:
+    """(name, directory) of each --model NAME=DIR or DIR (named after the directory),
+    refusing two models of one name."""
+    named: dict[str, Path] = {}
+    for spec in given:
+        name, sep, directory = spec.partition("=")
+        path = Path(directory if sep else spec)
+        name = name if sep else path.resolve().name
+        if not name:
+            raise ElmanError(f"--model {spec} has an empty name; write NAME=DIR or DIR.")
+        if name in named:
+            raise ElmanError(
+                f"two models are named {name!r} ({named[name]} and {path}); name them apart "
+                "with --model NAME=DIR."
+            )
+        named[name] = path
+    return list(named.items())
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "serve",
+        help="a web playground over models: generate, score, classify, tag",
+        description="Serve a local web page and a JSON API over the models given (see "
+        "docs/serve.md). Every model is loaded at start; the page is at http://HOST:PORT/.",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        required=True,
+        metavar="[NAME=]DIR",
+        help="a checkpoint directory of any kind, named NAME (default: the directory's name); "
+        "give --model once per model",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
+    )
+    p.set_defaults(run=cmd_serve)

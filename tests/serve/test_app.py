@@ -1,0 +1,151 @@
+"""The playground's JSON API through Starlette's test client: every endpoint, and every
+bad request answered with a 4xx status and one sentence, never a 500."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tests.parts import require_module
+
+require_module("starlette", "elman serve needs the [serve] extra: pip install 'elman[serve]'")
+require_module("httpx2", "Starlette's test client needs httpx2: pip install httpx2")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from elman import kinds  # noqa: E402
+from elman.lm.generate import generate, score  # noqa: E402
+from elman.serve.app import MAX_BODY, MAX_LENGTH, Served, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def served(model_dirs):
+    return {name: kinds.load(path) for name, path in model_dirs.items()}
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    app = create_app([Served(name, ckpt) for name, ckpt in served.items()])
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_models_lists_every_model(client, served):
+    listed = client.get("/api/models").json()
+    assert [m["name"] for m in listed] == ["lm", "classifier", "tagger"]
+    assert [m["kind"] for m in listed] == ["language-model", "classifier", "tagger"]
+    assert listed[0]["vocab_size"] == len(served["lm"].tokenizer) and listed[0]["level"] == "char"
+
+
+def test_the_page_and_its_files_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>elman playground</title>" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert "http" not in client.get("/static/style.css").text  # nothing from the network
+
+
+def test_generate_equals_the_python_api(client, served):
+    ckpt = served["lm"]
+    body = {"model": "lm", "prompt": "the ", "length": 40, "temperature": 0.8, "top_k": 5,
+            "top_p": 0.9, "seed": 7}  # fmt: skip
+    reply = client.post("/api/generate", json=body)
+    assert reply.status_code == 200
+    expected = generate(ckpt.model, ckpt.tokenizer, "the ", 40, 0.8, 5, 7, 0.9)
+    assert reply.json() == {"text": expected}
+
+
+def test_generate_streams_one_event_per_token(client, served):
+    body = {"model": "lm", "prompt": "a ", "length": 25, "seed": 3, "stream": True}
+    with client.stream("POST", "/api/generate", json=body) as reply:
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[6:]) for line in reply.iter_lines() if line.startswith("data: ")]
+    tokens = [e["token"] for e in events[:-1]]
+    assert len(tokens) == 25 and events[-1]["done"] is True
+    assert events[-1]["text"] == "a " + "".join(tokens)
+    plain = client.post("/api/generate", json={**body, "stream": False}).json()
+    assert plain["text"] == events[-1]["text"]
+
+
+def test_score_gives_each_tokens_log_probability(client, served):
+    ckpt = served["lm"]
+    reply = client.post("/api/score", json={"model": "lm", "text": "the lazy dog"}).json()
+    (expected,) = score(ckpt.model, ckpt.tokenizer, ["the lazy dog"])
+    assert reply["tokens"] == [*"the lazy dog", "\n"]
+    assert reply["logprob"] == pytest.approx(expected.log_prob, rel=1e-9)
+    assert sum(reply["logprobs"]) == pytest.approx(expected.log_prob, rel=1e-9)
+    assert reply["perplexity"] == pytest.approx(expected.perplexity, rel=1e-9)
+
+
+def test_classify_and_tag(client):
+    reply = client.post("/api/classify", json={"model": "classifier", "text": "WIN 500 CASH"})
+    data = reply.json()
+    assert reply.status_code == 200 and data["label"] in ("ham", "spam")
+    assert math.isclose(sum(data["probabilities"].values()), 1.0, rel_tol=1e-6)
+    reply = client.post("/api/tag", json={"model": "tagger", "text": "the dog runs"})
+    assert reply.json()["words"] == ["the", "dog", "runs"] and len(reply.json()["tags"]) == 3
+
+
+BAD = [
+    ("/api/generate", {"prompt": "the"}, 400, "lacks 'model'"),
+    ("/api/generate", {"model": "nope"}, 404, "there is no model 'nope'"),
+    ("/api/generate", {"model": "classifier"}, 400, "is a classifier; this needs a language"),
+    ("/api/generate", {"model": "lm", "length": 10**9}, 400, f"between 0 and {MAX_LENGTH}"),
+    ("/api/generate", {"model": "lm", "length": "10"}, 400, "'length' must be a int"),
+    ("/api/generate", {"model": "lm", "length": True}, 400, "'length' must be a int"),
+    ("/api/generate", {"model": "lm", "temperature": -1}, 400, "'temperature' must be between"),
+    ("/api/generate", {"model": "lm", "top_p": 0}, 400, "'top_p' must be between"),
+    ("/api/generate", {"model": "lm", "seed": -5}, 400, "'seed' must be between"),
+    ("/api/generate", {"model": "lm", "prompt": "☃"}, 400, "vocabulary lacks"),
+    ("/api/generate", {"model": "lm", "prompt": "x" * 5000}, 413, "over 2000"),
+    ("/api/generate", {"model": "lm", "stream": "yes"}, 400, "'stream' must be a bool"),
+    ("/api/score", {"model": "lm"}, 400, "lacks 'text'"),
+    ("/api/score", {"model": "lm", "text": "two\nlines"}, 400, "must be one line"),
+    ("/api/classify", {"model": "classifier", "text": "  "}, 400, "is empty"),
+    ("/api/tag", {"model": "tagger", "text": ""}, 400, "has no words"),
+    ("/api/tag", {"model": "tagger", "text": 5}, 400, "'text' must be a str"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "message"), BAD)
+def test_bad_requests_get_a_4xx_and_one_sentence(client, path, body, status, message):
+    reply = client.post(path, json=body)
+    assert reply.status_code == status, reply.text
+    error = reply.json()["error"]
+    assert message in error and "\n" not in error and "Traceback" not in reply.text
+
+
+@pytest.mark.parametrize(
+    ("content", "status", "message"),
+    [
+        (b"\xff\xfe{}", 400, "not UTF-8"),
+        (b"{not json", 400, "not JSON"),
+        (b"[1, 2]", 400, "must be a JSON object"),
+        (b'{"model": "lm", "prompt": "' + b"a" * MAX_BODY + b'"}', 413, "over"),
+    ],
+)
+def test_bodies_that_are_not_json_objects_are_refused(client, content, status, message):
+    reply = client.post("/api/generate", content=content)
+    assert reply.status_code == status and message in reply.json()["error"]
+
+
+def test_unknown_routes_and_methods_are_json_errors(client):
+    assert client.get("/api/nothing").status_code == 404
+    assert "error" in client.get("/api/nothing").json()
+    assert client.get("/api/generate").status_code == 405
+
+
+def test_requests_at_once_share_the_model_but_not_its_state(client, served):
+    """Sixteen generations in threads at once give what each gives alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bodies = [{"model": "lm", "prompt": "the ", "length": 30, "seed": s} for s in range(16)]
+    alone = [client.post("/api/generate", json=b).json()["text"] for b in bodies]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(
+            pool.map(lambda b: client.post("/api/generate", json=b).json()["text"], bodies)
+        )
+    assert together == alone and len(set(alone)) > 1
+    assert np.all(np.isfinite(served["lm"].model.flat_params))

@@ -1,0 +1,116 @@
+"""The playground page in a real browser (Debian's chromium driven by Playwright), against
+``elman serve`` started on a free loopback port: a prompt typed and generated token by
+token, a sentence scored in colour, a text classified and a sentence tagged. A screenshot
+of each view is kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from tests.parts import CHROMIUM_ARGS, artifact, chromium_path, require_module
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_dirs):
+    require_module("starlette", "pip install 'elman[serve]'")
+    require_module("uvicorn", "pip install 'elman[serve]'")
+    port = free_port()
+    models = [f"--model={name}={path}" for name, path in model_dirs.items()]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "elman", "serve", *models, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUTF8": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/api/models", timeout=1).read()
+            break
+        except OSError:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    sync_api = require_module("playwright.sync_api", "pip install playwright (no browser download)")
+    executable = chromium_path()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(server)
+        page.wait_for_selector("#model option", state="attached")
+        yield page
+        browser.close()
+
+
+def test_a_prompt_is_generated_token_by_token(page):
+    page.select_option("#model", "lm")
+    page.fill("#prompt", "the ")
+    page.fill("#length", "300")
+    page.click("#generate-button")
+    # Tokens arrive while the stream is open: the text grows before it is done.
+    page.wait_for_function("document.querySelector('#generated').textContent.length > 10")
+    page.wait_for_selector("#generated[data-done='true']", timeout=30_000)
+    text = page.text_content("#generated")
+    assert text.startswith("the ") and len(text) == 4 + 300
+    page.screenshot(path=artifact("serve-generate.png"))
+
+
+def test_the_stop_button_stops_a_long_generation(page):
+    page.evaluate("document.querySelector('#generated').removeAttribute('data-done')")
+    page.fill("#length", "2000")
+    page.click("#generate-button")
+    page.wait_for_function("document.querySelector('#generated').textContent.length > 20")
+    page.click("#stop-button")
+    page.wait_for_selector("#generate-button:not([disabled])")
+    assert page.get_attribute("#generated", "data-done") is None
+
+
+def test_a_sentence_is_scored_in_colour(page):
+    page.click("nav button:has-text('Score')")
+    page.fill("#score-text", "the lazy dog")
+    page.click("#score-button")
+    page.wait_for_selector("#scored .token")
+    assert page.locator("#scored .token").count() == len("the lazy dog") + 1
+    colours = {page.locator("#scored .token").nth(i).evaluate("e => e.style.background")
+               for i in range(5)}  # fmt: skip
+    assert len(colours) > 1  # more and less likely tokens look different
+    assert "perplexity" in page.text_content("#score-summary")
+    page.screenshot(path=artifact("serve-score.png"))
+
+
+def test_classify_and_tag_views_follow_the_model(page):
+    page.select_option("#model", "classifier")
+    assert page.is_visible("#classify") and not page.is_visible("#generate")
+    page.fill("#classify-text", "WIN 1000 CASH NOW")
+    page.click("#classify-button")
+    page.wait_for_selector("#classified div")
+    assert page.locator("#classified div").count() == 2
+    page.screenshot(path=artifact("serve-classify.png"))
+    page.select_option("#model", "tagger")
+    page.fill("#tag-text", "the dog barks")
+    page.click("#tag-button")
+    page.wait_for_selector("#tagged .token")
+    assert page.locator("#tagged .token").count() == 3
+    page.screenshot(path=artifact("serve-tag.png"))

@@ -30,7 +30,7 @@ def missing(reason: str) -> None:
     """Skip with ``reason``, or fail in CI, where every part must be there."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI=true: CI installs it, so this is a failure)")
-    pytest.skip(reason)
+    pytest.skip(reason, allow_module_level=True)
 
 
 def require_module(name: str, hint: str) -> ModuleType:

@@ -79,12 +79,13 @@ def test_a_prompt_is_generated_token_by_token(page):
 
 def test_the_stop_button_stops_a_long_generation(page):
     page.evaluate("document.querySelector('#generated').removeAttribute('data-done')")
-    page.fill("#length", "2000")
+    page.fill("#length", "10000")
     page.click("#generate-button")
     page.wait_for_function("document.querySelector('#generated').textContent.length > 20")
     page.click("#stop-button")
     page.wait_for_selector("#generate-button:not([disabled])")
     assert page.get_attribute("#generated", "data-done") is None
+    assert len(page.text_content("#generated")) < 4 + 10_000
 
 
 def test_a_sentence_is_scored_in_colour(page):

@@ -4,8 +4,13 @@ The PyTorch modules that compute what an elman model computes are named after th
 model's own parts: ``embed`` (``nn.Embedding``), ``rnn`` (one multi-layer
 ``nn.RNN``/``nn.LSTM``/``nn.GRU``, ``batch_first``, bidirectional when the encoder is),
 ``output`` (``nn.Linear``, or ``nn.AdaptiveLogSoftmaxWithLoss`` with ``head_bias``), and
-likewise ``char_embed`` and ``char_rnn`` for a tagger's characters. A weight of
-elman's is PyTorch's transposed: elman computes x W, PyTorch x Wᵀ.
+likewise ``char_embed`` and ``char_rnn`` for a tagger's characters, ``source_embed``
+and ``encoder`` for a translator's source side. A conditional decoder's
+(``elman.blocks.decoder``) bridges are an ``nn.ModuleList`` of ``nn.Linear``
+(``bridge``), Luong's attentional layer an ``nn.Linear`` (``combine``), and attention
+has no PyTorch module: its parameters are plain tensors oriented as elman's
+(``attention``). A weight of elman's is PyTorch's transposed: elman computes x W,
+PyTorch x Wᵀ.
 
     embed.W                 embed.weight
     rnn.k.W_x               rnn.weight_ih_lk          (transposed)
@@ -17,6 +22,12 @@ elman's is PyTorch's transposed: elman computes x W, PyTorch x Wᵀ.
     output.head.W           output.head.weight        (transposed)
     output.tail.k.proj      output.tail.k.0.weight    (transposed)
     output.tail.k.out       output.tail.k.1.weight    (transposed)
+    bridge.k.W, bridge.k.b  bridge.k.weight (transposed), bridge.k.bias
+    combine.W, combine.b    combine.weight (transposed), combine.bias
+    attention.W_a           attention.W_a             (and W_q, W_k, v: as they are)
+
+A peeky decoder's first layer reads [x; c], so its W_x holds the condition's rows
+below the embedding's, as PyTorch's weight_ih_l0 holds them beside: the same mapping.
 
 The RNN's and LSTM's two biases are redundant: elman keeps their sum, so PyTorch's
 ``bias_hh`` is set to zero (``zeroed_biases``) and its gradient, equal to ``bias_ih``'s,
@@ -29,6 +40,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
+
+ATTENTION_KEYS = ("W_a", "W_q", "W_k", "v")
 
 
 class TorchParameter(NamedTuple):
@@ -47,11 +60,13 @@ _RECURRENT_KEYS = {
     "b_h": ("bias_hh", False),
 }
 _TAIL = re.compile(r"^output\.tail\.(?P<k>\d+)\.(?P<part>proj|out)$")
+_LINEAR = re.compile(r"^(?P<module>bridge\.\d+|combine)\.(?P<key>W|b)$")
 _FIXED = {
     "output.W": TorchParameter("output.weight", True),
     "output.b": TorchParameter("output.bias", False),
     "output.head.W": TorchParameter("output.head.weight", True),
     "output.head.b": TorchParameter("output.head.bias", False),
+    **{f"attention.{key}": TorchParameter(f"attention.{key}", False) for key in ATTENTION_KEYS},
 }
 
 
@@ -59,6 +74,10 @@ def torch_name(name: str) -> TorchParameter:
     """The PyTorch parameter that holds elman's parameter ``name`` (see the module doc)."""
     if name in _FIXED:
         return _FIXED[name]
+    linear = _LINEAR.match(name)
+    if linear:
+        weight = linear["key"] == "W"
+        return TorchParameter(f"{linear['module']}.{'weight' if weight else 'bias'}", weight)
     module, _, key = name.rpartition(".")
     if key == "W" and "." not in module:  # an embedding: embed, char_embed
         return TorchParameter(f"{module}.weight", False)
@@ -86,6 +105,6 @@ def zeroed_biases(names: Iterable[str]) -> list[str]:
     zeroed = []
     for name in names:
         recurrent = _RECURRENT.match(name)
-        if recurrent and recurrent["key"] == "b":
+        if recurrent and recurrent["key"] == "b" and not _LINEAR.match(name):  # not bridge.k.b
             zeroed.append(torch_name(name).name.replace(".bias_ih_", ".bias_hh_"))
     return zeroed

@@ -174,6 +174,23 @@ def test_step_equals_forward_row_by_row(score, precomputed):
 
 
 @pytest.mark.parametrize("score", SCORES)
+def test_apply_equals_forward_and_caches_nothing(score):
+    """The pure sequence form, with or without precomputed keys, gives forward's contexts
+    and weights and leaves forward's cache and weights as they were."""
+    rng = np.random.default_rng(13)
+    att = make_attention(score, rng)
+    queries, memory = make_inputs(score, rng, 3, 4, 5)
+    lengths = np.array([5, 1, 3])
+    contexts = att.forward(queries, memory, lengths).copy()
+    weights, cache = att.weights, att.cache
+    for keys in (None, att.project_memory(memory[:2])):
+        applied, applied_weights = att.apply(queries[:2], memory[:2], lengths[:2], keys)
+        assert_close(applied, contexts[:2], rtol=1e-12)
+        assert_close(applied_weights, weights[:2], rtol=1e-12)
+    assert att.weights is weights and att.cache is cache
+
+
+@pytest.mark.parametrize("score", SCORES)
 def test_project_memory_gives_the_keys_the_score_reads(score):
     """k_s = m_s (dot), m_s W_a^T (general), m_s W_k (additive), one per memory step."""
     rng = np.random.default_rng(4)

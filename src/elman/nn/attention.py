@@ -106,6 +106,19 @@ class Attention:
         contexts, weights, _ = self._attend(query[:, None], memory, lengths, keys)
         return contexts[:, 0], weights[:, 0]
 
+    def apply(
+        self,
+        queries: np.ndarray,
+        memory: np.ndarray,
+        lengths: np.ndarray,
+        keys: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """As ``forward``, pure (nothing cached, ``weights`` left as they were), optionally
+        with ``keys = project_memory(memory)`` -> contexts (B, T, Hm), weights (B, T, S):
+        for a decoder scoring a whole sequence without training."""
+        contexts, weights, _ = self._attend(queries, memory, lengths, keys)
+        return contexts, weights
+
     def forward(self, queries: np.ndarray, memory: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """queries (B, T, Hq), memory (B, S, Hm), lengths (B,) of the memory's real steps
         -> contexts (B, T, Hm)."""

@@ -316,6 +316,49 @@ class TrainConfig:
         return {"adam": 0.002, "sgd": 1.0}[self.optimizer]
 
 
+@dataclass
+class SplitConfig:
+    """How one file of labelled lines (``--data``) is split into training, validation
+    and test parts, stratified by label and seeded, the same way by every command that
+    reads such files (a classifier and a label-conditioned language model can share a
+    split)."""
+
+    valid_fraction: float = field(
+        default=0.1,
+        metadata=field_help(
+            "part of --data held out for validation when no --valid is given",
+            kinds=("classify", "lm"),
+        ),
+    )
+    test_fraction: float = field(
+        default=0.2,
+        metadata=field_help(
+            "part of --data held out for testing when no --test is given",
+            kinds=("classify", "lm"),
+        ),
+    )
+    split_seed: int = field(
+        default=0,
+        metadata=field_help(
+            "seed of the stratified split of --data (recorded in the checkpoint)",
+            kinds=("classify", "lm"),
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        require_finite_fields(self)
+        for name in ("valid_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ElmanError(f"--{_flag(name)} must be at least 0 and below 1, got {value}.")
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise ElmanError(
+                f"--valid-fraction and --test-fraction add up to "
+                f"{self.valid_fraction + self.test_fraction}, leaving nothing to train on; "
+                "make them smaller."
+            )
+
+
 C = TypeVar("C", ModelConfig, TrainConfig)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from elman.blocks.encoder import Encoder
 from elman.classify.data import LabeledBatch
-from elman.config import ModelConfig, field_help, require_choice, require_finite_fields
+from elman.config import ModelConfig, SplitConfig, field_help, require_choice
 from elman.errors import ElmanError
 from elman.nn import Affine, Dropout, Embedding, Pooling, SoftmaxCrossEntropy
 from elman.nn import init as nninit
@@ -33,7 +33,7 @@ CLASS_WEIGHTS = ("none", "balanced")
 
 
 @dataclass
-class ClassifierConfig:
+class ClassifierConfig(SplitConfig):
     """What a classifier adds to the encoder's shape (``ModelConfig``) and the training
     settings (``TrainConfig``)."""
 
@@ -64,37 +64,13 @@ class ClassifierConfig:
     max_length: int = field(
         default=0, metadata=field_help("read only the first N tokens of each text (0: all of it)")
     )
-    valid_fraction: float = field(
-        default=0.1,
-        metadata=field_help("part of --data held out for validation when no --valid is given"),
-    )
-    test_fraction: float = field(
-        default=0.2,
-        metadata=field_help("part of --data held out for testing when no --test is given"),
-    )
-    split_seed: int = field(
-        default=0,
-        metadata=field_help("seed of the stratified split of --data (recorded in the checkpoint)"),
-    )
 
     def __post_init__(self) -> None:
-        require_finite_fields(self)
+        super().__post_init__()
         require_choice("pooling", self.pooling, POOLINGS)
         require_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
         if self.max_length < 0:
             raise ElmanError(f"--max-length must be zero or positive, got {self.max_length}.")
-        for name in ("valid_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if not 0 <= value < 1:
-                raise ElmanError(
-                    f"--{name.replace('_', '-')} must be at least 0 and below 1, got {value}."
-                )
-        if self.valid_fraction + self.test_fraction >= 1:
-            raise ElmanError(
-                f"--valid-fraction and --test-fraction add up to "
-                f"{self.valid_fraction + self.test_fraction}, leaving nothing to train on; "
-                "make them smaller."
-            )
 
 
 class Classifier(Network):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     out = common.out_directory(args)  # claimed once every input is checked
 
     files = {"data": args.data, "valid": args.valid, "test": args.test}
-    train_examples, valid_examples, test_examples, record = read_parts(files, classifier_config)
+    train_examples, valid_examples, test_examples, record = common.labelled_parts(
+        files, classifier_config
+    )
     labels = sorted({e.label for e in train_examples})
     if len(labels) < 2:
         raise ElmanError(
@@ -121,7 +122,7 @@ def resume_training(args: argparse.Namespace) -> None:
     files = ckpt.data.get("files")
     if not isinstance(files, dict):
         raise ElmanError(f"{out} records no training files, so it cannot be resumed.")
-    *examples, record = read_parts(files, ckpt.classifier_config)
+    *examples, record = common.labelled_parts(files, ckpt.classifier_config)
     if any(ckpt.data.get(key) != value for key, value in record.items()):
         raise ElmanError(
             f"the labelled texts ({', '.join(f for f in files.values() if f)}) changed since "
@@ -133,40 +134,6 @@ def resume_training(args: argparse.Namespace) -> None:
         print(f"resuming the run in {out}")
         if common.train_task(task, train_config, out, resume=True) is not None:
             finish_training(out, ckpt, parts[2], files["data"], files.get("test") is not None)
-
-
-def read_parts(
-    files: dict[str, str | None], config: ClassifierConfig
-) -> tuple[list[Example], list[Example], list[Example], dict[str, Any]]:
-    """The training, validation and test examples, and the record of them a checkpoint
-    keeps (for ``eval --split`` and ``--resume``): --data, split as ``config`` says into
-    whichever parts --valid and --test do not give."""
-    examples = read_labeled(files["data"])
-    valid_given = read_labeled(files["valid"]) if files["valid"] is not None else None
-    test_given = read_labeled(files["test"]) if files["test"] is not None else None
-    valid_fraction = 0.0 if valid_given is not None else config.valid_fraction
-    test_fraction = 0.0 if test_given is not None else config.test_fraction
-    split = stratified_split(
-        [e.label for e in examples], valid_fraction, test_fraction, config.split_seed
-    )
-    train, valid, test = ([examples[i] for i in part] for part in split)
-    record = {
-        "split": {
-            "file": os.path.abspath(files["data"]),
-            "examples": len(examples),
-            "fingerprint": fingerprint(examples),
-            "valid_fraction": valid_fraction,
-            "test_fraction": test_fraction,
-            "seed": config.split_seed,
-        },
-        "files": {role: None if f is None else os.path.abspath(f) for role, f in files.items()},
-        "fingerprints": {
-            role: fingerprint(given)
-            for role, given in (("valid", valid_given), ("test", test_given))
-            if given is not None
-        },
-    }
-    return train, valid_given or valid, test_given or test, record
 
 
 def encode_part(ckpt: ClassifierCheckpoint, examples: list[Example]) -> LabeledData:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from elman import rundir
-from elman.config import ModelConfig, TrainConfig
+from elman.config import ModelConfig, SplitConfig, TrainConfig
+from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.errors import ElmanError
 from elman.numbers import dumps
 from elman.training import METRICS_FILE, LimitReached, Task, Trainer
@@ -185,6 +186,41 @@ def train_task(task: Task, config: TrainConfig, out: Path, resume: bool) -> list
     except LimitReached as e:
         print(e)
         return None
+
+
+def labelled_parts(
+    files: dict[str, str | None], config: SplitConfig
+) -> tuple[list[Example], list[Example], list[Example], dict[str, Any]]:
+    """The training, validation and test examples of labelled files (``files``: "data",
+    "valid" and "test" paths, the last two None when not given), and the record of them a
+    checkpoint keeps (for ``eval --split`` and ``--resume``): --data, split as ``config``
+    says into whichever parts --valid and --test do not give."""
+    examples = read_labeled(files["data"])
+    valid_given = read_labeled(files["valid"]) if files["valid"] is not None else None
+    test_given = read_labeled(files["test"]) if files["test"] is not None else None
+    valid_fraction = 0.0 if valid_given is not None else config.valid_fraction
+    test_fraction = 0.0 if test_given is not None else config.test_fraction
+    split = stratified_split(
+        [e.label for e in examples], valid_fraction, test_fraction, config.split_seed
+    )
+    train, valid, test = ([examples[i] for i in part] for part in split)
+    record = {
+        "split": {
+            "file": os.path.abspath(files["data"]),
+            "examples": len(examples),
+            "fingerprint": fingerprint(examples),
+            "valid_fraction": valid_fraction,
+            "test_fraction": test_fraction,
+            "seed": config.split_seed,
+        },
+        "files": {role: None if f is None else os.path.abspath(f) for role, f in files.items()},
+        "fingerprints": {
+            role: fingerprint(given)
+            for role, given in (("valid", valid_given), ("test", test_given))
+            if given is not None
+        },
+    }
+    return train, valid_given or valid, test_given or test, record
 
 
 def append_metrics(out: Path, record: dict[str, Any]) -> None:

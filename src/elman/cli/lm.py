@@ -10,13 +10,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from elman.cli import common
 from elman.config import ModelConfig, TrainConfig
 from elman.data.corpus import tiny_shakespeare
+from elman.data.labeled import read_labeled
 from elman.data.text import read_lines, read_text, split_text
 from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint, dynamic_eval
+from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
+from elman.lm.data import Part, label_id, labelled_part, one_vector, vector_part
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate, score, stream
 from elman.lm.model import LanguageModel, check_language_model_config, check_memory
@@ -32,13 +37,15 @@ BUILTIN_MODEL: dict[str, Any] = {"hidden": 512}
 BUILTIN_TRAIN: dict[str, Any] = {"level": "char", "epochs": 10, "max_minutes": 2.0}
 SPLIT = 0.9  # --data FILE and the built-in corpus: first 90% train, last 10% validation
 ROLES = ("train", "valid", "test")
+VECTOR_FLAGS = {"train": "vectors", "valid": "valid_vectors", "test": "test_vectors"}
 
 
 def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
         return resume_training(args)
     recipe = get_recipe(args.recipe) if args.recipe else None
-    data = training_data(args, recipe)
+    condition = common.config_from_flags(ConditionConfig, args)
+    data = training_data(args, recipe, condition)
     builtin = data["train"] is None
     if recipe is not None:
         model_base, train_base = recipe.model, recipe.train
@@ -54,9 +61,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     check_language_model_config(model_config)
     out = common.out_directory(args)
 
-    train_text, valid_text, test_text = read_training_texts(data)
-    texts = (train_text, valid_text, test_text)
-    data["sha256"] = {role: common.digest(text) for role, text in zip(ROLES, texts, strict=True)}
+    parts = read_parts(data, condition)
+    data["sha256"] = {role: None if part is None else part.digest for role, part in parts.items()}
     if recipe is not None:
         data["recipe"] = recipe.name
         print(f"recipe {recipe.name}: {recipe.summary}; published: {recipe.published}")
@@ -66,43 +72,82 @@ def cmd_train(args: argparse.Namespace) -> None:
             "(first 90% train, last 10% validation)"
         )
 
+    train, valid, test = (parts[role] for role in ROLES)
     tokenizer = make_tokenizer(
-        train_config.level, train_text, train_config.max_vocab, train_config.min_count
+        train_config.level, train.text, train_config.max_vocab, train_config.min_count
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
     check_memory(model_config)
-    model = LanguageModel(model_config, seed=train_config.seed)
-    train_ids, valid_ids = training_ids(tokenizer, train_text, valid_text, train_config)
+    model = language_model(model_config, condition, data, train, train_config.seed)
+    task = make_task(model, tokenizer, parts, train_config, data)
     print(
         f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
         f"{model.flat_params.size:,} parameters; checkpoint: {out}"
     )
-    for name, text in (("validation", valid_text), ("test", test_text)):
-        unknown = sum(tokenizer.unknown_tokens(text).values()) if text is not None else 0
+    for name, part in (("validation", valid), ("test", test)):
+        unknown = sum(tokenizer.unknown_tokens(part.text).values()) if part is not None else 0
         if unknown:
             print(
                 f"{name} text: {unknown:,} tokens are not in the training vocabulary "
                 "and count as <unk>"
             )
-    task = LanguageModelTask(model, tokenizer, train_ids, valid_ids, train_config, data)
     with common.training_run(out, resume=False, overwrite=args.overwrite):
         # The run's files exist from the start, so that an interrupted run can resume.
         checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
         history = common.train_task(task, train_config, out, resume=False)
-        finish_training(out, model, tokenizer, train_config, test_text, history, recipe)
+        finish_training(out, checkpoint.Checkpoint(model, tokenizer, train_config, data=data),
+                        test, history, recipe)  # fmt: skip
 
 
-def training_data(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, Any]:
+def language_model(
+    config: ModelConfig, condition: ConditionConfig, data: dict[str, Any], train: Part, seed: int
+) -> LanguageModel | ConditionedLanguageModel:
+    """The model a new run trains: plain, or conditioned on a label or a vector."""
+    if not condition.conditioned:
+        return LanguageModel(config, seed=seed)
+    if condition.condition == "vector":
+        condition = dataclasses.replace(condition, condition_size=train.conditions.shape[1])
+    labels = len(data.get("labels", []))
+    return ConditionedLanguageModel(config, condition, labels, seed=seed)
+
+
+def make_task(
+    model: LanguageModel | ConditionedLanguageModel,
+    tokenizer: Any,
+    parts: dict[str, Part | None],
+    config: TrainConfig,
+    data: dict[str, Any],
+) -> LanguageModelTask:
+    """The training loop's view of a run: its texts as ids, and the lines' conditions."""
+    train, valid = parts["train"], parts["valid"]
+    valid_text = None if valid is None else valid.text
+    train_ids, valid_ids = training_ids(tokenizer, train.text, valid_text, config)
+    conditions = None
+    if train.conditions is not None:
+        conditions = (train.conditions, None if valid is None else valid.conditions)
+    return LanguageModelTask(model, tokenizer, train_ids, valid_ids, config, data, conditions)
+
+
+def training_data(
+    args: argparse.Namespace, recipe: Recipe | None, condition: ConditionConfig
+) -> dict[str, Any]:
     """Which texts to train on, as absolute paths; ``"train": None`` is the built-in corpus.
 
     --data DIR means DIR/train.txt, valid.txt and test.txt; --data FILE one text that
-    is split, first 90% to train and the last 10% to validate."""
+    is split, first 90% to train and the last 10% to validate. With a label condition,
+    the files hold label<TAB>text lines and --data FILE is split as the classifier
+    splits it; with a vector condition each text has its --vectors file."""
     given = [name for name in ("train", "valid", "test") if getattr(args, name)]
+    vectors = {role: getattr(args, name) for role, name in VECTOR_FLAGS.items()}
+    if any(vectors.values()) and condition.condition != "vector":
+        raise ElmanError("--vectors gives a vector condition; add --condition vector.")
+    if args.data is not None and given:
+        raise ElmanError(
+            f"--data replaces --train, --valid and --test; give --data or --{given[0]}."
+        )
+    if condition.conditioned:
+        return conditioned_data(args, condition, vectors)
     if args.data is not None:
-        if given:
-            raise ElmanError(
-                f"--data replaces --train, --valid and --test; give --data or --{given[0]}."
-            )
         return data_files(Path(args.data))
     if not given and recipe is not None and not recipe.builtin_data:
         raise ElmanError(
@@ -117,6 +162,35 @@ def training_data(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, 
         "train": common.abspath(args.train),
         "valid": common.abspath(args.valid),
         "test": common.abspath(args.test),
+    }
+
+
+def conditioned_data(
+    args: argparse.Namespace, condition: ConditionConfig, vectors: dict[str, str | None]
+) -> dict[str, Any]:
+    """The files of a conditioned run (see ``training_data``), as absolute paths."""
+    name = condition.condition
+    if args.train is None and args.data is None:
+        kind = "label<TAB>text lines" if name == "label" else "text lines"
+        raise ElmanError(f"--condition {name} needs --train FILE ({kind}) or --data FILE.")
+    if name == "label":
+        split = args.data is not None
+        files = {"data": args.data or args.train, "valid": args.valid, "test": args.test}
+        return {"train": common.abspath(files["data"]), "valid": common.abspath(args.valid),
+                "test": common.abspath(args.test), "label_split": split}  # fmt: skip
+    if args.data is not None:
+        raise ElmanError("a vector condition reads --train and --vectors; --data is for labels.")
+    for role in ROLES:
+        text, vector_file = getattr(args, role), vectors[role]
+        if (text is None) != (vector_file is None):
+            flag = VECTOR_FLAGS[role]
+            raise ElmanError(
+                f"--{role} and --{flag.replace('_', '-')} go together: one vector per line of "
+                "the text."
+            )
+    return {
+        **{role: common.abspath(getattr(args, role)) for role in ROLES},
+        "vectors": {role: common.abspath(vectors[role]) for role in ROLES},
     }
 
 
@@ -144,27 +218,60 @@ def resume_training(args: argparse.Namespace) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
-    inputs = ("train", "valid", "test", "data", "recipe")
-    train_config = common.resumed_train_config(args, ckpt.train_config, inputs)
+    inputs = ("train", "valid", "test", "data", "recipe", *VECTOR_FLAGS.values())
+    train_config = common.resumed_train_config(args, ckpt.train_config, inputs, (ConditionConfig,))
     if not ckpt.data:
         raise ElmanError(f"{out} records no training texts, so it cannot be resumed.")
-    texts = read_training_texts(ckpt.data)
-    for role, text in zip(ROLES, texts, strict=True):
-        if common.digest(text) != ckpt.data.get("sha256", {}).get(role):
+    parts = read_parts(ckpt.data, ckpt.condition, resuming=True)
+    for role, part in parts.items():
+        if (None if part is None else part.digest) != ckpt.data.get("sha256", {}).get(role):
             raise ElmanError(
                 f"the {role} text ({ckpt.data.get(role) or 'built-in corpus'}) changed since the "
                 f"run in {out} started; restore it, or start a new run with --out."
             )
-    train_text, valid_text, test_text = texts
-    model = LanguageModel(ckpt.model.config, seed=train_config.seed)
-    train_ids, valid_ids = training_ids(ckpt.tokenizer, train_text, valid_text, train_config)
-    task = LanguageModelTask(model, ckpt.tokenizer, train_ids, valid_ids, train_config, ckpt.data)
+    task = make_task(ckpt.model, ckpt.tokenizer, parts, train_config, ckpt.data)
     with common.training_run(out, resume=True):
         print(f"resuming the run in {out}")
         history = common.train_task(task, train_config, out, resume=True)
         if history is not None:
             recipe = RECIPES.get(ckpt.data.get("recipe", ""))
-            finish_training(out, model, ckpt.tokenizer, train_config, test_text, history, recipe)
+            ckpt.train_config = train_config
+            finish_training(out, ckpt, parts["test"], history, recipe)
+
+
+def read_parts(
+    data: dict[str, Any], condition: ConditionConfig, resuming: bool = False
+) -> dict[str, Part | None]:
+    """The train, validation and test texts a run records (None where there is none),
+    each line with its condition for a conditioned run. A new run with a label condition
+    takes the training part's labels, sorted, and records them in ``data``; a resumed run
+    (``resuming``) reads its conditions as recorded."""
+    if condition.condition == "label":
+        split = condition if data["label_split"] else dataclasses.replace(
+            condition, valid_fraction=0.0, test_fraction=0.0
+        )  # fmt: skip
+        files = {"data": data["train"], "valid": data["valid"], "test": data["test"]}
+        examples = common.labelled_parts(files, split)[:3]
+        if not resuming:
+            data["labels"] = sorted({e.label for e in examples[0]})
+        return {
+            role: labelled_part(part, data["labels"]) if part else None
+            for role, part in zip(ROLES, examples, strict=True)
+        }
+    if condition.condition == "vector":
+        size = condition.condition_size if resuming else None
+        parts: dict[str, Part | None] = {}
+        for role in ROLES:  # the training vectors first: they set the size
+            if data[role] is not None:
+                parts[role] = vector_part(read_text(data[role]), data["vectors"][role], size)
+                size = parts[role].conditions.shape[1]
+            else:
+                parts[role] = None
+        return parts
+    texts = read_training_texts(data)
+    return {
+        role: None if text is None else Part(text) for role, text in zip(ROLES, texts, strict=True)
+    }
 
 
 def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
@@ -183,28 +290,35 @@ def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | No
 
 def finish_training(
     out: Path,
-    model: LanguageModel,
-    tokenizer: Any,
-    config: TrainConfig,
-    test_text: str | None,
+    ckpt: checkpoint.Checkpoint,
+    test: Part | None,
     history: list[dict[str, Any]],
     recipe: Recipe | None = None,
 ) -> None:
-    """Score the test text with the best model, if any, print a sample and the
-    figure a recipe is measured by."""
-    test = None
-    if test_text is not None:
-        test = evaluate(model, tokenizer, test_text, config.eval_batch, config.bptt)
-        common.append_metrics(out, {"event": "test", **test.as_dict()})
+    """Score the test text with the best model, if any, print a sample (one per label
+    of a label-conditioned model) and the figure a recipe is measured by."""
+    model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
+    result = None
+    if test is not None:
+        result = evaluate(model, tokenizer, test.text, config.eval_batch, config.bptt,
+                          test.conditions)  # fmt: skip
+        common.append_metrics(out, {"event": "test", **result.as_dict()})
         print(
-            f"test perplexity {test.perplexity:.2f} ({test.loss:.4f} nats/token, "
-            f"{test.tokens:,} tokens scored, state {model.config.state})"
+            f"test perplexity {result.perplexity:.2f} ({result.loss:.4f} nats/token, "
+            f"{result.tokens:,} tokens scored, state {model.config.state})"
         )
     print("sample:")
-    print(generate(model, tokenizer, "", tokenizer.sample_length, seed=config.seed))
+    if ckpt.condition.condition == "label":
+        for label in ckpt.labels[:5]:
+            condition = label_id(ckpt.labels, label)
+            line = generate(model, tokenizer, "", tokenizer.sample_length, seed=config.seed,
+                            condition=condition, stop_at_line_end=True)  # fmt: skip
+            print(f"{label}\t{line}")
+    elif ckpt.condition.condition != "vector":
+        print(generate(model, tokenizer, "", tokenizer.sample_length, seed=config.seed))
     print(f"\nsaved to {out}; try: elman generate --model {out} --prompt ...")
     if recipe is not None:
-        print(recipe_result(recipe, history, test))
+        print(recipe_result(recipe, history, result))
 
 
 def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> str:
@@ -242,11 +356,15 @@ def cmd_recipes(args: argparse.Namespace) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
-    text = read_text(args.data)
+    part = evaluation_part(args, ckpt)
+    text = part.text
     batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
     if batch < 1:
         raise ElmanError(f"--batch must be a positive integer, got {batch}.")
-    result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, ckpt.train_config.bptt)
+    bptt = ckpt.train_config.bptt
+    result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, bptt, part.conditions)
+    if part.conditions is not None and (args.dynamic_lr is not None or args.dynamic_tune):
+        raise ElmanError("dynamic evaluation reads one long text; a conditioned model has none.")
     dynamic = (
         dynamic_evaluation(args, ckpt, text)
         if args.dynamic_lr is not None or args.dynamic_tune
@@ -274,6 +392,48 @@ def cmd_eval(args: argparse.Namespace) -> None:
             f"lr {dynamic['lr']:g}, decay {dynamic['decay']:g}{tuned}):"
         )
         print(f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens")
+
+
+def evaluation_part(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> Part:
+    """The text --data to evaluate, each line with its condition for a conditioned model:
+    a labelled file (label<TAB>text) for a label model, --vectors for a vector model."""
+    condition = ckpt.condition.condition
+    if condition != "vector" and args.vectors is not None:
+        raise ElmanError("--vectors is for a vector-conditioned model; leave it out.")
+    if condition == "label":
+        return labelled_part(read_labeled(args.data), ckpt.labels)
+    if condition == "vector":
+        if args.vectors is None:
+            raise ElmanError("this model reads a vector per line; give --vectors FILE.npy.")
+        return vector_part(read_text(args.data), args.vectors, ckpt.condition.condition_size)
+    return Part(read_text(args.data))
+
+
+def condition_of(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> np.ndarray | None:
+    """The condition --label or --vector gives, for generate and score (None: none)."""
+    if args.label is not None and args.vector is not None:
+        raise ElmanError("give --label or --vector, not both.")
+    condition = ckpt.condition.condition
+    if args.label is not None and condition == "label":
+        return label_id(ckpt.labels, args.label)
+    if args.vector is not None and condition == "vector":
+        return one_vector(args.vector, ckpt.condition.condition_size)
+    if args.label is not None or args.vector is not None:
+        given = "--label" if args.label is not None else "--vector"
+        if condition == "none":
+            raise ElmanError(
+                f"this language model was trained without a condition; leave out {given}."
+            )
+        raise ElmanError(
+            f"this model reads a {condition} condition; give --{condition}, not {given}."
+        )
+    if condition == "label":
+        raise ElmanError(
+            f"this model generates given a label; give --label (one of {', '.join(ckpt.labels)})."
+        )
+    if condition == "vector":
+        raise ElmanError("this model generates given a vector; give --vector FILE.npy.")
+    return None
 
 
 def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[str, Any]:
@@ -321,32 +481,39 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
 
 def cmd_generate(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
+    condition = condition_of(args, ckpt)
     length = args.length if args.length is not None else ckpt.tokenizer.sample_length
-    pieces = stream(
-        ckpt.model,
-        ckpt.tokenizer,
-        args.prompt,
-        length,
-        args.temperature,
-        args.top_k,
-        args.seed,
-        args.top_p,
-    )
-    sys.stdout.write(args.prompt)
-    for piece in pieces:
-        sys.stdout.write(piece)
-        sys.stdout.flush()
-    sys.stdout.write("\n")
+    if args.count < 1:
+        raise ElmanError(f"--count must be a positive integer, got {args.count}.")
+    for k in range(args.count):
+        # With --count, every sample is a line of its own: it stops at a line end.
+        pieces = stream(
+            ckpt.model,
+            ckpt.tokenizer,
+            args.prompt,
+            length,
+            args.temperature,
+            args.top_k,
+            args.seed + k,
+            args.top_p,
+            condition,
+            stop_at_line_end=args.count > 1,
+        )
+        sys.stdout.write(args.prompt)
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
 
 
 def cmd_score(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
+    condition = condition_of(args, ckpt)
     lines = read_lines(args.file)
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
-    scores = score(
-        ckpt.model, ckpt.tokenizer, [line for line in lines if not common.is_blank(line)]
-    )
+    texts = [line for line in lines if not common.is_blank(line)]
+    scores = score(ckpt.model, ckpt.tokenizer, texts, condition)
     for line in lines:
         if common.is_blank(line):
             print()  # a blank line has nothing to score: output stays aligned with input
@@ -390,7 +557,13 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=f"start from a recipe's settings ({', '.join(RECIPES)}; see elman recipes); "
         "flags given override them",
     )
-    common.add_training_flags(p, "train", "lm", (ModelConfig, TrainConfig))
+    for role, flag in VECTOR_FLAGS.items():
+        p.add_argument(
+            f"--{flag.replace('_', '-')}",
+            metavar="FILE.npy",
+            help=f"--condition vector: one vector per line of --{role} (a NumPy .npy array)",
+        )
+    common.add_training_flags(p, "train", "lm", (ModelConfig, TrainConfig, ConditionConfig))
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(
@@ -402,7 +575,16 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     p = commands.add_parser("eval", help="perplexity of a model on a text")
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
-    p.add_argument("--data", required=True, metavar="FILE", help="text to evaluate (UTF-8)")
+    p.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="text to evaluate (UTF-8); label<TAB>text lines for a label-conditioned model, "
+        "each line scored given its own label",
+    )
+    p.add_argument(
+        "--vectors", metavar="FILE.npy", help="a vector-conditioned model: one per line of --data"
+    )
     p.add_argument("--batch", type=int, metavar="N", help="parallel streams (default: as trained)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument(
@@ -443,6 +625,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="N",
         help="tokens to generate (default: 300 chars or 60 words)",
     )
+    p.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N independent samples, one per line, each ending at a line end or at --length "
+        "(default: 1, which runs on for --length tokens)",
+    )
+    add_condition_flags(p)
     add_sampling_flags(p)
     p.set_defaults(run=cmd_generate)
 
@@ -450,7 +641,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument("file", nargs="?", metavar="FILE", help="lines to score (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_condition_flags(p)
     p.set_defaults(run=cmd_score)
+
+
+def add_condition_flags(parser: argparse.ArgumentParser) -> None:
+    """--label and --vector: the condition of a conditioned model."""
+    parser.add_argument("--label", help="a label-conditioned model: the label to generate from")
+    parser.add_argument(
+        "--vector", metavar="FILE.npy", help="a vector-conditioned model: a .npy file of one vector"
+    )
 
 
 def add_sampling_flags(parser: argparse.ArgumentParser) -> None:

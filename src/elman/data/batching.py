@@ -37,6 +37,7 @@ class Batch:
     targets: np.ndarray  # (B, T) int64, the id that follows each input
     mask: np.ndarray | None  # (B, T) bool, False at padding; None when nothing is padding
     reset: bool = False  # start the hidden state over from zero before this chunk
+    lines: np.ndarray | None = None  # (B,) which line of the text each row reads (LineBatches)
 
 
 class StreamBatches:
@@ -113,7 +114,9 @@ class LineBatches:
     Lines are sorted by length and grouped B at a time, so little is padding; a
     group longer than T is read T steps at a time with the state carried within
     the group, and the first chunk of each group has ``reset`` set. Every token
-    of the corpus is predicted exactly once.
+    of the corpus is predicted exactly once. Each batch's ``lines`` says which line
+    (counted from 0 in the text) each row is, for whatever belongs to a line (a
+    conditioned model's label).
     """
 
     def __init__(self, ids: np.ndarray, eos_id: int, batch: int, bptt: int) -> None:
@@ -127,11 +130,13 @@ class LineBatches:
         ends = np.flatnonzero(ids == eos_id) + 1
         bounds = np.unique(np.concatenate([[0], ends, [len(ids)]]))
         lines = [ids[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        lines.sort(key=len)  # stable: equal lengths keep corpus order
+        order = sorted(range(len(lines)), key=lambda i: len(lines[i]))  # stable: ties in order
         self._groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._rows: list[np.ndarray] = []  # each group's line numbers
         self._chunks: list[tuple[int, int]] = []  # (group, first column)
         for g in range(0, len(lines), batch):
-            group = lines[g : g + batch]
+            rows = np.array(order[g : g + batch], np.int64)
+            group = [lines[i] for i in rows]
             width = len(group[-1])  # the longest, as lines are sorted
             inputs = np.zeros((len(group), width), np.int64)
             targets = np.zeros((len(group), width), np.int64)
@@ -143,6 +148,7 @@ class LineBatches:
                 mask[row, : len(line)] = True
             self._chunks += [(len(self._groups), start) for start in range(0, width, bptt)]
             self._groups.append((inputs, targets, mask))
+            self._rows.append(rows)
 
     def __len__(self) -> int:
         return len(self._chunks)
@@ -151,7 +157,11 @@ class LineBatches:
         group, start = self._chunks[k]
         inputs, targets, mask = (a[:, start : start + self.bptt] for a in self._groups[group])
         return Batch(
-            inputs.copy(), targets.copy(), None if mask.all() else mask.copy(), reset=start == 0
+            inputs.copy(),
+            targets.copy(),
+            None if mask.all() else mask.copy(),
+            reset=start == 0,
+            lines=self._rows[group],
         )
 
     def __iter__(self) -> Iterator[Batch]:

@@ -21,6 +21,7 @@ from elman.checkpoint import (
     LANGUAGE_MODEL,
     WEIGHTS_FILE,
     copy_tensors,
+    distinct_names,
     existing_section,
     read_checkpoint,
     vocabulary,
@@ -28,17 +29,18 @@ from elman.checkpoint import (
 )
 from elman.config import ModelConfig, TrainConfig, from_dict
 from elman.data.tokenizers import Tokenizer
+from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
 from elman.lm.model import LanguageModel
 
 KIND = LANGUAGE_MODEL
-SECTIONS = ("model", "train", "tokenizer", "info", "data")
+SECTIONS = ("model", "train", "tokenizer", "info", "data", "condition")
 
 
 @dataclass
 class Checkpoint:
     """A trained model with what it needs to be used: its tokenizer and how it was trained."""
 
-    model: LanguageModel
+    model: LanguageModel | ConditionedLanguageModel
     tokenizer: Tokenizer
     train_config: TrainConfig = field(default_factory=TrainConfig)
     info: dict[str, Any] = field(default_factory=dict)  # free-form: epoch, step, valid perplexity
@@ -46,10 +48,20 @@ class Checkpoint:
 
     kind = KIND
 
+    @property
+    def condition(self) -> ConditionConfig:
+        """How the model is conditioned (``condition == "none"``: it is not)."""
+        return getattr(self.model, "condition", ConditionConfig())
+
+    @property
+    def labels(self) -> list[str]:
+        """A label-conditioned model's labels, in the order of their ids."""
+        return list(self.data.get("labels", []))
+
 
 def save(
     directory: str | os.PathLike,
-    model: LanguageModel,
+    model: LanguageModel | ConditionedLanguageModel,
     tokenizer: Tokenizer,
     train_config: TrainConfig | None = None,
     info: dict[str, Any] | None = None,
@@ -67,6 +79,8 @@ def save(
         "info": info or {},
         "data": data,
     }
+    if isinstance(model, ConditionedLanguageModel):
+        sections["condition"] = dataclasses.asdict(model.condition)
     write_checkpoint(directory, KIND, sections, model.params, {"tokens": tokenizer})
 
 
@@ -81,8 +95,14 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
     tokenizer = vocabulary(
         directory, config, vocabularies, "tokens", model_config.vocab_size, level
     )
-    model = LanguageModel(model_config, dtype=dtype)
+    condition = from_dict(ConditionConfig, config.get("condition", {}), where=where)
+    data = config.get("data", {})
+    if condition.conditioned:
+        labels = data.get("labels", []) if condition.condition == "label" else []
+        if condition.condition == "label":
+            distinct_names(labels, where, "data.labels", minimum=1)
+        model = ConditionedLanguageModel(model_config, condition, len(labels), dtype=dtype)
+    else:
+        model = LanguageModel(model_config, dtype=dtype)
     copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
-    return Checkpoint(
-        model, tokenizer, train_config, config.get("info", {}), config.get("data", {})
-    )
+    return Checkpoint(model, tokenizer, train_config, config.get("info", {}), data)

@@ -47,6 +47,7 @@ def evaluate_ids(
     batch: int = 10,
     bptt: int = 64,
     eos_id: int | None = None,
+    conditions: np.ndarray | None = None,
 ) -> Evaluation:
     """Mean cross-entropy of predicting each token from what precedes it, without dropout.
 
@@ -54,17 +55,20 @@ def evaluate_ids(
     ids are cut into ``batch`` streams read ``bptt`` steps at a time, so each stream
     is one long context and ids[1:] are scored. With the state reset at each line
     end (``eos_id``), every line is scored from a zero state after a line start,
-    and so is every token. Padding is masked either way.
+    and so is every token. Padding is masked either way. A conditioned model reads
+    each line from its own condition, ``conditions[line]`` (label ids or vectors, one
+    per line of the text).
     """
     if len(ids) < 2:
         raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
     batches = make_batches(ids, model.config.state, eos_id, min(batch, len(ids) - 1), bptt)
     total, count, state = 0.0, 0, None
     for b in batches:
-        # The state is held here (None: zeros), not in the model: evaluation is pure.
-        chunk_total, chunk_count, state = model.nll(
-            b.inputs, b.targets, b.mask, None if b.reset else state
-        )
+        # The state is held here, not in the model: evaluation is pure.
+        if b.reset:
+            condition = None if conditions is None else conditions[b.lines]
+            state = model.prepare(len(b.inputs), condition)
+        chunk_total, chunk_count, state = model.nll(b.inputs, b.targets, b.mask, state)
         total += chunk_total
         count += chunk_count
     return Evaluation(loss=total / count, tokens=count)
@@ -76,13 +80,16 @@ def evaluate(
     text: str,
     batch: int = 10,
     bptt: int = 64,
+    conditions: np.ndarray | None = None,
 ) -> Evaluation:
-    """Perplexity, cross-entropy and token counts of ``model`` on ``text``.
+    """Perplexity, cross-entropy and token counts of ``model`` on ``text`` (each line
+    given its condition, for a conditioned model).
 
     Tokens the vocabulary lacks are scored as <unk> and counted in ``unknown``.
     """
     unknown = sum(tokenizer.unknown_tokens(text).values())
-    result = evaluate_ids(model, tokenizer.encode(text), batch, bptt, tokenizer.eos_id)
+    ids = tokenizer.encode(text)
+    result = evaluate_ids(model, ids, batch, bptt, tokenizer.eos_id, conditions)
     return Evaluation(result.loss, result.tokens, unknown)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -49,14 +50,19 @@ def stream(
     top_k: int = 0,
     seed: int = 0,
     top_p: float = 1.0,
+    condition: np.ndarray | None = None,
+    stop_at_line_end: bool = False,
 ) -> Iterator[str]:
     """Yield generated text piece by piece, as each token is sampled.
 
     1. Encode the prompt, preceded by a line start.
-    2. Feed it through the network one token at a time to warm the hidden state.
+    2. Feed it through the network one token at a time to warm the hidden state, which
+       starts from ``condition`` for a conditioned model (a label id or a vector, (1,) or
+       (1, C)).
     3. Sample the next token from the last output (``elman.sampling``: temperature,
-       top-k, top-p), feed it back, and repeat ``length`` times. The same seed gives the
-       same text.
+       top-k, top-p), feed it back, and repeat ``length`` times, or with
+       ``stop_at_line_end`` until a line end is sampled (not yielded). The same seed gives
+       the same text.
 
     The arguments and the prompt are checked here, when ``stream`` is called, not
     when the first piece is asked for: a caller that prints the prompt before the
@@ -68,7 +74,9 @@ def stream(
     if seed < 0:
         raise ElmanError(f"--seed must be zero or positive, got {seed}.")
     context = [line_start(tokenizer), *encode_prompt(tokenizer, prompt)]
-    return _sample(model, tokenizer, context, length, temperature, top_k, top_p, seed)
+    state = model.prepare(1, condition)
+    sampling = (temperature, top_k, top_p, seed, stop_at_line_end)
+    return _sample(model, tokenizer, context, length, state, sampling)
 
 
 def _sample(
@@ -76,14 +84,12 @@ def _sample(
     tokenizer: Tokenizer,
     context: list[int],
     length: int,
-    temperature: float,
-    top_k: int,
-    top_p: float,
-    seed: int,
+    state: Any,
+    sampling: tuple[float, int, float, int, bool],
 ) -> Iterator[str]:
     # A generator apart from ``stream``, whose checks would otherwise wait for next().
+    temperature, top_k, top_p, seed, stop_at_line_end = sampling
     rng = np.random.default_rng(seed)
-    state = model.initial_state(1)
     for token in context:
         logits, state = model.step(np.array([token]), state)
     previous = context[-1]
@@ -91,6 +97,8 @@ def _sample(
         if not tokenizer.sample_unknown:
             logits[0, tokenizer.unk_id] = -np.inf
         token = sample_next(logits[0], temperature, top_k, rng, top_p)
+        if stop_at_line_end and token == tokenizer.eos_id:
+            return
         yield tokenizer.piece(previous, token)
         previous = token
         logits, state = model.step(np.array([token]), state)
@@ -105,9 +113,14 @@ def generate(
     top_k: int = 0,
     seed: int = 0,
     top_p: float = 1.0,
+    condition: np.ndarray | None = None,
+    stop_at_line_end: bool = False,
 ) -> str:
     """The prompt followed by ``length`` sampled tokens (see ``stream``)."""
-    pieces = stream(model, tokenizer, prompt, length, temperature, top_k, seed, top_p)
+    pieces = stream(
+        model, tokenizer, prompt, length, temperature, top_k, seed, top_p, condition,
+        stop_at_line_end,
+    )  # fmt: skip
     return prompt + "".join(pieces)
 
 
@@ -125,22 +138,30 @@ class LineScore:
         return perplexity(-self.log_prob / self.tokens) if self.tokens else math.nan
 
 
-def line_log_probs(model: LanguageModel, tokenizer: Tokenizer, line: str) -> np.ndarray:
+def line_log_probs(
+    model: LanguageModel, tokenizer: Tokenizer, line: str, condition: np.ndarray | None = None
+) -> np.ndarray:
     """log p of each token of ``line`` and of the line end that closes it (when the
-    vocabulary has one), each given the tokens before it, from h_0 = 0 after a line
-    start: (N,) in float64."""
+    vocabulary has one), each given the tokens before it, from the start state (zeros,
+    or the condition's) after a line start: (N,) in float64."""
     ids = tokenizer.encode_line(line.rstrip("\n"))
     context = np.array([[line_start(tokenizer), *ids]])
-    logits, _ = model.logits(context[:, :-1])
+    logits, _ = model.logits(context[:, :-1], model.prepare(1, condition))
     logp = log_softmax(logits.astype(np.float64))[0]  # (N, V)
     return logp[np.arange(len(ids)), ids]
 
 
-def score(model: LanguageModel, tokenizer: Tokenizer, lines: Iterable[str]) -> Iterator[LineScore]:
-    """Score each line independently: from h_0 = 0 after a line start, the
-    log-probability of its tokens and of the line end that closes it."""
+def score(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    lines: Iterable[str],
+    condition: np.ndarray | None = None,
+) -> Iterator[LineScore]:
+    """Score each line independently: from the start state (zeros, or the condition's)
+    after a line start, the log-probability of its tokens and of the line end that closes
+    it."""
     for line in lines:
         line = line.rstrip("\n")
-        logp = line_log_probs(model, tokenizer, line)
+        logp = line_log_probs(model, tokenizer, line, condition)
         unknown = sum(tokenizer.unknown_tokens(line).values())
         yield LineScore(line, float(logp.sum()), len(logp), unknown)

@@ -274,3 +274,14 @@ class LanguageModel(Network):
     def initial_state(self, batch: int) -> list:
         """Zero state for every layer."""
         return [rnn.initial_state(batch) for rnn in self.rnns]
+
+    def prepare(self, batch: int, condition: np.ndarray | None = None) -> list:
+        """The state ``batch`` sequences are read from: zeros. The pure methods of every
+        language model start from what ``prepare`` gives (a conditioned model's holds the
+        condition), so evaluation and generation read either kind the same way."""
+        if condition is not None:
+            raise ElmanError(
+                "this language model was trained without a condition; leave out --label "
+                "and --vector."
+            )
+        return self.initial_state(batch)

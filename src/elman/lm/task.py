@@ -20,6 +20,7 @@ from elman.data.batching import Batch, make_batches
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
+from elman.lm.conditioned import ConditionedLanguageModel
 from elman.lm.evaluate import evaluate_ids
 from elman.lm.model import LanguageModel
 from elman.numbers import perplexity
@@ -45,24 +46,32 @@ def training_ids(
 
 class LanguageModelTask:
     """Batches of B streams (or of lines, with the state reset at each line end),
-    validation perplexity (lower is better), the carried state, the checkpoint."""
+    validation perplexity (lower is better), the carried state, the checkpoint.
+
+    A conditioned model (``ConditionedLanguageModel``) gets ``conditions``: for the
+    training and the validation text, one condition per line (label ids or vectors).
+    Its lines are read whole, each from its condition, so a batch is a group of lines
+    however long they are."""
 
     command = "train"
     unit = "tokens"
 
     def __init__(
         self,
-        model: LanguageModel,
+        model: LanguageModel | ConditionedLanguageModel,
         tokenizer: Tokenizer,
         train_ids: np.ndarray,
         valid_ids: np.ndarray | None,
         config: TrainConfig,
         data: dict[str, Any] | None = None,
+        conditions: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> None:
         self.model, self.tokenizer, self.config = model, tokenizer, config
         self.valid_ids, self.data = valid_ids, data
+        self.train_conditions, self.valid_conditions = conditions or (None, None)
+        bptt = config.bptt if conditions is None else len(train_ids)  # conditioned: whole lines
         self.batches = make_batches(
-            train_ids, model.config.state, tokenizer.eos_id, config.batch, config.bptt
+            train_ids, model.config.state, tokenizer.eos_id, config.batch, bptt
         )
         self.uniform_loss = math.log(model.config.vocab_size)
 
@@ -70,9 +79,13 @@ class LanguageModelTask:
         return self.batches  # the streams are read in order, every epoch alike
 
     def forward(self, batch: Batch) -> tuple[float, float, float]:
-        if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
-            self.model.reset_state()
-        loss = self.model.forward(batch.inputs, batch.targets, batch.mask)
+        if self.train_conditions is not None:
+            condition = self.train_conditions[batch.lines]
+            loss = self.model.forward(batch.inputs, batch.targets, batch.mask, condition)
+        else:
+            if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
+                self.model.reset_state()
+            loss = self.model.forward(batch.inputs, batch.targets, batch.mask)
         return loss, self.model.loss_layer.total, self.model.loss_layer.count
 
     def validate(self) -> dict[str, float] | None:
@@ -80,7 +93,12 @@ class LanguageModelTask:
             return None
         config = self.config
         valid = evaluate_ids(
-            self.model, self.valid_ids, config.eval_batch, config.bptt, self.tokenizer.eos_id
+            self.model,
+            self.valid_ids,
+            config.eval_batch,
+            config.bptt,
+            self.tokenizer.eos_id,
+            self.valid_conditions,
         )
         return {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
 
@@ -98,10 +116,11 @@ class LanguageModelTask:
         checkpoint.save(out, self.model, self.tokenizer, self.config, info=info, data=self.data)
 
     def carried_state(self) -> list:
-        return self.model.state
+        return [] if self.train_conditions is not None else self.model.state
 
     def restore_carried_state(self, state: list) -> None:
-        self.model.state = state
+        if self.train_conditions is None:
+            self.model.state = state
 
 
 def train(

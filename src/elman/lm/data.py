@@ -1,0 +1,87 @@
+"""What a language model trains on: a text, and for a conditioned model one condition per
+line of it (a label's id, or a vector)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from elman.data.labeled import Example
+from elman.data.vectors import read_vectors
+from elman.errors import ElmanError
+
+
+@dataclass(frozen=True)
+class Part:
+    """A text, and the condition of each of its lines (None: an unconditioned model)."""
+
+    text: str
+    conditions: np.ndarray | None = None  # (lines,) label ids, or (lines, C) vectors
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the text and the conditions, to tell later whether they changed."""
+        digest = hashlib.sha256(self.text.encode("utf-8"))
+        if self.conditions is not None:
+            digest.update(np.ascontiguousarray(self.conditions).tobytes())
+        return digest.hexdigest()
+
+
+def line_count(text: str) -> int:
+    """Lines of ``text`` as the tokenizers read them: ended by "\\n", a last line without
+    one counting too."""
+    return text.count("\n") + (0 if text.endswith("\n") else 1)
+
+
+def labelled_part(examples: Sequence[Example], labels: Sequence[str]) -> Part:
+    """The examples' texts, one per line (a line break inside a text becomes a space), and
+    the id of each one's label in ``labels``; a label outside them is refused."""
+    ids = {label: k for k, label in enumerate(labels)}
+    for example in examples:
+        if example.label not in ids:
+            raise ElmanError(
+                f"{example.where} has label {example.label!r}, which the model does not know "
+                f"(it was trained on {', '.join(labels)}); fix the label or retrain."
+            )
+    text = "".join(" ".join(example.text.split("\n")) + "\n" for example in examples)
+    return Part(text, np.array([ids[example.label] for example in examples], np.int64))
+
+
+def vector_part(text: str, vectors: str, size: int | None = None) -> Part:
+    """``text`` with the vectors of the ``.npy`` file ``vectors``, one row per line (and of
+    ``size`` values each, when the model already has a size)."""
+    array = read_vectors(vectors, rows=line_count(text))
+    check_vector_size(array, vectors, size)
+    return Part(text, array)
+
+
+def check_vector_size(array: np.ndarray, name: str, size: int | None) -> None:
+    if size is not None and array.shape[1] != size:
+        raise ElmanError(
+            f"{name} holds vectors of {array.shape[1]} values but the model reads vectors of "
+            f"{size}; give vectors made as the training ones were."
+        )
+
+
+def label_id(labels: Sequence[str], label: str) -> np.ndarray:
+    """The id, as a one-row condition, of ``label`` among a model's ``labels``."""
+    if label not in labels:
+        raise ElmanError(
+            f"the label {label!r} was never seen in training; the model knows: {', '.join(labels)}."
+        )
+    return np.array([list(labels).index(label)], np.int64)
+
+
+def one_vector(path: str, size: int) -> np.ndarray:
+    """The single vector (1, C) in the ``.npy`` file ``path``, of the model's ``size``."""
+    array = read_vectors(path)
+    if len(array) != 1:
+        raise ElmanError(
+            f"{path} holds {len(array)} vectors; give one (a 1-D array, or one row) to "
+            "condition on."
+        )
+    check_vector_size(array, path, size)
+    return array

@@ -76,6 +76,8 @@ class LanguageModelTask:
         self.uniform_loss = math.log(model.config.vocab_size)
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[Batch]:
+        if self.train_conditions is not None:  # whole groups of lines, in a new order
+            return [self.batches[i] for i in rng.permutation(len(self.batches))]
         return self.batches  # the streams are read in order, every epoch alike
 
     def forward(self, batch: Batch) -> tuple[float, float, float]:

@@ -51,7 +51,7 @@ MAX_ROLLBACKS = 3  # rollbacks in a row, without a save between them, before giv
 # A loss this many times that of a uniform guess (log V nats per token for V choices),
 # or than FLOOR_NATS when that is larger, means training has diverged even while the loss
 # is still finite. Healthy runs stay far below it: ptb-lstm-medium at learning rate 35
-# peaks at 10.2 nats (log V = 9.21) in its first 1,500 steps, and a classifier of few
+# peaks at 10.2 nats (log V = 9.21) in its first 1,200 steps, and a classifier of few
 # classes can be confidently wrong about a whole batch for a few nats per text.
 DIVERGENCE_FACTOR = 3.0
 DIVERGENCE_FLOOR_NATS = 10.0

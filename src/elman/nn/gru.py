@@ -87,6 +87,15 @@ class GRU:
         hs, _, _, h = self._unroll(xs, self.initial_state(xs.shape[0]) if h0 is None else h0)
         return hs.transpose(1, 0, 2), h.copy()
 
+    def trace(self, xs: np.ndarray, h0: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every per-step value the layer computes, by name, each (B, T, H): the output
+        ``"h"`` and the gates ``"r"``, ``"z"``, ``"n"`` (activated). Pure like ``apply``;
+        for looking inside a model (``elman.insight``)."""
+        hs, gates, _, _ = self._unroll(xs, self.initial_state(xs.shape[0]) if h0 is None else h0)
+        H = hs.shape[2]
+        values = {"h": hs, **{k: gates[:, :, j * H : (j + 1) * H] for j, k in enumerate("rzn")}}
+        return {k: v.transpose(1, 0, 2) for k, v in values.items()}
+
     def _unroll(self, xs: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, ...]:
         """The time loop: xs (B, T, D), h0 (B, H) -> time-major (hs, gates, hns) and h_T."""
         W_x, W_h, b_x, b_h = (self.params[k] for k in ("W_x", "W_h", "b_x", "b_h"))
@@ -111,9 +120,15 @@ class GRU:
         return hs, gates, hns, h
 
     def backward(
-        self, dhs: np.ndarray, dh_last: np.ndarray | None = None
+        self,
+        dhs: np.ndarray,
+        dh_last: np.ndarray | None = None,
+        record: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """dhs (B, T, H), optional dh_last (B, H) from beyond the chunk -> (dxs, dh0)."""
+        """dhs (B, T, H), optional dh_last (B, H) from beyond the chunk -> (dxs, dh0).
+
+        With a ``record`` dict, also puts there ``"h"``: dL/dh_t at every step (B, T, H),
+        the whole gradient reaching h_t (see ``RNN.backward``)."""
         xs, h0, hs, gates, hns = self.cache
         W_x, W_h = self.params["W_x"], self.params["W_h"]
         B, T, D = xs.shape
@@ -136,8 +151,11 @@ class GRU:
         da_r_from_da_n = hns * r * (1 - r)
         da4 = da.reshape(T, B, 3, H)
         W_hT = W_h.T
+        dh_steps = None if record is None else np.empty_like(hs)  # (T, B, H)
         for t in reversed(range(T)):
             dh += dhs[t]
+            if dh_steps is not None:
+                dh_steps[t] = dh
             np.multiply(dh[:, None, :], da_zn_from_dh[t], out=da4[t, :, 1:])
             da_n = da4[t, :, 2]
             np.multiply(da_n, da_r_from_da_n[t], out=da4[t, :, 0])
@@ -155,4 +173,6 @@ class GRU:
         da[:, :, 2 * H :] *= gates[:, :, :H]
         self.grads["b_h"] += sum_columns(da)
         self.grads["W_h"] += h_prev.reshape(-1, H).T @ da.reshape(-1, 3 * H)
+        if record is not None:
+            record["h"] = dh_steps.transpose(1, 0, 2)
         return dxs, dh

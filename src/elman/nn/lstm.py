@@ -127,6 +127,17 @@ class LSTM:
         *_, hs, _, _, (h, c) = self._unroll(xs, state0)
         return hs.transpose(1, 0, 2), (h.copy(), c.copy())
 
+    def trace(self, xs: np.ndarray, state0: LSTMState | None = None) -> dict[str, np.ndarray]:
+        """Every per-step value the layer computes, by name, each (B, T, H): the output
+        ``"h"``, the cell ``"c"`` and the gates ``"i"``, ``"f"``, ``"g"``, ``"o"``
+        (activated). Pure like ``apply``; for looking inside a model (``elman.insight``)."""
+        state0 = self.initial_state(xs.shape[0]) if state0 is None else state0
+        _, gates, hs, cs, _, _ = self._unroll(xs, state0)
+        H = hs.shape[2]
+        values = {"h": hs, "c": cs}
+        values.update({k: gates[:, :, j * H : (j + 1) * H] for j, k in enumerate("ifgo")})
+        return {k: v.transpose(1, 0, 2) for k, v in values.items()}
+
     def _unroll(self, xs: np.ndarray, state0: LSTMState) -> tuple[np.ndarray, ...]:
         """The time loop: xs (B, T, D), (h0, c0) -> time-major (xs, gates, hs, cs, tanh_cs)
         and the last state (h_T, c_T)."""
@@ -153,9 +164,15 @@ class LSTM:
         return xs_tm, gates, hs, cs, tanh_cs, (h, c)
 
     def backward(
-        self, dhs: np.ndarray, dstate_last: LSTMState | None = None
+        self,
+        dhs: np.ndarray,
+        dstate_last: LSTMState | None = None,
+        record: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, LSTMState]:
-        """dhs (B, T, H), optional (dh_T, dc_T) from beyond the chunk -> (dxs, (dh0, dc0))."""
+        """dhs (B, T, H), optional (dh_T, dc_T) from beyond the chunk -> (dxs, (dh0, dc0)).
+
+        With a ``record`` dict, also puts there ``"h"`` and ``"c"``: dL/dh_t and dL/dc_t at
+        every step (B, T, H), the whole gradient reaching each (see ``RNN.backward``)."""
         xs_tm, h0, c0, gates, cs, tanh_cs, hs = self.cache
         W_x, W_h = self.params["W_x"], self.params["W_h"]
         T, B, H4 = gates.shape
@@ -184,11 +201,16 @@ class LSTM:
         else:
             dh, dc = (d.copy() for d in dstate_last)
         W_hT = W_h.T
+        dh_steps, dc_steps = (None, None) if record is None else np.empty((2, T, B, H), dh.dtype)
         for t in reversed(range(T)):
             dh += dhs[t]
+            if dh_steps is not None:
+                dh_steps[t] = dh
             np.multiply(dh, da_o_from_dh[t], out=da4[t, :, 3])
             dh *= dc_from_dh[t]  # dh is scratch until the product at the end
             dc += dh
+            if dc_steps is not None:
+                dc_steps[t] = dc
             np.multiply(dc[:, None, :], da_ifg_from_dc[t], out=da4[t, :, :3])
             dc *= f[t]
             np.matmul(da[t], W_hT, out=dh)
@@ -200,4 +222,6 @@ class LSTM:
         self.grads["b"] += sum_columns(da_rows)
         self.grads["W_x"] += xs_tm.T @ da_rows
         dxs = (da_rows @ W_x.T).reshape(T, B, D).transpose(1, 0, 2)
+        if record is not None:
+            record["h"], record["c"] = dh_steps.transpose(1, 0, 2), dc_steps.transpose(1, 0, 2)
         return dxs, (dh, dc)

@@ -86,6 +86,12 @@ class RNN:
         hs, h = self._unroll(xs, self.initial_state(xs.shape[0]) if h0 is None else h0)
         return hs.transpose(1, 0, 2), h.copy()
 
+    def trace(self, xs: np.ndarray, h0: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Every per-step value the layer computes, by name, each (B, T, H): ``{"h": hs}``.
+        Pure like ``apply``; for looking inside a model (``elman.insight``)."""
+        hs, _ = self._unroll(xs, self.initial_state(xs.shape[0]) if h0 is None else h0)
+        return {"h": hs.transpose(1, 0, 2)}
+
     def _unroll(self, xs: np.ndarray, h0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The time loop: xs (B, T, D), h0 (B, H) -> (hs time-major (T, B, H), h_T)."""
         W_x, W_h, b = self.params["W_x"], self.params["W_h"], self.params["b"]
@@ -107,9 +113,16 @@ class RNN:
         return hs, h
 
     def backward(
-        self, dhs: np.ndarray, dh_last: np.ndarray | None = None
+        self,
+        dhs: np.ndarray,
+        dh_last: np.ndarray | None = None,
+        record: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """dhs (B, T, H), optional dh_last (B, H) from beyond the chunk -> (dxs, dh0)."""
+        """dhs (B, T, H), optional dh_last (B, H) from beyond the chunk -> (dxs, dh0).
+
+        With a ``record`` dict, also puts there ``"h"``: dL/dh_t at every step (B, T, H),
+        the whole gradient reaching h_t (from above and from the steps after it), for
+        measuring how it fades back in time (``elman.insight``)."""
         xs, h0, hs = self.cache
         W_x, W_h = self.params["W_x"], self.params["W_h"]
         B, T, D = xs.shape
@@ -119,8 +132,11 @@ class RNN:
         dh = np.zeros((B, H), hs.dtype) if dh_last is None else dh_last.copy()
         # φ'(a_t) from h_t alone, for all steps at once: tanh' = 1 - h_t^2, relu' = [h_t > 0]
         dphi = (hs > 0).astype(hs.dtype) if self.nonlinearity == "relu" else 1 - hs * hs
+        dh_steps = None if record is None else np.empty_like(hs)  # (T, B, H)
         for t in reversed(range(T)):
             dh += dhs[t]
+            if dh_steps is not None:
+                dh_steps[t] = dh
             np.multiply(dh, dphi[t], out=da[t])
             np.matmul(da[t], W_h.T, out=dh)
         # The weight gradients sum over all steps, so each is one product after the loop.
@@ -131,4 +147,6 @@ class RNN:
         da = da.transpose(1, 0, 2).reshape(B * T, H)  # back to batch-major rows
         self.grads["W_x"] += xs.reshape(B * T, D).T @ da
         dxs = (da @ W_x.T).reshape(B, T, D)
+        if record is not None:
+            record["h"] = dh_steps.transpose(1, 0, 2)
         return dxs, dh

@@ -12,6 +12,8 @@ what each part of elman may import, and no import cycle anywhere.
                    but cli/ and other leaves imports them
     cli/           imported by nothing but the package's __main__
     torch          imported by no module of the package outside an optional backend
+    insight/       an optional leaf: imported by nothing but cli/, and it imports no cli/;
+                   matplotlib is imported there only
 """
 
 from __future__ import annotations
@@ -116,6 +118,17 @@ def test_only_the_cli_and_leaves_import_leaves_and_only_main_imports_the_cli(gra
 
     found = violations(graph, lambda m: True, allowed)
     assert not found, found
+
+
+def test_matplotlib_only_in_the_insight_leaf(graph):
+    found = violations(
+        graph,
+        lambda m: not within(m, "elman.insight"),
+        lambda m, t: not within(t, "matplotlib"),
+    )
+    assert not found, found
+    assert "matplotlib" in imports(graph, "elman.insight.plots")  # the rule sees real edges
+    assert "elman.insight" in imports(graph, "elman.cli.inspect")
 
 
 def test_nothing_outside_a_backend_imports_torch(graph):

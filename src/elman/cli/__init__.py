@@ -4,6 +4,7 @@
     classify.py  classify train | eval | predict
     tag.py       tag train | eval | predict
     serve.py     serve (the web playground)
+    inspect.py   inspect units | gradients | curves (elman.insight)
     common.py    what they share: flags from the config dataclasses, --out, the run
 
 User mistakes raise ``ElmanError``; ``main`` prints its one sentence on stderr and
@@ -17,7 +18,7 @@ import os
 import sys
 
 from elman import __version__
-from elman.cli import classify, lm, serve, tag
+from elman.cli import classify, inspect, lm, serve, tag
 from elman.cli.common import Parser
 from elman.config import require_finite
 from elman.errors import ElmanError
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="elman", description="Recurrent-network language models in NumPy.")
     parser.add_argument("--version", action="version", version=f"elman {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (lm, classify, tag, serve):
+    for family in (lm, classify, tag, serve, inspect):
         family.register(commands)
     return parser
 

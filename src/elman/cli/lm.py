@@ -19,6 +19,8 @@ from elman.data.labeled import read_labeled
 from elman.data.text import read_lines, read_text, split_text
 from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
+from elman.insight import plots
+from elman.insight.curves import read_metrics
 from elman.lm import checkpoint, dynamic_eval
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
 from elman.lm.data import Part, label_id, labelled_part, one_vector, vector_part
@@ -41,8 +43,16 @@ VECTOR_FLAGS = {"train": "vectors", "valid": "valid_vectors", "test": "test_vect
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    if args.resume:
-        return resume_training(args)
+    if args.plot is not None:
+        plots.check_plot(args.plot)  # before training, not after it
+    out = resume_training(args) if args.resume else new_training(args)
+    if args.plot is not None:
+        plots.plot_curves(read_metrics(out), args.plot, title=str(out))
+        print(f"training curves: {args.plot}")
+
+
+def new_training(args: argparse.Namespace) -> Path:
+    """Train a new model into --out (or runs/DATE-TIME); returns that directory."""
     recipe = get_recipe(args.recipe) if args.recipe else None
     condition = common.config_from_flags(ConditionConfig, args)
     data = training_data(args, recipe, condition)
@@ -97,6 +107,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         history = common.train_task(task, train_config, out, resume=False)
         finish_training(out, checkpoint.Checkpoint(model, tokenizer, train_config, data=data),
                         test, history, recipe)  # fmt: skip
+    return out
 
 
 def language_model(
@@ -214,8 +225,8 @@ def data_files(path: Path) -> dict[str, Any]:
     )
 
 
-def resume_training(args: argparse.Namespace) -> None:
-    """Continue the run in --resume DIR exactly where it stopped."""
+def resume_training(args: argparse.Namespace) -> Path:
+    """Continue the run in --resume DIR exactly where it stopped; returns DIR."""
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
     inputs = ("train", "valid", "test", "data", "recipe", *VECTOR_FLAGS.values())
@@ -237,6 +248,7 @@ def resume_training(args: argparse.Namespace) -> None:
             recipe = RECIPES.get(ckpt.data.get("recipe", ""))
             ckpt.train_config = train_config
             finish_training(out, ckpt, parts["test"], history, recipe)
+    return out
 
 
 def read_parts(
@@ -564,6 +576,12 @@ def register(commands: argparse._SubParsersAction) -> None:
             help=f"--condition vector: one vector per line of --{role} (a NumPy .npy array)",
         )
     common.add_training_flags(p, "train", "lm", (ModelConfig, TrainConfig, ConditionConfig))
+    p.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="at the end, draw the training curves into FILE.png (needs matplotlib: pip "
+        "install 'elman[plot]'; also with --resume)",
+    )
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(

@@ -1,0 +1,211 @@
+"""``elman inspect units | gradients | curves``: look inside a language model and at how
+its training went (``elman.insight``)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from elman import insight
+from elman.checkpoint import LANGUAGE_MODEL, kind_of, read_config
+from elman.cli import common
+from elman.data.text import read_text
+from elman.errors import ElmanError
+from elman.insight import plots
+from elman.insight.gradients import POSITIONS, STEPS
+from elman.insight.report import INDEX, UNITS
+from elman.insight.units import MAX_TOKENS, count_tokens, parse_feature_flag, read_feature
+from elman.lm import checkpoint
+from elman.numbers import dumps
+
+SHOWN_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200)  # the k printed in the table
+
+
+def load_language_model(directory: str) -> checkpoint.Checkpoint:
+    """The language model in ``directory``, refusing another kind with the reason."""
+    kind = kind_of(read_config(Path(directory)))
+    if kind != LANGUAGE_MODEL:
+        raise ElmanError(
+            f"{directory} holds a {kind} checkpoint; elman inspect looks at language models "
+            "(the --out of elman train)."
+        )
+    return checkpoint.load(directory)
+
+
+def cmd_units(args: argparse.Namespace) -> None:
+    ckpt = load_language_model(args.model)
+    text = read_text(args.text)
+    features = [parse_feature_flag(flag) for flag in args.feature or []]
+    names = [name for name, _ in features]
+    clash = sorted({n for n in names if names.count(n) > 1 or n in insight.FEATURES})
+    if clash:
+        raise ElmanError(
+            f"--feature {clash[0]} is given twice or is a built-in feature's name; give each "
+            "feature its own name."
+        )
+    total = count_tokens(ckpt.tokenizer, text) if features else 0
+    user = {name: read_feature(path, total, total) for name, path in features}
+    summary = insight.units_report(
+        ckpt.model,
+        ckpt.tokenizer,
+        text,
+        args.out,
+        user,
+        args.max_tokens,
+        title=f"elman inspect units: {args.model} on {args.text}",
+    )
+    if summary["note"]:
+        print(f"note: {summary['note']}", file=sys.stderr)
+    for name, scores in summary["features"].items():
+        best = scores[0]
+        print(
+            f"{name:<14} layer {best['layer']} {best['state']} unit {best['unit']:<4} "
+            f"|r| = {best['score']:.3f} (r = {best['correlation']:+.3f})"
+        )
+    for name in summary["constant_features"]:
+        print(f"{name:<14} constant over this text: nothing to rank")
+    out = Path(args.out)
+    print(f"report: {out / INDEX} (open it in a browser); figures: {out / UNITS}")
+
+
+def cmd_gradients(args: argparse.Namespace) -> None:
+    if args.plot is not None:
+        plots.check_plot(args.plot)
+    if args.steps < 1:
+        raise ElmanError(f"--steps must be a positive integer, got {args.steps}.")
+    text = read_text(args.text)
+    models = [load_language_model(d) for d in args.model]
+    results = []
+    for directory, ckpt in zip(args.model, models, strict=True):
+        if args.scale_recurrent is not None:
+            insight.scale_recurrent(ckpt.model, args.scale_recurrent)
+        tokens = insight.read_tokens(ckpt.tokenizer, text, args.max_tokens)
+        if tokens.note:
+            print(f"note ({directory}): {tokens.note}", file=sys.stderr)
+        result = insight.gradient_norms(
+            ckpt.model, tokens.ids, ckpt.tokenizer, args.steps, args.positions
+        )
+        results.append((directory, result))
+    if args.json:
+        print(dumps({"models": [{"model": d, **r.as_dict()} for d, r in results]}))
+    else:
+        print_table(results)
+    if args.plot is not None:
+        plots.plot_gradients(results, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr if args.json else sys.stdout)
+
+
+def print_table(results: list[tuple[str, Any]]) -> None:
+    """Each model's mean norms at a few k, and what is left of them relative to k = 0."""
+    for directory, r in results:
+        scaled = f", W_h x {r.scale:g}" if r.scale != 1 else ""
+        print(f"{directory}: {r.cell}{scaled}, mean over {r.positions} positions")
+        ks = [k for k in SHOWN_STEPS if k <= r.steps]
+        print("  k" + "".join(f"{k:>11}" for k in ks))
+        for layer, norms in enumerate(r.norms):
+            rows = [(f"h{layer}", norms)]
+            if r.norms_c is not None:
+                rows.append((f"c{layer}", r.norms_c[layer]))
+            for name, values in rows:
+                print(f"  {name:<3}" + "".join(f"{values[k]:>11.3e}" for k in ks))
+                left = values[r.steps] / values[0] if values[0] > 0 else math.nan
+                print(f"      {r.steps} steps back / 0 steps back = {left:.3e}")
+
+
+def cmd_curves(args: argparse.Namespace) -> None:
+    plots.check_plot(args.plot)
+    curves = insight.read_metrics(args.run_dir)
+    insight.plot_curves(curves, args.plot, title=str(args.run_dir))
+    print(f"plot: {args.plot}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``elman inspect`` with its units, gradients and curves commands."""
+    commands = common.add_family(
+        subparsers,
+        "inspect",
+        help="look inside a language model: units over text, gradient through time, curves",
+        description="Look inside a trained language model and at how its training went.",
+    )
+
+    p = commands.add_parser(
+        "units",
+        help="every hidden unit over a text, as a self-contained HTML report",
+        description="Run a model over a text and write REPORT_DIR/index.html (the text "
+        "coloured by any unit, blue negative and red positive, with the model's top-5 "
+        "guesses; opens from disk, no network) and REPORT_DIR/units.json (every unit "
+        "ranked by |Pearson r| with each feature of the text, and gate saturation).",
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="language model checkpoint")
+    p.add_argument("--text", required=True, metavar="FILE", help="text to run it over (UTF-8)")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="where to write the report")
+    p.add_argument(
+        "--feature",
+        action="append",
+        metavar="NAME=FILE",
+        help="a feature of your own: FILE holds one number per token of --text, "
+        "whitespace-separated, in token order (may be repeated)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=MAX_TOKENS,
+        metavar="N",
+        help=f"look at the text's first N tokens at most (default: {MAX_TOKENS:,}); a large "
+        "model may be cut to fewer, so that the page stays quick to open",
+    )
+    p.set_defaults(run=cmd_units)
+
+    p = commands.add_parser(
+        "gradients",
+        help="||dL_T / dh_(T-k)|| for k = 0..steps: how far back the gradient reaches",
+        description="The norm of the gradient of the loss at one step with respect to each "
+        "layer's hidden state k steps earlier (and an LSTM's cell), from the model's own "
+        "backward pass, averaged over positions of the text. Several --model are compared "
+        "side by side.",
+    )
+    p.add_argument(
+        "--model", required=True, action="append", metavar="DIR", help="checkpoint (repeatable)"
+    )
+    p.add_argument("--text", required=True, metavar="FILE", help="text to measure on (UTF-8)")
+    p.add_argument(
+        "--steps", type=int, default=STEPS, metavar="N", help=f"k up to N (default: {STEPS})"
+    )
+    p.add_argument(
+        "--positions",
+        type=int,
+        default=POSITIONS,
+        metavar="N",
+        help=f"average over N positions spread over the text (default: {POSITIONS})",
+    )
+    p.add_argument(
+        "--scale-recurrent",
+        type=float,
+        metavar="S",
+        help="multiply every W_h by S first (S < 1: vanishing, S > 1: exploding)",
+    )
+    p.add_argument(
+        "--max-tokens",
+        type=int,
+        default=MAX_TOKENS,
+        metavar="N",
+        help=f"use the text's first N tokens at most (default: {MAX_TOKENS:,})",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the norms on a log scale (PNG)")
+    p.set_defaults(run=cmd_gradients)
+
+    p = commands.add_parser(
+        "curves",
+        help="training curves of a run (any kind of model), as a PNG",
+        description="Draw a run's metrics.jsonl: loss and perplexity (or validation "
+        "figures) per step and per epoch, learning rate, gradient norm and speed.",
+    )
+    p.add_argument(
+        "--run", dest="run_dir", required=True, metavar="DIR", help="the run's directory (--out)"
+    )
+    p.add_argument("--plot", required=True, metavar="FILE.png", help="where to draw (PNG)")
+    p.set_defaults(run=cmd_curves)

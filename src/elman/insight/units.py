@@ -1,0 +1,326 @@
+"""Hidden units over a text: every unit's value at every token, simple features of the
+text, which units follow which feature, and how saturated the gates are.
+
+Karpathy, Johnson & Fei-Fei (2015), "Visualizing and Understanding Recurrent Networks":
+a character model's units that turn on inside quotes or count the position in a line
+(their Fig. 2), and the fraction of steps each gate spends below 0.1 or above 0.9
+(their Fig. 3), here measured on any of elman's language models.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elman.data.tokenizers import EOS, Tokenizer
+from elman.errors import ElmanError
+from elman.lm.generate import line_start
+from elman.lm.model import LanguageModel
+from elman.nn import log_softmax
+
+GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}  # PyTorch's order
+SIGMOID_GATES = frozenset("ifozr")  # values in (0, 1); g and n are tanh, in (-1, 1)
+SATURATION = (0.1, 0.9)  # a gate below 0.1 is "left-saturated", above 0.9 "right" (Fig. 3)
+MAX_TOKENS = 10_000  # default: tokens a report covers
+MAX_VALUES = 16_000_000  # units x tokens a report may hold: ~21 MB in the page
+TOP_GUESSES = 5
+CHUNK = 512  # tokens whose next-token distribution is computed at once (T x V floats)
+QUOTES_OPEN, QUOTES_CLOSE = "\u201c", "\u201d"  # typographic double quotes
+BRACKETS_OPEN, BRACKETS_CLOSE = "([{", ")]}"
+FEATURES = (
+    "in_quotes",
+    "in_brackets",
+    "line_position",
+    "line_length",
+    "word_start",
+    "digit",
+    "hangul",
+)
+
+
+@dataclass
+class TokenText:
+    """A text as a model reads it: the tokens (strings), their ids, and what was left out."""
+
+    tokens: list[str]  # as the tokenizer splits the text (unknown ones too)
+    ids: np.ndarray  # (T,) int64
+    total: int  # tokens in the whole text, before any cut
+    note: str = ""  # why fewer than ``total`` tokens are here, or ""
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def read_tokens(
+    tokenizer: Tokenizer, text: str, max_tokens: int = MAX_TOKENS, units: int = 0
+) -> TokenText:
+    """``text`` as tokens, cut to its first ``max_tokens`` and to what a report of
+    ``units`` units can hold (``MAX_VALUES``), with a note saying so when cut. A long text
+    is tokenized a piece at a time, so only the tokens kept are ever held at once."""
+    if max_tokens < 1:
+        raise ElmanError(f"--max-tokens must be a positive integer, got {max_tokens}.")
+    keep, reason = max_tokens, f"--max-tokens {max_tokens:,}"
+    if units and keep * units > MAX_VALUES:
+        keep = max(2, MAX_VALUES // units)
+        reason = (
+            f"{units:,} units x tokens is capped at {MAX_VALUES:,} values, so that the page "
+            "opens quickly"
+        )
+    tokens: list[str] = []
+    total = 0
+    for piece in pieces(text):  # the whole text is counted, only the tokens kept are held
+        split = tokenizer.tokenize(piece)
+        if len(tokens) < keep:
+            tokens.extend(split[: keep - len(tokens)])
+        total += len(split)
+    if total < 2:
+        raise ElmanError(f"the text has {total} token(s), too few to look at; give a longer text.")
+    note = ""
+    if total > keep:
+        note = (
+            f"the text has {total:,} tokens; this covers the first {keep:,} ({reason}); "
+            "give a part of the text to see the rest."
+        )
+    ids = np.array([tokenizer.id_of(t) for t in tokens], dtype=np.int64)
+    return TokenText(tokens, ids, total, note)
+
+
+PIECE = 1 << 20  # characters tokenized at once by read_tokens and count_tokens
+
+
+def count_tokens(tokenizer: Tokenizer, text: str) -> int:
+    """How many tokens ``text`` has, a piece at a time (see ``read_tokens``)."""
+    return sum(len(tokenizer.tokenize(piece)) for piece in pieces(text))
+
+
+def pieces(text: str) -> list[str]:
+    """``text`` in pieces of about ``PIECE`` characters, each ending with a line end (but
+    the last): tokenizers split lines alike whether they get them together or apart."""
+    out, start = [], 0
+    while start < len(text):
+        end = text.find("\n", start + PIECE)
+        end = len(text) if end < 0 else end + 1
+        out.append(text[start:end])
+        start = end
+    return out
+
+
+@dataclass
+class Activations:
+    """Every unit's value at every token: ``values[(layer, state)]`` (T, H), with state
+    "h", "c" or a gate's letter; and the model's top guesses for the next token."""
+
+    cell: str
+    values: dict[tuple[int, str], np.ndarray]
+    guesses: np.ndarray  # (T, TOP_GUESSES) token ids, likeliest first
+    probabilities: np.ndarray  # (T, TOP_GUESSES)
+    blocks: list[tuple[int, str]] = field(default_factory=list)  # the keys, in order
+
+    @property
+    def units(self) -> int:
+        """How many units there are, over every layer and state."""
+        return sum(v.shape[1] for v in self.values.values())
+
+
+def states_of(cell: str) -> tuple[str, ...]:
+    """The states a layer of ``cell`` shows: h, and for an LSTM c, then its gates."""
+    return ("h", "c", *GATES["lstm"]) if cell == "lstm" else ("h", *GATES.get(cell, ()))
+
+
+def activations(model: LanguageModel, ids: np.ndarray, tokenizer: Tokenizer) -> Activations:
+    """Run ``model`` over ``ids`` (T,) from a zero state after a line start, as generation
+    reads a prompt, and keep every unit's value at every token (each layer's ``trace``)
+    and the model's ``TOP_GUESSES`` likeliest next tokens after each."""
+    start = np.array([[line_start(tokenizer)]])
+    _, state = model.logits(start)
+    x = model.embedding.apply(np.asarray(ids)[None, :])  # (1, T, D)
+    values: dict[tuple[int, str], np.ndarray] = {}
+    for layer, (rnn, layer_state) in enumerate(zip(model.rnns, state, strict=True)):
+        traced = rnn.trace(x, layer_state)
+        for name, value in traced.items():
+            values[(layer, name)] = np.ascontiguousarray(value[0], dtype=np.float32)
+        x = traced["h"]
+    guesses, probabilities = top_guesses(model, x[0])
+    return Activations(model.config.cell, values, guesses, probabilities, list(values))
+
+
+def top_guesses(
+    model: LanguageModel, h: np.ndarray, k: int = TOP_GUESSES
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top layer's outputs h (T, H) -> the k likeliest next tokens after each (T, k)
+    and their probabilities, computed ``CHUNK`` tokens at a time (a word model's
+    (T, V) logits would not fit in memory at once)."""
+    T = h.shape[0]
+    k = min(k, model.config.vocab_size)
+    ids = np.empty((T, k), np.int64)
+    probs = np.empty((T, k), np.float32)
+    for start in range(0, T, CHUNK):
+        part = h[start : start + CHUNK]
+        logits = model.output.log_prob(part) if model.adaptive else model.output.apply(part)
+        logp = log_softmax(logits.astype(np.float64))
+        top = np.argpartition(-logp, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(logp, top, axis=1), axis=1, kind="stable")
+        top = np.take_along_axis(top, order, axis=1)
+        ids[start : start + CHUNK] = top
+        probs[start : start + CHUNK] = np.exp(np.take_along_axis(logp, top, axis=1))
+    return ids, probs
+
+
+# Features of the text ------------------------------------------------------------------
+
+
+def text_features(tokens: list[str], words: bool = False) -> dict[str, np.ndarray]:
+    """The built-in features, one value per token, each describing the text once the
+    token has been read (what the hidden state after it can know):
+
+    in_quotes      1 inside double quotes: after an opening " or \u201c, up to the token
+                   before the closing one (the opening quote is inside, the closing not)
+    in_brackets    1 while a ( [ or { is open
+    line_position  tokens since the line's start (0 for its first token)
+    line_length    tokens in the token's line, its line end included
+    word_start     1 for the first token of a word (a non-space after a space or line start)
+    digit          1 for a token with a digit (0-9 or any Unicode digit)
+    hangul         1 for a token with a Korean syllable block (U+AC00-U+D7A3)
+
+    With ``words`` (a word tokenizer's tokens), every token but <eos> starts a word. A
+    line ends at a "\\n" or an <eos>.
+    """
+    T = len(tokens)
+    f = {name: np.zeros(T, np.float64) for name in FEATURES}
+    inside, depth, position, line_begin, previous_space = False, 0, 0, 0, True
+    for t, token in enumerate(tokens):
+        for ch in token:
+            if ch == '"':
+                inside = not inside
+            elif ch == QUOTES_OPEN:
+                inside = True
+            elif ch == QUOTES_CLOSE:
+                inside = False
+            elif ch in BRACKETS_OPEN:
+                depth += 1
+            elif ch in BRACKETS_CLOSE:
+                depth = max(depth - 1, 0)
+        space = token.isspace() or token == EOS
+        f["in_quotes"][t] = inside
+        f["in_brackets"][t] = depth > 0
+        f["line_position"][t] = position
+        f["word_start"][t] = not space and (previous_space or words)
+        f["digit"][t] = any(ch.isdigit() for ch in token)
+        f["hangul"][t] = any("\uac00" <= ch <= "\ud7a3" for ch in token)
+        previous_space = space
+        position += 1
+        if token in ("\n", EOS):
+            f["line_length"][line_begin : t + 1] = t + 1 - line_begin
+            line_begin, position = t + 1, 0
+    f["line_length"][line_begin:] = T - line_begin
+    return f
+
+
+def read_feature(path: str | os.PathLike, total: int, keep: int) -> np.ndarray:
+    """A user's feature: one number per token of the whole text, whitespace-separated, in
+    token order; the first ``keep`` are returned."""
+    try:
+        words = Path(path).read_text(encoding="utf-8").split()
+    except UnicodeDecodeError as e:
+        raise ElmanError(f"the feature file {path} is not UTF-8 text ({e.reason}).") from None
+    try:
+        values = np.array([float(w) for w in words], dtype=np.float64)
+    except ValueError as e:
+        raise ElmanError(
+            f"the feature file {path} should hold numbers only ({e}); write one number per "
+            "token, separated by whitespace."
+        ) from None
+    if len(values) != total:
+        raise ElmanError(
+            f"the feature file {path} has {len(values):,} numbers but the text has {total:,} "
+            "tokens; give one number per token, in token order."
+        )
+    if not np.isfinite(values).all():
+        raise ElmanError(f"the feature file {path} holds a nan or inf; give finite numbers.")
+    return values[:keep]
+
+
+def parse_feature_flag(flag: str) -> tuple[str, str]:
+    """--feature NAME=FILE -> (NAME, FILE)."""
+    name, sep, path = flag.partition("=")
+    if not sep or not name or not path:
+        raise ElmanError(
+            f"--feature expects NAME=FILE, got {flag!r}; e.g. --feature indent=indent.txt."
+        )
+    return name, path
+
+
+# Ranking -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UnitScore:
+    """How well one unit's value follows a feature: ``score`` = |Pearson r| over tokens."""
+
+    layer: int
+    state: str
+    unit: int
+    score: float
+    correlation: float  # r itself: positive when the unit rises with the feature
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "state": self.state,
+            "unit": self.unit,
+            "score": self.score,
+            "correlation": self.correlation,
+        }
+
+
+def correlations(values: np.ndarray, feature: np.ndarray) -> np.ndarray:
+    """Pearson r between each column of ``values`` (T, H) and ``feature`` (T,); 0 for a
+    unit that never changes."""
+    v = values.astype(np.float64)
+    v = v - v.mean(axis=0)
+    x = feature - feature.mean()
+    norms = np.sqrt((v * v).sum(axis=0)) * np.sqrt(x @ x)
+    r = np.zeros(v.shape[1])
+    np.divide(x @ v, norms, out=r, where=norms > 0)
+    return np.clip(r, -1.0, 1.0)
+
+
+def rank_units(acts: Activations, features: dict[str, np.ndarray]) -> dict[str, list[UnitScore]]:
+    """For each feature that varies over the text, every unit (every layer and state)
+    ranked by |Pearson r| with it, best first; a feature constant over the text (it can
+    say nothing) is left out."""
+    ranked: dict[str, list[UnitScore]] = {}
+    for name, feature in features.items():
+        if feature.size < 2 or np.ptp(feature) == 0:
+            continue
+        scores: list[UnitScore] = []
+        for (layer, state), values in acts.values.items():
+            r = correlations(values, feature)
+            scores.extend(
+                UnitScore(layer, state, u, float(abs(r[u])), float(r[u])) for u in range(r.size)
+            )
+        scores.sort(key=lambda s: (-s.score, s.layer, s.state, s.unit))
+        ranked[name] = scores
+    return ranked
+
+
+def gate_saturation(acts: Activations) -> list[dict[str, Any]]:
+    """For every sigmoid gate of every layer: per unit, the fraction of tokens where it
+    is below 0.1 (``left``) and above 0.9 (``right``). Empty for a plain RNN."""
+    low, high = SATURATION
+    out = []
+    for (layer, state), values in acts.values.items():
+        if state in SIGMOID_GATES and acts.cell in GATES:
+            out.append(
+                {
+                    "layer": layer,
+                    "gate": state,
+                    "left": (values < low).mean(axis=0).tolist(),
+                    "right": (values > high).mean(axis=0).tolist(),
+                }
+            )
+    return out

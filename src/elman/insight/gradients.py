@@ -73,18 +73,21 @@ def spectral_radius(matrix: np.ndarray) -> float:
     return float(np.abs(np.linalg.eigvals(matrix.astype(np.float64))).max())
 
 
-def positions_in(length: int, steps: int, count: int) -> np.ndarray:
-    """Up to ``count`` positions T, evenly spread over a text of ``length`` tokens, each
-    with ``steps`` tokens before it and one after it (the target)."""
-    if length < steps + 2:
+def positions_in(length: int, steps: int, count: int, warmup: int = 0) -> np.ndarray:
+    """Up to ``count`` positions T, evenly spread over a text of ``length`` tokens from its
+    last one back, each with ``warmup + steps`` tokens before it and one after it (the
+    target)."""
+    if length < warmup + steps + 2:
+        need = f"--steps {steps} and --warmup {warmup} need" if warmup else f"--steps {steps} needs"
         raise ElmanError(
-            f"the text has {length:,} tokens, but --steps {steps} needs at least {steps + 2}; "
-            "give a longer text or fewer --steps."
+            f"the text has {length:,} tokens, but {need} at least "
+            f"{warmup + steps + 2}; give a longer text or fewer --steps."
         )
     if count < 1:
         raise ElmanError(f"--positions must be a positive integer, got {count}.")
-    first, last = steps, length - 2
-    return np.unique(np.linspace(first, last, min(count, last - first + 1)).round().astype(int))
+    first, last = warmup + steps, length - 2
+    spread = np.linspace(last, first, min(count, last - first + 1))
+    return np.unique(spread.round().astype(int))
 
 
 def gradient_norms(
@@ -93,12 +96,16 @@ def gradient_norms(
     tokenizer: Tokenizer | None = None,
     steps: int = STEPS,
     positions: int = POSITIONS,
+    warmup: int | None = None,
 ) -> GradientNorms:
     """||dL_T / dh_{T-k}|| for k = 0..``steps``, for every layer, averaged over up to
     ``positions`` places T in ``ids`` (T,).
 
     The text is read once from a zero state (after a line start, when ``tokenizer`` is
-    given) to find each layer's state before every window; then all windows
+    given) to find each layer's state before every window; with ``warmup`` = N, each
+    window's state is instead that after reading only the N tokens before it (0: the
+    zero state), which keeps a model whose state blows up over a long text (W_h scaled
+    up) finite. Then all windows
     ids[T-steps .. T] go through the network as one batch, from those states, through
     the model's own layers (no dropout). The loss is the cross-entropy of ids[T+1] at
     the window's last step only, and each layer's ``backward(record=...)`` gives the
@@ -107,9 +114,11 @@ def gradient_norms(
     changed; its carried state and gradients are left at zero.
     """
     ids = np.asarray(ids, dtype=np.int64)
-    where = positions_in(len(ids), steps, positions)
+    if warmup is not None and warmup < 0:
+        raise ElmanError(f"--warmup must be zero or positive, got {warmup}.")
+    where = positions_in(len(ids), steps, positions, warmup or 0)
     start = where - steps  # each window's first token
-    before = states_before(model, ids, start, tokenizer)
+    before = states_before(model, ids, start, tokenizer, warmup)
     windows = ids[start[:, None] + np.arange(steps + 1)]  # (B, K), K = steps + 1
     targets = ids[where + 1]  # (B,)
     B, K = windows.shape
@@ -149,23 +158,41 @@ def _mean_norms(grads: np.ndarray) -> list[float]:
 
 
 def states_before(
-    model: LanguageModel, ids: np.ndarray, start: np.ndarray, tokenizer: Tokenizer | None
+    model: LanguageModel,
+    ids: np.ndarray,
+    start: np.ndarray,
+    tokenizer: Tokenizer | None,
+    warmup: int | None = None,
 ) -> list:
-    """Each layer's state before the tokens ids[start] (B,), from one pass over the text
-    from a zero state: a batch of states in the layers' own form ((h, c) for an LSTM)."""
+    """Each layer's state before the tokens ids[start] (B,), from a zero state (after a
+    line start, with ``tokenizer``): having read the whole text before them (``warmup``
+    None, one pass), or only the ``warmup`` tokens before each. A batch of states in the
+    layers' own form ((h, c) for an LSTM)."""
     prefix = np.array([[line_start(tokenizer)]]) if tokenizer is not None else None
     state = model.logits(prefix)[1] if prefix is not None else model.initial_state(1)
-    x = model.embedding.apply(ids[None, : max(int(start.max()), 1)])  # states after each token
+    B = len(start)
+    if warmup is None:  # one stream; h_all[j] below is the state before token j
+        x = model.embedding.apply(ids[None, : max(int(start.max()), 1)])
+    else:  # one stream per window, from the same state
+        state = [
+            tuple(np.repeat(p, B, axis=0) for p in s) if isinstance(s, tuple) else s.repeat(B, 0)
+            for s in state
+        ]
+        if warmup == 0:
+            return state
+        x = model.embedding.apply(ids[start[:, None] - warmup + np.arange(warmup)])
     out = []
     for rnn, layer_state in zip(model.rnns, state, strict=True):
         traced = rnn.trace(x, layer_state)
         x = traced["h"]
-        lstm = isinstance(rnn, LSTM)
-        h0 = layer_state[0] if lstm else layer_state
-        h_all = np.concatenate([h0[:, None], traced["h"]], axis=1)[0]  # (T + 1, H)
-        if lstm:
-            c_all = np.concatenate([layer_state[1][:, None], traced["c"]], axis=1)[0]
-            out.append((h_all[start].copy(), c_all[start].copy()))
-        else:
-            out.append(h_all[start].copy())
+        parts = layer_state if isinstance(rnn, LSTM) else (layer_state,)
+        names = ("h", "c")[: len(parts)]
+        picked = []
+        for name, part in zip(names, parts, strict=True):
+            if warmup is None:
+                every = np.concatenate([part[:, None], traced[name]], axis=1)[0]  # (T + 1, H)
+                picked.append(every[start].copy())
+            else:
+                picked.append(traced[name][:, -1].copy())
+        out.append(tuple(picked) if isinstance(rnn, LSTM) else picked[0])
     return out

@@ -86,8 +86,14 @@ def cmd_gradients(args: argparse.Namespace) -> None:
         if tokens.note:
             print(f"note ({directory}): {tokens.note}", file=sys.stderr)
         result = insight.gradient_norms(
-            ckpt.model, tokens.ids, ckpt.tokenizer, args.steps, args.positions
+            ckpt.model, tokens.ids, ckpt.tokenizer, args.steps, args.positions, args.warmup
         )
+        if not all(math.isfinite(v) for norms in result.norms for v in norms):
+            print(
+                f"note ({directory}): some norms overflowed (nan or inf); --warmup 0 starts "
+                "each window from a zero state, which keeps a state that grows finite.",
+                file=sys.stderr,
+            )
         results.append((directory, result))
     if args.json:
         print(dumps({"models": [{"model": d, **r.as_dict()} for d, r in results]}))
@@ -186,6 +192,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="S",
         help="multiply every W_h by S first (S < 1: vanishing, S > 1: exploding)",
+    )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        metavar="N",
+        help="start each window from the state after reading only the N tokens before it "
+        "(0: a zero state) instead of all the text before it; for a state that --scale-"
+        "recurrent makes blow up",
     )
     p.add_argument(
         "--max-tokens",

@@ -88,6 +88,8 @@ def cmd_gradients(args: argparse.Namespace) -> None:
         result = insight.gradient_norms(
             ckpt.model, tokens.ids, ckpt.tokenizer, args.steps, args.positions, args.warmup
         )
+        if args.scale_recurrent is not None:
+            result.scale = args.scale_recurrent
         if not all(math.isfinite(v) for norms in result.norms for v in norms):
             print(
                 f"note ({directory}): some norms overflowed (nan or inf); --warmup 0 starts "

@@ -39,7 +39,7 @@ class GradientNorms:
     positions: int
     norms: list[list[float]]
     norms_c: list[list[float]] | None = None
-    scale: float = 1.0  # every W_h was multiplied by this first
+    scale: float = 1.0  # what the caller multiplied every W_h by first (scale_recurrent)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import numpy as np
 from elman import insight
 from tests.insight.conftest import HELD_OUT, TOKENIZER, trained
 from tests.insight.test_gradients import scaled_rnn
-from tests.insight.test_report_browser import ARGS
+from tests.parts import CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,7 +89,7 @@ def screenshot(page_path: Path, png: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 900, "height": 640})
         page.goto(page_path.as_uri())
         page.wait_for_function("window.elmanReport && window.elmanReport.ready")

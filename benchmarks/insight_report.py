@@ -6,7 +6,7 @@ Playwright's Python package) REPEATS times, each in a fresh page, and report the
 of the wall time from navigation to the page's ready flag, and of the time its own
 script took (``elmanReport.ms``). Asserts nothing; prints a markdown table.
 
-    python benchmarks/insight_report.py [--repeats 5]
+    python -m benchmarks.insight_report [--repeats 5]     # from the repository root
 """
 
 from __future__ import annotations
@@ -20,17 +20,8 @@ from pathlib import Path
 
 import elman
 from elman import insight
+from tests.parts import CHROMIUM_ARGS
 
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 CASES = [  # (name, cell, hidden, layers, max tokens)
     ("char LSTM 128 x 1, 2,000 tokens", "lstm", 128, 1, 2_000),
     ("char LSTM 128 x 1, 10,000 tokens", "lstm", 128, 1, 10_000),
@@ -54,7 +45,7 @@ def main() -> None:
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         for name, cell, hidden, layers, max_tokens in CASES:
             config = elman.ModelConfig(
                 vocab_size=len(tokenizer), embed=64, hidden=hidden, cell=cell, layers=layers

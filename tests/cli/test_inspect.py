@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import elman
 from elman import insight
 from elman.cli import main
 from elman.lm import checkpoint
 from tests.insight.conftest import HELD_OUT, TEXT
+from tests.parts import require_module
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "checkpoints-eefe27f"
 TINY = ["--embed", "8", "--hidden", "12", "--batch", "4", "--bptt", "16", "--log-every", "5"]
@@ -27,10 +29,7 @@ def run(capsys, *args):
 
 
 def needs_matplotlib():
-    if importlib.util.find_spec("matplotlib") is None:
-        from tests.insight.conftest import skip_or_fail
-
-        skip_or_fail("matplotlib is not installed: pip install -e '.[test]'")
+    require_module("matplotlib", "pip install -e '.[test]'")
 
 
 def no_matplotlib(monkeypatch):
@@ -370,3 +369,18 @@ def test_errors_are_one_sentence_and_exit_2(args, message, tmp_path, capsys):
     code, _, err = run(capsys, "inspect", *args)
     assert code == 2 and message in err, err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_conditioned_language_model_is_refused(tmp_path, capsys):
+    from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
+
+    tokenizer = elman.CharTokenizer.fit(TEXT)
+    config = elman.ModelConfig(vocab_size=len(tokenizer), embed=4, hidden=6)
+    model = ConditionedLanguageModel(config, ConditionConfig(condition="label"), 2)
+    checkpoint.save(tmp_path / "cond", model, tokenizer, data={"labels": ["a", "b"]})
+    (tmp_path / "t.txt").write_text(HELD_OUT, encoding="utf-8")
+    code, _, err = run(
+        capsys, "inspect", "units", "--model", tmp_path / "cond", "--text", tmp_path / "t.txt",
+        "--out", tmp_path / "r",
+    )  # fmt: skip
+    assert code == 2 and "conditioned on a label" in err and err.count("\n") == 1

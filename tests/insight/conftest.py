@@ -3,8 +3,6 @@ models trained on it (once per session)."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -50,11 +48,3 @@ def trained(cell: str) -> elman.LanguageModel:
 def trained_models() -> dict[str, elman.LanguageModel]:
     """An LSTM and a tanh RNN of the same size, trained alike on the same text."""
     return {cell: trained(cell) for cell in ("lstm", "rnn")}
-
-
-def skip_or_fail(reason: str) -> None:
-    """Skip a test that needs something absent here, but fail it in CI (CI=true), where
-    .ci/run installs everything the tests need."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: CI must run this test)")
-    pytest.skip(reason)

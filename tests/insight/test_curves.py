@@ -1,7 +1,6 @@
 """Training curves: metrics.jsonl as the training loop writes it for each kind of model,
 read into series, and drawn (matplotlib)."""
 
-import importlib.util
 import json
 import math
 
@@ -11,7 +10,7 @@ from elman import insight
 from elman.errors import ElmanError
 from elman.insight.gradients import GradientNorms
 from elman.insight.plots import _last_of_each_epoch
-from tests.insight.conftest import skip_or_fail
+from tests.parts import require_module
 
 PNG = b"\x89PNG\r\n\x1a\n"
 LM = [
@@ -153,8 +152,7 @@ def test_last_record_of_each_epoch():
 
 @pytest.fixture
 def matplotlib_installed():
-    if importlib.util.find_spec("matplotlib") is None:
-        skip_or_fail("matplotlib is not installed: pip install -e '.[test]'")
+    require_module("matplotlib", "pip install -e '.[test]'")
 
 
 @pytest.mark.parametrize("records", [LM, CLASSIFIER], ids=["language-model", "classifier"])

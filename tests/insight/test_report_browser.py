@@ -4,43 +4,23 @@ playwright these tests skip, saying why; in CI (CI=true) they fail instead."""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-import os
-import shutil
 
 import numpy as np
 import pytest
 
 import elman
 from elman import insight
-from tests.insight.conftest import HELD_OUT, TEXT, TOKENIZER, skip_or_fail
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.insight.conftest import HELD_OUT, TEXT, TOKENIZER
+from tests.parts import CHROMIUM_ARGS, chromium_path, require_module
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if importlib.util.find_spec("playwright") is None:
-        skip_or_fail("playwright is not installed: pip install -e '.[test]'")
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
-        skip_or_fail("Debian's chromium is not installed: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=shutil.which("chromium") or CHROMIUM, args=ARGS
-        )
+    sync_api = require_module("playwright.sync_api", "pip install -e '.[test]'")
+    path = chromium_path()
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 

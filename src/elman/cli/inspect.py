@@ -32,7 +32,14 @@ def load_language_model(directory: str) -> checkpoint.Checkpoint:
             f"{directory} holds a {kind} checkpoint; elman inspect looks at language models "
             "(the --out of elman train)."
         )
-    return checkpoint.load(directory)
+    ckpt = checkpoint.load(directory)
+    if ckpt.condition.conditioned:
+        raise ElmanError(
+            f"{directory} holds a language model conditioned on a {ckpt.condition.condition}, "
+            "which elman inspect does not read yet; give a plain language model (elman train "
+            "without --condition)."
+        )
+    return ckpt
 
 
 def cmd_units(args: argparse.Namespace) -> None:

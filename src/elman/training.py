@@ -504,8 +504,8 @@ class Trainer:
                 f.write(dumps(record) + "\n")
 
     def _save_state(self) -> None:
-        """Write the training state (see the module doc), then a ``save`` record with the
-        training time so far."""
+        """Write a ``save`` record with the training time so far, then the training state
+        (see the module doc)."""
         if self.out is None:
             return
         model, p = self.model, self.p
@@ -526,8 +526,11 @@ class Trainer:
             "state_layout": layout,
             "dropout_rng": model.dropout_rng.bit_generator.state,
         }
-        write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
+        # The record first: killed between the two, a resumed run starts from the state
+        # before and drops the record with the steps after it; the other way round, the
+        # new state would have no record of its time.
         self._log({"event": "save", "epoch": p.epoch, "step": p.step, "seconds": self.seconds})
+        write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
 
     def _load_state(self) -> None:
         """Restore everything ``_save_state`` wrote: weights, best weights, the average,

@@ -88,6 +88,24 @@ def test_classify_and_tag(client):
     assert reply.json()["words"] == ["the", "dog", "runs"] and len(reply.json()["tags"]) == 3
 
 
+def test_units_give_one_value_per_token_and_the_best_units(client, served):
+    text = 'the "quick" fox (runs)\nthe dog 42\n'
+    reply = client.post("/api/units", json={"model": "lm", "text": text, "unit": 3})
+    data = reply.json()
+    assert reply.status_code == 200, data
+    assert "".join(data["tokens"]) == text and len(data["values"]) == len(text)
+    assert data["states"] == ["h"] and data["units"] == 16
+    assert {"in_quotes", "in_brackets", "digit"} <= set(data["features"])
+    other = client.post("/api/units", json={"model": "lm", "text": text, "unit": 4}).json()
+    assert other["values"] != data["values"]
+
+
+def test_gradients_through_time(client):
+    text = "the quick brown fox jumps over the lazy dog\n" * 3
+    data = client.post("/api/gradients", json={"model": "lm", "text": text, "steps": 20}).json()
+    assert data["steps"] == 20 and len(data["norms"]) == 1 and len(data["norms"][0]) == 21
+
+
 BAD = [
     ("/api/generate", {"prompt": "the"}, 400, "lacks 'model'"),
     ("/api/generate", {"model": "nope"}, 404, "there is no model 'nope'"),
@@ -106,6 +124,11 @@ BAD = [
     ("/api/classify", {"model": "classifier", "text": "  "}, 400, "is empty"),
     ("/api/tag", {"model": "tagger", "text": ""}, 400, "has no words"),
     ("/api/tag", {"model": "tagger", "text": 5}, 400, "'text' must be a str"),
+    ("/api/units", {"model": "lm", "text": "the dog", "unit": 99}, 400, "'unit' must be between"),
+    ("/api/units", {"model": "lm", "text": "the dog", "state": "c"}, 400, "'state' must be one"),
+    ("/api/units", {"model": "lm", "text": "the dog", "layer": 3}, 400, "'layer' must be between"),
+    ("/api/units", {"model": "tagger", "text": "the dog"}, 400, "is a tagger"),
+    ("/api/gradients", {"model": "lm", "text": "the dog"}, 400, "needs at least 52"),
 ]
 
 

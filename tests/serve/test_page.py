@@ -101,6 +101,34 @@ def test_a_sentence_is_scored_in_colour(page):
     page.screenshot(path=artifact("serve-score.png"))
 
 
+def test_a_unit_is_coloured_over_the_text_and_another_unit_recolours_it(page):
+    page.select_option("#model", "lm")
+    page.click("nav button:has-text('Look inside')")
+    page.fill("#inside-text", 'the "quick" fox (jumps) over the lazy dog\nthe dog sleeps\n')
+    page.click("#inside-button")
+    page.wait_for_selector("#inside-tokens .token")
+    tokens = page.locator("#inside-tokens .token")
+
+    def colours():
+        return [tokens.nth(i).evaluate("e => e.style.background") for i in range(tokens.count())]
+
+    first = colours()
+    assert len(set(first)) > 3  # a unit's values differ from token to token
+    page.fill("#inside-unit", "5")
+    page.click("#inside-button")
+    page.wait_for_function(
+        "(before) => [...document.querySelectorAll('#inside-tokens .token')]"
+        ".some((e, i) => e.style.background !== before[i])",
+        arg=first,
+    )
+    assert colours() != first
+    page.locator("#inside-features button").first.click()  # the best unit of a feature
+    page.wait_for_function("document.querySelector('#inside-unit').value !== '5'")
+    page.screenshot(path=artifact("serve-inside.png"))
+    page.click("#gradient-button")
+    page.wait_for_selector("#gradient-plot svg polyline")
+
+
 def test_classify_and_tag_views_follow_the_model(page):
     page.select_option("#model", "classifier")
     assert page.is_visible("#classify") and not page.is_visible("#generate")

@@ -10,6 +10,12 @@
                            "perplexity"}
     POST /api/classify     {"model", "text"} -> {"label", "probabilities"}
     POST /api/tag          {"model", "text"} -> {"words", "tags"}
+    POST /api/units        {"model", "text", "layer", "state", "unit"} -> {"tokens",
+                           "values" (the unit's value at each token), "states", "units",
+                           "features" (the best units for each feature of the text)}
+    POST /api/gradients    {"model", "text", "steps"} -> the norms of the gradient reaching
+                           each layer's state k = 0..steps tokens back (elman inspect
+                           gradients)
 
 A model is chosen by its name among those loaded at start, never by a path. Every
 request is checked (JSON object, UTF-8, size, each field's type and range), and a bad one
@@ -22,8 +28,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
 
@@ -36,10 +43,12 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from elman import insight
 from elman.classify.data import token_ids
 from elman.classify.evaluate import predict_proba
 from elman.data.conllu import Sentence
 from elman.errors import ElmanError
+from elman.insight.units import states_of
 from elman.lm.generate import line_log_probs, stream
 from elman.numbers import dumps, perplexity
 from elman.tag.data import encode as encode_sentences
@@ -61,10 +70,12 @@ class BadRequest(Exception):
 
 @dataclass(frozen=True)
 class Served:
-    """A checkpoint loaded at start, under its name."""
+    """A checkpoint loaded at start, under its name. Everything but the gradient view
+    reads it through pure methods; ``lock`` keeps that view's backward to one request."""
 
     name: str
     checkpoint: Any
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     @property
     def kind(self) -> str:
@@ -116,6 +127,8 @@ def create_app(models: list[Served]) -> Starlette:
         Route("/api/score", endpoint(score, ("language-model",)), methods=["POST"]),
         Route("/api/classify", endpoint(classify, ("classifier",)), methods=["POST"]),
         Route("/api/tag", endpoint(tag, ("tagger",)), methods=["POST"]),
+        Route("/api/units", endpoint(units, ("language-model",)), methods=["POST"]),
+        Route("/api/gradients", endpoint(gradients, ("language-model",)), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
     return Starlette(routes=routes, exception_handlers={HTTPException: not_found})
@@ -147,7 +160,7 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 
 def choose(by_name: dict[str, Served], body: dict[str, Any], kinds: tuple[str, ...]) -> Served:
-    name = field(body, "model", str)
+    name = value_of(body, "model", str)
     if name not in by_name:
         known = ", ".join(sorted(by_name)) or "none"
         raise BadRequest(f"there is no model {name!r}; the server has: {known}.", 404)
@@ -157,7 +170,7 @@ def choose(by_name: dict[str, Served], body: dict[str, Any], kinds: tuple[str, .
     return served
 
 
-def field(body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
+def value_of(body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
     """``body[name]``, of type ``kind`` (an int is a fine float; a bool is no number)."""
     if name not in body or body[name] is None:
         if default is None:
@@ -175,14 +188,14 @@ def field(body: dict[str, Any], name: str, kind: type, default: Any = None) -> A
 
 
 def bounded(body: dict, name: str, kind: type, default: Any, low: float, high: float) -> Any:
-    value = field(body, name, kind, default)
+    value = value_of(body, name, kind, default)
     if not low <= value <= high:
         raise BadRequest(f"{name!r} must be between {low:g} and {high:g}, got {value}.")
     return value
 
 
 def text_of(body: dict[str, Any], name: str = "text", default: Any = None) -> str:
-    text = field(body, name, str, default)
+    text = value_of(body, name, str, default)
     if len(text) > MAX_TEXT:
         raise BadRequest(f"{name!r} has {len(text)} characters, over {MAX_TEXT}; send less.", 413)
     return text
@@ -204,7 +217,7 @@ def generate(body: dict[str, Any], served: Served) -> Any:
     top_k = bounded(body, "top_k", int, 0, 0, 10**6)
     top_p = bounded(body, "top_p", float, 1.0, 1e-9, 1)
     seed = bounded(body, "seed", int, 0, 0, 2**63 - 1)
-    streaming = field(body, "stream", bool, False)
+    streaming = value_of(body, "stream", bool, False)
     # Checked here, before a stream starts: a bad prompt is a 400, not a broken stream.
     pieces = stream(ckpt.model, ckpt.tokenizer, prompt, length, temperature, top_k, seed, top_p)
     if streaming:
@@ -272,5 +285,63 @@ def tag(body: dict[str, Any], served: Served) -> Any:
         )
         (ids,) = predict_ids(ckpt.model, data, 1)
         return {"words": words, "tags": [ckpt.tags[k] for k in ids]}
+
+    return work
+
+
+TOP_UNITS = 3  # best units shown for each feature
+
+
+def plain_language_model(served: Served) -> Any:
+    ckpt = served.checkpoint
+    if ckpt.condition.conditioned:
+        raise BadRequest(
+            f"model {served.name!r} is conditioned; look inside a plain language model."
+        )
+    return ckpt
+
+
+def units(body: dict[str, Any], served: Served) -> Any:
+    ckpt = plain_language_model(served)
+    text = text_of(body)
+    config = ckpt.model.config
+    layer = bounded(body, "layer", int, 0, 0, config.layers - 1)
+    states = states_of(config.cell)
+    state = value_of(body, "state", str, "h")
+    if state not in states:
+        raise BadRequest(f"'state' must be one of {', '.join(states)}, got {state!r}.")
+    unit = bounded(body, "unit", int, 0, 0, config.hidden - 1)
+
+    def work() -> dict[str, Any]:
+        tokens = insight.read_tokens(ckpt.tokenizer, text, max_tokens=MAX_TEXT)
+        acts = insight.activations(ckpt.model, tokens.ids, ckpt.tokenizer)
+        words = ckpt.tokenizer.level == "word"
+        ranked = insight.rank_units(acts, insight.text_features(tokens.tokens, words))
+        return {
+            "tokens": tokens.tokens,
+            "values": acts.values[(layer, state)][:, unit].tolist(),
+            "states": list(states),
+            "units": config.hidden,
+            "layers": config.layers,
+            "features": {
+                name: [score.as_dict() for score in scores[:TOP_UNITS]]
+                for name, scores in ranked.items()
+            },
+        }
+
+    return work
+
+
+def gradients(body: dict[str, Any], served: Served) -> Any:
+    ckpt = plain_language_model(served)
+    text = text_of(body)
+    steps = bounded(body, "steps", int, 50, 1, 200)
+    ids = ckpt.tokenizer.encode(text)
+
+    def work() -> dict[str, Any]:
+        # The model's own backward, through its layers' caches: one request at a time.
+        with served.lock:
+            result = insight.gradient_norms(ckpt.model, ids, ckpt.tokenizer, steps, 20)
+        return result.as_dict()
 
     return work

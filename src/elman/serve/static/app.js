@@ -132,6 +132,95 @@ async function score() {
   }
 }
 
+function diverging(v, scale) {
+  // blue for negative, red for positive, white at 0 (as Karpathy et al. 2015 draw units)
+  const t = Math.max(-1, Math.min(1, v / (scale || 1)));
+  const level = Math.round(255 * (1 - Math.abs(t)));
+  return t < 0 ? `rgb(${level}, ${level}, 255)` : `rgb(255, ${level}, ${level})`;
+}
+
+let insideUnits = null; // what the last /api/units reply said about the model
+
+async function showUnit(layer, state, unit) {
+  showError(null);
+  try {
+    const body = { model: $("model").value, text: $("inside-text").value };
+    if (layer !== undefined) Object.assign(body, { layer, state, unit });
+    else Object.assign(body, { layer: number("inside-layer"), state: $("inside-state").value || "h",
+                               unit: number("inside-unit") });
+    const data = await api("/api/units", body);
+    fillChoices(data);
+    $("inside-layer").value = body.layer;
+    $("inside-state").value = body.state;
+    $("inside-unit").value = body.unit;
+    const scale = Math.max(...data.values.map(Math.abs), 1e-9);
+    const out = $("inside-tokens");
+    out.innerHTML = "";
+    data.tokens.forEach((token, i) =>
+      out.appendChild(tokenBox(token, data.values[i].toFixed(2), diverging(data.values[i], scale))));
+    const features = $("inside-features");
+    features.innerHTML = "<h3>Units that follow the text's features</h3>";
+    for (const [name, best] of Object.entries(data.features)) {
+      const row = document.createElement("div");
+      row.append(`${name}: `);
+      for (const s of best) {
+        const button = document.createElement("button");
+        button.textContent = `${s.state}${s.layer}.${s.unit} (${s.score.toFixed(2)})`;
+        button.addEventListener("click", () => showUnit(s.layer, s.state, s.unit));
+        row.appendChild(button);
+      }
+      features.appendChild(row);
+    }
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function fillChoices(data) {
+  if (insideUnits && insideUnits.layers === data.layers && insideUnits.states.join() === data.states.join()) return;
+  insideUnits = data;
+  const layers = $("inside-layer");
+  layers.innerHTML = "";
+  for (let l = 0; l < data.layers; l++) layers.add(new Option(String(l), String(l)));
+  const states = $("inside-state");
+  states.innerHTML = "";
+  for (const s of data.states) states.add(new Option(s, s));
+  $("inside-unit").max = data.units - 1;
+}
+
+async function showGradient() {
+  showError(null);
+  try {
+    const data = await api("/api/gradients", { model: $("model").value, text: $("inside-text").value });
+    $("gradient-plot").innerHTML = gradientSvg(data);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function gradientSvg(data) {
+  // ||dL_T / dh_(T-k)|| against k, on a log scale, one line per layer (and per LSTM cell)
+  const lines = data.norms.map((norms, l) => [`h, layer ${l}`, norms]);
+  if (data.norms_c) data.norms_c.forEach((norms, l) => lines.push([`c, layer ${l}`, norms]));
+  const width = 560, height = 300, left = 60, bottom = 40;
+  const all = lines.flatMap(([, n]) => n).filter((v) => v > 0);
+  const low = Math.log10(Math.min(...all)), high = Math.log10(Math.max(...all));
+  const span = Math.max(high - low, 1e-9);
+  const x = (k) => left + (k / data.steps) * (width - left - 10);
+  const y = (v) => 10 + (1 - (Math.log10(Math.max(v, 1e-300)) - low) / span) * (height - bottom - 10);
+  const colours = ["#c33", "#36c", "#393", "#c93", "#939", "#399"];
+  let svg = `<svg width="${width}" height="${height}" role="img" aria-label="gradient through time">`;
+  svg += `<text x="${left}" y="${height - 8}" font-size="12">k, steps back (0 to ${data.steps})</text>`;
+  svg += `<text x="4" y="14" font-size="12">1e${high.toFixed(0)}</text>`;
+  svg += `<text x="4" y="${height - bottom}" font-size="12">1e${low.toFixed(0)}</text>`;
+  lines.forEach(([name, norms], i) => {
+    const points = norms.map((v, k) => `${x(k).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    svg += `<polyline fill="none" stroke="${colours[i % colours.length]}" stroke-width="2" points="${points}"/>`;
+    svg += `<text x="${width - 130}" y="${20 + 14 * i}" font-size="12" fill="${colours[i % colours.length]}">${name}</text>`;
+  });
+  return svg + "</svg>";
+}
+
 async function classify() {
   showError(null);
   try {
@@ -176,6 +265,8 @@ async function start() {
   $("score-button").addEventListener("click", score);
   $("classify-button").addEventListener("click", classify);
   $("tag-button").addEventListener("click", tag);
+  $("inside-button").addEventListener("click", () => showUnit());
+  $("gradient-button").addEventListener("click", showGradient);
   if (models.length) showTabs();
 }
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from elman.cli.backend import Engine, add_backend_flags, engine_from_flags
 from elman.cli.common import (
     abspath,
     add_config_flags,
@@ -23,7 +24,6 @@ from elman.cli.common import (
     resumed_train_config,
     same_file,
     train_task,
-    training_run,
 )
 from elman.config import ModelConfig, TrainConfig
 from elman.data.corpus import tiny_shakespeare
@@ -49,8 +49,17 @@ ROLES = ("train", "valid", "test")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    if args.resume:
-        return resume_training(args)
+    engine = engine_from_flags(args, parallel=True)
+    try:
+        if args.resume:
+            resume_training(args, engine)
+        else:
+            new_training(args, engine)
+    finally:
+        engine.close()
+
+
+def new_training(args: argparse.Namespace, engine: Engine) -> None:
     recipe = get_recipe(args.recipe) if args.recipe else None
     data = training_data(args, recipe)
     builtin = data["train"] is None
@@ -66,7 +75,14 @@ def cmd_train(args: argparse.Namespace) -> None:
     # Refuse bad settings before reading any data, and check everything before the
     # --out directory is touched: a refused run leaves it as it was.
     check_language_model_config(model_config)
-    out = out_directory(args)
+    engine.check_batch(train_config.batch)
+    if engine.size > 1 and not args.out:
+        raise ElmanError(
+            "a data-parallel run needs --out, a directory every process can read (to resume "
+            "or roll back); give one."
+        )
+    # The primary process checks and claims --out; the others only read it.
+    out = out_directory(args) if engine.primary else Path(args.out)
 
     train_text, valid_text, test_text = read_training_texts(data)
     texts = (train_text, valid_text, test_text)
@@ -85,11 +101,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
     check_memory(model_config)
-    model = LanguageModel(model_config, seed=train_config.seed)
+    numpy_model = LanguageModel(model_config, seed=train_config.seed)
+    model = engine.model(numpy_model)
     train_ids, valid_ids = training_ids(tokenizer, train_text, valid_text, train_config)
     print(
         f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
-        f"{model.flat_params.size:,} parameters; checkpoint: {out}"
+        f"{numpy_model.flat_params.size:,} parameters{on(engine)}; checkpoint: {out}"
     )
     for name, text in (("validation", valid_text), ("test", test_text)):
         unknown = sum(tokenizer.unknown_tokens(text).values()) if text is not None else 0
@@ -99,11 +116,19 @@ def cmd_train(args: argparse.Namespace) -> None:
                 "and count as <unk>"
             )
     task = LanguageModelTask(model, tokenizer, train_ids, valid_ids, train_config, data)
-    with training_run(out, resume=False, overwrite=args.overwrite):
-        # The run's files exist from the start, so that an interrupted run can resume.
-        checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
-        history = train_task(task, train_config, out, resume=False)
-        finish_training(out, model, tokenizer, train_config, test_text, history, recipe)
+    with engine.run_directory(out, resume=False, overwrite=args.overwrite):
+        if engine.primary:  # the run's files exist from the start, so that it can resume
+            checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
+        history = train_task(task, train_config, out, resume=False, world=engine.world)
+        finish_training(out, model, tokenizer, train_config, test_text, history, recipe, engine)
+
+
+def on(engine: Engine) -> str:
+    """Where the model trains, for the line that introduces a run."""
+    if engine.backend == "numpy":
+        return ""
+    processes = f" in {engine.size} processes" if engine.size > 1 else ""
+    return f", on torch ({engine.world.device}){processes}"
 
 
 def training_data(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, Any]:
@@ -154,12 +179,14 @@ def data_files(path: Path) -> dict[str, Any]:
     )
 
 
-def resume_training(args: argparse.Namespace) -> None:
-    """Continue the run in --resume DIR exactly where it stopped."""
+def resume_training(args: argparse.Namespace, engine: Engine) -> None:
+    """Continue the run in --resume DIR exactly where it stopped (with as many processes
+    as it ran in, or another number)."""
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
     inputs = ("train", "valid", "test", "data", "recipe")
     train_config = resumed_train_config(args, ckpt.train_config, inputs)
+    engine.check_batch(train_config.batch)
     if not ckpt.data:
         raise ElmanError(f"{out} records no training texts, so it cannot be resumed.")
     texts = read_training_texts(ckpt.data)
@@ -170,15 +197,16 @@ def resume_training(args: argparse.Namespace) -> None:
                 f"run in {out} started; restore it, or start a new run with --out."
             )
     train_text, valid_text, test_text = texts
-    model = LanguageModel(ckpt.model.config, seed=train_config.seed)
+    model = engine.model(LanguageModel(ckpt.model.config, seed=train_config.seed))
     train_ids, valid_ids = training_ids(ckpt.tokenizer, train_text, valid_text, train_config)
     task = LanguageModelTask(model, ckpt.tokenizer, train_ids, valid_ids, train_config, ckpt.data)
-    with training_run(out, resume=True):
-        print(f"resuming the run in {out}")
-        history = train_task(task, train_config, out, resume=True)
+    with engine.run_directory(out, resume=True, overwrite=False):
+        print(f"resuming the run in {out}{on(engine)}")
+        history = train_task(task, train_config, out, resume=True, world=engine.world)
         if history is not None:
             recipe = RECIPES.get(ckpt.data.get("recipe", ""))
-            finish_training(out, model, ckpt.tokenizer, train_config, test_text, history, recipe)
+            tokenizer = ckpt.tokenizer
+            finish_training(out, model, tokenizer, train_config, test_text, history, recipe, engine)
 
 
 def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | None]:
@@ -197,19 +225,21 @@ def read_training_texts(data: dict[str, Any]) -> tuple[str, str | None, str | No
 
 def finish_training(
     out: Path,
-    model: LanguageModel,
+    model: Any,
     tokenizer: Any,
     config: TrainConfig,
     test_text: str | None,
     history: list[dict[str, Any]],
     recipe: Recipe | None = None,
+    engine: Engine | None = None,
 ) -> None:
-    """Score the test text with the best model, if any, print a sample and the
-    figure a recipe is measured by."""
+    """Score the test text with the best model, if any (every process of a data-parallel
+    run takes its share), print a sample and the figure a recipe is measured by."""
     test = None
     if test_text is not None:
         test = evaluate(model, tokenizer, test_text, config.eval_batch, config.bptt)
-        append_metrics(out, {"event": "test", **test.as_dict()})
+        if engine is None or engine.primary:
+            append_metrics(out, {"event": "test", **test.as_dict()})
         print(
             f"test perplexity {test.perplexity:.2f} ({test.loss:.4f} nats/token, "
             f"{test.tokens:,} tokens scored, state {model.config.state})"
@@ -254,8 +284,21 @@ def cmd_recipes(args: argparse.Namespace) -> None:
     print("Run one with: elman train --recipe NAME --data DIR [flags that override its settings]")
 
 
-def cmd_eval(args: argparse.Namespace) -> None:
+def load_checkpoint(args: argparse.Namespace) -> checkpoint.Checkpoint:
+    """--model's checkpoint, its model on the engine --backend and --device ask for."""
+    engine = engine_from_flags(args)
     ckpt = checkpoint.load(args.model)
+    ckpt.model = engine.model(ckpt.model)
+    return ckpt
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    if args.backend == "torch" and (args.dynamic_lr is not None or args.dynamic_tune):
+        raise ElmanError(
+            "dynamic evaluation runs on the NumPy engine only; drop --backend torch (or the "
+            "--dynamic-* flags)."
+        )
+    ckpt = load_checkpoint(args)
     text = read_text(args.data)
     batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
     if batch < 1:
@@ -334,7 +377,7 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    ckpt = checkpoint.load(args.model)
+    ckpt = load_checkpoint(args)
     length = args.length if args.length is not None else ckpt.tokenizer.sample_length
     pieces = stream(
         ckpt.model,
@@ -354,7 +397,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    ckpt = checkpoint.load(args.model)
+    ckpt = load_checkpoint(args)
     lines = read_lines(args.file)
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
@@ -403,6 +446,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "flags given override them",
     )
     add_run_flags(p, "train")
+    add_backend_flags(p, training=True)
     add_config_flags(p, ModelConfig, "lm")
     add_config_flags(p, TrainConfig, "lm")
     p.set_defaults(run=cmd_train)
@@ -446,6 +490,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="dynamic evaluation: pull the weights back to the trained ones by this "
         "fraction after each step (default: 0)",
     )
+    add_backend_flags(p)
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser("generate", help="sample text from a model")
@@ -458,12 +503,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="tokens to generate (default: 300 chars or 60 words)",
     )
     add_sampling_flags(p)
+    add_backend_flags(p)
     p.set_defaults(run=cmd_generate)
 
     p = commands.add_parser("score", help="log-probability and perplexity of each line")
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument("file", nargs="?", metavar="FILE", help="lines to score (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_backend_flags(p)
     p.set_defaults(run=cmd_score)
 
 

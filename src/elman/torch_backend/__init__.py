@@ -1,0 +1,44 @@
+"""The PyTorch backend: elman's models as PyTorch modules, on a CPU or a GPU, trained by the
+same loop (``elman.training.Trainer``), alone or data-parallel under ``torchrun``.
+
+    arrays.py       TorchArrays: what the loop and the optimisers do to the flat buffers,
+                    for tensors on a device; choosing the device
+    distributed.py  Processes: this process's rank among those torchrun started, the
+                    shard of a batch it reads, all-reduce and gather
+    lm.py           TorchLanguageModel: the language model, with the NumPy model's interface
+    classify.py     TorchClassifier: the classifier, likewise
+
+Each model is built from a NumPy model (``elman.lm.model.LanguageModel``, ...), whose
+weights it copies through the one table of PyTorch names (``elman.torch_names``): the
+same config and seed give the same initial weights on either backend, a checkpoint
+written by one loads in the other, and the NumPy model's dropout generator draws the
+same masks. Its parameters are views into one flat tensor, as the NumPy models' are
+into one flat array, so the optimisers, clipping, averaging and the training state are
+the loop's own, on tensors.
+
+This package, the tests and the benchmarks are the only places that import torch; the
+core install does not need it (``pip install 'elman[torch]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from elman.errors import ElmanError
+from elman.lm.model import LanguageModel
+from elman.torch_backend.distributed import Processes
+from elman.torch_backend.lm import TorchLanguageModel
+
+
+def on_torch(
+    numpy_model: Any, device: torch.device | str = "cpu", processes: Processes | None = None
+) -> Any:
+    """The torch model of a NumPy model (its weights and dropout generator), on ``device``."""
+    if isinstance(numpy_model, LanguageModel):
+        return TorchLanguageModel(numpy_model, device, processes)
+    raise ElmanError(
+        f"the torch backend does not run a {type(numpy_model).__name__} yet; drop --backend "
+        "torch to use the NumPy engine."
+    )

@@ -547,8 +547,8 @@ class Trainer:
             self.best_params[...] = arrays.from_numpy(tensors["best_params"])
             average = tensors.get("average_params")
             self.average = None if average is None else arrays.from_numpy(average)
-            arrays = {name: tensors[f"optimizer.{name}"] for name in names}
-            self.optimizer.load_state(arrays, header["optimizer"])
+            buffers = {name: tensors[f"optimizer.{name}"] for name in names}
+            self.optimizer.load_state(buffers, header["optimizer"])
             states = []
             for i, layer in enumerate(header["state_layout"]):
                 if layer is None:

@@ -19,7 +19,9 @@ from elman.lm.task import LanguageModelTask, training_ids  # noqa: E402
 from elman.torch_backend import TorchLanguageModel  # noqa: E402
 from elman.training import METRICS_FILE, Trainer  # noqa: E402
 
-TEXT = "".join(f"line {i}: the quick brown fox jumps over the lazy dog {i % 7}\n" for i in range(40))
+TEXT = "".join(
+    f"line {i}: the quick brown fox jumps over the lazy dog {i % 7}\n" for i in range(40)
+)
 TRAIN, VALID = TEXT[:1600], TEXT[1600:]
 CELLS = ("rnn", "rnn-relu", "lstm", "gru")
 VARIANTS = {  # two layers each, with dropout where it is drawn
@@ -78,7 +80,8 @@ def test_each_backend_evaluates_the_others_checkpoint_alike(tmp_path, cell):
         assert a.tokens == b.tokens
         assert b.loss == pytest.approx(a.loss, rel=1e-5)
         lines = VALID.splitlines()[:3]
-        for s, t in zip(score(numpy_model, tokenizer, lines), score(torch_model, tokenizer, lines)):
+        ours, theirs = score(numpy_model, tokenizer, lines), score(torch_model, tokenizer, lines)
+        for s, t in zip(ours, theirs, strict=True):
             assert t.log_prob == pytest.approx(s.log_prob, rel=1e-5)
         prompt = "line 3"
         greedy = {"length": 30, "temperature": 0.0}

@@ -26,8 +26,10 @@ from typing import Any
 
 import torch
 
+from elman.classify.model import Classifier
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
+from elman.torch_backend.classify import TorchClassifier
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.lm import TorchLanguageModel
 
@@ -38,6 +40,8 @@ def on_torch(
     """The torch model of a NumPy model (its weights and dropout generator), on ``device``."""
     if isinstance(numpy_model, LanguageModel):
         return TorchLanguageModel(numpy_model, device, processes)
+    if isinstance(numpy_model, Classifier):
+        return TorchClassifier(numpy_model, device, processes)
     raise ElmanError(
         f"the torch backend does not run a {type(numpy_model).__name__} yet; drop --backend "
         "torch to use the NumPy engine."

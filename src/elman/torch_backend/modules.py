@@ -35,7 +35,9 @@ def layer_runners(rnn: nn.RNNBase) -> list[nn.RNNBase]:
     for k in range(rnn.num_layers):
         size = rnn.input_size if k == 0 else rnn.hidden_size * (2 if rnn.bidirectional else 1)
         extra = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
-        runner = type(rnn)(size, rnn.hidden_size, 1, batch_first=True, **extra)
+        runner = type(rnn)(
+            size, rnn.hidden_size, 1, batch_first=True, bidirectional=rnn.bidirectional, **extra
+        )
         for name in runner._flat_weights_names:
             setattr(runner, name, getattr(rnn, name.replace("_l0", f"_l{k}")))
         runners.append(runner)

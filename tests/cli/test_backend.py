@@ -35,12 +35,10 @@ def test_device_without_the_torch_backend_is_refused(capsys, text):
     assert "--device cpu chooses where the torch backend runs" in err
 
 
-def test_several_processes_need_the_torch_backend_and_elman_train(capsys, monkeypatch, text):
+def test_only_training_runs_in_several_processes(capsys, monkeypatch, text):
     monkeypatch.setenv("WORLD_SIZE", "2")
-    err = refused(capsys, ["train", "--train", str(text), *SMALL, "--out", "x"])
-    assert "only the torch backend trains in several" in err
     err = refused(capsys, ["eval", "--model", "x", "--data", str(text), "--backend", "torch"])
-    assert "only elman train runs in several processes" in err
+    assert "only the training commands run in several processes" in err
 
 
 def test_a_batch_the_processes_cannot_share_is_refused():

@@ -27,7 +27,8 @@ from elman.training import METRICS_FILE, RESUME_FILE  # noqa: E402
 # 2 and 1 between two processes, and padding everywhere.
 LINES = "".join(f"{'the quick brown fox jumps '[: 5 + i % 19]} {i}\n" for i in range(43))
 SMALL = ["--hidden", "16", "--embed", "8", "--bptt", "8", "--batch", "8", "--seed", "5"]
-SMALL += ["--backend", "torch", "--device", "cpu", "--log-every", "1"]
+SMALL += ["--log-every", "1", "--save-every", "10", "--optimizer", "adam"]
+TORCH = ["--backend", "torch", "--device", "cpu"]
 
 
 def torchrun(*args: str, processes: int = 2, **popen) -> subprocess.Popen:
@@ -72,7 +73,6 @@ def losses(out) -> list[float]:
 # Lines reset the state, so batches are padded and the last group has 3 streams for 2
 # processes; dropout masks are drawn for all 8 streams whatever the number of processes.
 SETTINGS = [*SMALL, "--cell", "lstm", "--layers", "2", "--state", "reset", "--dropout", "0.2"]
-SETTINGS += ["--optimizer", "adam", "--max-steps", "150", "--save-every", "10"]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("torchrun")
     text = tmp / "train.txt"
     text.write_text(LINES, encoding="utf-8")
-    settings = [*SETTINGS, "--train", str(text)]
+    settings = [*SETTINGS, *TORCH, "--max-steps", "150", "--train", str(text)]
     output = finish(torchrun(*settings, "--out", str(tmp / "whole")))
     assert "in 2 processes" in output
     return tmp / "whole", settings
@@ -132,3 +132,18 @@ def test_a_run_killed_under_torchrun_resumes_to_the_uninterrupted_weights(run, t
     one = weights(again)
     for name in ("params", "best_params"):
         np.testing.assert_allclose(one[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_the_numpy_engine_trains_in_two_processes_as_in_one(tmp_path):
+    """--backend numpy under torchrun: elman's own layers in each process, the flat
+    gradient all-reduced through torch.distributed (gloo)."""
+    text = tmp_path / "train.txt"
+    text.write_text(LINES, encoding="utf-8")
+    settings = [*SETTINGS, "--backend", "numpy", "--max-steps", "40", "--train", str(text)]
+    two = finish(torchrun(*settings, "--out", str(tmp_path / "two")))
+    assert "in 2 processes" in two
+    assert main(["train", *settings, "--out", str(tmp_path / "one")]) == 0
+    one, both = weights(tmp_path / "one"), weights(tmp_path / "two")
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-5)
+    for name in ("params", "best_params"):
+        np.testing.assert_allclose(both[name], one[name], rtol=0, atol=1e-6, err_msg=name)

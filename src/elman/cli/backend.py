@@ -87,36 +87,43 @@ def started_by_torchrun() -> int:
 
 def engine_from_flags(args: argparse.Namespace, parallel: bool = False) -> Engine:
     """The engine --backend and --device ask for; ``parallel``: the command may run in
-    several processes started by torchrun (``elman train``)."""
+    several processes started by torchrun (``elman train``, ``elman classify train``).
+    Several processes join torch.distributed's process group, whichever the backend (the
+    NumPy engine's gradients are all-reduced through it too)."""
     backend = args.backend or "numpy"
     processes = started_by_torchrun()
     if processes > 1 and not parallel:
         raise ElmanError(
-            "only elman train runs in several processes; start this command without torchrun."
+            "only the training commands run in several processes; start this command "
+            "without torchrun."
         )
-    if backend == "numpy":
-        if args.device is not None:
-            raise ElmanError(
-                f"--device {args.device} chooses where the torch backend runs; add "
-                "--backend torch or drop --device."
-            )
-        if processes > 1:
-            raise ElmanError(
-                "torchrun started several processes, and only the torch backend trains in "
-                "several; add --backend torch."
-            )
+    if backend == "numpy" and args.device is not None:
+        raise ElmanError(
+            f"--device {args.device} chooses where the torch backend runs; add --backend "
+            "torch or drop --device."
+        )
+    if backend == "numpy" and processes == 1:
         return Engine("numpy", Alone())
     try:  # the optional extra, imported only when asked for
+        import torch
+
         from elman.torch_backend import on_torch
         from elman.torch_backend.arrays import resolve_device
         from elman.torch_backend.distributed import Processes
+        from elman.torch_backend.numpy_parallel import data_parallel
     except ImportError as e:
+        wanted = "--backend torch" if backend == "torch" else "training in several processes"
         raise ElmanError(
-            f"--backend torch needs PyTorch, which cannot be imported here ({e}); install it "
-            "with pip install 'elman[torch]'."
+            f"{wanted} needs PyTorch, which cannot be imported here ({e}); install it with "
+            "pip install 'elman[torch]'."
         ) from e
-    device = resolve_device(args.device or "auto", int(os.environ.get("LOCAL_RANK", "0")))
-    world = Processes.from_environment(device)
+    if backend == "numpy":
+        world = Processes.from_environment(torch.device("cpu"))
+        convert = partial(data_parallel, processes=world)
+    else:
+        device = resolve_device(args.device or "auto", int(os.environ.get("LOCAL_RANK", "0")))
+        world = Processes.from_environment(device)
+        convert = partial(on_torch, device=device, processes=world)
     if not world.primary:  # the primary speaks for the run
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
-    return Engine("torch", world, partial(on_torch, device=device, processes=world), world.size)
+    return Engine(backend, world, convert, world.size)

@@ -125,9 +125,9 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
 
 def on(engine: Engine) -> str:
     """Where the model trains, for the line that introduces a run."""
-    if engine.backend == "numpy":
-        return ""
     processes = f" in {engine.size} processes" if engine.size > 1 else ""
+    if engine.backend == "numpy":
+        return processes
     return f", on torch ({engine.world.device}){processes}"
 
 

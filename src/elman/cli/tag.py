@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from elman.cli.backend import started_by_torchrun
 from elman.cli.common import (
     add_config_flags,
     add_run_flags,
@@ -57,6 +58,11 @@ ROLES = ("train", "valid", "test")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    if started_by_torchrun() > 1:
+        raise ElmanError(
+            "elman tag train runs in one process (the tagger has no torch model yet); start "
+            "it without torchrun."
+        )
     if args.resume:
         return resume_training(args)
     if args.train is None:

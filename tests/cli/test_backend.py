@@ -5,7 +5,9 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+import safetensors.numpy
 
 from elman.cli import main
 from elman.cli.backend import Engine
@@ -16,6 +18,16 @@ TEXT = "".join(
     f"line {i}: the quick brown fox jumps over the lazy dog {i % 7}\n" for i in range(30)
 )
 SMALL = ["--hidden", "16", "--embed", "8", "--batch", "4", "--bptt", "8", "--max-steps", "6"]
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for these tiny models (tests/torch_backend/conftest.py says why)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -59,8 +71,8 @@ def test_flags_are_offered_where_they_apply(capsys):
     assert "--backend" not in capsys.readouterr().out
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_a_torch_run_is_read_by_both_engines_and_resumed_by_its_own(capsys, tmp_path, text):
-    pytest.importorskip("torch")
     out = tmp_path / "run"
     assert (
         main(
@@ -121,3 +133,22 @@ def test_the_core_imports_neither_torch_nor_onnx():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_a_torch_run_stopped_and_resumed_on_the_cpu_is_exact(tmp_path, text):
+    """Weights, Adam's moments, the carried (h, c) and the dropout generator come back:
+    the resumed run's training state equals an uninterrupted run's, bit for bit."""
+
+    settings = ["--train", str(text), *SMALL[:-2], "--backend", "torch", "--device", "cpu"]
+    settings += ["--cell", "lstm", "--dropout", "0.2", "--save-every", "4"]
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    assert main(["train", *settings, "--max-steps", "12", "--out", str(whole)]) == 0
+    assert main(["train", *settings, "--max-steps", "6", "--out", str(part)]) == 0
+    resume = ["train", "--resume", str(part), "--max-steps", "12", "--backend", "torch"]
+    assert main([*resume, "--device", "cpu"]) == 0
+    a = safetensors.numpy.load_file(str(whole / "resume.safetensors"))
+    b = safetensors.numpy.load_file(str(part / "resume.safetensors"))
+    assert a.keys() == b.keys() and "state.0.1" in a and "optimizer.m" in a
+    for name in a:
+        np.testing.assert_array_equal(b[name], a[name], err_msg=name)

@@ -122,7 +122,8 @@ def markdown(report: dict) -> str:
         f"# Training speed: the torch backend on {device} vs the NumPy engine on the CPU",
         "",
         f"{report['machine']}. Tokens per second, median of {report['repeats']} blocks of "
-        f"{report['steps']} steps (SGD, clip {CLIP}).",
+        f"{report['steps']} steps (SGD, clip {CLIP}); load average at the end "
+        f"{report['load_average_at_end'][0]:.1f}.",
         "",
         f"| workload | NumPy on the CPU | torch on {device} | ratio |",
         "| --- | --- | --- | --- |",
@@ -171,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "device": device.type,
         "machine": machine,
+        "load_average_at_end": os.getloadavg(),
         "steps": args.steps,
         "repeats": args.repeats,
         "results": results,

@@ -141,7 +141,9 @@ def markdown(report: dict) -> str:
         "",
         f"{report['machine']['cpu']}, {report['machine']['cores']} cores; numpy BLAS: "
         f"{report['machine']['blas']}; onnxruntime {report['machine']['onnxruntime']}. "
-        f"Median of {report['repeats']} blocks of {report['tokens']} tokens, batch 1.",
+        f"Median of {report['repeats']} blocks of {report['tokens']} tokens, batch 1; load "
+        f"average at the end {report['machine']['load_average_at_end'][0]:.1f} (other work "
+        "on the machine slows both, not always alike).",
         "",
         "| model | elman ms/token | onnxruntime ms/token | onnxruntime speed-up |",
         "| --- | --- | --- | --- |",
@@ -184,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
             "cores": os.cpu_count(),
             "blas": blas_kernel(),
             "onnxruntime": ort.__version__,
+            "load_average_at_end": os.getloadavg(),
         },
         "results": results,
     }

@@ -7,16 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from elman.classify import checkpoint
-from elman.classify.data import encode
-from elman.classify.evaluate import evaluate
-from elman.classify.model import Classifier, ClassifierConfig
-from elman.classify.task import ClassifierTask
-from elman.config import ModelConfig, TrainConfig
-from elman.data.labeled import Example
-from elman.data.tokenizers import WordTokenizer
-from elman.torch_backend import TorchClassifier
-from elman.training import METRICS_FILE, Trainer
+pytest.importorskip("torch", reason="the torch backend needs PyTorch")
+
+from elman.classify import checkpoint  # noqa: E402
+from elman.classify.data import encode  # noqa: E402
+from elman.classify.evaluate import evaluate  # noqa: E402
+from elman.classify.model import Classifier, ClassifierConfig  # noqa: E402
+from elman.classify.task import ClassifierTask  # noqa: E402
+from elman.config import ModelConfig, TrainConfig  # noqa: E402
+from elman.data.labeled import Example  # noqa: E402
+from elman.data.tokenizers import WordTokenizer  # noqa: E402
+from elman.torch_backend import TorchClassifier  # noqa: E402
+from elman.training import METRICS_FILE, Trainer  # noqa: E402
 
 WORDS = "win a prize now call free text me later ok see you at home tonight".split()
 

@@ -51,8 +51,8 @@ def test_only_training_runs_in_several_processes(capsys, monkeypatch, text):
     monkeypatch.setenv("WORLD_SIZE", "2")
     err = refused(capsys, ["eval", "--model", "x", "--data", str(text), "--backend", "torch"])
     assert "only the training commands run in several processes" in err
-    err = refused(capsys, ["tag", "train", "--train", str(text)])
-    assert "elman tag train runs in one process" in err
+    err = refused(capsys, ["tag", "predict", "--model", "x", "--backend", "torch"])
+    assert "only the training commands run in several processes" in err
 
 
 def test_a_batch_the_processes_cannot_share_is_refused():

@@ -7,6 +7,10 @@ same loop (``elman.training.Trainer``), alone or data-parallel under ``torchrun`
                     shard of a batch it reads, all-reduce and gather
     lm.py           TorchLanguageModel: the language model, with the NumPy model's interface
     classify.py     TorchClassifier: the classifier, likewise
+    tag.py          TorchTagger: the tagger, likewise
+    numpy_parallel  the NumPy engine's language model trained data-parallel (gloo)
+    modules.py      what they share: recurrent modules, weights in and out by
+                    elman.torch_names, the flat parameter buffer
 
 Each model is built from a NumPy model (``elman.lm.model.LanguageModel``, ...), whose
 weights it copies through the one table of PyTorch names (``elman.torch_names``): the
@@ -29,9 +33,11 @@ import torch
 from elman.classify.model import Classifier
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
+from elman.tag.model import Tagger
 from elman.torch_backend.classify import TorchClassifier
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.lm import TorchLanguageModel
+from elman.torch_backend.tag import TorchTagger
 
 
 def on_torch(
@@ -42,6 +48,8 @@ def on_torch(
         return TorchLanguageModel(numpy_model, device, processes)
     if isinstance(numpy_model, Classifier):
         return TorchClassifier(numpy_model, device, processes)
+    if isinstance(numpy_model, Tagger):
+        return TorchTagger(numpy_model, device, processes)
     raise ElmanError(
         f"the torch backend does not run a {type(numpy_model).__name__} yet; drop --backend "
         "torch to use the NumPy engine."

@@ -8,7 +8,8 @@ what each part of elman may import, and no import cycle anywhere.
                    the index modules, the kinds, the leaves and cli/)
     model kinds    never cli/, a leaf or another kind (lm/, classify/, tag/, ...: the
                    packages kinds.LOADERS loads from)
-    leaves         optional parts above the kinds (serve/, insight/, backends/): nothing
+    leaves         optional parts above the kinds (serve/, insight/, torch_backend/,
+                   onnx_export/): nothing
                    but cli/ and other leaves imports them
     cli/           imported by nothing but the package's __main__
     torch          imported by no module of the package outside an optional backend
@@ -28,7 +29,7 @@ from elman.kinds import LOADERS
 
 ROOT = "elman"
 INDEX = {"elman", "elman.kinds", "elman.__main__"}  # may import every kind
-BACKENDS = ("elman.backends",)  # the only place torch may be imported from
+BACKENDS = ("elman.torch_backend", "elman.onnx_export")  # the only places torch is imported
 LEAVES = ("elman.serve", "elman.insight", *BACKENDS)
 CLI = "elman.cli"
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}

@@ -5,6 +5,7 @@ import json
 import numpy as np
 
 from elman.config import TrainConfig
+from elman.nn.parameters import NumpyArrays
 from elman.training import Trainer
 
 
@@ -14,6 +15,7 @@ class Quadratic:
     def __init__(self) -> None:
         self.flat_params = np.ones(3)
         self.flat_grads = np.zeros(3)
+        self.arrays = NumpyArrays(np.float64)
         self.training = True
         self.dropout_rng = np.random.default_rng(0)
 

@@ -1,27 +1,34 @@
 """Gradient clipping and optimisers, working on the model's flat buffers.
 
 Because every parameter is a view into one flat array, an update is one
-vectorised operation over all of them.
+vectorised operation over all of them. The buffers are NumPy arrays, or torch
+tensors for the PyTorch backend: what differs between the two (a new buffer, a
+square root, a norm) goes through ``arrays`` (``elman.nn.parameters.NumpyArrays``
+by default), the rest is in-place arithmetic both write alike.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from elman.nn.parameters import NumpyArrays
 
-def clip_factor(grads: np.ndarray, max_norm: float) -> tuple[float, float]:
+
+def clip_factor(grads: Any, max_norm: float, arrays: Any = None) -> tuple[float, float]:
     """(norm, factor): the global L2 norm of ``grads`` and the factor, at most 1, that
     brings it down to ``max_norm`` (Pascanu et al. 2013); 0 disables clipping."""
-    norm = float(np.sqrt(np.dot(grads, grads)))
+    norm = (arrays or NumpyArrays(grads.dtype)).norm(grads)
     if max_norm > 0 and norm > max_norm:
         return norm, max_norm / (norm + 1e-6)
     return norm, 1.0
 
 
-def clip_grad_norm(grads: np.ndarray, max_norm: float) -> float:
+def clip_grad_norm(grads: Any, max_norm: float, arrays: Any = None) -> float:
     """Scale ``grads`` in place so that its global L2 norm is at most ``max_norm``;
     0 disables clipping. Returns the norm before clipping."""
-    norm, factor = clip_factor(grads, max_norm)
+    norm, factor = clip_factor(grads, max_norm, arrays)
     if factor != 1.0:
         grads *= factor
     return norm
@@ -30,9 +37,10 @@ def clip_grad_norm(grads: np.ndarray, max_norm: float) -> float:
 class SGD:
     """Plain stochastic gradient descent: p <- p - lr * g."""
 
-    def __init__(self, params: np.ndarray, lr: float) -> None:
+    def __init__(self, params: Any, lr: float, arrays: Any = None) -> None:
         self.params = params
         self.lr = lr
+        self.arrays = arrays or NumpyArrays(params.dtype)
 
     def step(self, grads: np.ndarray, clip: float = 0.0) -> float:
         """p <- p - lr * c * g, where c clips the norm of g to ``clip`` (``clip_factor``);
@@ -41,7 +49,7 @@ class SGD:
         Uses up ``grads``: they hold -lr * c * g afterwards. Scaling them in place, by
         lr and the clipping factor together, saves a temporary the size of the model
         and two passes over memory."""
-        norm, factor = clip_factor(grads, clip)
+        norm, factor = clip_factor(grads, clip, self.arrays)
         grads *= -self.lr * factor
         self.params += grads
         return norm
@@ -59,23 +67,25 @@ class Adam:
 
     def __init__(
         self,
-        params: np.ndarray,
+        params: Any,
         lr: float,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        arrays: Any = None,
     ) -> None:
         self.params = params
         self.lr = lr
         self.beta1, self.beta2 = betas
         self.eps = eps
-        self.m = np.zeros_like(params)  # running mean of gradients
-        self.v = np.zeros_like(params)  # running mean of squared gradients
+        self.arrays = arrays = arrays or NumpyArrays(params.dtype)
+        self.m = arrays.zeros_like(params)  # running mean of gradients
+        self.v = arrays.zeros_like(params)  # running mean of squared gradients
         self.t = 0
 
     def step(self, grads: np.ndarray, clip: float = 0.0) -> float:
         """One Adam update from ``grads``, first clipped in place to norm ``clip`` (0: not
         clipped); returns the norm before clipping."""
-        norm = clip_grad_norm(grads, clip)
+        norm = clip_grad_norm(grads, clip, self.arrays)
         self.t += 1
         self.m *= self.beta1
         self.m += (1 - self.beta1) * grads
@@ -85,7 +95,7 @@ class Adam:
         # v_hat = v / c2^2 folded into the step size (eps scaled to match), so the
         # update costs no extra buffer.
         c1, c2 = 1 - self.beta1**self.t, np.sqrt(1 - self.beta2**self.t)
-        self.params -= (self.lr * c2 / c1) * self.m / (np.sqrt(self.v) + self.eps * c2)
+        self.params -= (self.lr * c2 / c1) * self.m / (self.arrays.sqrt(self.v) + self.eps * c2)
         return norm
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, float]]:
@@ -93,10 +103,11 @@ class Adam:
         return {"m": self.m, "v": self.v}, {"lr": self.lr, "t": self.t}
 
     def load_state(self, arrays: dict[str, np.ndarray], numbers: dict[str, float]) -> None:
-        self.m[...], self.v[...] = arrays["m"], arrays["v"]
+        self.m[...] = self.arrays.from_numpy(arrays["m"])
+        self.v[...] = self.arrays.from_numpy(arrays["v"])
         self.lr, self.t = numbers["lr"], int(numbers["t"])
 
 
-def make_optimizer(name: str, params: np.ndarray, lr: float) -> SGD | Adam:
+def make_optimizer(name: str, params: Any, lr: float, arrays: Any = None) -> SGD | Adam:
     """The optimiser called ``name`` ("sgd" or "adam") over the flat ``params``."""
-    return {"sgd": SGD, "adam": Adam}[name](params, lr)
+    return {"sgd": SGD, "adam": Adam}[name](params, lr, arrays=arrays)

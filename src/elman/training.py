@@ -21,6 +21,14 @@ epoch's start). Nothing in it depends on time: a run killed with SIGKILL and res
 writes the same files, byte for byte, as one never interrupted. The training time
 spent so far, which ``--max-minutes`` counts, is the ``seconds`` of the last ``save``
 record in ``metrics.jsonl``, and the epoch records there are the run's history.
+
+The model's flat buffers are NumPy arrays, or torch tensors on a device for the PyTorch
+backend (``elman.torch_backend``): the loop reaches them through in-place arithmetic
+and the few operations of ``model.arrays`` (``elman.nn.parameters.NumpyArrays``), so
+both backends train in this one loop. In a data-parallel run (``torchrun``) every
+process runs this loop on its share of each batch, the model all-reducing the loss and
+the gradient; ``world`` says which process writes the files (the primary, rank 0) and
+makes every process stop at the same step (``World.any``).
 """
 
 from __future__ import annotations
@@ -85,8 +93,8 @@ class Task(Protocol):
     """A kind of model as the training loop sees it.
 
     ``model`` has ``flat_params`` and ``flat_grads`` (every parameter, as views into
-    them), ``training`` (dropout on), ``zero_grad()``, ``backward()`` and
-    ``dropout_rng``.
+    them), ``arrays`` (the operations on them: ``NumpyArrays`` or the torch backend's),
+    ``training`` (dropout on), ``zero_grad()``, ``backward()`` and ``dropout_rng``.
     """
 
     model: Any
@@ -120,6 +128,24 @@ class Task(Protocol):
         """The recurrent state carried from batch to batch (``[]`` if nothing is)."""
 
     def restore_carried_state(self, state: list) -> None: ...
+
+
+class World(Protocol):
+    """The processes training one model together (``elman.torch_backend.distributed``)."""
+
+    primary: bool  # whether this process writes checkpoints, metrics and the training state
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true in any process; every process must call it."""
+
+
+class Alone:
+    """A run in one process: it writes the files, and agrees with itself."""
+
+    primary = True
+
+    def any(self, flag: bool) -> bool:
+        return flag
 
 
 class WholeSequenceTask:
@@ -217,7 +243,9 @@ class Trainer:
     ``Trainer(...).run()`` trains from the start; ``resume=True`` continues from the
     state in ``out`` (``LimitReached`` if the run is already as far as ``config``
     asks). ``catch_signals`` turns SIGINT and SIGTERM into a save and a
-    ``TrainingInterrupted``. On return the model holds the best weights seen.
+    ``TrainingInterrupted``. On return the model holds the best weights seen. In a
+    data-parallel run, ``world`` says which process writes the files in ``out`` (the
+    others read them, to resume or roll back: ``out`` must be a directory they all see).
     """
 
     def __init__(
@@ -228,6 +256,7 @@ class Trainer:
         progress: bool = True,
         resume: bool = False,
         catch_signals: bool = False,
+        world: World | None = None,
     ) -> None:
         require_an_end(config)
         if config.on_nan == "rollback" and out is None:
@@ -235,17 +264,20 @@ class Trainer:
         if resume and out is None:
             raise ValueError("resuming needs the out directory that holds the training state")
         self.task, self.config, self.model = task, config, task.model
+        self.arrays = arrays = self.model.arrays
+        self.world = world or Alone()
         self.out = None if out is None else Path(out)
-        self.show_progress, self.catch_signals = progress, catch_signals
+        self.writes = self.out is not None and self.world.primary
+        self.show_progress, self.catch_signals = progress and self.world.primary, catch_signals
         self.optimizer = make_optimizer(
-            config.optimizer, self.model.flat_params, config.learning_rate
+            config.optimizer, self.model.flat_params, config.learning_rate, arrays
         )
         self.order_rng = np.random.default_rng([config.seed, 2])  # apart from init and dropout
-        self.best_params = self.model.flat_params.copy()
-        self.average: np.ndarray | None = None
+        self.best_params = arrays.copy(self.model.flat_params)
+        self.average: Any = None  # a buffer like flat_params once averaging starts
         # average_after: the difference a_n - w_n is formed here; a fresh array of the
         # model's size at every step costs more than the arithmetic.
-        self.scratch = np.empty_like(self.model.flat_params) if config.average_after else None
+        self.scratch = arrays.zeros_like(self.model.flat_params) if config.average_after else None
         self.p = Progress()
         self.history: list[dict[str, Any]] = []
         self.seconds_before = 0.0  # training time spent in earlier processes
@@ -279,10 +311,11 @@ class Trainer:
                             self._roll_back()
                             bar.n = self.p.batch
                             continue
-                        if interrupted:
+                        if self.world.any(bool(interrupted)):  # every process stops here
                             self._save_state()
+                            signal_name = interrupted[0] if interrupted else "a signal"
                             raise TrainingInterrupted(
-                                f"training stopped by {interrupted[0]} at step {self.p.step} "
+                                f"training stopped by {signal_name} at step {self.p.step} "
                                 f"(epoch {self.p.epoch}); its state is saved in {self.out}, "
                                 f"continue with: elman {self.task.command} --resume {self.out}"
                             )
@@ -423,7 +456,7 @@ class Trainer:
             record["saved"] = improved and self.out is not None
             if improved:
                 self.best_params[...] = self.model.flat_params
-            if record["saved"]:
+            if record["saved"] and self.writes:
                 self.task.save(
                     self.out, {k: v for k, v in record.items() if k not in ("event", "saved")}
                 )
@@ -454,10 +487,11 @@ class Trainer:
 
     def _limit_reached_mid_epoch(self) -> bool:
         config = self.config
-        return bool(
-            (config.max_steps and self.p.step >= config.max_steps)
-            or (config.max_minutes and self.seconds >= 60 * config.max_minutes)
-        )
+        if config.max_steps and self.p.step >= config.max_steps:
+            return True  # at the same step in every process
+        # Clocks differ between processes: they all stop when any has run out of time.
+        out_of_time = bool(config.max_minutes and self.seconds >= 60 * config.max_minutes)
+        return self.world.any(out_of_time)
 
     def limit_reached(self) -> str | None:
         """What limit the run, standing where the next step would be, has reached, in
@@ -477,19 +511,21 @@ class Trainer:
         (Polyak averaging, as in AWD-LSTM's averaged SGD)."""
         self.p.averaged_steps += 1
         if self.average is None:
-            self.average = self.model.flat_params.copy()
+            self.average = self.arrays.copy(self.model.flat_params)
             return
-        difference = np.subtract(self.model.flat_params, self.average, out=self.scratch)
+        difference = self.scratch
+        difference[...] = self.model.flat_params
+        difference -= self.average
         difference /= self.p.averaged_steps
         self.average += difference
 
     @contextmanager
-    def _weights(self, weights: np.ndarray | None) -> Iterator[None]:
+    def _weights(self, weights: Any) -> Iterator[None]:
         """Put ``weights`` (if any) in the model for a while; training goes on from its own."""
         if weights is None:
             yield
             return
-        trained = self.model.flat_params.copy()
+        trained = self.arrays.copy(self.model.flat_params)
         self.model.flat_params[...] = weights
         try:
             yield
@@ -499,7 +535,7 @@ class Trainer:
     # The training state and metrics.jsonl -------------------------------------------
 
     def _log(self, record: dict[str, Any]) -> None:
-        if self.out is not None:
+        if self.writes:
             with open(self.out / METRICS_FILE, "a", encoding="utf-8") as f:
                 f.write(dumps(record) + "\n")
 
@@ -508,19 +544,25 @@ class Trainer:
         (see the module doc)."""
         if self.out is None:
             return
-        model, p = self.model, self.p
-        arrays, numbers = self.optimizer.state()
+        # Every process takes part: the carried state is gathered from all of them.
+        carried = self.task.carried_state()
+        if not self.writes:
+            return
+        model, p, to_numpy = self.model, self.p, self.arrays.to_numpy
+        buffers, numbers = self.optimizer.state()
         tensors = {"params": model.flat_params, "best_params": self.best_params}
         if self.average is not None:
             tensors["average_params"] = self.average
-        tensors |= {f"optimizer.{name}": a for name, a in arrays.items()}
+        tensors |= {f"optimizer.{name}": a for name, a in buffers.items()}
+        tensors = {name: to_numpy(a) for name, a in tensors.items()}
         layout = []  # per layer: None (zeros), or how many arrays its state has
-        for i, state in enumerate(self.task.carried_state()):
+        for i, state in enumerate(carried):
             parts = None if state is None else (state if isinstance(state, tuple) else (state,))
             layout.append(None if parts is None else [len(parts), isinstance(state, tuple)])
             for j, part in enumerate(parts or ()):
                 tensors[f"state.{i}.{j}"] = part
         header = {
+            "backend": self.arrays.backend,
             "progress": dataclasses.asdict(p),
             "optimizer": numbers,
             "state_layout": layout,
@@ -542,26 +584,32 @@ class Trainer:
                 "with --out instead."
             )
         tensors, file_header = read_tensors(path)
-        model, dtype = self.model, self.model.flat_params.dtype
+        model, arrays = self.model, self.arrays
         try:
             header = file_header["resume"]
+            backend = header.get("backend", "numpy")
+            if backend != arrays.backend:
+                raise ElmanError(
+                    f"{path} was written by the {backend} backend, whose weights are laid out "
+                    f"differently; resume it with --backend {backend}."
+                )
             names = self.optimizer.state()[0]
             expected = {"params", "best_params"} | {f"optimizer.{n}" for n in names}
             if not expected <= set(tensors) or tensors["params"].shape != model.flat_params.shape:
                 raise KeyError("tensors")
-            model.flat_params[...] = tensors["params"]
-            self.best_params[...] = tensors["best_params"]
+            model.flat_params[...] = arrays.from_numpy(tensors["params"])
+            self.best_params[...] = arrays.from_numpy(tensors["best_params"])
             average = tensors.get("average_params")
-            self.average = None if average is None else average.astype(dtype)
-            arrays = {name: tensors[f"optimizer.{name}"] for name in names}
-            self.optimizer.load_state(arrays, header["optimizer"])
+            self.average = None if average is None else arrays.from_numpy(average)
+            buffers = {name: tensors[f"optimizer.{name}"] for name in names}
+            self.optimizer.load_state(buffers, header["optimizer"])
             states = []
             for i, layer in enumerate(header["state_layout"]):
                 if layer is None:
                     states.append(None)
                     continue
                 count, is_tuple = layer
-                parts = tuple(tensors[f"state.{i}.{j}"].astype(dtype) for j in range(count))
+                parts = tuple(tensors[f"state.{i}.{j}"].astype(arrays.dtype) for j in range(count))
                 states.append(parts if is_tuple else parts[0])
             self.task.restore_carried_state(states)
             model.dropout_rng.bit_generator.state = header["dropout_rng"]
@@ -588,6 +636,8 @@ class Trainer:
                 f"the run in {self.out} has already {reached}; nothing to do (raise --epochs, "
                 "--max-steps or --max-minutes to train on)."
             )
+        if not self.writes:
+            return
         # The records after the saved step are made again by the resumed run.
         lines = [dumps(record) + "\n" for record in records]
         atomic_write(

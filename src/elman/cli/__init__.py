@@ -5,6 +5,8 @@
     tag.py       tag train | eval | predict
     serve.py     serve (the web playground)
     inspect.py   inspect units | gradients | curves (elman.insight)
+    export.py    export (ONNX)
+    backend.py   --backend and --device, and the processes of a data-parallel run
     common.py    what they share: flags from the config dataclasses, --out, the run
 
 User mistakes raise ``ElmanError``; ``main`` prints its one sentence on stderr and
@@ -18,7 +20,7 @@ import os
 import sys
 
 from elman import __version__
-from elman.cli import classify, inspect, lm, serve, tag
+from elman.cli import classify, export, inspect, lm, serve, tag
 from elman.cli.common import Parser
 from elman.config import require_finite
 from elman.errors import ElmanError
@@ -29,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="elman", description="Recurrent-network language models in NumPy.")
     parser.add_argument("--version", action="version", version=f"elman {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (lm, classify, tag, serve, inspect):
+    for family in (lm, classify, tag, export, serve, inspect):
         family.register(commands)
     return parser
 

@@ -15,6 +15,7 @@ from elman.classify.evaluate import evaluate, predict_proba
 from elman.classify.model import Classifier, ClassifierConfig, init_from_language_model
 from elman.classify.task import ClassifierTask
 from elman.cli import common
+from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on_engine
 from elman.config import ModelConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.data.text import read_lines
@@ -40,8 +41,17 @@ INPUTS = ("data", "valid", "test", "init")  # what a new run reads, and --resume
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    if args.resume:
-        return resume_training(args)
+    engine = engine_from_flags(args, parallel=True)
+    try:
+        if args.resume:
+            resume_training(args, engine)
+        else:
+            new_training(args, engine)
+    finally:
+        engine.close()
+
+
+def new_training(args: argparse.Namespace, engine: Engine) -> None:
     # A language model's vocabulary was built from raw text: by default, read texts as it did.
     classifier_base = {"normalize": False} if args.init is not None else {}
     classifier_config = common.config_from_flags(ClassifierConfig, args, classifier_base)
@@ -63,7 +73,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         train_config = dataclasses.replace(train_config, level=level)
     model_config = common.config_from_flags(ModelConfig, args, model_base)
     require_an_end(train_config)
-    out = common.out_directory(args)  # claimed once every input is checked
+    engine.check_batch(train_config.batch)
+    out = engine.out_directory(args)  # claimed once every input is checked
 
     files = {"data": args.data, "valid": args.valid, "test": args.test}
     train_examples, valid_examples, test_examples, record = common.labelled_parts(
@@ -94,6 +105,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         lm_model = language_model.model
         copied = init_from_language_model(model, lm_model.config, lm_model.params)
         print(f"initialised {len(copied)} tensors from the language model in {args.init}")
+    parameters = model.flat_params.size
+    model = engine.model(model)
     ckpt = ClassifierCheckpoint(model, tokenizer, labels, classifier_config, train_config, record)
     parts = [encode_part(ckpt, part) for part in (train_examples, valid_examples, test_examples)]
     counts = Counter(e.label for e in train_examples)
@@ -102,23 +115,26 @@ def cmd_train(args: argparse.Namespace) -> None:
         + ", ".join(f"{label} {counts[label]:,}" for label in labels)
         + f"), {len(valid_examples):,} validation, {len(test_examples):,} test; "
         f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
-        f"{model.flat_params.size:,} parameters; checkpoint: {out}"
+        f"{parameters:,} parameters; checkpoint: {out}"
     )
     task = ClassifierTask(ckpt, parts[0], parts[1])
-    with common.training_run(out, resume=False, overwrite=args.overwrite):
-        # The run's files exist from the start, so that an interrupted run can resume.
-        ckpt.info = {"epoch": 0}
-        clf_checkpoint.save(out, ckpt)
-        common.train_task(task, train_config, out, resume=False)
-        finish_training(out, ckpt, parts[2], args.data, given_test=args.test is not None)
+    with engine.run_directory(out, resume=False, overwrite=args.overwrite):
+        if engine.primary:  # the run's files exist from the start, so that it can resume
+            ckpt.info = {"epoch": 0}
+            clf_checkpoint.save(out, ckpt)
+        common.train_task(task, train_config, out, resume=False, world=engine.world)
+        if engine.primary:
+            finish_training(out, ckpt, parts[2], args.data, given_test=args.test is not None)
 
 
-def resume_training(args: argparse.Namespace) -> None:
+def resume_training(args: argparse.Namespace, engine: Engine) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = clf_checkpoint.load(out)
     train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, (ClassifierConfig,))
+    engine.check_batch(train_config.batch)
     ckpt.train_config = train_config
+    ckpt.model = engine.model(ckpt.model)
     files = ckpt.data.get("files")
     if not isinstance(files, dict):
         raise ElmanError(f"{out} records no training files, so it cannot be resumed.")
@@ -130,9 +146,10 @@ def resume_training(args: argparse.Namespace) -> None:
         )
     parts = [encode_part(ckpt, part) for part in examples]
     task = ClassifierTask(ckpt, parts[0], parts[1])
-    with common.training_run(out, resume=True):
+    with engine.run_directory(out, resume=True, overwrite=False):
         print(f"resuming the run in {out}")
-        if common.train_task(task, train_config, out, resume=True) is not None:
+        history = common.train_task(task, train_config, out, resume=True, world=engine.world)
+        if history is not None and engine.primary:
             finish_training(out, ckpt, parts[2], files["data"], files.get("test") is not None)
 
 
@@ -191,7 +208,7 @@ def select_split(
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    ckpt = clf_checkpoint.load(args.model)
+    ckpt = on_engine(args, clf_checkpoint.load)
     examples = select_split(ckpt, read_labeled(args.data), args.split, args.data)
     if not examples:
         raise ElmanError(f"the {args.split} part of {args.data} is empty; nothing to evaluate.")
@@ -210,7 +227,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    ckpt = clf_checkpoint.load(args.model)
+    ckpt = on_engine(args, clf_checkpoint.load)
     lines = read_lines(args.file)
     texts = [line.strip() for line in lines if not common.is_blank(line)]
     config = ckpt.classifier_config
@@ -254,6 +271,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="PATH", help="labelled texts to train on")
     p.add_argument("--valid", metavar="PATH", help="validation texts (default: part of --data)")
     p.add_argument("--test", metavar="PATH", help="test texts (default: part of --data)")
+    add_backend_flags(p, training=True)
     p.add_argument(
         "--init",
         metavar="DIR",
@@ -281,6 +299,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--batch", type=int, metavar="N", help="texts per batch (default: as trained)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_backend_flags(p)
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser(
@@ -291,4 +310,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument("file", nargs="?", metavar="FILE", help="texts, one per line (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_backend_flags(p)
     p.set_defaults(run=cmd_predict)

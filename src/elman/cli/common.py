@@ -17,7 +17,7 @@ from elman.config import ModelConfig, SplitConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.errors import ElmanError
 from elman.numbers import dumps
-from elman.training import METRICS_FILE, LimitReached, Task, Trainer
+from elman.training import METRICS_FILE, LimitReached, Task, Trainer, World
 
 RESUME_OVERRIDES = ("epochs", "max_steps", "max_minutes")  # what --resume lets change
 
@@ -178,11 +178,15 @@ def training_run(out: Path, resume: bool, overwrite: bool = False) -> Iterator[N
             yield
 
 
-def train_task(task: Task, config: TrainConfig, out: Path, resume: bool) -> list[dict] | None:
-    """Run the training loop on ``task``; None when a resumed run was already as far as
-    asked (said on stdout: that is not an error)."""
+def train_task(
+    task: Task, config: TrainConfig, out: Path, resume: bool, world: World | None = None
+) -> list[dict] | None:
+    """Run the training loop on ``task`` (in this process of ``world``, if it trains with
+    others); None when a resumed run was already as far as asked (said on stdout: that
+    is not an error)."""
     try:
-        return Trainer(task, config, out, resume=resume, catch_signals=True).run()
+        trainer = Trainer(task, config, out, resume=resume, catch_signals=True, world=world)
+        return trainer.run()
     except LimitReached as e:
         print(e)
         return None

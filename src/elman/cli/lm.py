@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from elman.cli import common
+from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on_engine
 from elman.config import ModelConfig, TrainConfig
 from elman.data.corpus import tiny_shakespeare
 from elman.data.labeled import read_labeled
@@ -45,13 +46,17 @@ VECTOR_FLAGS = {"train": "vectors", "valid": "valid_vectors", "test": "test_vect
 def cmd_train(args: argparse.Namespace) -> None:
     if args.plot is not None:
         plots.check_plot(args.plot)  # before training, not after it
-    out = resume_training(args) if args.resume else new_training(args)
-    if args.plot is not None:
+    engine = engine_from_flags(args, parallel=True)
+    try:
+        out = resume_training(args, engine) if args.resume else new_training(args, engine)
+    finally:
+        engine.close()
+    if args.plot is not None and engine.primary:
         plots.plot_curves(read_metrics(out), args.plot, title=str(out))
         print(f"training curves: {args.plot}")
 
 
-def new_training(args: argparse.Namespace) -> Path:
+def new_training(args: argparse.Namespace, engine: Engine) -> Path:
     """Train a new model into --out (or runs/DATE-TIME); returns that directory."""
     recipe = get_recipe(args.recipe) if args.recipe else None
     condition = common.config_from_flags(ConditionConfig, args)
@@ -69,7 +74,8 @@ def new_training(args: argparse.Namespace) -> Path:
     # Refuse bad settings before reading any data, and check everything before the
     # --out directory is touched: a refused run leaves it as it was.
     check_language_model_config(model_config)
-    out = common.out_directory(args)
+    engine.check_batch(train_config.batch)
+    out = engine.out_directory(args)
 
     parts = read_parts(data, condition)
     data["sha256"] = {role: None if part is None else part.digest for role, part in parts.items()}
@@ -88,11 +94,12 @@ def new_training(args: argparse.Namespace) -> Path:
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
     check_memory(model_config)
-    model = language_model(model_config, condition, data, train, train_config.seed)
+    numpy_model = language_model(model_config, condition, data, train, train_config.seed)
+    model = engine.model(numpy_model)
     task = make_task(model, tokenizer, parts, train_config, data)
     print(
         f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
-        f"{model.flat_params.size:,} parameters; checkpoint: {out}"
+        f"{numpy_model.flat_params.size:,} parameters{on(engine)}; checkpoint: {out}"
     )
     for name, part in (("validation", valid), ("test", test)):
         unknown = sum(tokenizer.unknown_tokens(part.text).values()) if part is not None else 0
@@ -101,13 +108,21 @@ def new_training(args: argparse.Namespace) -> Path:
                 f"{name} text: {unknown:,} tokens are not in the training vocabulary "
                 "and count as <unk>"
             )
-    with common.training_run(out, resume=False, overwrite=args.overwrite):
-        # The run's files exist from the start, so that an interrupted run can resume.
-        checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
-        history = common.train_task(task, train_config, out, resume=False)
+    with engine.run_directory(out, resume=False, overwrite=args.overwrite):
+        if engine.primary:  # the run's files exist from the start, so that it can resume
+            checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
+        history = common.train_task(task, train_config, out, resume=False, world=engine.world)
         finish_training(out, checkpoint.Checkpoint(model, tokenizer, train_config, data=data),
-                        test, history, recipe)  # fmt: skip
+                        test, history, recipe, engine)  # fmt: skip
     return out
+
+
+def on(engine: Engine) -> str:
+    """Where the model trains, for the line that introduces a run."""
+    processes = f" in {engine.size} processes" if engine.size > 1 else ""
+    if engine.backend == "numpy":
+        return processes
+    return f", on torch ({engine.world.device}){processes}"
 
 
 def language_model(
@@ -225,12 +240,14 @@ def data_files(path: Path) -> dict[str, Any]:
     )
 
 
-def resume_training(args: argparse.Namespace) -> Path:
-    """Continue the run in --resume DIR exactly where it stopped; returns DIR."""
+def resume_training(args: argparse.Namespace, engine: Engine) -> Path:
+    """Continue the run in --resume DIR exactly where it stopped (in as many processes as
+    it ran in, or another number); returns DIR."""
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
     inputs = ("train", "valid", "test", "data", "recipe", *VECTOR_FLAGS.values())
     train_config = common.resumed_train_config(args, ckpt.train_config, inputs, (ConditionConfig,))
+    engine.check_batch(train_config.batch)
     if not ckpt.data:
         raise ElmanError(f"{out} records no training texts, so it cannot be resumed.")
     parts = read_parts(ckpt.data, ckpt.condition, resuming=True)
@@ -240,14 +257,15 @@ def resume_training(args: argparse.Namespace) -> Path:
                 f"the {role} text ({ckpt.data.get(role) or 'built-in corpus'}) changed since the "
                 f"run in {out} started; restore it, or start a new run with --out."
             )
+    ckpt.model = engine.model(ckpt.model)
     task = make_task(ckpt.model, ckpt.tokenizer, parts, train_config, ckpt.data)
-    with common.training_run(out, resume=True):
-        print(f"resuming the run in {out}")
-        history = common.train_task(task, train_config, out, resume=True)
+    with engine.run_directory(out, resume=True, overwrite=False):
+        print(f"resuming the run in {out}{on(engine)}")
+        history = common.train_task(task, train_config, out, resume=True, world=engine.world)
         if history is not None:
             recipe = RECIPES.get(ckpt.data.get("recipe", ""))
             ckpt.train_config = train_config
-            finish_training(out, ckpt, parts["test"], history, recipe)
+            finish_training(out, ckpt, parts["test"], history, recipe, engine)
     return out
 
 
@@ -306,15 +324,18 @@ def finish_training(
     test: Part | None,
     history: list[dict[str, Any]],
     recipe: Recipe | None = None,
+    engine: Engine | None = None,
 ) -> None:
-    """Score the test text with the best model, if any, print a sample (one per label
-    of a label-conditioned model) and the figure a recipe is measured by."""
+    """Score the test text with the best model, if any (every process of a data-parallel
+    run takes its share), print a sample (one per label of a label-conditioned model) and
+    the figure a recipe is measured by."""
     model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
     result = None
     if test is not None:
         result = evaluate(model, tokenizer, test.text, config.eval_batch, config.bptt,
                           test.conditions)  # fmt: skip
-        common.append_metrics(out, {"event": "test", **result.as_dict()})
+        if engine is None or engine.primary:
+            common.append_metrics(out, {"event": "test", **result.as_dict()})
         print(
             f"test perplexity {result.perplexity:.2f} ({result.loss:.4f} nats/token, "
             f"{result.tokens:,} tokens scored, state {model.config.state})"
@@ -367,7 +388,12 @@ def cmd_recipes(args: argparse.Namespace) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    ckpt = checkpoint.load(args.model)
+    if args.backend == "torch" and (args.dynamic_lr is not None or args.dynamic_tune):
+        raise ElmanError(
+            "dynamic evaluation runs on the NumPy engine only; drop --backend torch (or the "
+            "--dynamic-* flags)."
+        )
+    ckpt = on_engine(args, checkpoint.load)
     part = evaluation_part(args, ckpt)
     text = part.text
     batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
@@ -492,7 +518,7 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
-    ckpt = checkpoint.load(args.model)
+    ckpt = on_engine(args, checkpoint.load)
     condition = condition_of(args, ckpt)
     length = args.length if args.length is not None else ckpt.tokenizer.sample_length
     if args.count < 1:
@@ -519,7 +545,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_score(args: argparse.Namespace) -> None:
-    ckpt = checkpoint.load(args.model)
+    ckpt = on_engine(args, checkpoint.load)
     condition = condition_of(args, ckpt)
     lines = read_lines(args.file)
     if not args.json:
@@ -576,6 +602,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             help=f"--condition vector: one vector per line of --{role} (a NumPy .npy array)",
         )
     common.add_training_flags(p, "train", "lm", (ModelConfig, TrainConfig, ConditionConfig))
+    add_backend_flags(p, training=True)
     p.add_argument(
         "--plot",
         metavar="FILE.png",
@@ -632,6 +659,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="dynamic evaluation: pull the weights back to the trained ones by this "
         "fraction after each step (default: 0)",
     )
+    add_backend_flags(p)
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser("generate", help="sample text from a model")
@@ -653,6 +681,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_condition_flags(p)
     add_sampling_flags(p)
+    add_backend_flags(p)
     p.set_defaults(run=cmd_generate)
 
     p = commands.add_parser("score", help="log-probability and perplexity of each line")
@@ -660,6 +689,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="lines to score (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_condition_flags(p)
+    add_backend_flags(p)
     p.set_defaults(run=cmd_score)
 
 

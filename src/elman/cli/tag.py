@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from elman.cli import common
+from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on_engine
 from elman.config import ModelConfig, TrainConfig
 from elman.data.conllu import Sentence, read_tagged
 from elman.data.text import read_lines, read_text
@@ -35,15 +36,25 @@ ROLES = ("train", "valid", "test")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    if args.resume:
-        return resume_training(args)
+    engine = engine_from_flags(args, parallel=True)
+    try:
+        if args.resume:
+            resume_training(args, engine)
+        else:
+            new_training(args, engine)
+    finally:
+        engine.close()
+
+
+def new_training(args: argparse.Namespace, engine: Engine) -> None:
     if args.train is None:
         raise ElmanError("give --train, the tagged sentences to train on, or --resume DIR.")
     tagger_config = common.config_from_flags(TaggerConfig, args)
     train_config = common.config_from_flags(TrainConfig, args, TAG_TRAIN)
     model_config = common.config_from_flags(ModelConfig, args, {**TAG_MODEL, "vocab_size": 1})
     require_an_end(train_config)
-    out = common.out_directory(args)  # claimed once every input is checked
+    engine.check_batch(train_config.batch)
+    out = engine.out_directory(args)  # claimed once every input is checked
 
     files = {role: getattr(args, role) for role in ROLES}
     sentences, record = read_parts(files, tagger_config.tag_column)
@@ -52,29 +63,33 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(words))
     model = Tagger(model_config, tagger_config, len(chars), len(tags), seed=train_config.seed)
-    ckpt = TaggerCheckpoint(model, words, chars, tags, train_config, data=record)
+    parameters = model.flat_params.size
+    ckpt = TaggerCheckpoint(engine.model(model), words, chars, tags, train_config, data=record)
     data = encode_parts(ckpt, sentences, files)
     n_words = sum(len(s.words) for s in sentences["train"])
     print(
         f"{len(sentences['train']):,} training sentences ({n_words:,} words, {len(tags)} tags); "
         f"vocabulary: {len(words):,} words, {len(chars):,} characters; model: "
-        f"{model.flat_params.size:,} parameters; checkpoint: {out}"
+        f"{parameters:,} parameters; checkpoint: {out}"
     )
     task = TaggerTask(ckpt, data["train"], data["valid"])
-    with common.training_run(out, resume=False, overwrite=args.overwrite):
-        # The run's files exist from the start, so that an interrupted run can resume.
-        ckpt.info = {"epoch": 0}
-        tag_checkpoint.save(out, ckpt)
-        common.train_task(task, train_config, out, resume=False)
-        finish_training(out, ckpt, data["test"])
+    with engine.run_directory(out, resume=False, overwrite=args.overwrite):
+        if engine.primary:  # the run's files exist from the start, so that it can resume
+            ckpt.info = {"epoch": 0}
+            tag_checkpoint.save(out, ckpt)
+        common.train_task(task, train_config, out, resume=False, world=engine.world)
+        if engine.primary:
+            finish_training(out, ckpt, data["test"])
 
 
-def resume_training(args: argparse.Namespace) -> None:
+def resume_training(args: argparse.Namespace, engine: Engine) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = tag_checkpoint.load(out)
     train_config = common.resumed_train_config(args, ckpt.train_config, ROLES, (TaggerConfig,))
+    engine.check_batch(train_config.batch)
     ckpt.train_config = train_config
+    ckpt.model = engine.model(ckpt.model)
     files = ckpt.data.get("files")
     if not isinstance(files, dict):
         raise ElmanError(f"{out} records no training files, so it cannot be resumed.")
@@ -86,9 +101,10 @@ def resume_training(args: argparse.Namespace) -> None:
         )
     data = encode_parts(ckpt, sentences, files)
     task = TaggerTask(ckpt, data["train"], data["valid"])
-    with common.training_run(out, resume=True):
+    with engine.run_directory(out, resume=True, overwrite=False):
         print(f"resuming the run in {out}")
-        if common.train_task(task, train_config, out, resume=True) is not None:
+        history = common.train_task(task, train_config, out, resume=True, world=engine.world)
+        if history is not None and engine.primary:
             finish_training(out, ckpt, data["test"])
 
 
@@ -142,7 +158,7 @@ def summary(result: TaggerEvaluation) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    ckpt = tag_checkpoint.load(args.model)
+    ckpt = on_engine(args, tag_checkpoint.load)
     sentences = read_tagged(args.data, ckpt.tagger_config.tag_column)
     data = encode(
         sentences, ckpt.words, ckpt.chars, ckpt.tags, ckpt.tagger_config.lowercase, args.data
@@ -159,7 +175,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    ckpt = tag_checkpoint.load(args.model)
+    ckpt = on_engine(args, tag_checkpoint.load)
     lines = read_lines(args.file)
     sentences = [
         Sentence(line.split(), [], number)
@@ -201,6 +217,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--valid", metavar="FILE", help="validation sentences, after each epoch")
     p.add_argument("--test", metavar="FILE", help="test sentences, evaluated once at the end")
     common.add_training_flags(p, "tag train", "tag", (ModelConfig, TaggerConfig, TrainConfig))
+    add_backend_flags(p, training=True)
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(
@@ -214,6 +231,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch", type=int, metavar="N", help="sentences per batch (default: as trained)"
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_backend_flags(p)
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser(
@@ -226,4 +244,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument("file", nargs="?", metavar="FILE", help="sentences (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per sentence")
+    add_backend_flags(p)
     p.set_defaults(run=cmd_predict)

@@ -179,6 +179,16 @@ class ConditionedLanguageModel(Network):
             c = self.vectors(condition)
         return self.decoder.forward(inputs, targets, mask, condition=c)
 
+    @property
+    def loss_sum(self) -> float:
+        """The summed loss of the last ``forward`` (nats)."""
+        return self.loss_layer.total
+
+    @property
+    def loss_count(self) -> float:
+        """The tokens the last ``forward``'s loss is summed over."""
+        return self.loss_layer.count
+
     def backward(self) -> None:
         """Add the gradient of the last ``forward``'s loss to ``grads``, the label
         embedding's included."""

@@ -232,12 +232,22 @@ class LanguageModel(Network):
     ) -> float:
         """Mean cross-entropy (nats per token) of predicting ``targets`` from ``inputs``,
         both (B, T); ``mask`` (B, T) marks real tokens when there is padding.
-        ``loss_layer.total`` and ``loss_layer.count`` then hold the summed loss and the
-        number of tokens. Exact for either output layer."""
+        ``loss_sum`` and ``loss_count`` then hold the summed loss and the number of
+        tokens. Exact for either output layer."""
         if self.adaptive:  # projection and cross-entropy in one, without the (B, T, V) logits
             return self.output.forward(self.hidden_states(inputs), targets, mask)
         logits = self.output.forward(self.hidden_states(inputs))  # (B, T, V)
         return self.loss_layer.forward(logits, targets, mask)
+
+    @property
+    def loss_sum(self) -> float:
+        """The summed loss of the last ``forward`` (nats)."""
+        return self.loss_layer.total
+
+    @property
+    def loss_count(self) -> float:
+        """What the last ``forward``'s loss is summed over: the tokens scored."""
+        return self.loss_layer.count
 
     def backward(self) -> None:
         """Add the gradient of the last ``forward``'s loss to ``grads``.

@@ -88,7 +88,7 @@ class LanguageModelTask:
             if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
                 self.model.reset_state()
             loss = self.model.forward(batch.inputs, batch.targets, batch.mask)
-        return loss, self.model.loss_layer.total, self.model.loss_layer.count
+        return loss, self.model.loss_sum, self.model.loss_count
 
     def validate(self) -> dict[str, float] | None:
         if self.valid_ids is None:

@@ -29,12 +29,20 @@ class Dropout:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self.mask: np.ndarray | None = None  # scaled keep-mask of the last forward, or None
+        # Data-parallel training: (B, this process's rows) when the input is a shard of a
+        # batch of B rows; masks are then drawn for all B and the shard's rows kept, so
+        # they do not depend on how many processes share the batch.
+        self.shard: tuple[int, slice] | None = None
 
     def sample_mask(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A scaled keep-mask for an input of ``shape`` (B, T, D): (B, T, D) or (B, 1, D)."""
         if self.kind == "locked":
             shape = (shape[0], 1, *shape[2:])
-        keep = self.rng.random(shape) >= self.p
+        if self.shard is None:
+            keep = self.rng.random(shape) >= self.p
+        else:
+            rows, mine = self.shard
+            keep = (self.rng.random((rows, *shape[1:])) >= self.p)[mine]
         return keep.astype(dtype) / np.asarray(1 - self.p, dtype)
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from elman.nn.dropout import Dropout
-from elman.nn.parameters import pack_parameters
+from elman.nn.parameters import NumpyArrays, pack_parameters
 
 
 class Network:
@@ -44,6 +44,11 @@ class Network:
     @property
     def dtype(self) -> np.dtype:
         return self.flat_params.dtype
+
+    @property
+    def arrays(self) -> NumpyArrays:
+        """The operations the training loop makes on ``flat_params`` and ``flat_grads``."""
+        return NumpyArrays(self.dtype)
 
     @property
     def training(self) -> bool:

@@ -1,4 +1,5 @@
-"""All of a model's parameters in one flat buffer, each layer's arrays views into it."""
+"""All of a model's parameters in one flat buffer, each layer's arrays views into it, and
+the few operations the training loop and the optimisers make on such buffers."""
 
 from __future__ import annotations
 
@@ -55,3 +56,36 @@ def weights_over_bias(W: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     if b.ctypes.data != W.ctypes.data + W.nbytes:
         return None
     return np.lib.stride_tricks.as_strided(W, (W.shape[0] + 1, W.shape[1]), writeable=False)
+
+
+class NumpyArrays:
+    """The operations the training loop and the optimisers make on a model's flat buffers,
+    for NumPy arrays of ``dtype``. The PyTorch backend has the same for tensors on a
+    device (``elman.torch_backend.arrays.TorchArrays``); in-place arithmetic (``+=``,
+    ``*=``, ``a[...] = b`` between buffers of one kind) is the same for both and written
+    directly."""
+
+    backend = "numpy"  # recorded in the training state, which only this backend resumes
+
+    def __init__(self, dtype: np.dtype | type) -> None:
+        self.dtype = np.dtype(dtype)
+
+    def zeros_like(self, a: np.ndarray) -> np.ndarray:
+        return np.zeros_like(a)
+
+    def copy(self, a: np.ndarray) -> np.ndarray:
+        return a.copy()
+
+    def sqrt(self, a: np.ndarray) -> np.ndarray:
+        return np.sqrt(a)
+
+    def norm(self, a: np.ndarray) -> float:
+        """The L2 norm of a flat buffer."""
+        return float(np.sqrt(np.dot(a, a)))
+
+    def to_numpy(self, a: np.ndarray) -> np.ndarray:
+        return a
+
+    def from_numpy(self, a: np.ndarray) -> np.ndarray:
+        """``a`` as a buffer of this kind (a copy only when the dtype differs)."""
+        return np.asarray(a, self.dtype)

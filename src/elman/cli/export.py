@@ -1,0 +1,50 @@
+"""``elman export``: a trained model in a format other runtimes read (ONNX)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from elman.errors import ElmanError
+
+FORMATS = ("onnx",)
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    if out.suffix != ".onnx":
+        raise ElmanError(
+            f"{out} should end in .onnx (its vocabulary goes beside it, in {out.stem}.json); "
+            "name the file OUT.onnx."
+        )
+    try:  # the optional extra, imported only when asked for
+        from elman.onnx_export import export, sidecar_path
+    except ImportError as e:
+        raise ElmanError(
+            f"ONNX export needs the onnx package, which cannot be imported here ({e}); install "
+            "it with pip install 'elman[onnx]'."
+        ) from e
+    description = export(args.model, out)
+    print(
+        f"wrote {out} ({description['kind']}: inputs {', '.join(description['inputs'])}; "
+        f"outputs {', '.join(description['outputs'])}) and {sidecar_path(out)} (vocabulary "
+        "and tokenisation); see docs/backends.md for running it with onnxruntime"
+    )
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``elman export``."""
+    p = commands.add_parser(
+        "export",
+        help="write a language model or classifier as ONNX, for onnxruntime",
+        description="Write a checkpoint as an ONNX model (OUT.onnx) with its vocabulary and "
+        "tokenisation rules beside it (OUT.json), to run without elman: a language model "
+        "takes input_ids and h0 (c0) and gives logits and hn (cn), over any number of steps; "
+        "a classifier takes input_ids and lengths and gives logits.",
+    )
+    p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    p.add_argument(
+        "--format", choices=FORMATS, default="onnx", help="the format to write (default: onnx)"
+    )
+    p.add_argument("out", metavar="OUT.onnx", help="the file to write")
+    p.set_defaults(run=cmd_export)

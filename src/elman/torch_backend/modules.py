@@ -1,0 +1,120 @@
+"""What every torch model of elman's shares: its recurrent modules, elman's weights in and
+out of them by the one table of names (``elman.torch_names``), and its parameters packed
+into one flat tensor."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from elman.torch_names import torch_names, zeroed_biases
+
+
+def recurrent_module(
+    cell: str, input_size: int, hidden: int, layers: int, bidirectional: bool = False
+) -> nn.RNNBase:
+    """The ``nn.RNN`` (tanh or ReLU), ``nn.LSTM`` or ``nn.GRU`` of elman's ``cell``: batch
+    first, with PyTorch's gate order, which elman's layers use too."""
+    shape = {"num_layers": layers, "batch_first": True, "bidirectional": bidirectional}
+    if cell == "lstm":
+        return nn.LSTM(input_size, hidden, **shape)
+    if cell == "gru":
+        return nn.GRU(input_size, hidden, **shape)
+    nonlinearity = "relu" if cell == "rnn-relu" else "tanh"
+    return nn.RNN(input_size, hidden, nonlinearity=nonlinearity, **shape)
+
+
+def layer_runners(rnn: nn.RNNBase) -> list[nn.RNNBase]:
+    """One single-layer module per layer of ``rnn``, holding that layer's parameters (the
+    same ``Parameter`` objects), to run the layers one by one with dropout between them
+    as elman does. Plain list, not submodules: the parameters keep their one name."""
+    runners = []
+    for k in range(rnn.num_layers):
+        size = rnn.input_size if k == 0 else rnn.hidden_size * (2 if rnn.bidirectional else 1)
+        extra = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
+        runner = type(rnn)(
+            size, rnn.hidden_size, 1, batch_first=True, bidirectional=rnn.bidirectional, **extra
+        )
+        for name in runner._flat_weights_names:
+            setattr(runner, name, getattr(rnn, name.replace("_l0", f"_l{k}")))
+        runners.append(runner)
+    return runners
+
+
+def copy_weights(module: nn.Module, params: dict[str, np.ndarray]) -> None:
+    """Copy elman's ``params`` into ``module``'s parameters, transposed where the table
+    says, and zero the ``bias_hh`` elman folds into its one bias."""
+    tparams = dict(module.named_parameters())
+    with torch.no_grad():
+        for name, (tname, transposed) in torch_names(params).items():
+            value = params[name].T if transposed else params[name]
+            tparams[tname].copy_(torch.from_numpy(np.ascontiguousarray(value, np.float32)))
+        for tname in zeroed_biases(params):
+            tparams[tname].zero_()
+
+
+def elman_weights(module: nn.Module, names: Iterable[str]) -> dict[str, np.ndarray]:
+    """``module``'s parameters as float32 arrays under elman's ``names`` (what a checkpoint
+    holds)."""
+    tparams = dict(module.named_parameters())
+    weights = {}
+    for name, (tname, transposed) in torch_names(names).items():
+        value = tparams[tname].detach().cpu().numpy()
+        weights[name] = np.ascontiguousarray(value.T if transposed else value)
+    return weights
+
+
+class FlatParameters:
+    """``module``'s parameters (each shared one once: a tied weight is one parameter) moved
+    into one flat tensor ``params``, their gradients into ``grads``, every ``Parameter``
+    and its ``.grad`` a view into them: the layout the training loop and the optimisers
+    work on (``elman.nn.network.Network``'s). Autograd adds into the ``.grad`` views in
+    place; ``check_views`` catches anything that replaced one.
+
+    The recurrent module's parameters come first, in its own order, so that on a GPU
+    they already form the one contiguous block cuDNN reads. The ``bias_hh`` that elman
+    does not have (``frozen``) are in the buffers too, held at zero: their gradient is
+    zeroed before it is used, so neither clipping nor the optimisers see it."""
+
+    def __init__(self, module: nn.Module, first: nn.Module, frozen: Iterable[str]) -> None:
+        named = dict(module.named_parameters())  # shared parameters once, by first name
+        ids = {id(p) for p in first.parameters()}
+        order = [n for n, p in named.items() if id(p) in ids]
+        order += [n for n in named if n not in order]
+        device = next(module.parameters()).device
+        total = sum(named[n].numel() for n in order)
+        self.params = torch.empty(total, device=device)
+        self.grads = torch.zeros(total, device=device)
+        self.parameters: list[nn.Parameter] = []
+        self.views: list[torch.Tensor] = []
+        self.frozen: list[torch.Tensor] = []
+        frozen = set(frozen)
+        offset = 0
+        for name in order:
+            p = named[name]
+            end = offset + p.numel()
+            view = self.params[offset:end].view_as(p)
+            view.copy_(p.data)
+            p.data = view
+            p.grad = self.grads[offset:end].view_as(p)
+            self.parameters.append(p)
+            self.views.append(p.grad)
+            if name in frozen:
+                self.frozen.append(p.grad)
+            offset = end
+
+    def after_backward(self) -> None:
+        """Keep the frozen biases' gradient at zero, and put back any ``.grad`` autograd
+        replaced instead of adding into (it does so only in cases elman avoids)."""
+        for p, view in zip(self.parameters, self.views, strict=True):
+            if p.grad is not view:  # a new tensor holding the view's sum and the gradient
+                view.copy_(p.grad)
+                p.grad = view
+        for grad in self.frozen:
+            grad.zero_()
+
+    def zero_grad(self) -> None:
+        self.grads.zero_()

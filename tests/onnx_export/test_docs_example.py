@@ -1,0 +1,43 @@
+"""The sampling example of docs/backends.md runs as written, with numpy and onnxruntime
+alone, on an exported character model."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("onnx", reason="ONNX export needs the onnx package")
+pytest.importorskip("onnxruntime", reason="the example runs the model in onnxruntime")
+
+from elman.config import ModelConfig  # noqa: E402
+from elman.data.tokenizers import CharTokenizer  # noqa: E402
+from elman.lm import checkpoint  # noqa: E402
+from elman.lm.model import LanguageModel  # noqa: E402
+from elman.onnx_export import export  # noqa: E402
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "backends.md"
+
+
+def example() -> str:
+    found = re.search(r"<!-- onnx-example -->\n```python\n(.*?)```", DOC.read_text(), re.S)
+    assert found, "docs/backends.md lost its marked example"
+    return found.group(1)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_the_docs_sampling_example_runs_without_elman(tmp_path, cell):
+    tokenizer = CharTokenizer.fit("ROMEO:\nWhat say you, Juliet?\n")
+    model = LanguageModel(ModelConfig(vocab_size=len(tokenizer), embed=8, hidden=12, cell=cell))
+    checkpoint.save(tmp_path / "ckpt", model, tokenizer)
+    export(tmp_path / "ckpt", tmp_path / "model.onnx")
+    # -I: isolated, so elman (installed or on the path) is not there to lean on.
+    code = "import sys; sys.modules['elman'] = None\n" + example()
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.rstrip("\n")
+    assert text.startswith("ROMEO:") and len(text) == len("ROMEO:") + 200
+    assert set(text) <= set(tokenizer.tokens)

@@ -504,8 +504,11 @@ class Trainer:
                 f.write(dumps(record) + "\n")
 
     def _save_state(self) -> None:
-        """Write the training state (see the module doc), then a ``save`` record with the
-        training time so far."""
+        """Write a ``save`` record with the training time so far, then the training state
+        (see the module doc). In this order a run killed between the two resumes from the
+        state before, and drops the record with the others after that state's step; in the
+        other order the state would have no record, and the resumed run's metrics would
+        lack it (a kill seen right after the state appears lands there)."""
         if self.out is None:
             return
         model, p = self.model, self.p
@@ -526,8 +529,8 @@ class Trainer:
             "state_layout": layout,
             "dropout_rng": model.dropout_rng.bit_generator.state,
         }
-        write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
         self._log({"event": "save", "epoch": p.epoch, "step": p.step, "seconds": self.seconds})
+        write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
 
     def _load_state(self) -> None:
         """Restore everything ``_save_state`` wrote: weights, best weights, the average,

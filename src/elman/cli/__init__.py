@@ -3,6 +3,7 @@
     lm.py        train, recipes, eval, generate, score (the language model)
     classify.py  classify train | eval | predict
     tag.py       tag train | eval | predict
+    translate.py translate train | eval | predict
     common.py    what they share: flags from the config dataclasses, --out, the run
 
 User mistakes raise ``ElmanError``; ``main`` prints its one sentence on stderr and
@@ -16,7 +17,7 @@ import os
 import sys
 
 from elman import __version__
-from elman.cli import classify, lm, tag
+from elman.cli import classify, lm, tag, translate
 from elman.cli.common import Parser
 from elman.config import require_finite
 from elman.errors import ElmanError
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="elman", description="Recurrent-network language models in NumPy.")
     parser.add_argument("--version", action="version", version=f"elman {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (lm, classify, tag):
+    for family in (lm, classify, tag, translate):
         family.register(commands)
     return parser
 

@@ -86,3 +86,10 @@ def test_without_sacrebleu_the_rest_is_reported_and_bleu_says_how(monkeypatch):
     record = result.as_dict()
     assert record["bleu"] is None and "pip install 'elman[mt]'" in record["bleu_note"]
     assert set(record) >= {"exact", "perplexity", "sentences"}
+
+
+def test_tokenised_text_is_scored_without_sacrebleus_detokenisation_warning(capfd, caplog):
+    pytest.importorskip("sacrebleu")
+    lines = [f"a dog runs on the grass number {i} ." for i in range(120)]
+    assert evaluation.corpus_bleu(lines, lines, "none") == pytest.approx(100.0)
+    assert "tokenized period" not in capfd.readouterr().err + caplog.text

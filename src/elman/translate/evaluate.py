@@ -40,9 +40,12 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: 
     """sacreBLEU's corpus BLEU (0-100) of ``hypotheses`` against one reference each."""
     import sacrebleu  # the optional extra [mt]: only this function needs it
 
-    return float(
-        sacrebleu.corpus_bleu(list(hypotheses), [list(references)], tokenize=tokenize).score
+    # force: on text tokenised on purpose (tokenize="none") sacreBLEU would warn that it
+    # looks tokenised.
+    result = sacrebleu.corpus_bleu(
+        list(hypotheses), [list(references)], tokenize=tokenize, force=tokenize == "none"
     )
+    return float(result.score)
 
 
 def reference_text(text: str, tokenizer: Tokenizer) -> str:

@@ -170,8 +170,8 @@ RECIPES: dict[str, Recipe] = {
         ),
         Recipe(
             name="dates",
-            summary="dates written any of many ways to ISO 8601: LSTM 128 encoder-decoder "
-            "with general attention",
+            summary="dates written any of many ways to ISO 8601: bidirectional LSTM 128 "
+            "encoder, LSTM 128 decoder with general attention",
             published="Deep Learning from Scratch 2's attention model converts almost every "
             "date correctly after a few epochs",
             target=">= 99.9% exact on the 5,000 held-out lines",
@@ -180,7 +180,9 @@ RECIPES: dict[str, Recipe] = {
             "for validation)",
             command="translate train",
             example="elman translate train --recipe dates --data ../shared/data/dlfs2_seq/date.txt",
-            model={"cell": "lstm", "embed": 16, "hidden": 128},
+            # Bidirectional: read one way, the "1" of "10/26/00" does not know a "0" follows,
+            # and an LSTM 128 stalled at 97.6% writing month 01 for 10 (9 of 10 errors).
+            model={"cell": "lstm", "embed": 16, "hidden": 128, "bidirectional": True},
             kind={
                 "format": "qa",
                 "attention": "general",

@@ -68,3 +68,31 @@ def test_profile_step_times_every_part_of_a_step(monkeypatch):
     expected += ["zero gradients", "clip + SGD update", "matrix products alone"]
     assert set(expected) <= set(parts)
     assert 0 < parts["rnn.0 forward"] < parts["whole step"]
+
+
+def test_translate_benchmark_reports_both_frameworks_on_the_same_weights(monkeypatch, tmp_path):
+    """benchmarks/translate.py on tiny workloads: the elman and torch translators start
+    from the same weights (their first two losses agree), and both speeds are reported."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    for name in ("bench", "translate"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    bench_module = importlib.import_module("bench")
+    translate = importlib.import_module("translate")
+    W = translate.Workload
+    tiny = {
+        "tiny-gru": W("gru", 9, 8, 6, 6, True, "general", True, 3, (2, 4), (1, 3)),
+        "tiny-lstm": W("lstm", 9, 8, 4, 6, False, "additive", False, 2, (1, 3), (2, 2)),
+    }
+    monkeypatch.setattr(translate, "WORKLOADS", tiny)
+    monkeypatch.setattr(bench_module, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(translate, "in_fresh_process", lambda function, *args: function(*args))
+    translate.main(["--repeats", "2", "--steps", "1", "--out", str(tmp_path)])
+    report = json.loads((tmp_path / "translate-latest.json").read_text())
+    assert [r["workload"] for r in report["results"]] == ["tiny-gru", "tiny-lstm"]
+    for result in report["results"]:
+        assert result["check"]["ok"], result["check"]
+        assert (
+            len(result["elman"]["tokens_per_s_samples"]) == 2
+            and result["torch"]["tokens_per_s"] > 0
+        )
+    assert "MISMATCH" not in (tmp_path / "translate-latest.md").read_text()

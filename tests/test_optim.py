@@ -91,8 +91,8 @@ def run_adam_and_torch_adam(torch, start, grads, lr=0.01, betas=(0.9, 0.99), eps
         if t == 3:
             ours.lr /= 4
             theirs.param_groups[0]["lr"] /= 4
-        ours.step(g)
         theirs_p.grad = torch.from_numpy(g.copy())
+        ours.step(g.copy())  # it uses up its gradients
         theirs.step()
     assert not np.allclose(params, start)
     return params, theirs_p.detach().numpy()

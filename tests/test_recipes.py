@@ -4,9 +4,13 @@ The recipes' real runs (PTB, Tiny Shakespeare) are opt-in: tests/test_targets.py
 
 import json
 
+import pytest
+
 from elman.cli.lm import data_files, recipe_result
 from elman.config import ModelConfig, TrainConfig
-from elman.recipes import RECIPES
+from elman.errors import ElmanError
+from elman.recipes import RECIPES, get_recipe
+from elman.translate.model import TranslateConfig
 from tests.cli.test_lm import FOX, elman, ok, write
 
 
@@ -14,6 +18,22 @@ def test_every_recipe_is_valid_settings():
     for recipe in RECIPES.values():
         ModelConfig(**recipe.model, vocab_size=10)  # raises on a bad setting
         TrainConfig(**recipe.train)
+        assert recipe.command in ("train", "translate train")
+        if recipe.command == "translate train":
+            TranslateConfig(**recipe.kind)
+            assert recipe.example.startswith(f"elman translate train --recipe {recipe.name} ")
+        else:
+            assert not recipe.kind
+
+
+def test_a_recipe_belongs_to_one_command():
+    assert get_recipe("addition", "translate train").name == "addition"
+    with pytest.raises(ElmanError, match="the recipe addition is for elman translate train"):
+        get_recipe("addition")
+    with pytest.raises(ElmanError, match="choose one of addition, dates, multi30k"):
+        get_recipe("nope", "translate train")
+    result = elman("train", "--recipe", "dates")
+    assert result.returncode == 2 and "elman translate train --recipe dates" in result.stderr
 
 
 def test_recipes_lists_every_recipe_with_its_settings():
@@ -22,6 +42,7 @@ def test_recipes_lists_every_recipe_with_its_settings():
         assert f"{name}: {recipe.summary}" in out
         assert recipe.published in out
     assert "--decay-after 5" in out  # ptb-lstm-small's schedule
+    assert "--reverse-source" in out and RECIPES["multi30k"].example in out
 
 
 def test_a_recipe_run_takes_its_settings_and_flags_override_them(tmp_path):

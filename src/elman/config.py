@@ -28,7 +28,8 @@ SOFTMAXES = ("full", "adaptive")
 
 
 LM_ONLY = ("lm",)  # the language model's settings: its output layer, state and chunks
-ENCODERS = ("classify", "tag")  # commands whose networks read whole sequences
+ENCODERS = ("classify", "tag", "translate")  # commands whose networks read whole sequences
+GENERATORS = ("lm", "translate")  # commands whose networks write tokens (an output layer)
 
 
 def field_help(text: str, **extra: Any) -> dict[str, Any]:
@@ -72,13 +73,14 @@ class ModelConfig:
         metadata=field_help(
             "the output layer shares the embedding matrix (Press & Wolf 2017; Inan et al. "
             "2017); needs --embed equal to --hidden",
-            kinds=LM_ONLY,
+            kinds=GENERATORS,
         ),
     )
     bidirectional: bool = field(
         default=False,
         metadata=field_help(
-            "read the sequence both ways (encoders only; a language model refuses it)",
+            "read the sequence both ways (encoders only: a translator's source side, not a "
+            "language model)",
             kinds=ENCODERS,
         ),
     )
@@ -128,11 +130,13 @@ class ModelConfig:
         require_choice("state", self.state, STATE_MODES)
         if not 0 <= self.dropout < 1:
             raise ElmanError(f"--dropout must be at least 0 and below 1, got {self.dropout}.")
-        if self.tie and self.embed != self.output_size:
+        if self.tie and self.embed != self.hidden:
+            # The output layer reads the top layer's H units (a decoder's too: a
+            # translator's bidirectional encoder is not what its output layer reads).
             raise ElmanError(
                 f"--tie shares the embedding matrix with the output layer, so --embed "
-                f"({self.embed}) must equal the top layer's output size ({self.output_size}); "
-                f"set --embed {self.output_size} or drop --tie."
+                f"({self.embed}) must equal --hidden ({self.hidden}); set --embed "
+                f"{self.hidden} or drop --tie."
             )
         require_choice("softmax", self.softmax, SOFTMAXES)
         self._check_adaptive_softmax()
@@ -202,7 +206,7 @@ class TrainConfig:
         metadata=field_help(
             "tokens: characters or whitespace-separated words",
             choices=LEVELS,
-            kinds=("lm", "classify"),
+            kinds=("lm", "classify", "translate"),
         ),
     )
     max_vocab: int = field(

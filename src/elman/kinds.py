@@ -19,18 +19,20 @@ from elman.classify import checkpoint as classify_checkpoint
 from elman.errors import ElmanError
 from elman.lm import checkpoint as lm_checkpoint
 from elman.tag import checkpoint as tag_checkpoint
+from elman.translate import checkpoint as translate_checkpoint
 
 LOADERS: dict[str, Callable[..., Any]] = {
     lm_checkpoint.KIND: lm_checkpoint.load,
     classify_checkpoint.KIND: classify_checkpoint.load,
     tag_checkpoint.KIND: tag_checkpoint.load,
+    translate_checkpoint.KIND: translate_checkpoint.load,
 }
 
 
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Any:
     """The checkpoint in ``directory``, whatever its kind: a language model's
-    ``Checkpoint``, a ``ClassifierCheckpoint`` or a ``TaggerCheckpoint``; each has
-    ``kind`` and ``model``."""
+    ``Checkpoint``, a ``ClassifierCheckpoint``, a ``TaggerCheckpoint`` or a
+    ``TranslatorCheckpoint``; each has ``kind`` and ``model``."""
     kind = kind_of(read_config(Path(directory)))
     if kind not in LOADERS:
         raise ElmanError(

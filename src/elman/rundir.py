@@ -24,7 +24,9 @@ from pathlib import Path
 
 from elman.errors import ElmanError
 
-# The files of a run, whatever its kind; --overwrite removes them and nothing else.
+# The files of a run, whatever its kind, and its further named vocabularies
+# (vocab-NAME.json: a tagger's characters, a translator's target side); --overwrite
+# removes them and nothing else.
 RUN_FILES = (
     "config.json",
     "vocab.json",
@@ -67,6 +69,8 @@ def claim_run_directory(out: Path, overwrite: bool, resumable: bool = True) -> I
         if overwrite:
             for name in RUN_FILES:
                 (out / name).unlink(missing_ok=True)
+            for path in out.glob("vocab-*.json"):
+                path.unlink()
         yield out
 
 

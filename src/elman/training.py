@@ -541,7 +541,10 @@ class Trainer:
 
     def _save_state(self) -> None:
         """Write a ``save`` record with the training time so far, then the training state
-        (see the module doc)."""
+        (see the module doc). In this order a run killed between the two resumes from the
+        state before, and drops the record with the others after that state's step; in the
+        other order the state would have no record, and the resumed run's metrics would
+        lack it (a kill seen right after the state appears lands there)."""
         if self.out is None:
             return
         # Every process takes part: the carried state is gathered from all of them.
@@ -568,9 +571,6 @@ class Trainer:
             "state_layout": layout,
             "dropout_rng": model.dropout_rng.bit_generator.state,
         }
-        # The record first: killed between the two, a resumed run starts from the state
-        # before and drops the record with the steps after it; the other way round, the
-        # new state would have no record of its time.
         self._log({"event": "save", "epoch": p.epoch, "step": p.step, "seconds": self.seconds})
         write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
 

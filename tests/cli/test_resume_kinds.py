@@ -24,6 +24,9 @@ POS = "".join(
     f"the\tDET\ndog\tNOUN\n{word}\tVERB\nfast\tADV\n.\tPUNCT\n\n"
     for word in ("runs", "barks", "sleeps", "eats") * 10
 )
+PAIRS = "".join(
+    f"{a} plus {b}\t{a + b}\n" for a in range(12) for b in range(4)
+)  # word pairs, source<TAB>target
 TIMING = ("seconds",)
 
 
@@ -62,6 +65,31 @@ KINDS = {
         ["tag", "train", "--train"],
         ["--embed", "8", "--hidden", "16", "--batch", "2", "--epochs", "3", "--char-hidden", "4"],
     ),
+    # A bidirectional encoder with dropout, attention, a bridge, a peeky decoder and the
+    # seeded split of --data; the test record (beam search) must come out the same too.
+    "translate": (
+        "pairs.tsv",
+        PAIRS,
+        ["translate", "train", "--data"],
+        [
+            "--embed",
+            "8",
+            "--hidden",
+            "8",
+            "--batch",
+            "4",
+            "--epochs",
+            "3",
+            "--dropout",
+            "0.3",
+            "--bidirectional",
+            "--peeky",
+            "--attention",
+            "additive",
+            "--beam",
+            "2",
+        ],
+    ),  # fmt: skip
 }
 
 

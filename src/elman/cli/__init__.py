@@ -3,6 +3,7 @@
     lm.py        train, recipes, eval, generate, score (the language model)
     classify.py  classify train | eval | predict
     tag.py       tag train | eval | predict
+    translate.py translate train | eval | predict
     serve.py     serve (the web playground)
     inspect.py   inspect units | gradients | curves (elman.insight)
     export.py    export (ONNX)
@@ -20,7 +21,7 @@ import os
 import sys
 
 from elman import __version__
-from elman.cli import classify, export, inspect, lm, serve, tag
+from elman.cli import classify, export, inspect, lm, serve, tag, translate
 from elman.cli.common import Parser
 from elman.config import require_finite
 from elman.errors import ElmanError
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="elman", description="Recurrent-network language models in NumPy.")
     parser.add_argument("--version", action="version", version=f"elman {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (lm, classify, tag, export, serve, inspect):
+    for family in (lm, classify, tag, translate, export, serve, inspect):
         family.register(commands)
     return parser
 

@@ -379,12 +379,17 @@ def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> s
 def cmd_recipes(args: argparse.Namespace) -> None:
     for recipe in RECIPES.values():
         print(f"{recipe.name}: {recipe.summary}")
-        print(f"  settings:  {common.defaults_text(recipe.model, recipe.train)}")
-        print(f"  --data:    {recipe.data}")
+        print(f"  command:   {recipe.example or f'elman {recipe.command} --recipe {recipe.name}'}")
+        settings = common.defaults_text(recipe.model, recipe.kind, recipe.train)
+        print(f"  settings:  {settings}")
+        print(f"  {'--data:' if recipe.command == 'train' else 'data:':<10} {recipe.data}")
         print(f"  published: {recipe.published}")
         print(f"  target:    {recipe.target}")
         print()
-    print("Run one with: elman train --recipe NAME --data DIR [flags that override its settings]")
+    print(
+        "Run one with: elman train --recipe NAME --data DIR, or elman translate train --recipe "
+        "NAME with its data, and flags that override its settings"
+    )
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
@@ -592,7 +597,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--recipe",
         metavar="NAME",
-        help=f"start from a recipe's settings ({', '.join(RECIPES)}; see elman recipes); "
+        help="start from a recipe's settings "
+        f"({', '.join(r.name for r in RECIPES.values() if r.command == 'train')}; see elman "
+        "recipes); "
         "flags given override them",
     )
     for role, flag in VECTOR_FLAGS.items():

@@ -1,4 +1,5 @@
-"""PNG pictures of the gradient through time and of training curves, with matplotlib:
+"""PNG pictures of the gradient through time, of training curves and of a translator's
+attention, with matplotlib:
 an optional dependency (``pip install 'elman[plot]'``), imported when a picture is
 drawn, never when elman is imported."""
 
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from elman.errors import ElmanError
 from elman.insight.curves import Curves
 from elman.insight.gradients import GradientNorms
@@ -18,11 +21,11 @@ from elman.insight.gradients import GradientNorms
 INSTALL = "pip install 'elman[plot]'"
 
 
-def require_matplotlib() -> None:
+def require_matplotlib(what: str = "drawing a plot") -> None:
     """Refuse, with the fix, when matplotlib is not installed: called before any work
     that would end in a picture (``elman train --plot`` checks before training)."""
     if importlib.util.find_spec("matplotlib") is None:
-        raise ElmanError(f"drawing a plot needs matplotlib, which is not installed; {INSTALL}.")
+        raise ElmanError(f"{what} needs matplotlib, which is not installed; {INSTALL}.")
 
 
 def check_plot(path: str | os.PathLike) -> Path:
@@ -80,6 +83,31 @@ def plot_gradients(results: Sequence[tuple[str, GradientNorms]], path: str | os.
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8)
     _save(fig, path)
+
+
+def plot_attention(
+    weights: np.ndarray,
+    source_tokens: Sequence[str],
+    output_tokens: Sequence[str],
+    path: str | os.PathLike,
+) -> None:
+    """``weights`` (one row per output token, one column per source token, each row
+    summing to 1) as a heatmap: output tokens down the side, source tokens along the top."""
+    plt = _pyplot()
+    rows, columns = weights.shape
+    fig, ax = plt.subplots(figsize=(1.5 + 0.35 * columns, 1.2 + 0.35 * rows))
+    ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(columns), [_token_label(t) for t in source_tokens], rotation=90)
+    ax.set_yticks(range(rows), [_token_label(t) for t in output_tokens])
+    ax.xaxis.tick_top()
+    ax.set_xlabel("source")
+    ax.set_ylabel("translation")
+    _save(fig, path)
+
+
+def _token_label(token: str) -> str:
+    """A token as a tick label: spaces and line ends made visible."""
+    return {" ": "␣", "\n": "<eos>"}.get(token, token)
 
 
 def _positive(values: Sequence[float]) -> list[float]:

@@ -42,6 +42,13 @@ class Affine:
         W = self.params["W"]
         x = self.x.reshape(-1, W.shape[0])  # (N, H)
         dy = dy.reshape(-1, W.shape[1])  # (N, V)
-        self.grads["W"] += x.T @ dy
+        dW = self.grads["W"]
+        if dW.flags.f_contiguous and not dW.flags.c_contiguous:
+            # A tied weight, W = E^T: the product in E's own layout, so the sum into its
+            # gradient runs over contiguous memory instead of across it.
+            dE = dW.T  # a view: adding into it adds into the embedding's gradient
+            dE += dy.T @ x
+        else:
+            dW += x.T @ dy
         self.grads["b"] += sum_columns(dy)
         return (dy @ W.T).reshape(self.x.shape)

@@ -76,8 +76,9 @@ class NumpyArrays:
     def copy(self, a: np.ndarray) -> np.ndarray:
         return a.copy()
 
-    def sqrt(self, a: np.ndarray) -> np.ndarray:
-        return np.sqrt(a)
+    def sqrt(self, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """The square root of ``a`` into ``out``, with nothing allocated."""
+        return np.sqrt(a, out=out)
 
     def norm(self, a: np.ndarray) -> float:
         """The L2 norm of a flat buffer."""

@@ -28,8 +28,8 @@ class TorchArrays:
     def copy(self, a: torch.Tensor) -> torch.Tensor:
         return a.clone()
 
-    def sqrt(self, a: torch.Tensor) -> torch.Tensor:
-        return torch.sqrt(a)
+    def sqrt(self, a: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.sqrt(a, out=out)
 
     def norm(self, a: torch.Tensor) -> float:
         """The L2 norm of a flat buffer (on a GPU, this waits for it)."""

@@ -1,0 +1,309 @@
+"""Many-to-many with delay: read a whole source sequence, then write a target sequence of
+another length (Sutskever et al. 2014; Cho et al. 2014; with attention, Bahdanau et al.
+2015 and Luong et al. 2015).
+
+    x_s = E_src[u_s]                             source embedding             (B, S, D)
+    m   = encoder(x)                             (bi)RNN/LSTM/GRU stack       (B, S, Hm)
+    c   = [m_fwd at the last real step; m_rev at step 0]   the source's summary (B, Hm)
+    decoder(y_0..y_{T-1} | c, m)                 blocks.decoder.Decoder       (B, T, V)
+        h_0 = tanh(c W + b)                      the bridge, per decoder layer
+        attention over m's real steps, Luong's tanh([ctx_t; h_t] W + b), output
+    loss = mean over the real target tokens (<eos> included) of -log p(y_t | y_<t, source)
+
+Hm is H, or 2H with a bidirectional encoder. The source is right-padded and masked
+throughout: the encoder reads each sequence to its length (``blocks.encoder``), the
+summary takes each direction's final state, and attention never weighs the padding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from elman.blocks.decoder import ATTENTIONS, Conditioning, Decoder, State
+from elman.blocks.encoder import Encoder
+from elman.config import (
+    ModelConfig,
+    field_help,
+    require_choice,
+    require_finite_fields,
+)
+from elman.errors import ElmanError
+from elman.nn import Embedding, Pooling
+from elman.nn import init as nninit
+from elman.nn.init import EMBED_SCALE
+from elman.nn.loss import cross_entropy
+from elman.nn.network import Network
+
+FORMATS = ("tsv", "qa")
+
+
+@dataclass
+class TranslateConfig:
+    """What a translator adds to the shape (``ModelConfig``, which describes both the
+    encoder and the decoder) and to the training settings (``TrainConfig``)."""
+
+    source_vocab_size: int = field(
+        default=0,
+        metadata=field_help("number of source tokens (set from the vocabulary)", cli=False),
+    )
+    attention: str = field(
+        default="general",
+        metadata=field_help(
+            "attention over the encoder's outputs: Luong's dot or general score, "
+            "Bahdanau's additive score, or none (the decoder then reads the source only "
+            "through its initial state)",
+            choices=ATTENTIONS,
+        ),
+    )
+    attention_size: int = field(
+        default=0, metadata=field_help("the additive score's hidden size (0: --hidden)")
+    )
+    bridge: bool = field(
+        default=True,
+        metadata=field_help(
+            "start each decoder layer from tanh(c W + b) of the source's summary c (the "
+            "encoder's final state of each direction); off: from zeros"
+        ),
+    )
+    peeky: bool = field(
+        default=False,
+        metadata=field_help(
+            "also feed the summary to the decoder's first layer at every step (Deep Learning "
+            "from Scratch 2's peeky decoder)"
+        ),
+    )
+    reverse_source: bool = field(
+        default=False,
+        metadata=field_help(
+            "read each source backwards (Sutskever et al. 2014); recorded in the checkpoint "
+            "and applied when translating"
+        ),
+    )
+    format: str = field(
+        default="tsv",
+        metadata=field_help(
+            "what a --data line holds: source<TAB>target, or the book's question_answer "
+            "(Deep Learning from Scratch 2's addition.txt and date.txt)",
+            choices=FORMATS,
+        ),
+    )
+    tokenized: bool = field(
+        default=False,
+        metadata=field_help(
+            "the target text is already tokenised (tokens between spaces, as Moses' *.tok.* "
+            "files): BLEU scores it as it is (sacreBLEU tokenize='none'), else after "
+            "sacreBLEU's 13a tokenisation"
+        ),
+    )
+    valid_fraction: float = field(
+        default=0.05,
+        metadata=field_help("part of --data held out for validation (seeded split)"),
+    )
+    test_fraction: float = field(
+        default=0.1, metadata=field_help("part of --data held out for testing (seeded split)")
+    )
+    split_seed: int = field(
+        default=0,
+        metadata=field_help("seed of the split of --data (recorded in the checkpoint)"),
+    )
+    beam: int = field(
+        default=5,
+        metadata=field_help(
+            "beam width when translating (1: greedy); eval and predict take --beam too"
+        ),
+    )
+    length_penalty: float = field(
+        default=1.0,
+        metadata=field_help(
+            "beam search ranks finished translations by log-probability / length^alpha "
+            "(0: the sum, which favours short ones; 1: per token)"
+        ),
+    )
+    max_ratio: float = field(
+        default=2.0,
+        metadata=field_help(
+            "a translation ends after at most max_ratio x source tokens + max_extra tokens"
+        ),
+    )
+    max_extra: int = field(
+        default=10, metadata=field_help("see --max-ratio: tokens allowed beyond the ratio")
+    )
+
+    def __post_init__(self) -> None:
+        require_finite_fields(self)
+        require_choice("attention", self.attention, ATTENTIONS)
+        require_choice("format", self.format, FORMATS)
+        for name in ("attention_size", "source_vocab_size", "split_seed", "max_extra"):
+            if getattr(self, name) < 0:
+                raise ElmanError(
+                    f"--{name.replace('_', '-')} must be zero or positive, got "
+                    f"{getattr(self, name)}."
+                )
+        if self.beam < 1:
+            raise ElmanError(f"--beam must be a positive integer, got {self.beam}.")
+        if self.length_penalty < 0 or self.max_ratio < 0:
+            raise ElmanError(
+                "--length-penalty and --max-ratio must be zero or positive, got "
+                f"{self.length_penalty} and {self.max_ratio}."
+            )
+        for name in ("valid_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                raise ElmanError(
+                    f"--{name.replace('_', '-')} must be at least 0 and below 1, got {value}."
+                )
+        if self.valid_fraction + self.test_fraction >= 1:
+            raise ElmanError(
+                f"--valid-fraction and --test-fraction add up to "
+                f"{self.valid_fraction + self.test_fraction}, leaving nothing to train on; "
+                "make them smaller."
+            )
+        if self.attention == "none" and not (self.bridge or self.peeky):
+            raise ElmanError(
+                "with --attention none, --no-bridge and no --peeky the decoder would never "
+                "read the source; keep the bridge, add --peeky or choose an attention."
+            )
+
+
+def check_translator_config(config: ModelConfig, translate: TranslateConfig) -> None:
+    """Refuse shapes a translator cannot have, before any data is read."""
+    memory = config.output_size
+    if translate.attention == "dot" and memory != config.hidden:
+        raise ElmanError(
+            f"the dot score compares the decoder's state (--hidden {config.hidden}) with the "
+            f"encoder's outputs ({memory}: both directions of a bidirectional encoder), so "
+            "their sizes must agree; use --attention general or additive, or drop "
+            "--bidirectional."
+        )
+    if config.softmax != "full":
+        raise ElmanError("a translator has a full softmax over the target vocabulary.")
+
+
+class Translator(Network):
+    """Source embedding -> encoder -> summary -> conditional decoder (module doc).
+
+    Parameters: ``"source_embed.W"``, ``"encoder.0.W_x"`` (``"encoder.0.forward.W_x"``
+    and ``"encoder.0.reverse.W_x"`` when bidirectional), ..., then the decoder's,
+    named as a language model's (``"embed.W"``, ``"rnn.0.W_x"``, ``"output.W"``, ...)
+    with ``"bridge.l.W"``, ``"attention.W_a"``, ``"combine.W"`` (``blocks.decoder``); all
+    in one flat buffer (``nn.Network``). ``config.vocab_size`` is the target vocabulary's
+    size, ``translate.source_vocab_size`` the source's; ``config.tie`` ties the decoder's
+    output layer to its embedding.
+
+    Initialisation as the language model's: embeddings and output U(-0.1, 0.1),
+    recurrent layers by ``nn.init.recurrent_layer``, bridges and the attentional layer
+    Glorot uniform with zero biases.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        translate: TranslateConfig,
+        seed: int = 0,
+        dtype: np.dtype | type = np.float32,
+    ) -> None:
+        if config.vocab_size < 1 or translate.source_vocab_size < 1:
+            raise ValueError("both vocabulary sizes must be set from the vocabularies")
+        check_translator_config(config, translate)
+        self.config, self.translate = config, translate
+        rng = np.random.default_rng(seed)
+        self.dropout_rng = dropout_rng = np.random.default_rng([seed, 1])
+        D, Hm = config.embed, config.output_size
+        self.source_embedding = Embedding(
+            nninit.uniform(rng, (translate.source_vocab_size, D), EMBED_SCALE)
+        )
+        self.encoder = Encoder(config, D, rng, dropout_rng)
+        self.summary = Pooling("final", split=config.hidden if config.bidirectional else None)
+        self.conditioned = translate.bridge or translate.peeky
+        self.decoder = Decoder(
+            dataclasses.replace(config, bidirectional=False),
+            rng,
+            dropout_rng,
+            condition_size=Hm if self.conditioned else 0,
+            bridge=translate.bridge,
+            peeky=translate.peeky,
+            attention=translate.attention,
+            memory_size=Hm,
+            attention_size=translate.attention_size,
+        )
+        self.attends = translate.attention != "none"
+        self.dropouts = [*self.encoder.dropouts, *self.decoder.dropouts]
+        self.pack(self.layers(), dtype, skip=self.decoder.tied())
+        self.decoder.tie(self.params, self.grads)
+        self.lengths: np.ndarray | None = None  # the source lengths of the last forward
+
+    def layers(self) -> list[tuple[str, object]]:
+        """The layers with parameters, named as in ``params``."""
+        return [
+            ("source_embed", self.source_embedding),
+            *self.encoder.layers("encoder"),
+            *self.decoder.layers(),
+        ]
+
+    @property
+    def loss_layer(self):
+        """The decoder's cross-entropy: ``total`` and ``count`` of the last forward."""
+        return self.decoder.loss_layer
+
+    def forward(
+        self,
+        source: np.ndarray,
+        source_lengths: np.ndarray,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> float:
+        """Mean cross-entropy per real target token of ``targets`` (B, T) given the
+        right-padded ``source`` (B, S) of ``source_lengths`` (B,), read with teacher
+        forcing from ``inputs`` (B, T): <eos> (the start), then the targets but the last."""
+        memory = self.encoder.forward(self.source_embedding.forward(source), source_lengths)
+        summary = self.summary.forward(memory, source_lengths) if self.conditioned else None
+        self.lengths = source_lengths
+        return self.decoder.forward(
+            inputs,
+            targets,
+            mask,
+            condition=summary,
+            memory=memory if self.attends else None,
+            memory_lengths=source_lengths if self.attends else None,
+        )
+
+    def backward(self) -> None:
+        """Add the gradient of the last ``forward``'s loss to ``grads``: through the
+        decoder, then into the encoder from attention and from the summary."""
+        given = self.decoder.backward()
+        dmemory = given.memory
+        if given.condition is not None:
+            dsummary = self.summary.backward(given.condition)
+            dmemory = dsummary if dmemory is None else dmemory + dsummary
+        self.source_embedding.backward(self.encoder.backward(dmemory))
+
+    # Pure: evaluation and decoding ----------------------------------------------------
+
+    def encode(self, source: np.ndarray, source_lengths: np.ndarray) -> tuple[Conditioning, State]:
+        """What the decoder reads for a batch of right-padded sources: its conditioning
+        (summary, memory and keys) and initial state. Pure, without dropout."""
+        memory = self.encoder.apply(self.source_embedding.apply(source), source_lengths)
+        summary = self.summary.apply(memory, source_lengths) if self.conditioned else None
+        return self.decoder.prepare(
+            len(source),
+            condition=summary,
+            memory=memory if self.attends else None,
+            memory_lengths=source_lengths if self.attends else None,
+        )
+
+    def nll(
+        self,
+        source: np.ndarray,
+        source_lengths: np.ndarray,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> tuple[float, int]:
+        """(summed cross-entropy in nats, target tokens): ``forward``'s figure, pure."""
+        conditioning, state = self.encode(source, source_lengths)
+        logits, _, _ = self.decoder.apply(inputs, conditioning, state)
+        return cross_entropy(logits, targets, mask)

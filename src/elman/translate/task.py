@@ -1,0 +1,141 @@
+"""The translator as the training loop sees it (shuffled batches of pairs of similar
+length, the best model by validation perplexity), and its Python entry points:
+``build`` a translator for some pairs, ``train`` it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from elman import training
+from elman.config import ModelConfig, TrainConfig
+from elman.errors import ElmanError
+from elman.numbers import perplexity
+from elman.translate import checkpoint
+from elman.translate.data import (
+    Pair,
+    ParallelBatch,
+    ParallelData,
+    build_vocabularies,
+    encode,
+    make_batches,
+)
+from elman.translate.decode import translate_ids
+from elman.translate.evaluate import loss_of
+from elman.translate.model import TranslateConfig, Translator
+
+
+class TranslatorTask(training.WholeSequenceTask):
+    """Every pair is read whole from a zero state; validation reports the references'
+    perplexity (which picks the best model) and the exact matches of greedy translations."""
+
+    command = "translate train"
+    unit = "tokens"
+    headline = "exact"
+
+    def __init__(
+        self,
+        ckpt: checkpoint.TranslatorCheckpoint,
+        train: ParallelData,
+        valid: ParallelData | None,
+    ) -> None:
+        if len(train) == 0:
+            raise ElmanError("there are no training pairs; give more data.")
+        super().__init__(ckpt, train, valid if valid is not None and len(valid) else None)
+        self.uniform_loss = math.log(self.model.config.vocab_size)
+        self.eos_id = ckpt.target.eos_id
+
+    def epoch_batches(self, rng: np.random.Generator) -> Sequence[ParallelBatch]:
+        return make_batches(self.train_data, self.ckpt.train_config.batch, self.eos_id, rng)
+
+    def forward(self, batch: ParallelBatch) -> tuple[float, float, float]:
+        loss = self.model.forward(
+            batch.source, batch.source_lengths, batch.inputs, batch.targets, batch.mask
+        )
+        return loss, self.model.loss_layer.total, float(self.model.loss_layer.count)
+
+    def validate(self) -> dict[str, float] | None:
+        if self.valid_data is None:
+            return None
+        batch = self.ckpt.train_config.eval_batch
+        total, count = loss_of(self.model, self.valid_data, self.eos_id, batch)
+        greedy = translate_ids(
+            self.model,
+            self.valid_data.sources,
+            self.eos_id,
+            beam=1,
+            max_ratio=self.model.translate.max_ratio,
+            max_extra=self.model.translate.max_extra,
+            batch=batch,
+        )
+        exact = np.mean(
+            [
+                np.array_equal(t.ids, reference[:-1]) and t.finished
+                for t, reference in zip(greedy, self.valid_data.targets, strict=True)
+            ]
+        )
+        loss = total / max(count, 1)
+        return {"loss": loss, "ppl": perplexity(loss), "exact": float(exact)}
+
+    def score(self, figures: dict[str, float]) -> tuple[float, ...]:
+        return (-figures["loss"],)
+
+    def train_figures(self, mean_loss: float) -> dict[str, float]:
+        return {"train_ppl": perplexity(mean_loss)}
+
+    def describe(self, record: dict[str, Any]) -> str:
+        valid = ""
+        if "valid_loss" in record:
+            valid = f", valid ppl {record['valid_ppl']:.2f}, exact {record['valid_exact']:.4f}"
+        return f"train ppl {record['train_ppl']:.2f}{valid}"
+
+    def save_checkpoint(self, out: Path) -> None:
+        checkpoint.save(out, self.ckpt)
+
+
+def build(
+    pairs: Sequence[Pair],
+    model_config: ModelConfig | None = None,
+    translate_config: TranslateConfig | None = None,
+    train_config: TrainConfig | None = None,
+) -> checkpoint.TranslatorCheckpoint:
+    """A new translator for ``pairs``: the two vocabularies from them (the level,
+    ``max_vocab`` and ``min_count`` of ``train_config``), and the model, initialised
+    with ``train_config.seed``."""
+    model_config = model_config or ModelConfig()
+    translate_config = translate_config or TranslateConfig()
+    train_config = train_config or TrainConfig()
+    source, target = build_vocabularies(
+        pairs, train_config.level, train_config.max_vocab, train_config.min_count
+    )
+    model_config = dataclasses.replace(model_config, vocab_size=len(target))
+    translate_config = dataclasses.replace(translate_config, source_vocab_size=len(source))
+    model = Translator(model_config, translate_config, seed=train_config.seed)
+    return checkpoint.TranslatorCheckpoint(model, source, target, train_config)
+
+
+def encode_pairs(ckpt: checkpoint.TranslatorCheckpoint, pairs: Sequence[Pair]) -> ParallelData:
+    """``pairs`` as the checkpoint's model reads them (its vocabularies, its direction)."""
+    return encode(pairs, ckpt.source, ckpt.target, ckpt.translate_config.reverse_source)
+
+
+def train(
+    ckpt: checkpoint.TranslatorCheckpoint,
+    train_pairs: Sequence[Pair],
+    valid_pairs: Sequence[Pair] | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train ``ckpt.model`` on ``train_pairs`` with ``ckpt.train_config`` and return one
+    record per epoch; after each epoch it is validated on ``valid_pairs``, and with
+    ``out`` the best model (by validation perplexity) is saved there as a checkpoint, with
+    ``metrics.jsonl`` and the training state. On return the model holds the best weights
+    seen."""
+    valid = encode_pairs(ckpt, valid_pairs) if valid_pairs else None
+    task = TranslatorTask(ckpt, encode_pairs(ckpt, train_pairs), valid)
+    return training.train(task, ckpt.train_config, out, progress)

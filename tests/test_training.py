@@ -81,6 +81,45 @@ def alternating(tmp_path, valid_text, name, epochs=4):
     return model, history
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_restart_every_starts_the_marked_streams_from_zero(cell):
+    """Two layers, --restart-every 3 over two epochs: each chunk starts from a zero state
+    in every layer exactly in the streams its batch marks (all of them at an epoch's
+    start), and carries the state on in the others."""
+    text = FOX * 8
+    tok = CharTokenizer.fit(text)
+    config = ModelConfig(vocab_size=len(tok), embed=8, hidden=16, cell=cell, layers=2)
+    model = LanguageModel(config, seed=0)
+    zero_rows = []
+    original = model.forward
+
+    def forward(inputs, targets, mask=None):
+        rows = []
+        for state in model.state:
+            if state is None:
+                rows.append([True] * len(inputs))
+                continue
+            parts = state if isinstance(state, tuple) else (state,)
+            rows.append(np.all([~p.any(axis=1) for p in parts], axis=0).tolist())
+        zero_rows.append(rows)
+        return original(inputs, targets, mask)
+
+    model.forward = forward
+    train_config = TrainConfig(batch=4, bptt=5, epochs=2, lr=0.01, restart_every=3)
+    train(model, tok, text, config=train_config, progress=False)
+    batches = list(make_batches(tok.encode(text), "carry", tok.eos_id, 4, 5, 3))
+    assert len(zero_rows) == 2 * len(batches)
+    assert sum(b.restart is not None for b in batches) >= len(batches) - 2
+    for rows, batch in zip(zero_rows, batches * 2, strict=True):
+        if batch.reset:
+            expected = [True] * 4
+        elif batch.restart is None:
+            expected = [False] * 4
+        else:
+            expected = batch.restart.tolist()
+        assert rows == [expected, expected]
+
+
 def test_out_dir_is_created(tmp_path):
     text = "ab" * 200 + "\n"
     tok = CharTokenizer.fit(text)

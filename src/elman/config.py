@@ -227,6 +227,16 @@ class TrainConfig:
             "T, steps per chunk; gradients stop at chunk boundaries", kinds=LM_ONLY
         ),
     )
+    restart_every: int = field(
+        default=0,
+        metadata=field_help(
+            "--state carry: each stream also starts over from a zero state every N chunks, "
+            "staggered so that about B/N streams restart at each chunk; the model then learns "
+            "to start cold anywhere, as each evaluation stream does (0: only at each epoch's "
+            "start)",
+            kinds=LM_ONLY,
+        ),
+    )
     epochs: int = field(
         default=0,
         metadata=field_help(
@@ -297,7 +307,7 @@ class TrainConfig:
         require_choice("on_nan", self.on_nan, NAN_POLICIES)
         for name in ("batch", "bptt", "eval_batch", "log_every"):
             require_positive(name, getattr(self, name))
-        limits = ("max_vocab", "epochs", "max_steps", "max_minutes", "save_every")
+        limits = ("max_vocab", "epochs", "max_steps", "max_minutes", "save_every", "restart_every")
         for name in (*limits, "lr", "clip", "decay_after", "average_after"):
             if getattr(self, name) < 0:
                 raise ElmanError(

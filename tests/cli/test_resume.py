@@ -24,9 +24,11 @@ from elman.training import RESUME_FILE
 TEXT = "".join(
     f"line {i}: the quick brown fox jumps over the lazy dog {i % 7}\n" for i in range(80)
 )
-# An LSTM with locked dropout, so that the optimiser, the carried (h, c) and the
-# dropout generator all have to come back exactly.
+# An LSTM with locked dropout and streams restarting every 3 chunks, so that the
+# optimiser, the carried (h, c) and the dropout generator all have to come back exactly.
 SETTINGS = [
+    "--restart-every",
+    "3",
     "--hidden",
     "48",
     "--embed",

@@ -281,6 +281,70 @@ def test_stream_batches_reset_only_on_the_first_chunk():
     assert batches[-len(batches)].reset
 
 
+def cold_starts(batches: StreamBatches) -> np.ndarray:
+    """(chunks, B) bool: which stream starts from a zero state before which chunk."""
+    rows = []
+    for chunk in batches:
+        if chunk.reset:
+            rows.append(np.ones(batches.batch, bool))
+        elif chunk.restart is not None:
+            assert chunk.restart.dtype == bool and chunk.restart.shape == (batches.batch,)
+            assert chunk.restart.any()  # None is used whenever no stream restarts
+            rows.append(chunk.restart)
+        else:
+            rows.append(np.zeros(batches.batch, bool))
+    return np.array(rows)
+
+
+def test_restart_docstring_example():
+    """B=3, N=2: the restarts drawn in the module docstring."""
+    batches = StreamBatches(np.arange(40), batch=3, bptt=2, restart_every=2)
+    drawn = ["R . r . r", "R r . r .", "R . r . r"]
+    marks = [
+        [
+            "R" if c.reset else "r" if c.restart is not None and c.restart[b] else "."
+            for b in range(3)
+        ]
+        for c in list(batches)[:5]
+    ]
+    assert [" ".join(column) for column in zip(*marks, strict=True)] == drawn
+
+
+@given(st.integers(2, 300), st.integers(1, 6), st.integers(1, 8), st.integers(0, 5))
+def test_restarts_are_staggered_and_leave_the_chunks_as_they_are(n, batch, bptt, every):
+    """Any corpus, B, T and N: the chunks are those without restarts; with N = 0 only
+    the first chunk starts cold; otherwise every stream restarts within N chunks of
+    the first, then every N chunks, and each chunk restarts between floor(B/N) and
+    ceil(B/N) streams."""
+    ids = np.arange(n)
+    plain = StreamBatches(ids, batch, bptt)
+    restarting = StreamBatches(ids, batch, bptt, restart_every=every)
+    for p, r in zip(plain, restarting, strict=True):
+        assert np.array_equal(p.inputs, r.inputs) and np.array_equal(p.targets, r.targets)
+        assert (p.mask is None) == (r.mask is None)
+        assert p.mask is None or np.array_equal(p.mask, r.mask)
+        assert p.reset == r.reset and p.restart is None
+    cold = cold_starts(restarting)
+    assert cold[0].all()
+    if every == 0:
+        assert not cold[1:].any()
+        return
+    for b in range(batch):
+        starts = [*np.flatnonzero(cold[:, b]), len(cold)]  # ends at the last chunk
+        assert starts[0] == 0 and starts[1] <= every
+        assert all(gap == every for gap in np.diff(starts[1:-1]))
+        assert starts[-1] - starts[-2] <= every
+    counts = cold[1:].sum(axis=1)
+    assert ((batch // every <= counts) & (counts <= -(-batch // every))).all()
+
+
+def test_restart_every_is_refused_below_zero_and_with_state_reset():
+    with pytest.raises(ElmanError, match="restart_every must be 0 or more"):
+        StreamBatches(np.arange(10), 2, 2, restart_every=-1)
+    with pytest.raises(ElmanError, match="--restart-every .* leave --restart-every out"):
+        make_batches(np.array([2, 3, EOS, 4, EOS]), "reset", EOS, 2, 2, restart_every=4)
+
+
 @given(
     st.lists(st.integers(0, 4), min_size=1, max_size=200),
     st.integers(1, 6),

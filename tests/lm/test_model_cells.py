@@ -317,3 +317,35 @@ def test_step_equals_logits_one_token_at_a_time(cell):
                 assert_close(a, b, rtol=1e-12, atol=1e-14)
         else:
             assert_close(ours, carried, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_reset_state_of_some_rows_restarts_only_those_streams(cell):
+    """Two layers, three streams: after ``reset_state(rows)`` the next chunk gives, in the
+    rows marked, the logits of a model that reads the chunk from a zero state, and in
+    the others those of one that carries its state on."""
+    model = make_model(cell, layers=2)
+    model.flat_params *= 2
+    ids = np.random.default_rng(8).integers(0, V, size=(3, 2 * T))
+    first, second = ids[:, :T], ids[:, T:]
+    carried = make_model(cell, layers=2)
+    carried.flat_params[...] = model.flat_params
+    carried.logits(first)
+    expected_carried = carried.logits(second)
+    expected_cold = model.logits(second)  # from a zero state in every stream
+
+    model.reset_state()
+    model.logits(first)
+    rows = np.array([True, False, True])
+    model.reset_state(rows)
+    logits = model.logits(second)
+    assert_close(logits[rows], expected_cold[rows], rtol=1e-12, atol=1e-14)
+    assert_close(logits[~rows], expected_carried[~rows], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_reset_state_of_rows_keeps_a_zero_state_zero(cell):
+    """With nothing carried (None: zeros), restarting some rows leaves it None."""
+    model = make_model(cell, layers=2)
+    model.reset_state(np.array([True, False]))
+    assert model.state == [None, None]

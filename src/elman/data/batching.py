@@ -12,6 +12,20 @@ ids = a b c d e f g h i j k (N = 11, 10 pairs), B = 3 (so L = 4) and T = 3:
     stream 2:    i j 0 | 0    j k 0 | 0    1 1 0 | 0
                  chunk 0 | chunk 1 (the last chunk may be shorter than T)
 
+With ``restart_every`` N > 0 (training only), stream b also starts over from a
+zero state before chunk k whenever (k + b) % N == 0, so about B/N streams restart
+at every chunk and each restarts every N chunks. With B = 3 and N = 2 (R: every
+stream starts from zero, r: this stream does, .: it carries its state on):
+
+    chunk:       0 1 2 3 4
+    stream 0:    R . r . r
+    stream 1:    R r . r .
+    stream 2:    R . r . r
+
+A stream read from start to end never starts cold after its first step, while
+every evaluation stream does (``elman.lm.evaluate.evaluate_ids``); the restarts let
+the model learn to start cold at many points of the text (see docs/evaluation.md).
+
 Unlike the PyTorch word_language_model ``batchify``, which trims the corpus to a
 multiple of B, the tail is padded (id 0, mask False), so every target ``ids[1:]``
 is predicted exactly once and nothing is dropped; only the last streams can hold
@@ -37,13 +51,14 @@ class Batch:
     targets: np.ndarray  # (B, T) int64, the id that follows each input
     mask: np.ndarray | None  # (B, T) bool, False at padding; None when nothing is padding
     reset: bool = False  # start the hidden state over from zero before this chunk
+    restart: np.ndarray | None = None  # (B,) bool, streams that start over from zero; None: none
     lines: np.ndarray | None = None  # (B,) which line of the text each row reads (LineBatches)
 
 
 class StreamBatches:
     """The chunks of a corpus laid out as B streams read T steps at a time (see module doc)."""
 
-    def __init__(self, ids: np.ndarray, batch: int, bptt: int) -> None:
+    def __init__(self, ids: np.ndarray, batch: int, bptt: int, restart_every: int = 0) -> None:
         ids = np.asarray(ids)
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
             raise ValueError(f"expected a 1-D integer array of ids, got {ids.dtype} {ids.shape}")
@@ -56,8 +71,11 @@ class StreamBatches:
             raise ElmanError(f"batch must be at least 1, got {batch}; use e.g. 32.")
         if bptt < 1:
             raise ElmanError(f"bptt must be at least 1, got {bptt}; use e.g. 64.")
+        if restart_every < 0:
+            raise ElmanError(f"restart_every must be 0 or more, got {restart_every}.")
         self.batch = batch
         self.bptt = bptt
+        self.restart_every = restart_every
         self.tokens = len(ids) - 1  # real (input, target) pairs
         self.stream_length = -(-self.tokens // batch)  # L = ceil((N-1) / B)
         L = self.stream_length
@@ -90,8 +108,14 @@ class StreamBatches:
             pairs = np.arange(self.batch)[:, None] * L + np.arange(start, stop)  # (B, T)
             mask = pairs < self.tokens
             inputs[~mask] = 0  # the first padded input would otherwise be the corpus's last id
-        # Each pass over the streams starts from a zero state; later chunks carry it.
-        return Batch(inputs, targets, mask, reset=k == 0)
+        # Each pass over the streams starts from a zero state; later chunks carry it,
+        # but for the streams that restart (see the module doc).
+        restart = None
+        if self.restart_every and k > 0:
+            restart = (k + np.arange(self.batch)) % self.restart_every == 0  # (B,)
+            if not restart.any():
+                restart = None
+        return Batch(inputs, targets, mask, reset=k == 0, restart=restart)
 
     def __iter__(self) -> Iterator[Batch]:
         for k in range(len(self)):
@@ -170,12 +194,23 @@ class LineBatches:
 
 
 def make_batches(
-    ids: np.ndarray, state: str, eos_id: int | None, batch: int, bptt: int
+    ids: np.ndarray,
+    state: str,
+    eos_id: int | None,
+    batch: int,
+    bptt: int,
+    restart_every: int = 0,
 ) -> StreamBatches | LineBatches:
     """The batches for a hidden state that is carried across lines ("carry": B long
-    streams) or reset at every line end ("reset": one sequence per line)."""
+    streams, each restarting from zero every ``restart_every`` chunks if that is not 0)
+    or reset at every line end ("reset": one sequence per line)."""
     if state == "carry":
-        return StreamBatches(ids, batch, bptt)
+        return StreamBatches(ids, batch, bptt, restart_every)
+    if restart_every:
+        raise ElmanError(
+            "--restart-every restarts the long streams of --state carry, but with --state "
+            "reset every line already starts from zero; leave --restart-every out."
+        )
     if eos_id is None:
         raise ElmanError(
             "--state reset needs line ends, but the vocabulary has no newline; "

@@ -159,10 +159,11 @@ class LanguageModel(Network):
         rnns = [(f"rnn.{i}", rnn) for i, rnn in enumerate(self.rnns)]
         return [("embed", self.embedding), *rnns, ("output", self.output)]
 
-    def reset_state(self) -> None:
-        """Start every layer over from a zero state."""
+    def reset_state(self, rows: np.ndarray | None = None) -> None:
+        """Start every layer over from a zero state: in every stream, or only in the
+        streams where the (B,) boolean ``rows`` is True."""
         for rnn in self.rnns:
-            rnn.reset_state()
+            rnn.reset_state(rows)
 
     @property
     def state(self) -> list:

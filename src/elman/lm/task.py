@@ -71,8 +71,9 @@ class LanguageModelTask:
         self.train_conditions, self.valid_conditions = conditions or (None, None)
         bptt = config.bptt if conditions is None else len(train_ids)  # conditioned: whole lines
         self.batches = make_batches(
-            train_ids, model.config.state, tokenizer.eos_id, config.batch, bptt
-        )
+            train_ids, model.config.state, tokenizer.eos_id, config.batch, bptt,
+            config.restart_every,
+        )  # fmt: skip
         self.uniform_loss = math.log(model.config.vocab_size)
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[Batch]:
@@ -87,6 +88,8 @@ class LanguageModelTask:
         else:
             if batch.reset:  # a new epoch (carry) or a new group of lines (reset)
                 self.model.reset_state()
+            elif batch.restart is not None:  # some streams start cold (--restart-every)
+                self.model.reset_state(batch.restart)
             loss = self.model.forward(batch.inputs, batch.targets, batch.mask)
         return loss, self.model.loss_sum, self.model.loss_count
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from elman.nn.activations import sigmoid
+from elman.nn.recurrent import zero_rows
 from elman.nn.sums import sum_columns
 
 
@@ -58,8 +59,10 @@ class GRU:
         self.state: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
         self.cache: tuple[np.ndarray, ...] | None = None
 
-    def reset_state(self) -> None:
-        self.state = None
+    def reset_state(self, rows: np.ndarray | None = None) -> None:
+        """Start over from h_0 = 0: every stream, or only the streams where the (B,)
+        boolean ``rows`` is True (the others carry on)."""
+        self.state = zero_rows(self.state, rows)
 
     def initial_state(self, batch: int) -> np.ndarray:
         """h_0 = 0, (B, H)."""

@@ -6,6 +6,7 @@ from functools import cache
 
 import numpy as np
 
+from elman.nn.recurrent import zero_rows
 from elman.nn.sums import sum_columns
 
 LSTMState = tuple[np.ndarray, np.ndarray]  # (h, c), each (B, H)
@@ -93,8 +94,14 @@ class LSTM:
         self.state: LSTMState | None = None  # last (h, c), carried to the next chunk
         self.cache: tuple[np.ndarray, ...] | None = None
 
-    def reset_state(self) -> None:
-        self.state = None
+    def reset_state(self, rows: np.ndarray | None = None) -> None:
+        """Start over from (h_0, c_0) = (0, 0): every stream, or only the streams where
+        the (B,) boolean ``rows`` is True (the others carry on)."""
+        if rows is None or self.state is None:
+            self.state = None
+        else:
+            h, c = self.state
+            self.state = (zero_rows(h, rows), zero_rows(c, rows))
 
     def initial_state(self, batch: int) -> LSTMState:
         """(h_0, c_0) = (0, 0), each (B, H)."""

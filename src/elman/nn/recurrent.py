@@ -24,6 +24,16 @@ def rnn_step(
     return np.tanh(a_t, out=a_t)
 
 
+def zero_rows(state: np.ndarray | None, rows: np.ndarray | None) -> np.ndarray | None:
+    """A copy of ``state`` (B, H) with the rows where ``rows`` (B,) is True set to zero;
+    None (all zeros) when ``rows`` is None or there is no state yet."""
+    if rows is None or state is None:
+        return None
+    state = state.copy()
+    state[rows] = 0
+    return state
+
+
 class RNN:
     """Elman's simple recurrent network over a (B, T, D) sequence:
 
@@ -56,8 +66,10 @@ class RNN:
         self.state: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
         self.cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
-    def reset_state(self) -> None:
-        self.state = None
+    def reset_state(self, rows: np.ndarray | None = None) -> None:
+        """Start over from h_0 = 0: every stream, or only the streams where the (B,)
+        boolean ``rows`` is True (the others carry on)."""
+        self.state = zero_rows(self.state, rows)
 
     def initial_state(self, batch: int) -> np.ndarray:
         """h_0 = 0, (B, H)."""

@@ -60,6 +60,21 @@ def test_the_first_20_losses_equal_the_numpy_engines(tmp_path, cell, variant):
         np.testing.assert_allclose(value, numpy_model.params[name], atol=2e-5, err_msg=name)
 
 
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_restarting_streams_gives_the_numpy_engines_losses(tmp_path, cell):
+    """--restart-every zeroes the marked streams' state in the torch model as in NumPy's."""
+    tokenizer = CharTokenizer.fit(TEXT)
+    model_config = ModelConfig(vocab_size=len(tokenizer), cell=cell, embed=16, hidden=24, layers=2)
+    config = TrainConfig(batch=4, bptt=12, max_steps=20, log_every=1, restart_every=3, seed=3)
+    numpy_losses = run(LanguageModel(model_config, seed=3), tokenizer, config, tmp_path / "numpy")
+    torch_model = TorchLanguageModel(LanguageModel(model_config, seed=3))
+    torch_losses = run(torch_model, tokenizer, config, tmp_path / "torch")
+    no_restart = TrainConfig(batch=4, bptt=12, max_steps=20, log_every=1, seed=3)
+    carried = run(LanguageModel(model_config, seed=3), tokenizer, no_restart, tmp_path / "carried")
+    np.testing.assert_allclose(torch_losses, numpy_losses, rtol=1e-5)
+    assert not np.allclose(carried, numpy_losses, rtol=1e-5)  # the restarts changed something
+
+
 @pytest.mark.parametrize("cell", CELLS)
 def test_each_backend_evaluates_the_others_checkpoint_alike(tmp_path, cell):
     """A checkpoint trained on one backend, loaded in the other: the same perplexity, the

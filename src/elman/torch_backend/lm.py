@@ -188,8 +188,17 @@ class TorchLanguageModel:
 
     # The carried state --------------------------------------------------------------
 
-    def reset_state(self) -> None:
-        self._state = None
+    def reset_state(self, rows: np.ndarray | None = None) -> None:
+        """Start over from zeros: every stream, or only those where the (B,) boolean
+        ``rows`` is True (of which this process holds its shard)."""
+        if rows is None or self._state is None:
+            self._state = None
+            return
+        keep = torch.from_numpy(~rows[self.processes.shard(len(rows))]).to(self.device)
+        keep = keep.to(torch.float32)[None, :, None]  # (1, b, 1) over (layers, b, H)
+        parts = self._state if isinstance(self._state, tuple) else (self._state,)
+        kept = tuple(p * keep for p in parts)
+        self._state = kept if isinstance(self._state, tuple) else kept[0]
 
     @property
     def state(self) -> list:

@@ -92,8 +92,9 @@ class DataParallelLanguageModel:
     def _sum(self, values: list[float]) -> list[float]:
         return self.processes.sum_(torch.tensor(values, dtype=torch.float64)).tolist()
 
-    def reset_state(self) -> None:
-        self.model.reset_state()
+    def reset_state(self, rows: np.ndarray | None = None) -> None:
+        """Start over from zeros: every stream, or those where ``rows`` (B,) is True."""
+        self.model.reset_state(None if rows is None else rows[self.processes.shard(len(rows))])
 
     @property
     def state(self) -> list:

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from elman import kinds  # noqa: E402
 from elman.lm.generate import generate, score  # noqa: E402
 from elman.serve.app import MAX_BODY, MAX_LENGTH, Served, create_app  # noqa: E402
+from elman.translate.decode import translate_ids  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +36,11 @@ def client(served):
 
 def test_models_lists_every_model(client, served):
     listed = client.get("/api/models").json()
-    assert [m["name"] for m in listed] == ["lm", "classifier", "tagger"]
-    assert [m["kind"] for m in listed] == ["language-model", "classifier", "tagger"]
+    assert [m["name"] for m in listed] == ["lm", "classifier", "tagger", "translator"]
+    kinds = ["language-model", "classifier", "tagger", "translator"]
+    assert [m["kind"] for m in listed] == kinds
     assert listed[0]["vocab_size"] == len(served["lm"].tokenizer) and listed[0]["level"] == "char"
+    assert listed[3]["vocab_size"] == len(served["translator"].target)  # the language it writes
 
 
 def test_the_page_and_its_files_are_served(client):
@@ -88,6 +91,21 @@ def test_classify_and_tag(client):
     assert reply.json()["words"] == ["the", "dog", "runs"] and len(reply.json()["tags"]) == 3
 
 
+def test_translate_gives_the_cli_translation_and_attention_in_line_order(client, served):
+    ckpt = served["translator"]
+    reply = client.post("/api/translate", json={"model": "translator", "text": "3+4", "beam": 2})
+    data = reply.json()
+    assert reply.status_code == 200, data
+    (found,) = translate_ids(ckpt.model, [ckpt.source.encode_unfinished("4+3")],
+                             ckpt.target.eos_id, beam=2)  # fmt: skip
+    assert data["translation"] == ckpt.target.decode(found.ids.tolist())
+    assert data["source_tokens"] == ["3", "+", "4"]  # the model reads "4+3"
+    weights = np.array(data["attention"])
+    assert weights.shape == (len(data["tokens"]), 3)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(weights, found.attention[:, ::-1], rtol=1e-6)
+
+
 def test_units_give_one_value_per_token_and_the_best_units(client, served):
     text = 'the "quick" fox (runs)\nthe dog 42\n'
     reply = client.post("/api/units", json={"model": "lm", "text": text, "unit": 3})
@@ -129,6 +147,11 @@ BAD = [
     ("/api/units", {"model": "lm", "text": "the dog", "layer": 3}, 400, "'layer' must be between"),
     ("/api/units", {"model": "tagger", "text": "the dog"}, 400, "is a tagger"),
     ("/api/gradients", {"model": "lm", "text": "the dog"}, 400, "needs at least 52"),
+    ("/api/translate", {"model": "translator", "text": " "}, 400, "is empty"),
+    ("/api/translate", {"model": "translator", "text": "1+2\n3+4"}, 400, "must be one line"),
+    ("/api/translate", {"model": "translator", "text": "1+2", "beam": 0}, 400, "'beam' must be"),
+    ("/api/translate", {"model": "translator", "text": "1" * 1500}, 400, "more than the 1,000"),
+    ("/api/translate", {"model": "lm", "text": "1+2"}, 400, "is a language-model; this needs"),
 ]
 
 

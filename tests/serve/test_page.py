@@ -143,3 +143,24 @@ def test_classify_and_tag_views_follow_the_model(page):
     page.wait_for_selector("#tagged .token")
     assert page.locator("#tagged .token").count() == 3
     page.screenshot(path=artifact("serve-tag.png"))
+
+
+def test_a_translation_shows_its_attention(page):
+    page.select_option("#model", "translator")
+    assert page.is_visible("#translate") and not page.is_visible("#classify")
+    page.fill("#translate-text", "3+4")
+    page.click("#translate-button")
+    page.wait_for_selector("#attention td")
+    assert page.locator("#attention tr").first.locator("th").count() == 1 + 3  # 3, +, 4
+    # Each cell is as dark as its weight: the page draws what the API computed.
+    reply = page.evaluate(
+        "async () => (await fetch('/api/translate', {method: 'POST', body: "
+        "JSON.stringify({model: 'translator', text: '3+4', beam: 5})})).json()"
+    )
+    assert page.text_content("#translated") == reply["translation"]
+    greys = [round(255 * (1 - w)) for row in reply["attention"] for w in row]
+    shades = [
+        cell.evaluate("e => e.style.background") for cell in page.locator("#attention td").all()
+    ]
+    assert shades == [f"rgb({g}, {g}, {g})" for g in greys]
+    page.screenshot(path=artifact("serve-translate.png"))

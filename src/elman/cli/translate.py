@@ -19,7 +19,7 @@ from elman.training import require_an_end
 from elman.translate import checkpoint
 from elman.translate.checkpoint import TranslatorCheckpoint
 from elman.translate.data import Pair, fingerprint, read_aligned, read_data, source_ids, split
-from elman.translate.decode import Translation, translate_ids
+from elman.translate.decode import Translation, attention_in_line_order, translate_ids
 from elman.translate.evaluate import BLEU_EXTRA, TranslationEvaluation, evaluate
 from elman.translate.model import FORMATS, TranslateConfig, check_translator_config
 from elman.translate.task import TranslatorTask, build, encode_pairs
@@ -333,16 +333,8 @@ def cmd_predict(args: argparse.Namespace) -> None:
 def write_attention(
     directory: str, number: int, ckpt: TranslatorCheckpoint, line: str, found: Translation
 ) -> None:
-    """The attention behind line ``number``'s translation as DIR/line-NNNN.png, source
-    tokens in the order of the line (reversed back for a model reading backwards)."""
-    weights = found.attention
-    source_tokens = ckpt.source.tokenize(line.strip())
-    if ckpt.source.level == "word" and source_tokens and source_tokens[-1] == "<eos>":
-        source_tokens = source_tokens[:-1]
-    if ckpt.translate_config.reverse_source:
-        weights = weights[:, ::-1]
-    output_tokens = [ckpt.target.tokens[i] for i in found.ids]
-    output_tokens += ["<eos>"] if found.finished else []
+    """The attention behind line ``number``'s translation as DIR/line-NNNN.png."""
+    weights, source_tokens, output_tokens = attention_in_line_order(ckpt, line, found)
     path = Path(directory) / f"line-{number:04d}.png"
     plot_attention(weights, source_tokens, output_tokens, path)
 

@@ -10,6 +10,9 @@
                            "perplexity"}
     POST /api/classify     {"model", "text"} -> {"label", "probabilities"}
     POST /api/tag          {"model", "text"} -> {"words", "tags"}
+    POST /api/translate    {"model", "text", "beam"} (one line) -> {"translation", "log_prob",
+                           "finished", "source_tokens", "tokens", "attention" (one row of
+                           weights over the source tokens per token written, or null)}
     POST /api/units        {"model", "text", "layer", "state", "unit"} -> {"tokens",
                            "values" (the unit's value at each token), "states", "units",
                            "features" (the best units for each feature of the text)}
@@ -53,6 +56,8 @@ from elman.lm.generate import line_log_probs, stream
 from elman.numbers import dumps, perplexity
 from elman.tag.data import encode as encode_sentences
 from elman.tag.evaluate import predict_ids
+from elman.translate.data import source_ids
+from elman.translate.decode import attention_in_line_order, translate_ids
 
 MAX_BODY = 64 * 1024  # bytes of a request body
 MAX_TEXT = 2_000  # characters of a prompt or a text to score, classify or tag
@@ -82,7 +87,8 @@ class Served:
         return self.checkpoint.kind
 
     def describe(self) -> dict[str, Any]:
-        tokenizer = getattr(self.checkpoint, "tokenizer", None) or self.checkpoint.words
+        ckpt = self.checkpoint  # a translator is described by the language it writes
+        tokenizer = getattr(ckpt, "tokenizer", None) or getattr(ckpt, "words", None) or ckpt.target
         return {
             "name": self.name,
             "kind": self.kind,
@@ -127,6 +133,7 @@ def create_app(models: list[Served]) -> Starlette:
         Route("/api/score", endpoint(score, ("language-model",)), methods=["POST"]),
         Route("/api/classify", endpoint(classify, ("classifier",)), methods=["POST"]),
         Route("/api/tag", endpoint(tag, ("tagger",)), methods=["POST"]),
+        Route("/api/translate", endpoint(translate, ("translator",)), methods=["POST"]),
         Route("/api/units", endpoint(units, ("language-model",)), methods=["POST"]),
         Route("/api/gradients", endpoint(gradients, ("language-model",)), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
@@ -285,6 +292,46 @@ def tag(body: dict[str, Any], served: Served) -> Any:
         )
         (ids,) = predict_ids(ckpt.model, data, 1)
         return {"words": words, "tags": [ckpt.tags[k] for k in ids]}
+
+    return work
+
+
+MAX_BEAM = 20
+
+
+def translate(body: dict[str, Any], served: Served) -> Any:
+    ckpt = served.checkpoint
+    config = ckpt.translate_config
+    text = text_of(body).strip()
+    if not text:
+        raise BadRequest("'text' is empty; send a sentence to translate.")
+    if "\n" in text:
+        raise BadRequest("'text' must be one line; send one request per sentence.")
+    beam = bounded(body, "beam", int, config.beam, 1, MAX_BEAM)
+    ids = source_ids(text, ckpt.source, config.reverse_source, "'text'")
+
+    def work() -> dict[str, Any]:
+        (found,) = translate_ids(
+            ckpt.model,
+            [ids],
+            ckpt.target.eos_id,
+            beam,
+            config.length_penalty,
+            config.max_ratio,
+            config.max_extra,
+        )
+        reply = {
+            "translation": ckpt.target.decode(found.ids.tolist()),
+            "log_prob": found.log_prob,
+            "finished": found.finished,
+            "source_tokens": None,
+            "tokens": [ckpt.target.tokens[i] for i in found.ids],
+            "attention": None,
+        }
+        if found.attention is not None:
+            weights, source_tokens, tokens = attention_in_line_order(ckpt, text, found)
+            reply.update(attention=weights.tolist(), source_tokens=source_tokens, tokens=tokens)
+        return reply
 
     return work
 

@@ -182,3 +182,22 @@ def translate(
         batch,
     )
     return [ckpt.target.decode(t.ids.tolist()) for t in found]
+
+
+def attention_in_line_order(
+    ckpt: TranslatorCheckpoint, line: str, found: Translation
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """``found``'s attention weights with their labels, for showing: (weights (tokens
+    written, S), the source tokens in the order of the line (a model reading backwards
+    is turned round), the tokens written, its <eos> included when it finished)."""
+    if found.attention is None:
+        raise ValueError("the model has no attention")
+    weights = found.attention
+    source_tokens = ckpt.source.tokenize(line.strip())
+    if ckpt.source.level == "word" and source_tokens and source_tokens[-1] == "<eos>":
+        source_tokens = source_tokens[:-1]
+    if ckpt.translate_config.reverse_source:
+        weights = weights[:, ::-1]
+    output_tokens = [ckpt.target.tokens[i] for i in found.ids]
+    output_tokens += ["<eos>"] if found.finished else []
+    return weights, source_tokens, output_tokens

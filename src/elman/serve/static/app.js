@@ -252,6 +252,38 @@ async function tag() {
   }
 }
 
+async function translate() {
+  showError(null);
+  try {
+    const body = { model: $("model").value, text: $("translate-text").value, beam: number("translate-beam") };
+    const data = await api("/api/translate", body);
+    $("translated").textContent = data.translation;
+    $("attention").innerHTML = data.attention ? attentionTable(data) : "";
+  } catch (error) {
+    showError(error);
+  }
+}
+
+function attentionTable(data) {
+  // The attention weights: one row per token written, one column per source token, darker
+  // where the decoder looked harder.
+  const label = (t) => escapeHtml(t === " " ? "␣" : t === "\n" ? "<eos>" : t);
+  let html = "<tr><th></th>" + data.source_tokens.map((t) => `<th>${label(t)}</th>`).join("") + "</tr>";
+  data.attention.forEach((row, i) => {
+    html += `<tr><th>${label(data.tokens[i])}</th>`;
+    for (const w of row) {
+      const grey = Math.round(255 * (1 - w));
+      html += `<td title="${w.toFixed(3)}" style="background: rgb(${grey}, ${grey}, ${grey})"></td>`;
+    }
+    html += "</tr>";
+  });
+  return html;
+}
+
+function escapeHtml(text) {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
 async function start() {
   models = await (await fetch("/api/models")).json();
   for (const model of models) {
@@ -265,6 +297,7 @@ async function start() {
   $("score-button").addEventListener("click", score);
   $("classify-button").addEventListener("click", classify);
   $("tag-button").addEventListener("click", tag);
+  $("translate-button").addEventListener("click", translate);
   $("inside-button").addEventListener("click", () => showUnit());
   $("gradient-button").addEventListener("click", showGradient);
   if (models.length) showTabs();

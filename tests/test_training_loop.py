@@ -89,11 +89,11 @@ def test_a_tie_on_the_criterion_is_broken_by_the_loss_and_logged_as_json(tmp_pat
 
 
 class RecordedThreads:
-    """Stands in for ``elman.blas.BlasThreads``: writes down what the loop asks of it."""
+    """Stands in for ``elman.blas.BlasThreads``: writes down in ``calls`` what the loop
+    asks of it."""
 
-    def __init__(self, calls: list, fixed: int | None, libraries: list | None) -> None:
+    def __init__(self, calls: list) -> None:
         self.calls = calls
-        calls.append(("made", fixed, libraries))
 
     def __enter__(self) -> "RecordedThreads":
         return self
@@ -130,10 +130,14 @@ class ObservedTask(QuadraticTask):
 
 @pytest.fixture
 def blas_calls(monkeypatch) -> list:
+    """What the loop asks of its BLAS threads, from the moment they are made."""
     calls: list = []
-    monkeypatch.setattr(
-        training, "BlasThreads", lambda fixed, libraries: RecordedThreads(calls, fixed, libraries)
-    )
+
+    def for_arrays(arrays: NumpyArrays, threads: int) -> RecordedThreads:
+        calls.append(("made", arrays.backend, threads))
+        return RecordedThreads(calls)
+
+    monkeypatch.setattr(training.BlasThreads, "for_arrays", for_arrays)
     return calls
 
 
@@ -146,21 +150,14 @@ def test_each_step_is_timed_by_its_work_and_validation_gets_the_library_s_count(
     Trainer(ObservedTask(blas_calls), config, tmp_path, progress=False).run()
     step = ["start", ("stop", 3.0)]
     epoch = [*step, *step, "restore", "validate"]
-    assert blas_calls == [("made", 3, None), *epoch, *epoch, "restore"]
+    assert blas_calls == [("made", "numpy", 3), *epoch, *epoch, "restore"]
 
 
 def test_a_diverged_step_is_not_timed_and_the_count_comes_back(blas_calls):
     config = TrainConfig(epochs=2, optimizer="sgd", lr=0.1)
     with pytest.raises(ElmanError, match="loss became nan at step 2"):
         Trainer(ObservedTask(blas_calls, nan_at=2), config, progress=False).run()
-    assert blas_calls == [("made", None, None), "start", ("stop", 3.0), "start", "restore"]
-
-
-def test_the_torch_backend_s_steps_leave_numpy_s_blas_alone(blas_calls):
-    task = ObservedTask(blas_calls)
-    task.model.arrays.backend = "torch"  # its products run in torch's own threads
-    Trainer(task, TrainConfig(epochs=1, threads=1), progress=False).run()
-    assert blas_calls[0] == ("made", 1, [])  # no library to set
+    assert blas_calls == [("made", "numpy", 0), "start", ("stop", 3.0), "start", "restore"]
 
 
 def blas_counts() -> list[int]:
@@ -195,3 +192,9 @@ def test_numpy_s_blas_runs_the_steps_with_threads_n_and_gets_its_count_back():
         with pytest.raises(ElmanError, match="loss became nan"):
             Trainer(CountingTask([], nan_at=1), config, progress=False).run()
         assert blas_counts() == twos
+        # The torch backend's steps leave numpy's BLAS as it is.
+        calls = []
+        task = CountingTask(calls)
+        task.model.arrays.backend = "torch"
+        Trainer(task, config, progress=False).run()
+        assert calls == [("step", twos), ("step", twos), ("validate", twos)]

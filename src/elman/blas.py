@@ -101,6 +101,15 @@ class BlasThreads:
         self._gap = FIRST_GAP
         self._started: float | None = None
 
+    @classmethod
+    def for_arrays(cls, arrays: Any, threads: int = 0) -> BlasThreads:
+        """The threads for work on a model's ``arrays`` (``model.arrays``): ``threads``
+        of numpy's BLAS (0: one or all, by timing; N: always N) for NumPy arrays, and
+        nothing changed for another backend's (torch runs its products in threads of its
+        own, which it manages)."""
+        numpy_blas = None if arrays.backend == "numpy" else []
+        return cls(threads or None, libraries=numpy_blas)
+
     @property
     def adaptive(self) -> bool:
         """Whether there is a choice to make: more than one thread and none fixed."""

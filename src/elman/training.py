@@ -286,10 +286,7 @@ class Trainer:
             config.optimizer, self.model.flat_params, config.learning_rate, arrays
         )
         self.order_rng = np.random.default_rng([config.seed, 2])  # apart from init and dropout
-        # The steps' products run in numpy's BLAS, whose thread count is chosen per step;
-        # the torch backend's run in torch's own threads, which are left as they are.
-        numpy_blas = None if arrays.backend == "numpy" else []
-        self.blas = BlasThreads(config.threads or None, libraries=numpy_blas)
+        self.blas = BlasThreads.for_arrays(arrays, config.threads)  # each step's BLAS threads
         self.best_params = arrays.copy(self.model.flat_params)
         self.average: Any = None  # a buffer like flat_params once averaging starts
         # average_after: the difference a_n - w_n is formed here; a fresh array of the

@@ -184,21 +184,12 @@ def test_the_real_library_gets_its_count_back():
     assert [pool["num_threads"] for pool in threadpoolctl.threadpool_info()] == before
 
 
-def test_for_arrays_sets_numpy_s_blas_for_numpy_arrays_only():
+def test_for_arrays_sets_numpy_s_blas_for_numpy_arrays_only(blas_at_two_threads):
     """The torch backend's products run in torch's threads: numpy's BLAS is left alone."""
-    np.ones((2, 2)) @ np.ones((2, 2))  # numpy's BLAS is loaded
-
-    def counts() -> list[int]:
-        pools = threadpoolctl.threadpool_info()
-        return [pool["num_threads"] for pool in pools if pool["user_api"] == "blas"]
-
-    if not counts():
-        pytest.skip("threadpoolctl finds no BLAS library in this numpy")
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        for backend, during in (("numpy", 1), ("torch", 2)):
-            arrays = SimpleNamespace(backend=backend)
-            with BlasThreads.for_arrays(arrays, threads=1) as threads:
-                threads.start()
-                assert counts() == [during] * len(counts()), backend
-                threads.stop()
-            assert counts() == [2] * len(counts())
+    counts = blas_at_two_threads
+    for backend, during in (("numpy", 1), ("torch", 2)):
+        with BlasThreads.for_arrays(SimpleNamespace(backend=backend), threads=1) as threads:
+            threads.start()
+            assert counts() == {during}, backend
+            threads.stop()
+        assert counts() == {2}

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import threadpoolctl
 
 from elman import training
 from elman.config import TrainConfig
@@ -160,41 +159,40 @@ def test_a_diverged_step_is_not_timed_and_the_count_comes_back(blas_calls):
     assert blas_calls == [("made", "numpy", 0), "start", ("stop", 3.0), "start", "restore"]
 
 
-def blas_counts() -> list[int]:
-    return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
-
-
 class CountingTask(ObservedTask):
-    """Notes the BLAS thread counts in force at each step and each validation."""
+    """Notes the BLAS thread counts in force (``counts()``) at each step and validation."""
+
+    def __init__(self, calls: list, counts, nan_at: int = 0) -> None:
+        super().__init__(calls, nan_at)
+        self.counts = counts
 
     def forward(self, batch):
-        self.calls.append(("step", blas_counts()))
+        self.calls.append(("step", self.counts()))
         return super().forward(batch)
 
     def validate(self):
-        self.calls.append(("validate", blas_counts()))
+        self.calls.append(("validate", self.counts()))
         return QuadraticTask.validate(self)
 
 
-def test_numpy_s_blas_runs_the_steps_with_threads_n_and_gets_its_count_back():
+def test_numpy_s_blas_runs_the_steps_with_threads_n_and_gets_its_count_back(
+    blas_at_two_threads,
+):
     """On the real library: --threads 1 holds for the steps only; validation, and the
-    library after training (finished or failed), have the library's own count (two)."""
-    np.ones((2, 2)) @ np.ones((2, 2))  # numpy's BLAS is loaded
-    if not blas_counts():
-        pytest.skip("threadpoolctl finds no BLAS library in this numpy")
+    library after training (finished or failed), have the library's own count (two). The
+    torch backend's steps leave numpy's BLAS as it is."""
+    counts = blas_at_two_threads
     config = TrainConfig(epochs=1, optimizer="sgd", lr=0.1, threads=1)
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        ones, twos = [1] * len(blas_counts()), [2] * len(blas_counts())
-        calls: list = []
-        Trainer(CountingTask(calls), config, progress=False).run()
-        assert calls == [("step", ones), ("step", ones), ("validate", twos)]
-        assert blas_counts() == twos
-        with pytest.raises(ElmanError, match="loss became nan"):
-            Trainer(CountingTask([], nan_at=1), config, progress=False).run()
-        assert blas_counts() == twos
-        # The torch backend's steps leave numpy's BLAS as it is.
-        calls = []
-        task = CountingTask(calls)
-        task.model.arrays.backend = "torch"
-        Trainer(task, config, progress=False).run()
-        assert calls == [("step", twos), ("step", twos), ("validate", twos)]
+    calls: list = []
+    Trainer(CountingTask(calls, counts), config, progress=False).run()
+    assert calls == [("step", {1}), ("step", {1}), ("validate", {2})]
+    assert counts() == {2}
+    with pytest.raises(ElmanError, match="loss became nan"):
+        Trainer(CountingTask([], counts, nan_at=1), config, progress=False).run()
+    assert counts() == {2}
+
+    calls = []
+    task = CountingTask(calls, counts)
+    task.model.arrays.backend = "torch"
+    Trainer(task, config, progress=False).run()
+    assert calls == [("step", {2}), ("step", {2}), ("validate", {2})]

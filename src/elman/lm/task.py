@@ -107,6 +107,7 @@ class LanguageModelTask:
             config.bptt,
             self.tokenizer.eos_id,
             self.valid_conditions,
+            config.threads,
         )
         return {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
 

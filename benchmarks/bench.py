@@ -33,6 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from elman.blas import BlasThreads
 from elman.config import ModelConfig
 from elman.lm.model import LanguageModel
 from elman.nn.adaptive_softmax import projection_size
@@ -51,6 +52,9 @@ CHECK_RTOL = 1e-4  # elman and torch losses on the same weights should agree thi
 # lstm-ptb step ran 7,223 tokens/s right after elman's block against 7,979 after a 0.3 s
 # pause, and elman's 9,146 against 9,444 (medians of 6 blocks each).
 SETTLE_SECONDS = 0.3
+# Untimed steps before the timed blocks. elman's choice of BLAS threads (elman.blas)
+# settles within its first 8 steps: 2 untimed, 3 with one thread, 3 with all.
+WARMUP_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -281,14 +285,18 @@ def synthetic_batches(w: Workload) -> list[tuple[np.ndarray, np.ndarray]]:
 # One training step each, carrying the state across steps (truncated BPTT).
 
 
-def elman_trainer(model: LanguageModel):
+def elman_trainer(model: LanguageModel, threads: BlasThreads):
+    """A training step as ``elman.train`` takes it, ``threads`` choosing the BLAS
+    thread count of each."""
     optimizer = SGD(model.flat_params, LR)
 
     def step(inputs: np.ndarray, targets: np.ndarray) -> float:
+        threads.start()
         model.zero_grad()
         loss = model.forward(inputs, targets)
         model.backward()
         optimizer.step(model.flat_grads, clip=CLIP)
+        threads.stop(inputs.size)
         return loss
 
     return step
@@ -376,28 +384,35 @@ def time_alternately(runs: dict, repeats: int, n: int) -> dict[str, list[float]]
     return seconds
 
 
-def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
-    w = WORKLOADS[name]
+def training_steps(w: Workload, threads: BlasThreads) -> dict:
+    """``{"elman": step, "torch": step}``: ``step(i)`` trains the framework's model (the
+    same initial weights in both) on synthetic batch ``i % N_BATCHES`` and returns the
+    loss, carrying the state from call to call; ``threads`` sets elman's BLAS threads."""
     model = elman_model(w)
     ref = torch_copy(model, w)
-    elman_step, torch_step = elman_trainer(model), torch_trainer(ref)
+    elman_step, torch_step = elman_trainer(model, threads), torch_trainer(ref)
     batches = synthetic_batches(w)
     tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
+    return {
+        "elman": lambda i: elman_step(*batches[i % N_BATCHES]),
+        "torch": lambda i: torch_step(*tbatches[i % N_BATCHES]),
+    }
+
+
+def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
+    w = WORKLOADS[name]
+    runs = training_steps(w, BlasThreads())
 
     # Warm-up, alternating; its first two steps double as the correctness check: the
     # same loss from the same weights, and again after one clipped SGD update.
     losses: dict[str, list[float]] = {"elman": [], "torch": []}
     for i in range(max(args.warmup, 2)):
-        losses["elman"].append(elman_step(*batches[i % N_BATCHES]))
-        losses["torch"].append(torch_step(*tbatches[i % N_BATCHES]))
+        for fw in losses:
+            losses[fw].append(runs[fw](i))
     diffs = [
         relative_difference(a, b) for a, b in zip(losses["elman"], losses["torch"], strict=True)
     ][:2]
 
-    runs = {
-        "elman": lambda i: elman_step(*batches[i % N_BATCHES]),
-        "torch": lambda i: torch_step(*tbatches[i % N_BATCHES]),
-    }
     products = products_alone(w)
     if products is not None:
         products(0)  # warm-up
@@ -466,7 +481,7 @@ def peak_rss_child(name: str, framework: str, threads: int, steps: int) -> dict:
     w = WORKLOADS[name]
     batches = synthetic_batches(w)
     if framework == "elman":
-        step = elman_trainer(elman_model(w))
+        step = elman_trainer(elman_model(w), BlasThreads())
     else:
         step = torch_trainer(TorchLM(w))
         batches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
@@ -515,11 +530,18 @@ def run_workload(name: str, args: argparse.Namespace, rates: dict, threads: int)
 # Generation: one token at a time at batch 1.
 
 
-def bench_generate(name: str, args: argparse.Namespace) -> dict:
-    w = WORKLOADS[name]
+def generation_models(w: Workload) -> tuple[LanguageModel, TorchLM]:
+    """The elman model and its torch copy, both in evaluation mode."""
     model = elman_model(w)
     model.training = False
-    ref = torch_copy(model, w).eval()
+    return model, torch_copy(model, w).eval()
+
+
+def generation_steps(model: LanguageModel, ref: TorchLM, threads: BlasThreads) -> dict:
+    """``{"elman": token, "torch": token}``: ``token(i)`` samples the framework's next
+    token at batch 1 (one step of the model, temperature 1, no top-k) and feeds it
+    back at the next call; ``threads`` sets elman's BLAS threads, as in
+    ``elman.generate``."""
     rng = np.random.default_rng(SEED)
     generator = torch.Generator().manual_seed(SEED)
 
@@ -528,7 +550,9 @@ def bench_generate(name: str, args: argparse.Namespace) -> dict:
 
     def elman_token(_: int) -> None:
         nonlocal state
+        threads.start()
         logits, state = model.step(np.array([token[0]]), state)  # (1, V)
+        threads.stop()
         token[0] = sample_next(logits[0], 1.0, 0, rng)
 
     tstate = None
@@ -541,13 +565,20 @@ def bench_generate(name: str, args: argparse.Namespace) -> dict:
         probs = torch.softmax(logits[0, -1], dim=-1)
         ttoken[0] = int(torch.multinomial(probs, 1, generator=generator))
 
+    return {"elman": elman_token, "torch": torch_token}
+
+
+def bench_generate(name: str, args: argparse.Namespace) -> dict:
+    w = WORKLOADS[name]
+    model, ref = generation_models(w)
+    runs = generation_steps(model, ref, BlasThreads())
+
     # Check: the first step's logits from the zero state agree.
     ours, _ = model.step(np.array([0]), model.initial_state(1))
     with torch.no_grad():
         theirs = ref(torch.tensor([[0]]))[0][0, -1].numpy()
     check = float(np.abs(ours[0] - theirs).max() / np.abs(theirs).max())
 
-    runs = {"elman": elman_token, "torch": torch_token}
     for run in runs.values():
         for i in range(10):
             run(i)
@@ -690,7 +721,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks per framework")
     parser.add_argument("--steps", type=int, default=10, help="training steps per timed block")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (at least 2)")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=WARMUP_STEPS,
+        help=f"untimed steps first (at least 2; default {WARMUP_STEPS})",
+    )
     parser.add_argument(
         "--tokens", type=int, default=200, help="generated tokens per timed block (generate)"
     )

@@ -19,12 +19,15 @@ from collections.abc import Callable
 
 from bench import (
     N_BATCHES,
+    WARMUP_STEPS,
     WORKLOADS,
     elman_model,
     elman_trainer,
     products_alone,
     synthetic_batches,
 )
+
+from elman.blas import BlasThreads
 
 
 def timed(times: dict[str, list[float]], name: str, function: Callable) -> Callable:
@@ -55,7 +58,7 @@ def profile(workload: str, steps: int) -> list[tuple[str, float]]:
     calls: dict[str, list[float]] = defaultdict(list)
     for name in ("zero_grad", "forward", "backward"):
         setattr(model, name, timed(calls, name, getattr(model, name)))
-    train_step = elman_trainer(model)  # the very step bench.py times
+    train_step = elman_trainer(model, BlasThreads())  # the very step bench.py times
 
     def step(i: int) -> None:
         start = time.perf_counter()
@@ -66,7 +69,7 @@ def profile(workload: str, steps: int) -> list[tuple[str, float]]:
         times["clip + SGD update"].append(whole - model_calls)
         times["whole step"].append(whole)
 
-    for i in range(3):  # warm-up
+    for i in range(WARMUP_STEPS):
         step(i)
     times.clear()
     for i in range(steps):

@@ -1,5 +1,10 @@
-"""Settings for the whole test suite."""
+"""Settings and fixtures for the whole test suite."""
 
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import threadpoolctl
 from hypothesis import settings
 
 # Property tests check what holds, not how fast: on a loaded machine (CI, or the
@@ -7,3 +12,16 @@ from hypothesis import settings
 # default 200 ms deadline, which would fail a correct test.
 settings.register_profile("elman", deadline=None)
 settings.load_profile("elman")
+
+
+@pytest.fixture
+def blas_at_two_threads() -> Iterator[Callable[[], set[int]]]:
+    """numpy's BLAS at two threads during the test, so that one thread set by elman.blas
+    shows on any machine, and a function giving the thread counts in force; the library
+    gets its own count back afterwards."""
+    np.ones((2, 2)) @ np.ones((2, 2))  # numpy's BLAS is loaded
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("threadpoolctl finds no BLAS library in this numpy")
+    with blas.limit(limits=2):
+        yield lambda: {lib.get_num_threads() for lib in blas.lib_controllers}

@@ -37,7 +37,8 @@ def bench(monkeypatch):
 
 def test_bench_reports_every_workload_and_the_products_alone(bench, tmp_path):
     bench.main(
-        ["--repeats", "2", "--steps", "1", "--tokens", "3", "--no-memory", "--out", str(tmp_path)]
+        ["--repeats", "2", "--steps", "1", "--tokens", "3", "--warmup", "2", "--no-memory"]
+        + ["--out", str(tmp_path)]
     )
     report = json.loads((tmp_path / "latest.json").read_text())
     results = {r["workload"]: r for r in report["results"]}
@@ -96,3 +97,44 @@ def test_translate_benchmark_reports_both_frameworks_on_the_same_weights(monkeyp
             and result["torch"]["tokens_per_s"] > 0
         )
     assert "MISMATCH" not in (tmp_path / "translate-latest.md").read_text()
+
+
+@pytest.fixture
+def contention(monkeypatch, bench):
+    """benchmarks/contention.py on bench's tiny workloads, with a tiny demo."""
+    monkeypatch.syspath_prepend(str(BENCH.parent))
+    monkeypatch.delitem(sys.modules, "contention", raising=False)
+    module = importlib.import_module("contention")  # imports the patched bench above
+    monkeypatch.setattr(module, "WORKLOADS", bench.WORKLOADS)
+    monkeypatch.setattr(module, "GENERATE_MODELS", bench.GENERATE_MODELS)
+    monkeypatch.setattr(module, "in_fresh_process", lambda function, *args: function(*args))
+    tiny_demo = ["-m", "elman", "train", "--max-steps", "2", "--hidden", "8", "--embed", "4"]
+    monkeypatch.setattr(module, "DEMO", tiny_demo)
+    return module
+
+
+def test_contention_reports_quiet_and_loaded_speeds(contention, tmp_path):
+    contention.main(
+        ["--workloads", "tiny-rnn,generate", "--busy", "1", "--repeats", "2", "--steps", "1"]
+        + ["--tokens", "3", "--warmup", "3", "--demo-repeats", "1", "--out", str(tmp_path)]
+    )
+    report = json.loads((tmp_path / "contention.json").read_text())
+    results = {r["workload"]: r for r in report["results"]}
+    assert set(results) == {"tiny-rnn", "generate (tiny-lstm)"}
+    for result in results.values():
+        for condition in ("quiet", "loaded"):
+            for fw in ("elman", "torch"):
+                assert len(result[condition][fw]["samples"]) == 2
+            assert result[condition]["elman_threads"] >= 1
+    [demo] = report["demo"]
+    assert len(demo["quiet"]) == len(demo["loaded"]) == 1
+    table = (tmp_path / "contention.md").read_text()
+    assert "| tiny-rnn |" in table and "--max-steps 60" in table
+    assert report["busy_command"] and report["blas"]["numpy"]
+
+
+def test_the_busy_processes_stop_however_the_block_ends(contention):
+    with pytest.raises(KeyboardInterrupt), contention.busy(2) as processes:
+        assert all(p.poll() is None for p in processes)
+        raise KeyboardInterrupt
+    assert all(p.poll() is not None for p in processes)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
+from elman import blas
 from elman.config import ModelConfig, TrainConfig
 from elman.data import CharTokenizer
 from elman.data.batching import make_batches
@@ -419,3 +420,27 @@ def test_a_validation_mid_epoch_does_not_move_the_plateau_rule(tmp_path, monkeyp
     ]
     with safetensors.safe_open(tmp_path / "resume.safetensors", "numpy") as f:
         assert json.loads(f.metadata()["elman"])["resume"]["optimizer"]["lr"] == 0.5  # epoch 2
+
+
+def test_threads_n_holds_for_the_steps_validation_and_then_the_count_comes_back(
+    blas_at_two_threads, monkeypatch
+):
+    """With --threads 2 the steps and the validation run with two BLAS threads (left to
+    itself, elman.blas starts with one), and the library keeps its own count after."""
+    tok = CharTokenizer.fit(FOX)
+    model = make_model(tok)
+    seen: dict[str, list[set[int]]] = {"forward": [], "nll": []}
+    for method, calls in seen.items():
+        real = getattr(model, method)
+
+        def counted(*args, real=real, calls=calls):
+            calls.append(blas_at_two_threads())
+            return real(*args)
+
+        monkeypatch.setattr(model, method, counted)
+    config = TrainConfig(batch=2, bptt=8, max_steps=8, eval_batch=1, threads=2)
+    train(model, tok, FOX * 5, FOX * 3, config=config, progress=False)
+    assert len(seen["forward"]) == 8
+    assert len(seen["nll"]) > blas.WARMUP + blas.SAMPLES  # past elman.blas's first trial
+    assert all(counts == {2} for calls in seen.values() for counts in calls)
+    assert blas_at_two_threads() == {2}

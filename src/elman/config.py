@@ -282,6 +282,16 @@ class TrainConfig:
         default=10, metadata=field_help("streams used to evaluate held-out text")
     )
     seed: int = field(default=0, metadata=field_help("seed for initialisation and sampling"))
+    threads: int = field(
+        default=0,
+        metadata=field_help(
+            "BLAS threads of the training steps on the NumPy engine (the torch backend keeps "
+            "its own). 0: one or all, whichever runs faster, timed as training goes, so that "
+            "other programs on the cores cannot slow it much; the two counts round "
+            "differently, so two runs may then differ in their last bits. N: always N, for "
+            "runs that repeat and resume bit for bit"
+        ),
+    )
     on_nan: str = field(
         default="stop",
         metadata=field_help(
@@ -308,7 +318,7 @@ class TrainConfig:
         for name in ("batch", "bptt", "eval_batch", "log_every"):
             require_positive(name, getattr(self, name))
         limits = ("max_vocab", "epochs", "max_steps", "max_minutes", "save_every", "restart_every")
-        for name in (*limits, "lr", "clip", "decay_after", "average_after"):
+        for name in (*limits, "lr", "clip", "decay_after", "average_after", "threads"):
             if getattr(self, name) < 0:
                 raise ElmanError(
                     f"--{_flag(name)} must be zero or positive, got {getattr(self, name)}."

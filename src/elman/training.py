@@ -9,8 +9,10 @@ What differs between a language model, a classifier and a tagger (their batches,
 their loss, how they are validated and saved) is a ``Task``
 (``elman.lm.task.LanguageModelTask``, ...); everything else is here, once:
 clipping, the learning-rate schedule, weight averaging, ``metrics.jsonl``, the
-divergence rule and its rollback, SIGINT/SIGTERM, and the training state that
-``--resume`` continues from.
+divergence rule and its rollback, SIGINT/SIGTERM, the training state that
+``--resume`` continues from, and the number of BLAS threads each step runs with
+(``elman.blas``: one or all, whichever the steps' timings favour; ``--threads N``
+keeps N).
 
 The training state (``DIR/resume.safetensors``, written atomically every
 ``save_every`` steps, at each epoch's end and on SIGINT/SIGTERM) holds the weights,
@@ -18,7 +20,9 @@ the best weights, the running average, the optimiser's arrays, the recurrent sta
 carried between batches, and in its header where training stands, the optimiser's
 numbers and both random generators (dropout, and the order of batches at the
 epoch's start). Nothing in it depends on time: a run killed with SIGKILL and resumed
-writes the same files, byte for byte, as one never interrupted. The training time
+writes the same files, byte for byte, as one never interrupted, given the same BLAS
+thread count throughout (``--threads N``: one and two threads round some products
+differently, and the count chosen by timing may differ between runs). The training time
 spent so far, which ``--max-minutes`` counts, is the ``seconds`` of the last ``save``
 record in ``metrics.jsonl``, and the epoch records there are the run's history.
 
@@ -47,6 +51,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
+from elman.blas import BlasThreads
 from elman.checkpoint import atomic_write, read_tensors, write_tensors
 from elman.config import TrainConfig
 from elman.errors import ElmanError
@@ -108,6 +113,10 @@ class Task(Protocol):
     def forward(self, batch: Any) -> tuple[float, float, float]:
         """(mean loss, summed loss, what it is summed over) of a batch, ready for backward."""
 
+    def work(self, batch: Any) -> float:
+        """How much computing a step on ``batch`` takes, in a unit that grows with it (its
+        padded tokens): steps of different sizes are timed per unit of work (``elman.blas``)."""
+
     def validate(self) -> dict[str, float] | None:
         """The held-out figures of the model as it is now (``loss`` among them), or None
         without held-out data."""
@@ -152,8 +161,9 @@ class WholeSequenceTask:
     """What a ``Task`` whose model reads each sequence whole, from a zero state, shares
     (a classifier, a tagger): nothing is carried between batches, the model's
     ``forward(batch)`` leaves ``loss_sum`` and ``loss_count``, the best model is the one
-    with the highest validation ``headline`` (ties to the lower loss), and a
-    checkpoint ``ckpt`` with an ``info`` record is saved by ``save_checkpoint``.
+    with the highest validation ``headline`` (ties to the lower loss), a batch's work is
+    its padded ids (B, T), and a checkpoint ``ckpt`` with an ``info`` record is saved by
+    ``save_checkpoint``.
     A subclass sets ``command``, ``unit``, ``headline`` and ``uniform_loss`` and gives
     ``epoch_batches``, ``validate`` and ``save_checkpoint``."""
 
@@ -166,6 +176,9 @@ class WholeSequenceTask:
     def forward(self, batch: Any) -> tuple[float, float, float]:
         loss = self.model.forward(batch)
         return loss, self.model.loss_sum, self.model.loss_count
+
+    def work(self, batch: Any) -> float:
+        return batch.ids.size
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:
         return (figures[self.headline], -figures["loss"])
@@ -273,6 +286,7 @@ class Trainer:
             config.optimizer, self.model.flat_params, config.learning_rate, arrays
         )
         self.order_rng = np.random.default_rng([config.seed, 2])  # apart from init and dropout
+        self.blas = BlasThreads.for_arrays(arrays, config.threads)  # each step's BLAS threads
         self.best_params = arrays.copy(self.model.flat_params)
         self.average: Any = None  # a buffer like flat_params once averaging starts
         # average_after: the difference a_n - w_n is formed here; a fresh array of the
@@ -296,7 +310,8 @@ class Trainer:
         self.start = time.perf_counter()
         rollbacks = 0  # since the last save: a run that keeps diverging stops after a few
         stop = False
-        with _signals_to_flag(self.catch_signals) as interrupted:
+        # The BLAS gets its own thread count back when training ends, however it ends.
+        with _signals_to_flag(self.catch_signals) as interrupted, self.blas:
             while not stop:
                 batches = self._epoch_batches()
                 epoch_start, count_before = time.perf_counter(), self.p.epoch_count
@@ -325,6 +340,7 @@ class Trainer:
                         if self._limit_reached_mid_epoch():
                             stop = True
                             break
+                self.blas.restore()  # the library's own count back: validation chooses its own
                 finished = self.p.batch >= len(batches)
                 if self.config.epochs and self.p.epoch >= self.config.epochs:
                     stop = True
@@ -340,13 +356,15 @@ class Trainer:
     def _step(self, batch: Any, bar: tqdm, epoch_start: float, count_before: float) -> str:
         """One update on ``batch``: "ok", or "diverged" with the weights left as they were."""
         model, config, p = self.model, self.config, self.p
+        self.blas.start()  # this step's BLAS thread count, and its clock
         model.zero_grad()
         loss, loss_sum, count = self.task.forward(batch)
         if diverged(loss, self.task.uniform_loss):
             self.bad_loss = loss
-            return "diverged"
+            return "diverged"  # a step never stopped is not timed
         model.backward()
         grad_norm = self.optimizer.step(model.flat_grads, clip=config.clip)
+        self.blas.stop(self.task.work(batch))
         p.step += 1
         p.batch += 1
         if config.average_after and p.epoch > config.average_after:

@@ -405,6 +405,11 @@ def negative_seed(tmp, ckpt):
     return args, "--seed must be zero or positive, got -1"
 
 
+def negative_threads(tmp, ckpt):
+    args = ["train", "--train", write(tmp, "t.txt", FOX), "--threads", "-1", "--epochs", "1"]
+    return args, "--threads must be zero or positive, got -1"
+
+
 def negative_seed_to_generate(tmp, ckpt):
     return ["generate", "--model", ckpt, "--seed", "-1"], "--seed must be zero or positive, got -1"
 
@@ -439,6 +444,7 @@ def dynamic_tuning_on_the_scored_text(tmp, ckpt):
         infinite_learning_rate,
         *(nan_settings(flag) for flag in ("--lr", "--clip", "--max-minutes", "--lr-decay")),
         negative_seed,
+        negative_threads,
         negative_seed_to_generate,
         infinite_temperature,
         a_model_too_large_for_memory,

@@ -98,7 +98,8 @@ def test_sigkill_then_resume_writes_the_same_files_as_an_unbroken_run(kind, tmp_
     name, text, command, settings = KINDS[kind]
     data = tmp_path / name
     data.write_text(text, encoding="utf-8")
-    settings = [*settings, "--save-every", "3", "--log-every", "2"]
+    # --threads 1: the same BLAS thread count in both runs, as tests/cli/test_resume.py.
+    settings = [*settings, "--save-every", "3", "--log-every", "2", "--threads", "1"]
     whole = run_elman(*command, data, "--out", tmp_path / "whole", *settings, cwd=tmp_path)
     assert whole.wait() == 0, whole.stderr.read()
 

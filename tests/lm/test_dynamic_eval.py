@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from elman import blas
 from elman.config import ModelConfig
 from elman.errors import ElmanError
 from elman.lm import dynamic_eval
@@ -147,3 +148,26 @@ def test_the_search_gives_up_when_every_rate_diverges(monkeypatch):
     monkeypatch.setattr(dynamic_eval, "dynamic_evaluate_ids", fake)
     with pytest.raises(ElmanError, match="diverged at every learning rate"):
         tune_lr(None, None, bptt=5)
+
+
+def test_dynamic_evaluation_chooses_its_blas_threads_and_gives_the_count_back(
+    blas_at_two_threads, monkeypatch
+):
+    """Each chunk runs under elman.blas (one thread for the first chunks); the library's
+    own count comes back at the end, also when the rate diverges."""
+    model = make_model()
+    seen: list[set[int]] = []
+    forward = model.forward
+
+    def counted(*args):
+        seen.append(blas_at_two_threads())
+        return forward(*args)
+
+    monkeypatch.setattr(model, "forward", counted)
+    dynamic_evaluate_ids(model, random_ids(60), lr=1.0, bptt=7)
+    first = blas.WARMUP + blas.SAMPLES
+    assert len(seen) > first and seen[:first] == [{1}] * first
+    assert blas_at_two_threads() == {2}
+    with pytest.raises(Diverged):
+        dynamic_evaluate_ids(model, random_ids(60), lr=1e300, bptt=7)
+    assert blas_at_two_threads() == {2}

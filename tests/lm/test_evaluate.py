@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 
+from elman import blas
 from elman.config import ModelConfig
 from elman.data import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
@@ -144,3 +145,30 @@ def test_too_short_text_is_refused(text):
     tok = CharTokenizer.fit("abc")
     with pytest.raises(ElmanError, match="too short to evaluate"):
         evaluate(make_model(len(tok)), tok, text)
+
+
+def counting(monkeypatch, model: LanguageModel, method: str, counts) -> list[set[int]]:
+    """The BLAS thread counts in force at each call of ``model.method``, as it is called."""
+    seen: list[set[int]] = []
+    real = getattr(model, method)
+
+    def counted(*args, **kwargs):
+        seen.append(counts())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, method, counted)
+    return seen
+
+
+@pytest.mark.parametrize("threads", [0, 1, 2])
+def test_evaluation_runs_with_the_blas_threads_asked_for(threads, blas_at_two_threads, monkeypatch):
+    """--threads N: N threads for every chunk; 0: one thread for the first chunks, until
+    elman.blas first tries all. The library's own count comes back after."""
+    tok = CharTokenizer.fit(TEXT)
+    model = make_model(len(tok))
+    seen = counting(monkeypatch, model, "nll", blas_at_two_threads)
+    evaluate(model, tok, TEXT * 2, batch=2, bptt=4, threads=threads)
+    first = blas.WARMUP + blas.SAMPLES  # units with one thread before the first trial
+    assert len(seen) > first
+    assert seen == [{threads}] * len(seen) if threads else seen[:first] == [{1}] * first
+    assert blas_at_two_threads() == {2}

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from elman import blas
 from elman.config import ModelConfig
 from elman.data import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
@@ -198,3 +199,24 @@ def test_character_sampling_never_writes_the_unknown_symbol():
     text = generate(model, tok, "", length=200, seed=1)
     assert "\ufffd" not in text and len(text) == 200
     assert "\ufffd" not in generate(model, tok, "", length=50, temperature=0)
+
+
+def test_sampling_chooses_its_blas_threads_and_gives_the_count_back(
+    blas_at_two_threads, monkeypatch
+):
+    """Each step runs under elman.blas (one thread for the first steps); the library's own
+    count comes back when the sample ends."""
+    tok = CharTokenizer.fit(TEXT)
+    model = make_model(tok)
+    seen: list[set[int]] = []
+    step = model.step
+
+    def counted(*args):
+        seen.append(blas_at_two_threads())
+        return step(*args)
+
+    monkeypatch.setattr(model, "step", counted)
+    generate(model, tok, "the", 20)
+    first = blas.WARMUP + blas.SAMPLES
+    assert len(seen) > first and seen[:first] == [{1}] * first
+    assert blas_at_two_threads() == {2}

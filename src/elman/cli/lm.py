@@ -343,7 +343,7 @@ def finish_training(
     result = None
     if test is not None:
         result = evaluate(model, tokenizer, test.text, config.eval_batch, config.bptt,
-                          test.conditions)  # fmt: skip
+                          test.conditions, config.threads)  # fmt: skip
         if engine is None or engine.primary:
             common.append_metrics(out, {"event": "test", **result.as_dict()})
         print(

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from elman.blas import BlasThreads
 from elman.data.batching import make_batches
 from elman.errors import ElmanError
 from elman.lm.evaluate import Evaluation
@@ -68,11 +69,15 @@ def dynamic_evaluate_ids(
     reference = math.log(model.config.vocab_size)
     try:
         # A rate too large overflows: caught below as a non-finite loss, not warned about.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with (
+            np.errstate(over="ignore", invalid="ignore"),
+            BlasThreads.for_arrays(model.arrays) as blas,
+        ):
             model.reset_state()
             for b in batches:
                 if b.reset:
                     model.reset_state()
+                blas.start()  # one BLAS thread or all, by timing the chunks
                 model.zero_grad()
                 loss = model.forward(b.inputs, b.targets, b.mask)
                 if count == 0 and math.isfinite(loss):
@@ -88,6 +93,7 @@ def dynamic_evaluate_ids(
                 optimizer.step(model.flat_grads, clip=clip)
                 if decay:
                     model.flat_params += decay * (trained - model.flat_params)
+                blas.stop(b.inputs.size)
     finally:
         model.flat_params[...] = trained
         model.reset_state()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from elman.blas import BlasThreads
 from elman.data.batching import make_batches
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
@@ -48,6 +49,7 @@ def evaluate_ids(
     bptt: int = 64,
     eos_id: int | None = None,
     conditions: np.ndarray | None = None,
+    threads: int = 0,
 ) -> Evaluation:
     """Mean cross-entropy of predicting each token from what precedes it, without dropout.
 
@@ -57,20 +59,23 @@ def evaluate_ids(
     end (``eos_id``), every line is scored from a zero state after a line start,
     and so is every token. Padding is masked either way. A conditioned model reads
     each line from its own condition, ``conditions[line]`` (label ids or vectors, one
-    per line of the text).
+    per line of the text). ``threads``: BLAS threads, as ``--threads`` (``elman.blas``).
     """
     if len(ids) < 2:
         raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
     batches = make_batches(ids, model.config.state, eos_id, min(batch, len(ids) - 1), bptt)
     total, count, state = 0.0, 0, None
-    for b in batches:
-        # The state is held here, not in the model: evaluation is pure.
-        if b.reset:
-            condition = None if conditions is None else conditions[b.lines]
-            state = model.prepare(len(b.inputs), condition)
-        chunk_total, chunk_count, state = model.nll(b.inputs, b.targets, b.mask, state)
-        total += chunk_total
-        count += chunk_count
+    with BlasThreads.for_arrays(model.arrays, threads) as blas:
+        for b in batches:
+            # The state is held here, not in the model: evaluation is pure.
+            if b.reset:
+                condition = None if conditions is None else conditions[b.lines]
+                state = model.prepare(len(b.inputs), condition)
+            blas.start()
+            chunk_total, chunk_count, state = model.nll(b.inputs, b.targets, b.mask, state)
+            blas.stop(b.inputs.size)
+            total += chunk_total
+            count += chunk_count
     return Evaluation(loss=total / count, tokens=count)
 
 
@@ -81,15 +86,17 @@ def evaluate(
     batch: int = 10,
     bptt: int = 64,
     conditions: np.ndarray | None = None,
+    threads: int = 0,
 ) -> Evaluation:
     """Perplexity, cross-entropy and token counts of ``model`` on ``text`` (each line
-    given its condition, for a conditioned model).
+    given its condition, for a conditioned model), with ``threads`` BLAS threads (0: by
+    timing).
 
     Tokens the vocabulary lacks are scored as <unk> and counted in ``unknown``.
     """
     unknown = sum(tokenizer.unknown_tokens(text).values())
     ids = tokenizer.encode(text)
-    result = evaluate_ids(model, ids, batch, bptt, tokenizer.eos_id, conditions)
+    result = evaluate_ids(model, ids, batch, bptt, tokenizer.eos_id, conditions, threads)
     return Evaluation(result.loss, result.tokens, unknown)
 
 

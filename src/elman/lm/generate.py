@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from elman.blas import BlasThreads
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
@@ -90,18 +91,27 @@ def _sample(
     # A generator apart from ``stream``, whose checks would otherwise wait for next().
     temperature, top_k, top_p, seed, stop_at_line_end = sampling
     rng = np.random.default_rng(seed)
-    for token in context:
-        logits, state = model.step(np.array([token]), state)
-    previous = context[-1]
-    for _ in range(length):
-        if not tokenizer.sample_unknown:
-            logits[0, tokenizer.unk_id] = -np.inf
-        token = sample_next(logits[0], temperature, top_k, rng, top_p)
-        if stop_at_line_end and token == tokenizer.eos_id:
-            return
-        yield tokenizer.piece(previous, token)
-        previous = token
-        logits, state = model.step(np.array([token]), state)
+    blas = BlasThreads.for_arrays(model.arrays)  # one BLAS thread or all, by timing the steps
+
+    def step(token: int, state: Any) -> tuple[np.ndarray, Any]:
+        blas.start()
+        logits, state = model.step(np.array([token]), state)  # (1, V)
+        blas.stop()
+        return logits, state
+
+    with blas:
+        for token in context:
+            logits, state = step(token, state)
+        previous = context[-1]
+        for _ in range(length):
+            if not tokenizer.sample_unknown:
+                logits[0, tokenizer.unk_id] = -np.inf
+            token = sample_next(logits[0], temperature, top_k, rng, top_p)
+            if stop_at_line_end and token == tokenizer.eos_id:
+                return
+            yield tokenizer.piece(previous, token)
+            previous = token
+            logits, state = step(token, state)
 
 
 def generate(

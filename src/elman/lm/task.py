@@ -93,6 +93,9 @@ class LanguageModelTask:
             loss = self.model.forward(batch.inputs, batch.targets, batch.mask)
         return loss, self.model.loss_sum, self.model.loss_count
 
+    def work(self, batch: Batch) -> float:
+        return batch.inputs.size  # (B, T), padding included
+
     def validate(self) -> dict[str, float] | None:
         if self.valid_ids is None:
             return None
@@ -104,6 +107,7 @@ class LanguageModelTask:
             config.bptt,
             self.tokenizer.eos_id,
             self.valid_conditions,
+            config.threads,
         )
         return {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
 

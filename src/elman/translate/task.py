@@ -59,6 +59,9 @@ class TranslatorTask(training.WholeSequenceTask):
         )
         return loss, self.model.loss_layer.total, float(self.model.loss_layer.count)
 
+    def work(self, batch: ParallelBatch) -> float:
+        return batch.source.size + batch.inputs.size  # padded tokens, both sides
+
     def validate(self) -> dict[str, float] | None:
         if self.valid_data is None:
             return None

@@ -12,16 +12,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from elman.classify.data import LabeledBatch
 from elman.classify.model import Classifier
 from elman.nn import Dropout
-from elman.torch_backend.arrays import TorchArrays
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.modules import (
-    FlatParameters,
-    copy_weights,
+    TorchModel,
     elman_weights,
-    layer_runners,
     recurrent_module,
 )
-from elman.torch_names import zeroed_biases
 
 
 class ClassifierModule(nn.Module):
@@ -38,7 +34,7 @@ class ClassifierModule(nn.Module):
         self.output = nn.Linear(config.output_size, numpy_model.classes)
 
 
-class TorchClassifier:
+class TorchClassifier(TorchModel):
     """``elman.classify.model.Classifier`` on a torch device: embedding -> encoder (each
     text read to its own length, packed) -> pooling -> dropout -> affine -> cross-entropy,
     with the NumPy model's weights, its dropout generator and its masks (drawn for every
@@ -53,17 +49,10 @@ class TorchClassifier:
     ) -> None:
         self.config, self.classes = numpy_model.config, numpy_model.classes
         self.pooling = numpy_model.pooling.mode
-        self.device = torch.device(device)
-        self.processes = processes or Processes(device=self.device)
-        self.net = ClassifierModule(numpy_model).to(self.device)
-        copy_weights(self.net, numpy_model.params)
-        self.names = list(numpy_model.params)
-        self.parameter_count = numpy_model.flat_params.size
-        self.flat = FlatParameters(self.net, self.net.rnn, zeroed_biases(self.names))
-        self.flat_params, self.flat_grads = self.flat.params, self.flat.grads
-        self.arrays = TorchArrays(self.device)
-        self.runners = layer_runners(self.net.rnn)
-        self.dropout_rng = rng = numpy_model.dropout_rng
+        super().__init__(
+            numpy_model, ClassifierModule(numpy_model), torch.device(device), processes
+        )
+        rng = self.dropout_rng
         config = self.config
         self.dropouts = [
             Dropout(config.dropout, config.dropout_kind, rng) for _ in range(config.layers)

@@ -13,16 +13,12 @@ from torch import nn
 from elman.config import ModelConfig
 from elman.lm.model import LanguageModel
 from elman.nn import Dropout
-from elman.torch_backend.arrays import TorchArrays
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.modules import (
-    FlatParameters,
-    copy_weights,
+    TorchModel,
     elman_weights,
-    layer_runners,
     recurrent_module,
 )
-from elman.torch_names import zeroed_biases
 
 
 class LanguageModule(nn.Module):
@@ -48,7 +44,7 @@ class LanguageModule(nn.Module):
                 self.output.weight = self.embed.weight
 
 
-class TorchLanguageModel:
+class TorchLanguageModel(TorchModel):
     """``elman.lm.model.LanguageModel`` on a torch device: the same equations, parameters,
     dropout and carried state, trained by the same loop (``elman.training``).
 
@@ -71,17 +67,7 @@ class TorchLanguageModel:
         processes: Processes | None = None,
     ) -> None:
         self.config = config = numpy_model.config
-        self.device = torch.device(device)
-        self.processes = processes or Processes(device=self.device)
-        self.net = LanguageModule(config).to(self.device)
-        copy_weights(self.net, numpy_model.params)
-        self.names = list(numpy_model.params)
-        self.parameter_count = numpy_model.flat_params.size
-        self.flat = FlatParameters(self.net, self.net.rnn, zeroed_biases(self.names))
-        self.flat_params, self.flat_grads = self.flat.params, self.flat.grads
-        self.arrays = TorchArrays(self.device)
-        self.runners = layer_runners(self.net.rnn)
-        self.dropout_rng = numpy_model.dropout_rng
+        super().__init__(numpy_model, LanguageModule(config), torch.device(device), processes)
         self.dropouts = [
             Dropout(config.dropout, config.dropout_kind, self.dropout_rng)
             for _ in range(config.layers + 1)

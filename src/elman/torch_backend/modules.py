@@ -5,11 +5,14 @@ into one flat tensor."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from elman.torch_backend.arrays import TorchArrays
+from elman.torch_backend.distributed import Processes
 from elman.torch_names import torch_names, zeroed_biases
 
 
@@ -118,3 +121,30 @@ class FlatParameters:
 
     def zero_grad(self) -> None:
         self.grads.zero_()
+
+
+class TorchModel:
+    """What every torch model of an elman model holds: its module on the device, holding
+    the NumPy model's weights as views into one flat tensor (``flat_params``,
+    ``flat_grads``, as the NumPy models' are), the processes it trains among, the
+    arrays the optimizer works with, the recurrent layers' runners and the dropout
+    generator it shares with the NumPy model."""
+
+    def __init__(
+        self,
+        numpy_model: Any,
+        net: nn.Module,
+        device: torch.device,
+        processes: Processes | None,
+    ) -> None:
+        self.device = device
+        self.processes = processes or Processes(device=self.device)
+        self.net = net.to(self.device)
+        copy_weights(self.net, numpy_model.params)
+        self.names = list(numpy_model.params)
+        self.parameter_count = numpy_model.flat_params.size
+        self.flat = FlatParameters(self.net, self.net.rnn, zeroed_biases(self.names))
+        self.flat_params, self.flat_grads = self.flat.params, self.flat.grads
+        self.arrays = TorchArrays(self.device)
+        self.runners = layer_runners(self.net.rnn)
+        self.dropout_rng = numpy_model.dropout_rng

@@ -12,16 +12,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from elman.nn import Dropout
 from elman.tag.data import TaggedBatch
 from elman.tag.model import Tagger
-from elman.torch_backend.arrays import TorchArrays
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.modules import (
-    FlatParameters,
-    copy_weights,
+    TorchModel,
     elman_weights,
-    layer_runners,
     recurrent_module,
 )
-from elman.torch_names import zeroed_biases
 
 
 class TaggerModule(nn.Module):
@@ -61,7 +57,7 @@ def packed_run(
     return out, final[0] if isinstance(final, tuple) else final
 
 
-class TorchTagger:
+class TorchTagger(TorchModel):
     """``elman.tag.model.Tagger`` on a torch device: word embedding and character features
     (each distinct word of the batch read once, forwards and backwards) -> encoder ->
     dropout -> affine at every word -> cross-entropy over the real words, with the NumPy
@@ -76,17 +72,8 @@ class TorchTagger:
     ) -> None:
         self.config, self.tagger_config = numpy_model.config, numpy_model.tagger_config
         self.tags = numpy_model.tags
-        self.device = torch.device(device)
-        self.processes = processes or Processes(device=self.device)
-        self.net = TaggerModule(numpy_model).to(self.device)
-        copy_weights(self.net, numpy_model.params)
-        self.names = list(numpy_model.params)
-        self.parameter_count = numpy_model.flat_params.size
-        self.flat = FlatParameters(self.net, self.net.rnn, zeroed_biases(self.names))
-        self.flat_params, self.flat_grads = self.flat.params, self.flat.grads
-        self.arrays = TorchArrays(self.device)
-        self.runners = layer_runners(self.net.rnn)
-        self.dropout_rng = rng = numpy_model.dropout_rng
+        super().__init__(numpy_model, TaggerModule(numpy_model), torch.device(device), processes)
+        rng = self.dropout_rng
         config = self.config
         # The encoder's layers' inputs, then its outputs; the character layer has none.
         self.dropouts = [

@@ -15,7 +15,6 @@ from elman.nn import Dropout
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.modules import (
     TorchModel,
-    elman_weights,
     recurrent_module,
 )
 
@@ -61,13 +60,6 @@ class TorchClassifier(TorchModel):
         self.training = False
         self._loss: torch.Tensor | None = None
         self.loss_sum, self.loss_count = 0.0, 0.0
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        return elman_weights(self.net, self.names)
-
-    def zero_grad(self) -> None:
-        self.flat.zero_grad()
 
     def forward(self, batch: LabeledBatch) -> float:
         """Mean cross-entropy of the batch's labels over every process's texts, weighted

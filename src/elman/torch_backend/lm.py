@@ -16,7 +16,6 @@ from elman.nn import Dropout
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.modules import (
     TorchModel,
-    elman_weights,
     recurrent_module,
 )
 
@@ -81,14 +80,6 @@ class TorchLanguageModel(TorchModel):
     @property
     def adaptive(self) -> bool:
         return self.config.softmax == "adaptive"
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        """The weights under elman's names, as float32 arrays (copies): a checkpoint's."""
-        return elman_weights(self.net, self.names)
-
-    def zero_grad(self) -> None:
-        self.flat.zero_grad()
 
     # Training ----------------------------------------------------------------------
 

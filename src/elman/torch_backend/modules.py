@@ -148,3 +148,11 @@ class TorchModel:
         self.arrays = TorchArrays(self.device)
         self.runners = layer_runners(self.net.rnn)
         self.dropout_rng = numpy_model.dropout_rng
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The weights under elman's names, as float32 arrays (copies): a checkpoint's."""
+        return elman_weights(self.net, self.names)
+
+    def zero_grad(self) -> None:
+        self.flat.zero_grad()

@@ -15,7 +15,6 @@ from elman.tag.model import Tagger
 from elman.torch_backend.distributed import Processes
 from elman.torch_backend.modules import (
     TorchModel,
-    elman_weights,
     recurrent_module,
 )
 
@@ -82,13 +81,6 @@ class TorchTagger(TorchModel):
         self.training = False
         self._loss: torch.Tensor | None = None
         self.loss_sum, self.loss_count = 0.0, 0.0
-
-    @property
-    def params(self) -> dict[str, np.ndarray]:
-        return elman_weights(self.net, self.names)
-
-    def zero_grad(self) -> None:
-        self.flat.zero_grad()
 
     def forward(self, batch: TaggedBatch) -> float:
         """Mean cross-entropy per real word of the batch's tags, over every process's

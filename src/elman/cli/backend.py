@@ -135,3 +135,17 @@ def engine_from_flags(args: argparse.Namespace, parallel: bool = False) -> Engin
     if not world.primary:  # the primary speaks for the run
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     return Engine(backend, world, convert, world.size)
+
+
+def train_on_engine(
+    args: argparse.Namespace,
+    new: Callable[[argparse.Namespace, Engine], Any],
+    resume: Callable[[argparse.Namespace, Engine], Any],
+) -> Any:
+    """A training command: the engine its flags ask for, ``resume`` with --resume and
+    ``new`` without, and the engine closed however that ends."""
+    engine = engine_from_flags(args, parallel=True)
+    try:
+        return resume(args, engine) if args.resume else new(args, engine)
+    finally:
+        engine.close()

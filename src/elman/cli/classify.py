@@ -15,7 +15,12 @@ from elman.classify.evaluate import evaluate, predict_proba
 from elman.classify.model import Classifier, ClassifierConfig, init_from_language_model
 from elman.classify.task import ClassifierTask
 from elman.cli import common
-from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on_engine
+from elman.cli.backend import (
+    Engine,
+    add_backend_flags,
+    on_engine,
+    train_on_engine,
+)
 from elman.config import ModelConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.data.text import read_lines
@@ -41,14 +46,7 @@ INPUTS = ("data", "valid", "test", "init")  # what a new run reads, and --resume
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    engine = engine_from_flags(args, parallel=True)
-    try:
-        if args.resume:
-            resume_training(args, engine)
-        else:
-            new_training(args, engine)
-    finally:
-        engine.close()
+    train_on_engine(args, new_training, resume_training)
 
 
 def new_training(args: argparse.Namespace, engine: Engine) -> None:

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from elman.cli import common
-from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on_engine
+from elman.cli.backend import (
+    Engine,
+    add_backend_flags,
+    on_engine,
+    train_on_engine,
+)
 from elman.config import ModelConfig, TrainConfig
 from elman.data.conllu import Sentence, read_tagged
 from elman.data.text import read_lines, read_text
@@ -36,14 +41,7 @@ ROLES = ("train", "valid", "test")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    engine = engine_from_flags(args, parallel=True)
-    try:
-        if args.resume:
-            resume_training(args, engine)
-        else:
-            new_training(args, engine)
-    finally:
-        engine.close()
+    train_on_engine(args, new_training, resume_training)
 
 
 def new_training(args: argparse.Namespace, engine: Engine) -> None:

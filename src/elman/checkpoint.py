@@ -28,7 +28,7 @@ import safetensors.numpy
 
 from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab
 from elman.errors import ElmanError
-from elman.numbers import dumps
+from elman.strict_json import dumps
 
 # 2: named vocabularies, text normalisation recorded in them. Version 1 is still read.
 FORMAT_VERSION = 2

@@ -1,5 +1,13 @@
-"""Classification scores from a confusion matrix: accuracy, per-class precision, recall
-and F1, macro F1. Taggers use the same scores over tokens.
+"""The figures elman reports: perplexity from a loss, and classification scores from a
+confusion matrix (accuracy, per-class precision, recall and F1, macro F1; taggers use
+the same scores over tokens).
+
+``perplexity(loss)`` is exp(loss), or ``inf`` once that no longer fits a float (a loss
+above about 709.8 nats), so a model that scores a text very badly gets the figure
+``inf`` instead of a crash.
+
+>>> perplexity(1.0) == math.e, perplexity(1e6)
+(True, inf)
 
 >>> s = scores(confusion_matrix([0, 0, 1, 1], [0, 1, 1, 1], 2))
 >>> s.accuracy, s.precision.tolist(), s.recall.tolist()
@@ -8,11 +16,21 @@ and F1, macro F1. Taggers use the same scores over tokens.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+# exp(x) overflows a float64 above log(max float) = 709.78...
+_LARGEST_EXPONENT = math.log(np.finfo(np.float64).max)
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss): the perplexity of a mean cross-entropy in nats; ``inf`` where it would
+    overflow, NaN for a NaN loss."""
+    return math.exp(loss) if loss <= _LARGEST_EXPONENT else math.inf
 
 
 def confusion_matrix(

@@ -55,8 +55,8 @@ from elman.blas import BlasThreads
 from elman.checkpoint import atomic_write, read_tensors, write_tensors
 from elman.config import TrainConfig
 from elman.errors import ElmanError
-from elman.numbers import dumps
 from elman.optim import make_optimizer
+from elman.strict_json import dumps
 
 RESUME_FILE = "resume.safetensors"
 METRICS_FILE = "metrics.jsonl"

@@ -28,7 +28,7 @@ from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint as lm_checkpoint
 from elman.metrics import confusion_report, report
-from elman.numbers import dumps
+from elman.strict_json import dumps
 from elman.training import require_an_end
 
 # Defaults of `elman classify train`, over those of ModelConfig and TrainConfig: a

@@ -16,7 +16,7 @@ from elman import rundir
 from elman.config import ModelConfig, SplitConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.errors import ElmanError
-from elman.numbers import dumps
+from elman.strict_json import dumps
 from elman.training import METRICS_FILE, LimitReached, Task, Trainer, World
 
 RESUME_OVERRIDES = ("epochs", "max_steps", "max_minutes")  # what --resume lets change

@@ -19,7 +19,7 @@ from elman.insight.gradients import POSITIONS, STEPS
 from elman.insight.report import INDEX, UNITS
 from elman.insight.units import MAX_TOKENS, count_tokens, parse_feature_flag, read_feature
 from elman.lm import checkpoint
-from elman.numbers import dumps
+from elman.strict_json import dumps
 
 SHOWN_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200)  # the k printed in the table
 

@@ -29,8 +29,9 @@ from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate, score, stream
 from elman.lm.model import LanguageModel, check_language_model_config, check_memory
 from elman.lm.task import LanguageModelTask, training_ids
-from elman.numbers import dumps, perplexity
+from elman.metrics import perplexity
 from elman.recipes import RECIPES, Recipe, get_recipe
+from elman.strict_json import dumps
 
 # Settings for `elman train` on the built-in corpus: a character-level model
 # that trains in about two minutes on two cores. Explicit flags override them.

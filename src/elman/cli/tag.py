@@ -20,7 +20,7 @@ from elman.data.conllu import Sentence, read_tagged
 from elman.data.text import read_lines, read_text
 from elman.errors import ElmanError
 from elman.metrics import report
-from elman.numbers import dumps
+from elman.strict_json import dumps
 from elman.tag import checkpoint as tag_checkpoint
 from elman.tag.checkpoint import TaggerCheckpoint
 from elman.tag.data import TaggedData, build_vocabularies, encode

@@ -13,8 +13,8 @@ from elman.config import ModelConfig, TrainConfig
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.insight.plots import plot_attention, require_matplotlib
-from elman.numbers import dumps
 from elman.recipes import RECIPES, Recipe, get_recipe
+from elman.strict_json import dumps
 from elman.training import require_an_end
 from elman.translate import checkpoint
 from elman.translate.checkpoint import TranslatorCheckpoint

@@ -39,7 +39,7 @@ from elman.insight.units import (
     text_features,
 )
 from elman.lm.model import LanguageModel
-from elman.numbers import dumps
+from elman.strict_json import dumps
 
 INDEX, UNITS = "index.html", "units.json"
 BEST_SHOWN = 5  # units per feature listed in the page

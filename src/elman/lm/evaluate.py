@@ -12,7 +12,7 @@ from elman.data.batching import make_batches
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
-from elman.numbers import perplexity as perplexity_of
+from elman.metrics import perplexity as perplexity_of
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from elman.blas import BlasThreads
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
+from elman.metrics import perplexity
 from elman.nn import log_softmax
-from elman.numbers import perplexity
 from elman.sampling import check_sampling, sample_next
 
 

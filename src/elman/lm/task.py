@@ -23,7 +23,7 @@ from elman.lm import checkpoint
 from elman.lm.conditioned import ConditionedLanguageModel
 from elman.lm.evaluate import evaluate_ids
 from elman.lm.model import LanguageModel
-from elman.numbers import perplexity
+from elman.metrics import perplexity
 from elman.training import Trainer, require_an_end
 
 

@@ -25,9 +25,9 @@ from elman.errors import ElmanError
 from elman.kinds import load
 from elman.lm.checkpoint import Checkpoint
 from elman.lm.generate import line_start
-from elman.numbers import dumps
 from elman.onnx_export.classify import classifier_graph
 from elman.onnx_export.lm import language_model_graph
+from elman.strict_json import dumps
 
 FORMAT_VERSION = 1
 

@@ -53,7 +53,8 @@ from elman.data.conllu import Sentence
 from elman.errors import ElmanError
 from elman.insight.units import states_of
 from elman.lm.generate import line_log_probs, stream
-from elman.numbers import dumps, perplexity
+from elman.metrics import perplexity
+from elman.strict_json import dumps
 from elman.tag.data import encode as encode_sentences
 from elman.tag.evaluate import predict_ids
 from elman.translate.data import source_ids

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from elman.data.tokenizers import Tokenizer
-from elman.numbers import perplexity
+from elman.metrics import perplexity
 from elman.translate.data import ParallelData, make_batches
 from elman.translate.decode import Translation, translate_ids
 from elman.translate.model import Translator

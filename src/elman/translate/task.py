@@ -15,7 +15,7 @@ import numpy as np
 from elman import training
 from elman.config import ModelConfig, TrainConfig
 from elman.errors import ElmanError
-from elman.numbers import perplexity
+from elman.metrics import perplexity
 from elman.translate import checkpoint
 from elman.translate.data import (
     Pair,

@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from elman.config import ModelConfig, TrainConfig
 from elman.data.batching import make_batches
 from elman.data.tokenizers import make_tokenizer
-from elman.lm.model import LanguageModel
+from elman.lm.config import LanguageModelTrainConfig
+from elman.lm.model import LanguageModel, LanguageModelConfig
 from elman.lm.task import train
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
@@ -66,10 +66,10 @@ def interval_speeds(records: list[dict], batch_tokens: np.ndarray, steps_per_epo
 
 def run(softmax: str, texts: dict[str, str], args: argparse.Namespace) -> dict:
     tokenizer = make_tokenizer("word", texts["train"])
-    model_config = ModelConfig(
+    model_config = LanguageModelConfig(
         vocab_size=len(tokenizer), embed=256, hidden=256, cell="rnn", softmax=softmax
     )
-    train_config = TrainConfig(
+    train_config = LanguageModelTrainConfig(
         level="word",
         batch=20,
         bptt=35,

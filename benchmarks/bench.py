@@ -34,8 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from elman.blas import BlasThreads
-from elman.config import ModelConfig
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, LanguageModelConfig
 from elman.nn.adaptive_softmax import projection_size
 from elman.optim import SGD
 from elman.sampling import sample_next
@@ -166,7 +165,9 @@ def matmul_rates(repeats: int = 3) -> dict:
 
 def adaptive_cutoffs(w: Workload) -> list[int]:
     """The adaptive softmax's default cutoffs for the workload's vocabulary."""
-    return ModelConfig(vocab_size=w.vocab, hidden=w.hidden, softmax="adaptive").adaptive_cutoffs()
+    return LanguageModelConfig(
+        vocab_size=w.vocab, hidden=w.hidden, softmax="adaptive"
+    ).adaptive_cutoffs()
 
 
 def target_probabilities(w: Workload) -> np.ndarray:
@@ -214,7 +215,7 @@ def training_flops_per_token(w: Workload) -> int:
 
 
 def elman_model(w: Workload) -> LanguageModel:
-    config = ModelConfig(
+    config = LanguageModelConfig(
         vocab_size=w.vocab,
         embed=w.embed,
         hidden=w.hidden,

@@ -41,11 +41,10 @@ from bench import (
     time_alternately,
 )
 
-from elman.config import ModelConfig
 from elman.data.padded import mask_of, pad
 from elman.optim import Adam
 from elman.torch_names import zeroed_biases
-from elman.translate.model import TranslateConfig, Translator
+from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = 1.0
@@ -101,7 +100,7 @@ WORKLOADS = {
 
 
 def elman_model(w: Workload) -> Translator:
-    config = ModelConfig(
+    config = TranslatorModelConfig(
         vocab_size=w.target_vocab, embed=w.embed, hidden=w.hidden, cell=w.cell,
         bidirectional=w.bidirectional, tie=w.tie,
     )  # fmt: skip

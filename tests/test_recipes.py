@@ -2,25 +2,37 @@
 them, --data as a directory or as one file split 90/10, and the final report line.
 The recipes' real runs (PTB, Tiny Shakespeare) are opt-in: tests/test_targets.py."""
 
+import dataclasses
 import json
 
 import pytest
 
 from elman.cli.lm import data_files, recipe_result
-from elman.config import ModelConfig, TrainConfig
+from elman.config import TokenizerConfig, TrainConfig
 from elman.errors import ElmanError
+from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.recipes import RECIPES, get_recipe
-from elman.translate.model import TranslateConfig
+from elman.translate.model import TranslateConfig, TranslatorModelConfig
 from tests.cli.test_lm import FOX, elman, ok, write
+
+COMMAND_CONFIGS = {
+    "train": (LanguageModelConfig, TokenizerConfig, LanguageModelTrainConfig),
+    "translate train": (TranslatorModelConfig, TranslateConfig, TokenizerConfig, TrainConfig),
+}
 
 
 def test_every_recipe_is_valid_settings():
+    """Every setting of a recipe is a field of one of its command's configs, and each
+    config takes its share (raising on a bad value)."""
     for recipe in RECIPES.values():
-        ModelConfig(**recipe.model, vocab_size=10)  # raises on a bad setting
-        TrainConfig(**recipe.train)
-        assert recipe.command in ("train", "translate train")
+        assert recipe.command in COMMAND_CONFIGS
+        settings = {**recipe.model, **recipe.train, **recipe.kind}
+        configs = COMMAND_CONFIGS[recipe.command]
+        fields = [{f.name for f in dataclasses.fields(cls)} for cls in configs]
+        assert set(settings) <= set().union(*fields), recipe.name
+        for cls, names in zip(configs, fields, strict=True):
+            cls(**{k: v for k, v in settings.items() if k in names})
         if recipe.command == "translate train":
-            TranslateConfig(**recipe.kind)
             assert recipe.example.startswith(f"elman translate train --recipe {recipe.name} ")
         else:
             assert not recipe.kind

@@ -16,6 +16,7 @@ from elman.data import CharTokenizer
 from elman.data.batching import make_batches
 from elman.errors import ElmanError
 from elman.lm import checkpoint
+from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate
 from elman.lm.model import LanguageModel
@@ -46,7 +47,7 @@ def test_memorises_a_deterministic_corpus():
     text = FOX * 20
     tok = CharTokenizer.fit(text)
     model = make_model(tok)
-    config = TrainConfig(batch=4, bptt=32, max_steps=300, lr=0.01)
+    config = LanguageModelTrainConfig(batch=4, bptt=32, max_steps=300, lr=0.01)
     history = train(model, tok, text, config=config, progress=False)
     assert history[-1]["step"] == 300
     assert history[0]["train_loss"] > 1.0
@@ -65,7 +66,11 @@ def test_korean_text_trains():
     model = make_model(tok)
     before = evaluate(model, tok, text, batch=1).loss
     history = train(
-        model, tok, text, config=TrainConfig(batch=4, bptt=16, max_steps=150), progress=False
+        model,
+        tok,
+        text,
+        config=LanguageModelTrainConfig(batch=4, bptt=16, max_steps=150),
+        progress=False,
     )
     after = evaluate(model, tok, text, batch=1).loss
     assert history[-1]["train_loss"] < history[0]["train_loss"]
@@ -77,7 +82,9 @@ def alternating(tmp_path, valid_text, name, epochs=4):
     text = "ab" * 200 + "\n"
     tok = CharTokenizer.fit(text)
     model = make_model(tok, hidden=16, embed=8)
-    config = TrainConfig(batch=4, bptt=16, epochs=epochs, lr=0.01, lr_decay=4.0, log_every=5)
+    config = LanguageModelTrainConfig(
+        batch=4, bptt=16, epochs=epochs, lr=0.01, lr_decay=4.0, log_every=5
+    )
     history = train(model, tok, text, valid_text, config, out_dir=tmp_path / name, progress=False)
     return model, history
 
@@ -106,7 +113,7 @@ def test_restart_every_starts_the_marked_streams_from_zero(cell):
         return original(inputs, targets, mask)
 
     model.forward = forward
-    train_config = TrainConfig(batch=4, bptt=5, epochs=2, lr=0.01, restart_every=3)
+    train_config = LanguageModelTrainConfig(batch=4, bptt=5, epochs=2, lr=0.01, restart_every=3)
     train(model, tok, text, config=train_config, progress=False)
     batches = list(make_batches(tok.encode(text), "carry", tok.eos_id, 4, 5, 3))
     assert len(zero_rows) == 2 * len(batches)
@@ -124,7 +131,7 @@ def test_restart_every_starts_the_marked_streams_from_zero(cell):
 def test_out_dir_is_created(tmp_path):
     text = "ab" * 200 + "\n"
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(batch=4, bptt=16, epochs=1, log_every=2)
+    config = LanguageModelTrainConfig(batch=4, bptt=16, epochs=1, log_every=2)
     train(
         make_model(tok, 16, 8), tok, text, config=config, out_dir=tmp_path / "new", progress=False
     )
@@ -179,7 +186,7 @@ def test_worsening_validation_decays_the_lr_and_keeps_the_best_model(tmp_path):
 def test_lr_decay_one_never_decays(tmp_path):
     text = "ab" * 200 + "\n"
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(batch=4, bptt=16, epochs=3, lr=0.01, lr_decay=1.0)
+    config = LanguageModelTrainConfig(batch=4, bptt=16, epochs=3, lr=0.01, lr_decay=1.0)
     history = train(make_model(tok, 16, 8), tok, text, "aaaaaaaaaa\n", config, progress=False)
     assert [r["saved"] for r in history] == [False] * 3  # no out_dir
     assert [r["lr"] for r in history] == [0.01] * 3
@@ -190,7 +197,7 @@ def test_decay_after_divides_the_rate_after_every_epoch_from_that_epoch_on():
     whether or not validation improved."""
     text = "abcab" * 100 + "\n"
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(
+    config = LanguageModelTrainConfig(
         batch=4, bptt=16, epochs=5, optimizer="sgd", lr=0.5, lr_decay=2.0, decay_after=2
     )
     history = train(make_model(tok, 16, 8), tok, text, "abcab\n", config, progress=False)
@@ -202,7 +209,7 @@ def test_decay_after_divides_the_rate_after_every_epoch_from_that_epoch_on():
 def test_max_steps_stops_mid_epoch():
     text = FOX * 5  # 220 tokens: 4 streams of 55, 4 chunks of 16 per epoch
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(batch=4, bptt=16, max_steps=6)
+    config = LanguageModelTrainConfig(batch=4, bptt=16, max_steps=6)
     history = train(make_model(tok, 16, 8), tok, text, config=config, progress=False)
     assert [(r["epoch"], r["step"]) for r in history] == [(1, 4), (2, 6)]
 
@@ -216,7 +223,13 @@ def test_nan_loss_raises_and_leaves_the_weights_untouched():
     model.params["output.b"][3] = np.nan
     before = model.flat_params.copy()
     with pytest.raises(ElmanError, match=r"loss became nan at step 1, so the weights were not"):
-        train(model, tok, text, config=TrainConfig(batch=2, bptt=8, max_steps=5), progress=False)
+        train(
+            model,
+            tok,
+            text,
+            config=LanguageModelTrainConfig(batch=2, bptt=8, max_steps=5),
+            progress=False,
+        )
     assert np.array_equal(model.flat_params, before, equal_nan=True)
 
 
@@ -226,7 +239,9 @@ def test_diverging_training_stops_at_the_step_where_the_loss_became_nan():
     holds the weights after step 1, equal to those of a run stopped after 1 step."""
     text = FOX * 5
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(batch=2, bptt=8, max_steps=50, optimizer="sgd", lr=1e30, clip=0)
+    config = LanguageModelTrainConfig(
+        batch=2, bptt=8, max_steps=50, optimizer="sgd", lr=1e30, clip=0
+    )
     model = make_model(tok, 16, 8)
     with np.errstate(over="ignore", invalid="ignore"):
         with pytest.raises(ElmanError, match=r"at step 2.*lower --lr \(now 1e\+30\)"):
@@ -253,7 +268,7 @@ def test_a_finite_loss_far_above_a_uniform_guess_counts_as_diverged(monkeypatch,
         return loss if len(calls) == 3 else real
 
     monkeypatch.setattr(model, "forward", forward)
-    config = TrainConfig(batch=2, bptt=8, max_steps=5)
+    config = LanguageModelTrainConfig(batch=2, bptt=8, max_steps=5)
     if stops:
         with pytest.raises(ElmanError, match=r"became .* at step 3, so the weights were not "):
             train(model, tok, text, config=config, progress=False)
@@ -302,7 +317,7 @@ def test_nan_loss_rolls_back_to_the_saved_state_with_a_smaller_lr(tmp_path, monk
         return float("nan") if len(calls) == 12 else real_forward(*args)
 
     monkeypatch.setattr(model, "forward", forward)
-    config = TrainConfig(
+    config = LanguageModelTrainConfig(
         batch=4,
         bptt=16,
         epochs=2,
@@ -325,7 +340,13 @@ def test_nan_loss_stops_by_default(tmp_path):
     model = make_model(tok, 16, 8)
     model.params["output.b"][0] = np.nan
     with pytest.raises(ElmanError, match="at step 1, so the weights were not updated"):
-        train(model, tok, text, config=TrainConfig(batch=4, bptt=16, epochs=1), progress=False)
+        train(
+            model,
+            tok,
+            text,
+            config=LanguageModelTrainConfig(batch=4, bptt=16, epochs=1),
+            progress=False,
+        )
 
 
 def test_average_after_keeps_the_mean_of_the_weights_after_each_later_step():
@@ -338,12 +359,19 @@ def test_average_after_keeps_the_mean_of_the_weights_after_each_later_step():
     steps_per_epoch = len(make_batches(tok.encode(text), "carry", tok.eos_id, 4, 8))
     total = 2 * steps_per_epoch + 1  # into the third epoch
     averaged = make_model(tok, 16, 8)
-    config = TrainConfig(**base, max_steps=total, average_after=1)
+    config = LanguageModelTrainConfig(**base, max_steps=total, average_after=1)
     train(averaged, tok, text, None, config, progress=False)
     after_step = []
     for steps in range(steps_per_epoch + 1, total + 1):
         plain = make_model(tok, 16, 8)
-        train(plain, tok, text, None, TrainConfig(**base, max_steps=steps), progress=False)
+        train(
+            plain,
+            tok,
+            text,
+            None,
+            LanguageModelTrainConfig(**base, max_steps=steps),
+            progress=False,
+        )
         after_step.append(plain.flat_params.copy())
     assert_close(averaged.flat_params, np.mean(after_step, axis=0), rtol=1e-5, atol=1e-6)
     assert not np.allclose(averaged.flat_params, after_step[-1])  # it is not the last one
@@ -352,7 +380,7 @@ def test_average_after_keeps_the_mean_of_the_weights_after_each_later_step():
 def test_an_averaging_run_resumes_to_the_same_weights(tmp_path):
     text = "abcab" * 40 + "\n"
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(batch=4, bptt=8, max_steps=30, average_after=1, save_every=0)
+    config = LanguageModelTrainConfig(batch=4, bptt=8, max_steps=30, average_after=1, save_every=0)
     whole = make_model(tok, 16, 8)
     train(whole, tok, text, "abcab\n", config, out_dir=tmp_path / "whole", progress=False)
     part = make_model(tok, 16, 8)
@@ -373,7 +401,7 @@ def test_a_run_cut_short_mid_epoch_resumes_on_the_same_learning_rate_schedule(tm
     long recipe does across sessions) trains exactly as one run would."""
     text = "abcab" * 40 + "\n"
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(
+    config = LanguageModelTrainConfig(
         batch=4, bptt=8, epochs=4, optimizer="sgd", lr=0.5, lr_decay=2.0, decay_after=1
     )
     whole = make_model(tok, 16, 8)
@@ -402,7 +430,9 @@ def test_a_validation_mid_epoch_does_not_move_the_plateau_rule(tmp_path, monkeyp
     ones kept as best)."""
     text = "abcab" * 40 + "\n"  # 7 steps an epoch at batch 4, bptt 8
     tok = CharTokenizer.fit(text)
-    config = TrainConfig(batch=4, bptt=8, epochs=2, optimizer="sgd", lr=0.5, lr_decay=2.0)
+    config = LanguageModelTrainConfig(
+        batch=4, bptt=8, epochs=2, optimizer="sgd", lr=0.5, lr_decay=2.0
+    )
     scripted = iter([10.0, 5.0, 7.0])
     monkeypatch.setattr(
         sys.modules["elman.lm.task"],
@@ -438,7 +468,7 @@ def test_threads_n_holds_for_the_steps_validation_and_then_the_count_comes_back(
             return real(*args)
 
         monkeypatch.setattr(model, method, counted)
-    config = TrainConfig(batch=2, bptt=8, max_steps=8, eval_batch=1, threads=2)
+    config = LanguageModelTrainConfig(batch=2, bptt=8, max_steps=8, eval_batch=1, threads=2)
     train(model, tok, FOX * 5, FOX * 3, config=config, progress=False)
     assert len(seen["forward"]) == 8
     assert len(seen["nll"]) > blas.WARMUP + blas.SAMPLES  # past elman.blas's first trial

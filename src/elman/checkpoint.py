@@ -30,10 +30,28 @@ from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab
 from elman.errors import ElmanError
 from elman.strict_json import dumps
 
-# 2: named vocabularies, text normalisation recorded in them. Version 1 is still read.
-FORMAT_VERSION = 2
+# 2: named vocabularies, text normalisation recorded in them.
+# 3: each kind owns its settings: "model" holds the recurrent stack and the kind's own
+#    fields, "tokenizer" the tokenizer's settings, "train" the training loop's alone.
+# Versions 1 and 2 are still read (``upgrade``).
+FORMAT_VERSION = 3
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
 LANGUAGE_MODEL = "language-model"  # what a checkpoint without a kind (the first ones) holds
+# Format 3 moved these settings out of the "train" section, into the section named.
+MOVED_IN_3 = {"level": "tokenizer", "max_vocab": "tokenizer", "min_count": "tokenizer"}
+# What the shared settings held before format 3 that only some kinds use now, at the
+# values they had where unused: a kind whose config lacks one reads it only at that value
+# (``config.from_dict``'s ``retired``).
+RETIRED = {
+    "bidirectional": False,
+    "tie": False,
+    "state": "carry",
+    "softmax": "full",
+    "cutoffs": "",
+    "div_value": 4.0,
+    "bptt": 64,
+    "restart_every": 0,
+}
 
 
 def vocab_file(names: list[str], name: str) -> str:
@@ -188,6 +206,22 @@ def read_config(directory: str | os.PathLike) -> dict[str, Any]:
             f"{directory} has checkpoint format version {version!r}, but this elman "
             f"reads versions 1 to {FORMAT_VERSION}; upgrade elman to load it."
         )
+    return upgrade(config)
+
+
+def upgrade(config: dict[str, Any]) -> dict[str, Any]:
+    """A config of an older format as format 3 lays it out: the settings the "train"
+    section held for the tokenizer moved to its section (``MOVED_IN_3``); a section that
+    already names one keeps its own (a tagger's "tokenizer" said "word" while its unused
+    "train" level said "char")."""
+    if config["format_version"] >= 3 or not isinstance(config.get("train"), dict):
+        return config
+    config = {key: dict(v) if isinstance(v, dict) else v for key, v in config.items()}
+    for key, section in MOVED_IN_3.items():
+        if key in config["train"]:
+            value = config["train"].pop(key)
+            if isinstance(config.setdefault(section, {}), dict):
+                config[section].setdefault(key, value)
     return config
 
 

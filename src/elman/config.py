@@ -1,10 +1,13 @@
-"""The model and training settings, shared by the CLI, the trainer and checkpoints.
+"""The settings every kind shares, for the CLI, the trainer and checkpoints alike:
+``ModelConfig`` (the recurrent stack), ``TokenizerConfig`` (how text becomes tokens),
+``TrainConfig`` (the training loop) and ``SplitConfig`` (how one labelled file is split).
 
 Every field has a default and a help text; the CLI's flags are generated from these
 dataclasses (``--hidden`` is ``ModelConfig.hidden``), and checkpoints store them as
-JSON. Later features add fields here, not new plumbing. A field that only some
-commands use says which in its metadata (``kinds``: "lm", "classify", "tag", ...);
-the other commands do not offer it.
+JSON sections. What only one kind uses lives in that kind's own config (a subclass of
+``ModelConfig``, such as the language model's ``LanguageModelConfig``, or a dataclass
+of its own, such as the classifier's ``ClassifierConfig``): a command offers exactly the
+fields of the configs its kind declares.
 """
 
 from __future__ import annotations
@@ -14,32 +17,26 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from elman.data.tokenizers import TOKENIZERS
+from elman.data.tokenizers import TOKENIZERS, Tokenizer, make_tokenizer
 from elman.errors import ElmanError
-from elman.nn.adaptive_softmax import projection_size
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru")
 DROPOUT_KINDS = ("standard", "locked")
-STATE_MODES = ("carry", "reset")
 LEVELS = tuple(TOKENIZERS)
 OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
-SOFTMAXES = ("full", "adaptive")
-
-
-LM_ONLY = ("lm",)  # the language model's settings: its output layer, state and chunks
-ENCODERS = ("classify", "tag", "translate")  # commands whose networks read whole sequences
-GENERATORS = ("lm", "translate")  # commands whose networks write tokens (an output layer)
 
 
 def field_help(text: str, **extra: Any) -> dict[str, Any]:
-    """A field's metadata: its help text, and ``choices``, ``cli=False`` or ``kinds``."""
+    """A field's metadata: its help text, and ``choices`` or ``cli=False``."""
     return {"help": text, **extra}
 
 
 @dataclass
 class ModelConfig:
-    """The network's shape: what a checkpoint needs to rebuild it."""
+    """The recurrent stack every kind builds on: what a checkpoint needs to rebuild it.
+    A kind adds its own fields in a subclass (``elman.lm.model.LanguageModelConfig``,
+    ``elman.blocks.encoder.EncoderConfig``, ...)."""
 
     vocab_size: int = field(
         default=0, metadata=field_help("number of tokens (set from the vocabulary)", cli=False)
@@ -68,56 +65,6 @@ class ModelConfig:
             choices=DROPOUT_KINDS,
         ),
     )
-    tie: bool = field(
-        default=False,
-        metadata=field_help(
-            "the output layer shares the embedding matrix (Press & Wolf 2017; Inan et al. "
-            "2017); needs --embed equal to --hidden",
-            kinds=GENERATORS,
-        ),
-    )
-    bidirectional: bool = field(
-        default=False,
-        metadata=field_help(
-            "read the sequence both ways (encoders only: a translator's source side, not a "
-            "language model)",
-            kinds=ENCODERS,
-        ),
-    )
-    state: str = field(
-        default="carry",
-        metadata=field_help(
-            "hidden state across lines: carry it on, or reset it at every line end "
-            "(in training, evaluation and scoring alike)",
-            choices=STATE_MODES,
-            kinds=LM_ONLY,
-        ),
-    )
-    softmax: str = field(
-        default="full",
-        metadata=field_help(
-            "output layer: a full softmax over the vocabulary, or an adaptive softmax (Grave "
-            "et al. 2017) that trains faster on large vocabularies and scores exactly",
-            choices=SOFTMAXES,
-            kinds=LM_ONLY,
-        ),
-    )
-    cutoffs: str = field(
-        default="",
-        metadata=field_help(
-            "adaptive softmax: increasing token ids, comma-separated, that split the "
-            "frequency-ordered vocabulary into a shortlist and tail clusters "
-            "(empty: V/5,V/2, i.e. 2000,5000 for a 10,000-word vocabulary)",
-            kinds=LM_ONLY,
-        ),
-    )
-    div_value: float = field(
-        default=4.0,
-        metadata=field_help(
-            "adaptive softmax: tail cluster k projects H to H / div_value^(k+1) dimensions",
-            kinds=LM_ONLY,
-        ),
-    )
 
     def __post_init__(self) -> None:
         require_finite_fields(self)
@@ -127,87 +74,19 @@ class ModelConfig:
             raise ElmanError(f"vocab_size must be positive, got {self.vocab_size}.")
         require_choice("cell", self.cell, CELLS)
         require_choice("dropout_kind", self.dropout_kind, DROPOUT_KINDS)
-        require_choice("state", self.state, STATE_MODES)
         if not 0 <= self.dropout < 1:
             raise ElmanError(f"--dropout must be at least 0 and below 1, got {self.dropout}.")
-        if self.tie and self.embed != self.hidden:
-            # The output layer reads the top layer's H units (a decoder's too: a
-            # translator's bidirectional encoder is not what its output layer reads).
-            raise ElmanError(
-                f"--tie shares the embedding matrix with the output layer, so --embed "
-                f"({self.embed}) must equal --hidden ({self.hidden}); set --embed "
-                f"{self.hidden} or drop --tie."
-            )
-        require_choice("softmax", self.softmax, SOFTMAXES)
-        self._check_adaptive_softmax()
-
-    def _check_adaptive_softmax(self) -> None:
-        """The adaptive-softmax settings that do not depend on the vocabulary size."""
-        if self.softmax != "adaptive":
-            if self.cutoffs or self.div_value != 4.0:
-                raise ElmanError(
-                    "--cutoffs and --div-value shape the adaptive softmax; add "
-                    "--softmax adaptive or leave them out."
-                )
-            return
-        if self.tie:
-            raise ElmanError(
-                "--tie shares the embedding matrix with a full output layer, and the adaptive "
-                "softmax has none (its head scores only the shortlist); drop --tie or use "
-                "--softmax full."
-            )
-        cutoffs = parse_cutoffs(self.cutoffs)
-        if not self.div_value >= 1:  # NaN too
-            raise ElmanError(
-                f"--div-value must be at least 1 (1: every tail cluster projects to H), got "
-                f"{self.div_value}."
-            )
-        clusters = len(cutoffs) or 2  # the default cutoffs make two clusters
-        if projection_size(self.hidden, self.div_value, clusters - 1) < 1:
-            width = self.hidden / self.div_value**clusters
-            raise ElmanError(
-                f"with --hidden {self.hidden} and --div-value {self.div_value:g}, the last tail "
-                f"cluster (of {clusters}) would project to {width:.2g} dimensions, below 1; "
-                "lower --div-value or give fewer --cutoffs."
-            )
-
-    def adaptive_cutoffs(self) -> list[int]:
-        """The adaptive softmax's cutoffs c_0 < ... < c_{K-1} < vocab_size: ``cutoffs``,
-        or V // 5 and V // 2 when empty (2000 and 5000 for the Penn Treebank's 10,000
-        words, where the 2000 most frequent cover 87% of the training tokens)."""
-        V = self.vocab_size
-        cutoffs = parse_cutoffs(self.cutoffs)
-        if not cutoffs:
-            if V < 5:
-                raise ElmanError(
-                    f"a vocabulary of {V} tokens is too small for the default --cutoffs "
-                    "(V/5, V/2); give --cutoffs or use --softmax full."
-                )
-            return [V // 5, V // 2]
-        if cutoffs[-1] >= V:
-            raise ElmanError(
-                f"--cutoffs {self.cutoffs} must all be below the vocabulary size {V}, so that "
-                "every tail cluster holds a token; lower them or use a larger vocabulary."
-            )
-        return cutoffs
-
-    @property
-    def output_size(self) -> int:
-        """Size of the top recurrent layer's output: H, or 2H when bidirectional."""
-        return self.hidden * (2 if self.bidirectional else 1)
 
 
 @dataclass
-class TrainConfig:
-    """How to train: data, batching, optimiser and stopping rules."""
+class TokenizerConfig:
+    """How text becomes tokens: the level and which tokens the vocabulary keeps
+    (``elman.data.tokenizers``). A kind that reads words only (the tagger) offers the
+    vocabulary's limits without the level."""
 
     level: str = field(
         default="char",
-        metadata=field_help(
-            "tokens: characters or whitespace-separated words",
-            choices=LEVELS,
-            kinds=("lm", "classify", "translate"),
-        ),
+        metadata=field_help("tokens: characters or whitespace-separated words", choices=LEVELS),
     )
     max_vocab: int = field(
         default=0,
@@ -218,24 +97,25 @@ class TrainConfig:
     min_count: int = field(
         default=1, metadata=field_help("tokens seen fewer times in training become <unk>")
     )
+
+    def __post_init__(self) -> None:
+        require_choice("level", self.level, LEVELS)
+        if self.max_vocab < 0:
+            raise ElmanError(f"--max-vocab must be zero or positive, got {self.max_vocab}.")
+        if self.min_count < 1:
+            raise ElmanError(f"--min-count must be at least 1, got {self.min_count}.")
+
+    def fit(self, text: str) -> Tokenizer:
+        """The tokenizer of this level and these limits, fitted on training text."""
+        return make_tokenizer(self.level, text, self.max_vocab, self.min_count)
+
+
+@dataclass
+class TrainConfig:
+    """How to train: data, batching, optimiser and stopping rules."""
+
     batch: int = field(
         default=32, metadata=field_help("B, the number of parallel streams the corpus is cut into")
-    )
-    bptt: int = field(
-        default=64,
-        metadata=field_help(
-            "T, steps per chunk; gradients stop at chunk boundaries", kinds=LM_ONLY
-        ),
-    )
-    restart_every: int = field(
-        default=0,
-        metadata=field_help(
-            "--state carry: each stream also starts over from a zero state every N chunks, "
-            "staggered so that about B/N streams restart at each chunk; the model then learns "
-            "to start cold anywhere, as each evaluation stream does (0: only at each epoch's "
-            "start)",
-            kinds=LM_ONLY,
-        ),
     )
     epochs: int = field(
         default=0,
@@ -312,12 +192,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         require_finite_fields(self)
-        require_choice("level", self.level, LEVELS)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("on_nan", self.on_nan, NAN_POLICIES)
-        for name in ("batch", "bptt", "eval_batch", "log_every"):
+        for name in ("batch", "eval_batch", "log_every"):
             require_positive(name, getattr(self, name))
-        limits = ("max_vocab", "epochs", "max_steps", "max_minutes", "save_every", "restart_every")
+        limits = ("epochs", "max_steps", "max_minutes", "save_every")
         for name in (*limits, "lr", "clip", "decay_after", "average_after", "threads"):
             if getattr(self, name) < 0:
                 raise ElmanError(
@@ -325,8 +204,6 @@ class TrainConfig:
                 )
         if self.seed < 0:
             raise ElmanError(f"--seed must be zero or positive, got {self.seed}.")
-        if self.min_count < 1:
-            raise ElmanError(f"--min-count must be at least 1, got {self.min_count}.")
         if self.lr_decay < 1:
             raise ElmanError(
                 f"--lr-decay must be at least 1 (1 means no decay), got {self.lr_decay}."
@@ -351,21 +228,18 @@ class SplitConfig:
         default=0.1,
         metadata=field_help(
             "part of --data held out for validation when no --valid is given",
-            kinds=("classify", "lm"),
         ),
     )
     test_fraction: float = field(
         default=0.2,
         metadata=field_help(
             "part of --data held out for testing when no --test is given",
-            kinds=("classify", "lm"),
         ),
     )
     split_seed: int = field(
         default=0,
         metadata=field_help(
             "seed of the stratified split of --data (recorded in the checkpoint)",
-            kinds=("classify", "lm"),
         ),
     )
 
@@ -383,12 +257,34 @@ class SplitConfig:
             )
 
 
-C = TypeVar("C", ModelConfig, TrainConfig)
+C = TypeVar("C")
 
 
-def from_dict(cls: type[C], values: dict[str, Any], where: str = "config") -> C:
-    """Build a config from JSON values, refusing keys it does not know."""
+def extended(config: Any, cls: type[C]) -> C:
+    """``config`` as ``cls``, a kind's own subclass of its config's class: itself when it
+    is one, else its fields with ``cls``'s defaults for the rest (so that ``LanguageModel(
+    ModelConfig(vocab_size=V))`` builds the default language model of that stack, and a
+    ``TrainConfig`` trains it with the default chunks)."""
+    if isinstance(config, cls):
+        return config
+    return cls(**dataclasses.asdict(config))
+
+
+def from_dict(
+    cls: type[C],
+    values: dict[str, Any],
+    where: str = "config",
+    retired: dict[str, Any] | None = None,
+) -> C:
+    """Build a config from JSON values, refusing keys it does not know. ``retired`` maps
+    settings an older format kept in this section to the value they held when unused:
+    such a key is dropped when it holds that value (any other value is refused)."""
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {
+        key: value
+        for key, value in values.items()
+        if key in fields or key not in (retired or {}) or retired[key] != value
+    }
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise ElmanError(
@@ -406,24 +302,6 @@ def from_dict(cls: type[C], values: dict[str, Any], where: str = "config") -> C:
                 "the file was edited by hand or damaged, fix or retrain it."
             )
     return cls(**values)
-
-
-def parse_cutoffs(text: str) -> list[int]:
-    """``"2000,5000"`` -> [2000, 5000], refusing anything but increasing positive integers;
-    ``""`` -> [] (the default)."""
-    if not text.strip():
-        return []
-    try:
-        cutoffs = [int(part) for part in text.split(",")]
-    except ValueError:
-        cutoffs = []
-    increasing = all(a < b for a, b in zip(cutoffs, cutoffs[1:], strict=False))
-    if not cutoffs or cutoffs[0] < 1 or not increasing:
-        raise ElmanError(
-            f"--cutoffs must be increasing positive token ids separated by commas, such as "
-            f"2000,5000, got {text!r}."
-        )
-    return cutoffs
 
 
 def _flag(name: str) -> str:

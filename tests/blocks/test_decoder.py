@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elman.blocks.decoder import Conditioning, Decoder, take_state
+from elman.blocks.decoder import Conditioning, Decoder, DecoderConfig, take_state
 from elman.config import CELLS, ModelConfig
 from elman.data.batching import LineBatches
 from elman.lm.model import LanguageModel
@@ -35,7 +35,7 @@ class DecoderNet(Network):
 
 def make(cell="lstm", layers=1, embed=D, hidden=H, seed=0, dtype=np.float64, tie=False,
          dropout=0.0, dropout_kind="standard", **options) -> DecoderNet:  # fmt: skip
-    config = ModelConfig(
+    config = DecoderConfig(
         vocab_size=V, embed=embed, hidden=hidden, cell=cell, layers=layers, tie=tie,
         dropout=dropout, dropout_kind=dropout_kind,
     )  # fmt: skip
@@ -291,7 +291,7 @@ def test_zero_conditioning_weights_give_the_language_model(cell, dropout_kind, t
     from elman.data.tokenizers import CharTokenizer
 
     tokenizer = CharTokenizer.fit(LINES)
-    config = ModelConfig(
+    config = DecoderConfig(
         vocab_size=len(tokenizer), embed=H, hidden=H, cell=cell, layers=2, tie=tie,
         dropout=0.3, dropout_kind=dropout_kind,
     )  # fmt: skip
@@ -368,5 +368,3 @@ def test_refuses_inputs_it_was_not_built_for():
         DecoderNet(config, bridge=True)
     with pytest.raises(ValueError, match="attention must be one of"):
         DecoderNet(config, attention="cosine", memory_size=HM)
-    with pytest.raises(ValueError, match="cannot be bidirectional"):
-        DecoderNet(ModelConfig(vocab_size=V, bidirectional=True))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from elman import classify as clf
+from elman.blocks.encoder import EncoderConfig
 from elman.config import ModelConfig, TrainConfig
 from elman.data.labeled import Example
 from elman.data.padded import pad
@@ -25,7 +26,7 @@ LABELS = np.array([2, 0, 1])
 
 
 def make(cell="lstm", bidirectional=True, layers=1, pooling="final", seed=0, **settings):
-    config = ModelConfig(
+    config = EncoderConfig(
         vocab_size=V,
         embed=3,
         hidden=4,
@@ -182,7 +183,7 @@ def test_learns_a_toy_problem_and_round_trips_a_checkpoint(tmp_path):
     tok = CharTokenizer.fit("".join(e.text for e in examples))
     labels = ["ham", "spam"]
     data = clf.encode(examples, tok, labels, normalized=False, max_length=0)
-    config = ModelConfig(vocab_size=len(tok), embed=8, hidden=8, cell="gru", bidirectional=True)
+    config = EncoderConfig(vocab_size=len(tok), embed=8, hidden=8, cell="gru", bidirectional=True)
     model = clf.Classifier(config, 2, "final", seed=1)
     config = TrainConfig(epochs=8, batch=16, lr=0.01)
     ckpt = clf.ClassifierCheckpoint(model, tok, labels, clf.ClassifierConfig(), config)
@@ -217,7 +218,7 @@ def test_normalized_token_ids():
 def test_init_from_language_model_copies_embedding_and_recurrent_weights():
     lm = LanguageModel(ModelConfig(vocab_size=V, embed=3, hidden=4, cell="gru", layers=2), seed=3)
     model = clf.Classifier(
-        ModelConfig(vocab_size=V, embed=3, hidden=4, cell="gru", layers=2, bidirectional=True),
+        EncoderConfig(vocab_size=V, embed=3, hidden=4, cell="gru", layers=2, bidirectional=True),
         K,
     )
     reverse_before = model.params["rnn.0.reverse.W_h"].copy()

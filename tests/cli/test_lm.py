@@ -544,9 +544,9 @@ def test_lstm_tied_locked_dropout_reset_state(tmp_path):
         "embed": 16,
         "hidden": 16,
         "state": "reset",
-        "bidirectional": False,
     }
     assert {k: model[k] for k in expected} == expected
+    assert "bidirectional" not in model  # an encoder's setting, not a language model's
     names = set(safetensors.numpy.load_file(out / "model.safetensors"))
     assert "output.W" not in names and {"embed.W", "rnn.1.W_h", "output.b"} <= names
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import elman
+from elman.lm.config import LanguageModelTrainConfig
 
 LOWER = "the a cat dog sat ran on in to and big red old new he she said".split()
 UPPER = "QUICK FOX RUNS FAR AWAY NOW YES NO STOP GO HOME".split()
@@ -37,7 +38,7 @@ STEPS = 150  # Adam steps: the LSTM's loss is then about 1.0 nats/char (uniform:
 def trained(cell: str) -> elman.LanguageModel:
     config = elman.ModelConfig(vocab_size=len(TOKENIZER), embed=16, hidden=HIDDEN, cell=cell)
     model = elman.LanguageModel(config, seed=0)
-    settings = elman.TrainConfig(
+    settings = LanguageModelTrainConfig(
         max_steps=STEPS, batch=16, bptt=48, lr=0.01, optimizer="adam", epochs=1000
     )
     elman.train(model, TOKENIZER, TEXT, None, settings, progress=False)

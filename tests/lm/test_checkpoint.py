@@ -12,12 +12,13 @@ import pytest
 import safetensors.numpy
 
 from elman import checkpoint as files
-from elman.config import ModelConfig, TrainConfig
+from elman.config import ModelConfig
 from elman.data import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
+from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.generate import generate
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, LanguageModelConfig
 
 TEXT = "안녕하세요, 세계!\nthe quick brown fox\n"
 FILES = {"config.json", "vocab.json", "model.safetensors"}
@@ -35,7 +36,7 @@ def saved(tmp_path):
     checkpoint directory."""
     model, tok = make()
     model.flat_params += np.random.default_rng(0).normal(0, 0.5, model.flat_params.shape)
-    train_config = TrainConfig(batch=3, bptt=9, lr=0.01, epochs=2, seed=7)
+    train_config = LanguageModelTrainConfig(batch=3, bptt=9, lr=0.01, epochs=2, seed=7)
     checkpoint.save(tmp_path / "ckpt", model, tok, train_config, info={"epoch": 2})
     return tmp_path / "ckpt", model, tok, train_config
 
@@ -53,7 +54,7 @@ def test_round_trip(tmp_path, tokenizer_cls, monkeypatch):
     monkeypatch.setattr(pickle, "Unpickler", no_pickle)
     model, tok = make(tokenizer_cls)
     model.flat_params += np.random.default_rng(0).normal(0, 0.5, model.flat_params.shape)
-    train_config = TrainConfig(level=tok.level, batch=3, lr=0.01, epochs=2)
+    train_config = LanguageModelTrainConfig(batch=3, lr=0.01, epochs=2)
     checkpoint.save(tmp_path, model, tok, train_config, info={"epoch": 2, "valid_ppl": 3.5})
     ckpt = checkpoint.load(tmp_path)
 
@@ -246,7 +247,7 @@ def tokenizer_section_not_an_object(d):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (newer_version, r"format version 3, but this elman reads versions 1 to 2; upgrade"),
+        (newer_version, r"format version 4, but this elman reads versions 1 to 3; upgrade"),
         (unknown_model_key, r"unknown settings \['attention_heads'\]"),
         (unknown_train_key, r"unknown settings \['warmup'\]"),
         (bad_model_value, r"--hidden must be a positive integer, got 0"),
@@ -318,7 +319,7 @@ def test_adaptive_softmax_round_trip(tmp_path):
     cutoffs in force, model.safetensors holds every output.head/output.tail tensor, and
     the loaded model has the same weights, log-probabilities and generated text."""
     tok = WordTokenizer.fit(TEXT * 3 + "a b c d e f g h i j\n")
-    config = ModelConfig(vocab_size=len(tok), embed=6, hidden=16, softmax="adaptive")
+    config = LanguageModelConfig(vocab_size=len(tok), embed=6, hidden=16, softmax="adaptive")
     model = LanguageModel(config, seed=2)
     model.flat_params += np.random.default_rng(0).normal(0, 0.5, model.flat_params.shape)
     checkpoint.save(tmp_path, model, tok)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elman.config import ModelConfig, TrainConfig
+from elman.config import ModelConfig
 from elman.data.tokenizers import CharTokenizer, WordTokenizer
 from elman.errors import ElmanError
+from elman.lm.checkpoint import Checkpoint
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
+from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate, score
 from elman.lm.model import LanguageModel
@@ -115,9 +117,9 @@ def test_a_vector_condition_is_learnt_to_spell_out_its_digits():
     config = ModelConfig(vocab_size=len(tok), embed=16, hidden=64, cell="gru")
     condition = ConditionConfig(condition="vector", condition_size=30, peeky=True)
     model = ConditionedLanguageModel(config, condition, seed=0)
-    train = TrainConfig(level="word", batch=16, epochs=12, lr=0.01)
-    task = LanguageModelTask(model, tok, tok.encode(train_text), None, train,
-                             conditions=(vectors[:480], None))  # fmt: skip
+    train = LanguageModelTrainConfig(batch=16, epochs=12, lr=0.01)
+    ckpt = Checkpoint(model, tok, train)
+    task = LanguageModelTask(ckpt, tok.encode(train_text), None, conditions=(vectors[:480], None))
     Trainer(task, train, progress=False).run()
     written = [
         generate(

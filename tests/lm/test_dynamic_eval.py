@@ -8,18 +8,17 @@ import numpy as np
 import pytest
 
 from elman import blas
-from elman.config import ModelConfig
 from elman.errors import ElmanError
 from elman.lm import dynamic_eval
 from elman.lm.dynamic_eval import Diverged, dynamic_evaluate_ids, tune_lr
 from elman.lm.evaluate import evaluate_ids
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, LanguageModelConfig
 
 V = 12
 
 
 def make_model(cell: str = "lstm", softmax: str = "full", state: str = "carry") -> LanguageModel:
-    config = ModelConfig(
+    config = LanguageModelConfig(
         vocab_size=V, embed=8, hidden=16, cell=cell, softmax=softmax, state=state, dropout=0.3
     )
     if softmax == "adaptive":

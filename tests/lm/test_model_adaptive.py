@@ -6,8 +6,8 @@ ModelConfig refuses with one sentence."""
 import numpy as np
 import pytest
 
-from elman.config import ModelConfig
 from elman.errors import ElmanError
+from elman.lm.config import LanguageModelConfig
 from elman.lm.evaluate import evaluate_ids
 from elman.lm.model import LanguageModel
 from elman.nn import AdaptiveSoftmax
@@ -32,7 +32,9 @@ def test_gradients_match_finite_differences(cell, monkeypatch):
 def test_parameter_names_and_shapes():
     """output.head.W (H, shortlist + clusters) and .b, output.tail.k.proj (H, H // 4^(k+1))
     and .out (that, |C_k|); no output.W; the flat buffer holds exactly these."""
-    config = ModelConfig(vocab_size=50, embed=3, hidden=16, softmax="adaptive", cutoffs="10,30")
+    config = LanguageModelConfig(
+        vocab_size=50, embed=3, hidden=16, softmax="adaptive", cutoffs="10,30"
+    )
     model = LanguageModel(config)
     shapes = {name: p.shape for name, p in model.params.items() if name.startswith("output.")}
     assert shapes == {
@@ -51,7 +53,7 @@ def test_parameter_names_and_shapes():
 def test_default_cutoffs_are_resolved_into_the_config():
     """Empty --cutoffs: V // 5 and V // 2 (2000,5000 for PTB's 10,000 words), written
     into model.config so that the checkpoint names them."""
-    config = ModelConfig(vocab_size=10_000, embed=4, hidden=16, softmax="adaptive")
+    config = LanguageModelConfig(vocab_size=10_000, embed=4, hidden=16, softmax="adaptive")
     assert config.cutoffs == "" and config.adaptive_cutoffs() == [2000, 5000]
     model = LanguageModel(config)
     assert model.config.cutoffs == "2000,5000"
@@ -87,7 +89,7 @@ def test_loss_is_exact_and_logits_are_log_probabilities():
 def test_evaluation_equals_the_full_distribution():
     """evaluate_ids (batched, chunked, through forward) gives the mean -log p of the
     full distribution from one logits() call over the whole text, in float32."""
-    config = ModelConfig(vocab_size=V, embed=3, hidden=8, **ADAPTIVE)
+    config = LanguageModelConfig(vocab_size=V, embed=3, hidden=8, **ADAPTIVE)
     model = LanguageModel(config, seed=2)
     model.flat_params *= 5
     ids = np.random.default_rng(4).integers(0, V, size=60)
@@ -116,7 +118,7 @@ def test_evaluation_equals_the_full_distribution():
 )
 def test_settings_refused(settings, message):
     with pytest.raises(ElmanError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        ModelConfig(**{"vocab_size": 100, "embed": 4, "hidden": 8, **settings})
+        LanguageModelConfig(**{"vocab_size": 100, "embed": 4, "hidden": 8, **settings})
 
 
 @pytest.mark.parametrize(
@@ -128,6 +130,6 @@ def test_settings_refused(settings, message):
 )
 def test_cutoffs_refused_for_the_vocabulary(vocab, cutoffs, message):
     """Checked when the model is built, once the vocabulary size is known."""
-    config = ModelConfig(vocab_size=vocab, hidden=32, softmax="adaptive", cutoffs=cutoffs)
+    config = LanguageModelConfig(vocab_size=vocab, hidden=32, softmax="adaptive", cutoffs=cutoffs)
     with pytest.raises(ElmanError, match=message):
         LanguageModel(config)

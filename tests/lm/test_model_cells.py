@@ -5,8 +5,10 @@ initialisation and the settings a language model refuses."""
 import numpy as np
 import pytest
 
-from elman.config import CELLS, ModelConfig
+from elman.blocks.encoder import EncoderConfig
+from elman.config import CELLS
 from elman.errors import ElmanError
+from elman.lm.config import LanguageModelConfig
 from elman.lm.model import LanguageModel
 from tests.numeric import assert_close, numerical_gradient
 from tests.torch_reference import grads_from, load_into
@@ -15,7 +17,7 @@ V, B, T = 7, 2, 5
 
 
 def make_model(cell, layers=1, embed=3, hidden=4, dtype=np.float64, seed=0, **settings):
-    config = ModelConfig(
+    config = LanguageModelConfig(
         vocab_size=V, embed=embed, hidden=hidden, cell=cell, layers=layers, **settings
     )
     model = LanguageModel(config, seed=seed, dtype=dtype)
@@ -132,14 +134,16 @@ def test_tied_gradients_match_finite_differences(cell):
 
 def test_tie_needs_equal_embed_and_hidden():
     with pytest.raises(ElmanError, match="set --embed 4 or drop --tie"):
-        ModelConfig(vocab_size=V, embed=3, hidden=4, tie=True)
+        LanguageModelConfig(vocab_size=V, embed=3, hidden=4, tie=True)
 
 
-def test_language_model_refuses_bidirectional():
-    """The config is valid (encoders use it) but the model says why it cannot read backwards."""
-    config = ModelConfig(vocab_size=V, embed=3, hidden=4, bidirectional=True)
-    with pytest.raises(ElmanError, match="cannot read the text backwards.*--bidirectional"):
-        LanguageModel(config)
+def test_a_language_model_has_no_bidirectional_setting():
+    """Reading the text backwards is an encoder's setting (``EncoderConfig``): a language
+    model predicts each token from the ones before it, and its config cannot say otherwise."""
+    with pytest.raises(TypeError, match="bidirectional"):
+        LanguageModelConfig(vocab_size=V, embed=3, hidden=4, bidirectional=True)
+    with pytest.raises(TypeError, match="bidirectional"):
+        LanguageModel(EncoderConfig(vocab_size=V, embed=3, hidden=4, bidirectional=True))
 
 
 # PyTorch on identical weights.
@@ -224,7 +228,7 @@ def test_parameter_names_and_shapes(cell, gates, biases):
     """Names and shapes per cell, against the layout in the layers' docstrings:
     lstm W_x (D, 4H), gru b_x and b_h (3H,)."""
     D, H = 3, 4
-    model = LanguageModel(ModelConfig(vocab_size=V, embed=D, hidden=H, cell=cell, layers=2))
+    model = LanguageModel(LanguageModelConfig(vocab_size=V, embed=D, hidden=H, cell=cell, layers=2))
     expected = {"embed.W": (V, D), "output.W": (H, V), "output.b": (V,)}
     for k, size in enumerate([D, H]):
         expected[f"rnn.{k}.W_x"] = (size, gates * H)
@@ -243,7 +247,7 @@ def test_biases_start_at_zero_except_the_lstm_forget_gate(cell):
     """LSTM b = [i | f | g | o] is [0 | 1 | 0 | 0] in every layer (Gers et al. 2000);
     every other bias is zero."""
     H = 4
-    model = LanguageModel(ModelConfig(vocab_size=V, embed=3, hidden=H, cell=cell, layers=2))
+    model = LanguageModel(LanguageModelConfig(vocab_size=V, embed=3, hidden=H, cell=cell, layers=2))
     assert np.all(model.params["output.b"] == 0)
     for k in range(2):
         if cell == "lstm":
@@ -260,11 +264,11 @@ def test_biases_start_at_zero_except_the_lstm_forget_gate(cell):
 def test_same_seed_same_weights(cell):
     """Two models with one seed are equal parameter for parameter; another seed differs;
     dropout settings (their own random stream) do not change the weights."""
-    config = ModelConfig(vocab_size=V, embed=3, hidden=4, cell=cell, layers=2)
+    config = LanguageModelConfig(vocab_size=V, embed=3, hidden=4, cell=cell, layers=2)
     a, b = LanguageModel(config, seed=7), LanguageModel(config, seed=7)
     assert np.array_equal(a.flat_params, b.flat_params)
     assert not np.array_equal(a.flat_params, LanguageModel(config, seed=8).flat_params)
-    dropped = ModelConfig(vocab_size=V, embed=3, hidden=4, cell=cell, layers=2, dropout=0.5)
+    dropped = LanguageModelConfig(vocab_size=V, embed=3, hidden=4, cell=cell, layers=2, dropout=0.5)
     assert np.array_equal(a.flat_params, LanguageModel(dropped, seed=7).flat_params)
 
 

@@ -4,12 +4,12 @@ evaluation, and training that starts every line from a zero state."""
 import numpy as np
 import pytest
 
-from elman.config import ModelConfig, TrainConfig
 from elman.data import CharTokenizer, WordTokenizer
 from elman.data.batching import LineBatches
+from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import score
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, LanguageModelConfig
 from elman.lm.task import train
 from elman.nn import log_softmax
 
@@ -18,7 +18,7 @@ TOKENIZERS = [CharTokenizer, WordTokenizer]
 
 
 def make_model(tokenizer, state="reset", cell="lstm", seed=0, dtype=np.float64):
-    config = ModelConfig(
+    config = LanguageModelConfig(
         vocab_size=len(tokenizer), embed=6, hidden=8, cell=cell, layers=2, state=state
     )
     model = LanguageModel(config, seed=seed, dtype=dtype)
@@ -87,7 +87,7 @@ def test_training_resets_the_state_at_every_group_of_lines():
     tok = CharTokenizer.fit(TEXT)
     model = make_model(tok, dtype=np.float32)
     calls = spy_on_forward(model)
-    config = TrainConfig(batch=2, bptt=5, epochs=3, lr=0.01)
+    config = LanguageModelTrainConfig(batch=2, bptt=5, epochs=3, lr=0.01)
     history = train(model, tok, TEXT, config=config, progress=False)
     batches = list(LineBatches(tok.encode(TEXT), tok.eos_id, 2, 5))
     assert len(calls) == 3 * len(batches)
@@ -108,7 +108,7 @@ def test_training_loss_on_line_2_does_not_depend_on_line_1(state, independent):
     for text in ("ab\nxy\n", "ba\nxy\n"):
         model = make_model(tok, state=state, dtype=np.float32)
         calls = spy_on_forward(model)
-        config = TrainConfig(batch=1, bptt=3, epochs=1, optimizer="sgd", lr=1e-30)
+        config = LanguageModelTrainConfig(batch=1, bptt=3, epochs=1, optimizer="sgd", lr=1e-30)
         train(model, tok, text, config=config, progress=False)
         assert len(calls) == 2
         losses.append(calls[-1]["loss"])

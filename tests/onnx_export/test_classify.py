@@ -9,9 +9,9 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package")
 ort = pytest.importorskip("onnxruntime", reason="the ONNX tests run the model in onnxruntime")
 
+from elman.blocks.encoder import EncoderConfig  # noqa: E402
 from elman.classify import checkpoint  # noqa: E402
 from elman.classify.model import Classifier, ClassifierConfig  # noqa: E402
-from elman.config import ModelConfig  # noqa: E402
 from elman.data.tokenizers import WordTokenizer  # noqa: E402
 from elman.onnx_export import export  # noqa: E402
 
@@ -28,7 +28,7 @@ CASES = [
 @pytest.mark.parametrize(("cell", "bidirectional", "pooling"), CASES)
 def test_logits_equal_elmans_on_padded_texts(tmp_path, cell, bidirectional, pooling):
     tokenizer = WordTokenizer.fit("win a prize now call free text me later ok see you\n")
-    config = ModelConfig(
+    config = EncoderConfig(
         vocab_size=len(tokenizer),
         embed=8,
         hidden=12,

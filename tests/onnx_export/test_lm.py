@@ -9,9 +9,9 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package")
 ort = pytest.importorskip("onnxruntime", reason="the ONNX tests run the model in onnxruntime")
 
-from elman.config import ModelConfig  # noqa: E402
 from elman.data.tokenizers import CharTokenizer, WordTokenizer  # noqa: E402
 from elman.lm import checkpoint  # noqa: E402
+from elman.lm.config import LanguageModelConfig  # noqa: E402
 from elman.lm.model import LanguageModel  # noqa: E402
 from elman.onnx_export import export  # noqa: E402
 
@@ -23,7 +23,7 @@ CELLS = ("rnn", "rnn-relu", "lstm", "gru")
 
 def exported(tmp_path, tokenizer, **settings):
     shape = {"embed": 12, "hidden": 16, "layers": 2, **settings}
-    config = ModelConfig(vocab_size=len(tokenizer), **shape)
+    config = LanguageModelConfig(vocab_size=len(tokenizer), **shape)
     model = LanguageModel(config, seed=4)
     checkpoint.save(tmp_path / "ckpt", model, tokenizer)
     export(tmp_path / "ckpt", tmp_path / "model.onnx")

@@ -8,7 +8,8 @@ import pytest
 
 from elman import classify as clf
 from elman import tag as tg
-from elman.config import ModelConfig, TrainConfig
+from elman.blocks.encoder import EncoderConfig
+from elman.config import TrainConfig
 from elman.data.conllu import Sentence
 from elman.errors import ElmanError
 from tests.numeric import assert_close, numerical_gradient
@@ -24,7 +25,7 @@ SENTENCES = [
 def make(cell="lstm", chars=True, layers=1, bidirectional=True, seed=0, **settings):
     tagger_config = tg.TaggerConfig(chars=chars, char_embed=2, char_hidden=3, word_dropout=0)
     words, char_vocab, tags = tg.build_vocabularies(SENTENCES, tagger_config.lowercase)
-    config = ModelConfig(
+    config = EncoderConfig(
         vocab_size=len(words),
         embed=3,
         hidden=4,

@@ -9,12 +9,13 @@ import pytest
 
 pytest.importorskip("torch", reason="the torch backend needs PyTorch")
 
+from elman.blocks.encoder import EncoderConfig  # noqa: E402
 from elman.classify import checkpoint  # noqa: E402
 from elman.classify.data import encode  # noqa: E402
 from elman.classify.evaluate import evaluate  # noqa: E402
 from elman.classify.model import Classifier, ClassifierConfig  # noqa: E402
 from elman.classify.task import ClassifierTask  # noqa: E402
-from elman.config import ModelConfig, TrainConfig  # noqa: E402
+from elman.config import TrainConfig  # noqa: E402
 from elman.data.labeled import Example  # noqa: E402
 from elman.data.tokenizers import WordTokenizer  # noqa: E402
 from elman.torch_backend import TorchClassifier  # noqa: E402
@@ -61,7 +62,7 @@ def test_the_first_20_losses_equal_the_numpy_engines(
 ):
     tokenizer = WordTokenizer.fit(" ".join(WORDS))
     labels = ["ham", "other", "spam"]
-    config = ModelConfig(
+    config = EncoderConfig(
         vocab_size=len(tokenizer),
         embed=8,
         hidden=10,

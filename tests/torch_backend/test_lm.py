@@ -9,12 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="the torch backend needs PyTorch")
 
-from elman.config import ModelConfig, TrainConfig  # noqa: E402
+from elman.config import ModelConfig  # noqa: E402
 from elman.data.tokenizers import CharTokenizer  # noqa: E402
 from elman.lm import checkpoint  # noqa: E402
+from elman.lm.checkpoint import Checkpoint  # noqa: E402
+from elman.lm.config import LanguageModelTrainConfig  # noqa: E402
 from elman.lm.evaluate import evaluate  # noqa: E402
 from elman.lm.generate import generate, score  # noqa: E402
-from elman.lm.model import LanguageModel  # noqa: E402
+from elman.lm.model import LanguageModel, LanguageModelConfig  # noqa: E402
 from elman.lm.task import LanguageModelTask, training_ids  # noqa: E402
 from elman.torch_backend import TorchLanguageModel  # noqa: E402
 from elman.training import METRICS_FILE, Trainer  # noqa: E402
@@ -35,7 +37,7 @@ VARIANTS = {  # two layers each, with dropout where it is drawn
 def run(model, tokenizer, config, out):
     """Train ``model`` with the one loop; the losses of its steps, from metrics.jsonl."""
     train_ids, valid_ids = training_ids(tokenizer, TRAIN, VALID, config)
-    task = LanguageModelTask(model, tokenizer, train_ids, valid_ids, config)
+    task = LanguageModelTask(Checkpoint(model, tokenizer, config), train_ids, valid_ids)
     out.mkdir()
     Trainer(task, config, out, progress=False).run()
     records = [json.loads(line) for line in (out / METRICS_FILE).read_text().splitlines()]
@@ -47,8 +49,10 @@ def run(model, tokenizer, config, out):
 def test_the_first_20_losses_equal_the_numpy_engines(tmp_path, cell, variant):
     tokenizer = CharTokenizer.fit(TEXT)
     shape = {"embed": 16, "hidden": 24, "layers": 2, **VARIANTS[variant]}
-    model_config = ModelConfig(vocab_size=len(tokenizer), cell=cell, **shape)
-    config = TrainConfig(batch=4, bptt=12, max_steps=20, log_every=1, optimizer="adam", seed=3)
+    model_config = LanguageModelConfig(vocab_size=len(tokenizer), cell=cell, **shape)
+    config = LanguageModelTrainConfig(
+        batch=4, bptt=12, max_steps=20, log_every=1, optimizer="adam", seed=3
+    )
     numpy_model = LanguageModel(model_config, seed=3)
     torch_model = TorchLanguageModel(LanguageModel(model_config, seed=3))
     numpy_losses = run(numpy_model, tokenizer, config, tmp_path / "numpy")
@@ -65,11 +69,13 @@ def test_restarting_streams_gives_the_numpy_engines_losses(tmp_path, cell):
     """--restart-every zeroes the marked streams' state in the torch model as in NumPy's."""
     tokenizer = CharTokenizer.fit(TEXT)
     model_config = ModelConfig(vocab_size=len(tokenizer), cell=cell, embed=16, hidden=24, layers=2)
-    config = TrainConfig(batch=4, bptt=12, max_steps=20, log_every=1, restart_every=3, seed=3)
+    config = LanguageModelTrainConfig(
+        batch=4, bptt=12, max_steps=20, log_every=1, restart_every=3, seed=3
+    )
     numpy_losses = run(LanguageModel(model_config, seed=3), tokenizer, config, tmp_path / "numpy")
     torch_model = TorchLanguageModel(LanguageModel(model_config, seed=3))
     torch_losses = run(torch_model, tokenizer, config, tmp_path / "torch")
-    no_restart = TrainConfig(batch=4, bptt=12, max_steps=20, log_every=1, seed=3)
+    no_restart = LanguageModelTrainConfig(batch=4, bptt=12, max_steps=20, log_every=1, seed=3)
     carried = run(LanguageModel(model_config, seed=3), tokenizer, no_restart, tmp_path / "carried")
     np.testing.assert_allclose(torch_losses, numpy_losses, rtol=1e-5)
     assert not np.allclose(carried, numpy_losses, rtol=1e-5)  # the restarts changed something
@@ -81,7 +87,7 @@ def test_each_backend_evaluates_the_others_checkpoint_alike(tmp_path, cell):
     same scores, and the same text sampled greedily."""
     tokenizer = CharTokenizer.fit(TEXT)
     model_config = ModelConfig(vocab_size=len(tokenizer), embed=16, hidden=24, cell=cell, layers=2)
-    config = TrainConfig(batch=4, bptt=12, max_steps=5, eval_batch=3)
+    config = LanguageModelTrainConfig(batch=4, bptt=12, max_steps=5, eval_batch=3)
     for trained_on in ("numpy", "torch"):
         model = LanguageModel(model_config, seed=1)
         if trained_on == "torch":
@@ -108,7 +114,7 @@ def test_each_backend_evaluates_the_others_checkpoint_alike(tmp_path, cell):
 def test_padding_and_state_reset_give_the_numpy_loss():
     """Lines of unequal length (state reset): padded rows, masks, groups smaller than B."""
     tokenizer = CharTokenizer.fit(TEXT)
-    model_config = ModelConfig(
+    model_config = LanguageModelConfig(
         vocab_size=len(tokenizer), embed=8, hidden=8, cell="lstm", state="reset"
     )
     a = LanguageModel(model_config)
@@ -124,7 +130,9 @@ def test_padding_and_state_reset_give_the_numpy_loss():
 
 
 def test_parameters_are_views_into_one_flat_tensor_and_tying_shares_one():
-    model_config = ModelConfig(vocab_size=30, embed=8, hidden=8, cell="lstm", tie=True, layers=2)
+    model_config = LanguageModelConfig(
+        vocab_size=30, embed=8, hidden=8, cell="lstm", tie=True, layers=2
+    )
     model = TorchLanguageModel(LanguageModel(model_config))
     assert model.net.output.weight is model.net.embed.weight
     parameters = list(model.net.parameters())

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("torch", reason="the torch backend needs PyTorch")
 
 from elman import tag as tg  # noqa: E402
-from elman.config import ModelConfig, TrainConfig  # noqa: E402
+from elman.blocks.encoder import EncoderConfig  # noqa: E402
+from elman.config import TrainConfig  # noqa: E402
 from elman.data.conllu import Sentence  # noqa: E402
 from elman.tag import checkpoint  # noqa: E402
 from elman.tag.evaluate import evaluate  # noqa: E402
@@ -43,7 +44,7 @@ def test_the_first_20_losses_equal_the_numpy_engines(tmp_path, cell, chars, bidi
     tagger_config = tg.TaggerConfig(chars=chars, char_embed=4, char_hidden=5, word_dropout=1.0)
     train, valid = sentences(50, 0), sentences(8, 1)
     words, chars_vocab, tags = tg.build_vocabularies(train, tagger_config.lowercase)
-    config = ModelConfig(
+    config = EncoderConfig(
         vocab_size=len(words),
         embed=6,
         hidden=8,

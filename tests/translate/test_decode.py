@@ -10,7 +10,7 @@ import itertools
 import numpy as np
 import pytest
 
-from elman.config import ModelConfig, TrainConfig
+from elman.config import ModelConfig, TokenizerConfig, TrainConfig
 from elman.data.padded import pad
 from elman.nn.loss import log_softmax
 from elman.translate import build, translate
@@ -128,7 +128,7 @@ def test_translate_reads_the_source_as_the_model_was_trained():
     pairs = [Pair("1+2", "3", "1"), Pair("12+5", "17", "2")]
     ckpt = build(
         pairs, ModelConfig(embed=4, hidden=8), TranslateConfig(reverse_source=True),
-        TrainConfig(level="char"),
+        TrainConfig(), TokenizerConfig(level="char"),
     )  # fmt: skip
     ids = source_ids("12+5", ckpt.source, reverse=True)
     assert ckpt.source.decode(ids.tolist()) == "5+21"

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from elman.config import ModelConfig, TrainConfig
+from elman.config import ModelConfig, TokenizerConfig, TrainConfig
 from elman.translate import build, encode_pairs, evaluate
 from elman.translate.data import Pair, make_batches
 from elman.translate.decode import Translation
@@ -29,7 +29,8 @@ def checkpoint(**translate):
         PAIRS,
         ModelConfig(embed=4, hidden=8),
         TranslateConfig(**translate),
-        TrainConfig(level="word"),
+        TrainConfig(),
+        TokenizerConfig(level="word"),
     )
 
 

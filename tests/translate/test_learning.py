@@ -9,7 +9,7 @@ from collections import Counter
 
 import numpy as np
 
-from elman.config import ModelConfig, TrainConfig
+from elman.config import ModelConfig, TokenizerConfig, TrainConfig
 from elman.translate import Pair, TranslateConfig, build, train, translate
 
 
@@ -24,7 +24,8 @@ def test_a_few_hundred_additions_are_learnt_better_than_chance():
         seen,
         ModelConfig(cell="lstm", embed=16, hidden=64),
         TranslateConfig(reverse_source=True, beam=1),
-        TrainConfig(level="char", batch=32, max_steps=400, lr=0.01),
+        TrainConfig(batch=32, max_steps=400, lr=0.01),
+        TokenizerConfig(level="char"),
     )
     before = translate(ckpt, [p.source for p in unseen])
     history = train(ckpt, seen, progress=False)

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from elman.config import CELLS, ModelConfig
+from elman.config import CELLS
 from elman.errors import ElmanError
-from elman.translate.model import TranslateConfig, Translator
+from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
 from tests.numeric import assert_close, numerical_gradient
 from tests.torch_reference import grads_from, load_into
 
@@ -19,7 +19,7 @@ VS, VT, D, H = 6, 7, 4, 4
 
 def make(cell="lstm", layers=1, bidirectional=False, dtype=np.float64, seed=0, model=None,
          **translate) -> Translator:  # fmt: skip
-    config = ModelConfig(
+    config = TranslatorModelConfig(
         vocab_size=VT, embed=D, hidden=H, cell=cell, layers=layers, bidirectional=bidirectional,
         **(model or {}),
     )  # fmt: skip
@@ -143,7 +143,7 @@ def test_parameter_names():
 def test_settings_a_translator_refuses():
     with pytest.raises(ElmanError, match="would never read the source"):
         TranslateConfig(attention="none", bridge=False)
-    config = ModelConfig(vocab_size=VT, embed=D, hidden=H, bidirectional=True)
+    config = TranslatorModelConfig(vocab_size=VT, embed=D, hidden=H, bidirectional=True)
     with pytest.raises(ElmanError, match="dot score compares"):
         Translator(config, TranslateConfig(source_vocab_size=VS, attention="dot"))
     with pytest.raises(ElmanError, match=r"--beam must be a positive integer"):
@@ -151,4 +151,4 @@ def test_settings_a_translator_refuses():
     with pytest.raises(ElmanError, match="leaving nothing to train on"):
         TranslateConfig(valid_fraction=0.5, test_fraction=0.5)
     # Tying reads the decoder's H, not a bidirectional encoder's 2H.
-    ModelConfig(vocab_size=VT, embed=H, hidden=H, bidirectional=True, tie=True)
+    TranslatorModelConfig(vocab_size=VT, embed=H, hidden=H, bidirectional=True, tie=True)

@@ -4,12 +4,13 @@ may read the condition at every step and attend over a memory (an encoder's outp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from elman.config import ModelConfig
+from elman.config import ModelConfig, extended, field_help
+from elman.errors import ElmanError
 from elman.nn import (
     GRU,
     LSTM,
@@ -28,6 +29,32 @@ from elman.nn.loss import cross_entropy
 
 ATTENTIONS = ("none", *SCORES)
 State = list  # one entry per layer: h (B, H), or (h, c) for an LSTM
+
+
+@dataclass
+class DecoderConfig(ModelConfig):
+    """The shape of a network that writes tokens (a language model, a translator's target
+    side): the recurrent stack and an output layer over the vocabulary, which may share
+    the embedding matrix."""
+
+    tie: bool = field(
+        default=False,
+        metadata=field_help(
+            "the output layer shares the embedding matrix (Press & Wolf 2017; Inan et al. "
+            "2017); needs --embed equal to --hidden"
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tie and self.embed != self.hidden:
+            # The output layer reads the top layer's H units (a translator's decoder too:
+            # its bidirectional encoder is not what its output layer reads).
+            raise ElmanError(
+                f"--tie shares the embedding matrix with the output layer, so --embed "
+                f"({self.embed}) must equal --hidden ({self.hidden}); set --embed "
+                f"{self.hidden} or drop --tie."
+            )
 
 
 @dataclass(frozen=True)
@@ -114,7 +141,7 @@ class Decoder:
 
     def __init__(
         self,
-        config: ModelConfig,
+        config: DecoderConfig | ModelConfig,
         rng: np.random.Generator,
         dropout_rng: np.random.Generator,
         condition_size: int = 0,
@@ -126,10 +153,7 @@ class Decoder:
     ) -> None:
         if config.vocab_size < 1:
             raise ValueError("ModelConfig.vocab_size must be set from the vocabulary")
-        if config.bidirectional:
-            raise ValueError("a decoder writes one token after another: it cannot be bidirectional")
-        if config.softmax != "full":
-            raise ValueError(f"a decoder has a full softmax, got softmax={config.softmax!r}")
+        config = extended(config, DecoderConfig)
         if (bridge or peeky) and condition_size < 1:
             raise ValueError(
                 f"a bridge or peeky decoder needs a condition, got size {condition_size}"

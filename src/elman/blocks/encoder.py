@@ -3,11 +3,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from elman.config import ModelConfig
+from elman.config import ModelConfig, field_help
 from elman.nn import GRU, LSTM, RNN, Bidirectional, Dropout
 from elman.nn import init as nninit
+
+
+@dataclass
+class EncoderConfig(ModelConfig):
+    """The shape of a network that reads whole sequences (a classifier's, a tagger's, a
+    translator's source side): the recurrent stack, read one way or both."""
+
+    bidirectional: bool = field(
+        default=False,
+        metadata=field_help("read each sequence both ways (Schuster & Paliwal 1997)"),
+    )
+
+    @property
+    def output_size(self) -> int:
+        """Size of the top recurrent layer's output: H, or 2H when bidirectional."""
+        return self.hidden * (2 if self.bidirectional else 1)
 
 
 class Encoder:
@@ -30,7 +48,7 @@ class Encoder:
 
     def __init__(
         self,
-        config: ModelConfig,
+        config: EncoderConfig,
         input_size: int,
         rng: np.random.Generator,
         dropout_rng: np.random.Generator,

@@ -1,7 +1,7 @@
 """A classifier's checkpoint: the model, its vocabulary, its labels and how it was trained.
 
-config.json   "kind": "classifier"; sections "model" (ModelConfig), "classifier"
-              (ClassifierConfig), "train" (TrainConfig), "tokenizer" (its level),
+config.json   "kind": "classifier"; sections "model" (EncoderConfig), "classifier"
+              (ClassifierConfig), "train" (TrainConfig), "tokenizer" (TokenizerConfig),
               "data" (the labels, and the split of --data) and "info"
 vocab.json    the tokens
 """
@@ -16,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from elman.blocks.encoder import EncoderConfig
 from elman.checkpoint import (
     CONFIG_FILE,
+    RETIRED,
     WEIGHTS_FILE,
     copy_tensors,
     distinct_names,
@@ -26,7 +28,7 @@ from elman.checkpoint import (
     write_checkpoint,
 )
 from elman.classify.model import Classifier, ClassifierConfig
-from elman.config import ModelConfig, TrainConfig, from_dict
+from elman.config import TokenizerConfig, TrainConfig, from_dict
 from elman.data.tokenizers import Tokenizer
 
 KIND = "classifier"
@@ -44,8 +46,13 @@ class ClassifierCheckpoint:
     train_config: TrainConfig = field(default_factory=TrainConfig)
     data: dict[str, Any] = field(default_factory=dict)  # labels, the split of --data
     info: dict[str, Any] = field(default_factory=dict)  # the epoch record it was saved at
+    tokenizer_config: TokenizerConfig | None = None  # how it was fitted (None: its level alone)
 
     kind = KIND
+
+    def __post_init__(self) -> None:
+        if self.tokenizer_config is None:
+            self.tokenizer_config = TokenizerConfig(level=self.tokenizer.level)
 
 
 def save(directory: str | os.PathLike, ckpt: ClassifierCheckpoint) -> None:
@@ -54,7 +61,7 @@ def save(directory: str | os.PathLike, ckpt: ClassifierCheckpoint) -> None:
         "model": dataclasses.asdict(ckpt.model.config),
         "classifier": dataclasses.asdict(ckpt.classifier_config),
         "train": dataclasses.asdict(ckpt.train_config),
-        "tokenizer": {"level": ckpt.tokenizer.level},
+        "tokenizer": dataclasses.asdict(ckpt.tokenizer_config),
         "data": {**ckpt.data, "labels": list(ckpt.labels)},
         "info": ckpt.info,
     }
@@ -66,17 +73,18 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
     directory = Path(directory)
     config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
     where = str(directory / CONFIG_FILE)
-    model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
+    model_config = from_dict(EncoderConfig, config.get("model", {}), where, RETIRED)
     classifier_config = from_dict(ClassifierConfig, config.get("classifier", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where=where)
+    train_config = from_dict(TrainConfig, config.get("train", {}), where, RETIRED)
     data = config.get("data", {})
     labels = distinct_names(data.get("labels"), where, "data.labels", minimum=2)
-    level = config.get("tokenizer", {}).get("level")
+    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
     tokenizer = vocabulary(
-        directory, config, vocabularies, "tokens", model_config.vocab_size, level
+        directory, config, vocabularies, "tokens", model_config.vocab_size, tokenizer_config.level
     )
     model = Classifier(model_config, len(labels), classifier_config.pooling, dtype=dtype)
     copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
+    info = config.get("info", {})
     return ClassifierCheckpoint(
-        model, tokenizer, labels, classifier_config, train_config, data, config.get("info", {})
+        model, tokenizer, labels, classifier_config, train_config, data, info, tokenizer_config
     )

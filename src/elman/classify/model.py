@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from elman.blocks.encoder import Encoder
+from elman.blocks.encoder import Encoder, EncoderConfig
 from elman.classify.data import LabeledBatch
-from elman.config import ModelConfig, SplitConfig, field_help, require_choice
+from elman.config import ModelConfig, SplitConfig, extended, field_help, require_choice
 from elman.errors import ElmanError
 from elman.nn import Affine, Dropout, Embedding, Pooling, SoftmaxCrossEntropy
 from elman.nn import init as nninit
@@ -34,7 +34,7 @@ CLASS_WEIGHTS = ("none", "balanced")
 
 @dataclass
 class ClassifierConfig(SplitConfig):
-    """What a classifier adds to the encoder's shape (``ModelConfig``) and the training
+    """What a classifier adds to the encoder's shape (``EncoderConfig``) and the training
     settings (``TrainConfig``)."""
 
     pooling: str = field(
@@ -85,7 +85,7 @@ class Classifier(Network):
 
     def __init__(
         self,
-        config: ModelConfig,
+        config: EncoderConfig | ModelConfig,
         classes: int,
         pooling: str = "final",
         seed: int = 0,
@@ -93,6 +93,7 @@ class Classifier(Network):
     ) -> None:
         if config.vocab_size < 1:
             raise ValueError("ModelConfig.vocab_size must be set from the vocabulary")
+        config = extended(config, EncoderConfig)
         if classes < 2:
             raise ElmanError(
                 f"a classifier needs at least two labels, got {classes}; give texts of "

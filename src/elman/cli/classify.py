@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from elman.blocks.encoder import EncoderConfig
 from elman.classify import checkpoint as clf_checkpoint
 from elman.classify.checkpoint import ClassifierCheckpoint
 from elman.classify.data import LabeledData, encode, normalize, token_ids
@@ -21,10 +22,9 @@ from elman.cli.backend import (
     on_engine,
     train_on_engine,
 )
-from elman.config import ModelConfig, TrainConfig
+from elman.config import TokenizerConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.data.text import read_lines
-from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint as lm_checkpoint
 from elman.metrics import confusion_report, report
@@ -34,12 +34,11 @@ from elman.training import require_an_end
 # Defaults of `elman classify train`, over those of ModelConfig and TrainConfig: a
 # bidirectional GRU over words, which reaches the issue's targets on the SMS Spam
 # Collection in a few minutes on two cores (docs/classify.md). Explicit flags override them.
-CLASSIFY_MODEL: dict[str, Any] = dict(
-    embed=64, hidden=64, cell="gru", bidirectional=True, dropout=0.25
-)
-CLASSIFY_TRAIN: dict[str, Any] = dict(
-    level="word", batch=32, epochs=6, max_minutes=8.0, eval_batch=64, lr_decay=2.0
-)
+CLASSIFY_DEFAULTS: dict[str, Any] = dict(
+    embed=64, hidden=64, cell="gru", bidirectional=True, dropout=0.25,
+    level="word", batch=32, epochs=6, max_minutes=8.0, eval_batch=64, lr_decay=2.0,
+)  # fmt: skip
+CONFIGS = (EncoderConfig, ClassifierConfig, TokenizerConfig, TrainConfig)
 SPLITS = ("all", "train", "valid", "test")
 SPLIT_PARTS = {"train": 0, "valid": 1, "test": 2}
 INPUTS = ("data", "valid", "test", "init")  # what a new run reads, and --resume may not take
@@ -53,9 +52,10 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
     # A language model's vocabulary was built from raw text: by default, read texts as it did.
     classifier_base = {"normalize": False} if args.init is not None else {}
     classifier_config = common.config_from_flags(ClassifierConfig, args, classifier_base)
-    train_config = common.config_from_flags(TrainConfig, args, CLASSIFY_TRAIN)
+    train_config = common.config_from_flags(TrainConfig, args, CLASSIFY_DEFAULTS)
+    tokenizer_config = common.config_from_flags(TokenizerConfig, args, CLASSIFY_DEFAULTS)
     language_model = None
-    model_base = {**CLASSIFY_MODEL, "vocab_size": 1}  # the vocabulary sets it later
+    model_base = {**CLASSIFY_DEFAULTS, "vocab_size": 1}  # the vocabulary sets it later
     if args.data is None:
         raise ElmanError("give --data, the labelled texts to train on, or --resume DIR.")
     if args.init is not None:
@@ -68,8 +68,8 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
                 f"--init {args.init} is a {level}-level language model, so the classifier "
                 f"reads {level}s too; drop --level {args.level}."
             )
-        train_config = dataclasses.replace(train_config, level=level)
-    model_config = common.config_from_flags(ModelConfig, args, model_base)
+        tokenizer_config = language_model.tokenizer_config
+    model_config = common.config_from_flags(EncoderConfig, args, model_base)
     require_an_end(train_config)
     engine.check_batch(train_config.batch)
     out = engine.out_directory(args)  # claimed once every input is checked
@@ -91,12 +91,7 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
         texts = [e.text for e in train_examples]
         if classifier_config.normalize:
             texts = [normalize(text) for text in texts]
-        tokenizer = make_tokenizer(
-            train_config.level,
-            "\n".join(texts),
-            train_config.max_vocab,
-            train_config.min_count,
-        )
+        tokenizer = tokenizer_config.fit("\n".join(texts))
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
     model = Classifier(model_config, len(labels), classifier_config.pooling, seed=train_config.seed)
     if language_model is not None:
@@ -105,14 +100,15 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
         print(f"initialised {len(copied)} tensors from the language model in {args.init}")
     parameters = model.flat_params.size
     model = engine.model(model)
-    ckpt = ClassifierCheckpoint(model, tokenizer, labels, classifier_config, train_config, record)
+    ckpt = ClassifierCheckpoint(model, tokenizer, labels, classifier_config, train_config, record,
+                                tokenizer_config=tokenizer_config)  # fmt: skip
     parts = [encode_part(ckpt, part) for part in (train_examples, valid_examples, test_examples)]
     counts = Counter(e.label for e in train_examples)
     print(
         f"{len(train_examples):,} training texts ("
         + ", ".join(f"{label} {counts[label]:,}" for label in labels)
         + f"), {len(valid_examples):,} validation, {len(test_examples):,} test; "
-        f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
+        f"vocabulary: {len(tokenizer):,} {tokenizer_config.level} tokens; model: "
         f"{parameters:,} parameters; checkpoint: {out}"
     )
     task = ClassifierTask(ckpt, parts[0], parts[1])
@@ -129,7 +125,7 @@ def resume_training(args: argparse.Namespace, engine: Engine) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = clf_checkpoint.load(out)
-    train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, (ClassifierConfig,))
+    train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, CONFIGS)
     engine.check_batch(train_config.batch)
     ckpt.train_config = train_config
     ckpt.model = engine.model(ckpt.model)
@@ -255,7 +251,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="many-to-one: one label per text (spam filtering, sentiment)",
         description="Text classification with a recurrent encoder.",
     )
-    defaults = common.defaults_text(CLASSIFY_MODEL, CLASSIFY_TRAIN)
 
     p = commands.add_parser(
         "train",
@@ -263,8 +258,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a classifier on labelled texts: a label<TAB>text file (one text "
         "per line), a label,text CSV file (*.csv) or a folder with one subfolder per label. "
         "Without --valid and --test, --data is split into training, validation and test "
-        "parts, stratified by label and seeded; the checkpoint records the split. Defaults "
-        f"here, over the ones listed below: {defaults}.",
+        "parts, stratified by label and seeded; the checkpoint records the split.",
     )
     p.add_argument("--data", metavar="PATH", help="labelled texts to train on")
     p.add_argument("--valid", metavar="PATH", help="validation texts (default: part of --data)")
@@ -277,8 +271,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(pre-training, then fine-tuning); its vocabulary, --embed, --hidden, --cell and "
         "--layers are used, and texts are not normalised unless --normalize is given",
     )
-    configs = (ModelConfig, ClassifierConfig, TrainConfig)
-    common.add_training_flags(p, "classify train", "classify", configs)
+    common.add_training_flags(p, "classify train", CONFIGS, CLASSIFY_DEFAULTS)
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(

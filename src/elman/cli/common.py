@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from elman import rundir
-from elman.config import ModelConfig, SplitConfig, TrainConfig
+from elman.config import SplitConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.errors import ElmanError
 from elman.strict_json import dumps
@@ -44,24 +44,31 @@ class Parser(argparse.ArgumentParser):
         raise ElmanError(f"{message}; see {self.prog} --help.")
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type, command: str) -> None:
-    """One flag per dataclass field that ``command`` ("lm", "classify", "tag", ...) uses,
-    named and explained by the field itself; a field whose metadata lists ``kinds``
-    is offered to those commands only.
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    defaults: dict[str, Any] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> None:
+    """One flag per field of the dataclass ``cls`` (but those in ``exclude``), named and
+    explained by the field itself, with the default the command really uses: the
+    command's own ``defaults`` (field name -> value) where it has one, else the field's.
 
     Flags default to None so that what the user typed can be told apart from
     the defaults it overrides."""
+    defaults = defaults or {}
     group = parser.add_argument_group(f"{cls.__name__} settings")
     for f in dataclasses.fields(cls):
-        if not f.metadata.get("cli", True) or command not in f.metadata.get("kinds", (command,)):
+        if not f.metadata.get("cli", True) or f.name in exclude:
             continue
+        default = defaults.get(f.name, f.default)
         if isinstance(f.default, bool):  # --tie / --no-tie
             group.add_argument(
                 f"--{f.name.replace('_', '-')}",
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
                 default=None,
-                help=f"{f.metadata['help']} (default: {'on' if f.default else 'off'})",
+                help=f"{f.metadata['help']} (default: {'on' if default else 'off'})",
             )
             continue
         group.add_argument(
@@ -71,17 +78,19 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, command: str) -
             choices=f.metadata.get("choices"),
             default=None,
             metavar=None if "choices" in f.metadata else type(f.default).__name__.upper(),
-            help=f"{f.metadata['help']} (default: {f.default if f.default != '' else 'empty'})",
+            help=f"{f.metadata['help']} (default: {default if default != '' else 'empty'})",
         )
 
 
 def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None):
-    """``cls`` built from ``base`` values overridden by the flags the user gave."""
-    values = dict(base or {})
-    for f in dataclasses.fields(cls):
-        given = getattr(args, f.name, None)
+    """``cls`` built from the values of ``base`` that are its fields, overridden by the
+    flags the user gave."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {key: value for key, value in (base or {}).items() if key in names}
+    for name in names:
+        given = getattr(args, name, None)
         if given is not None:
-            values[f.name] = given
+            values[name] = given
     return cls(**values)
 
 
@@ -104,13 +113,17 @@ def add_family(
 
 
 def add_training_flags(
-    parser: argparse.ArgumentParser, command: str, kind: str, configs: tuple[type, ...]
+    parser: argparse.ArgumentParser,
+    command: str,
+    configs: tuple[type, ...],
+    defaults: dict[str, Any] | None = None,
+    exclude: tuple[str, ...] = (),
 ) -> None:
     """A training command's --out, --overwrite and --resume, and one flag per field of
-    ``configs`` that ``kind`` uses."""
+    ``configs`` (but ``exclude``), with the command's ``defaults``."""
     add_run_flags(parser, command)
     for cls in configs:
-        add_config_flags(parser, cls, kind)
+        add_config_flags(parser, cls, defaults, exclude)
 
 
 def add_run_flags(parser: argparse.ArgumentParser, command: str) -> None:
@@ -145,11 +158,11 @@ def resumed_train_config(
     configs: tuple[type, ...] = (),
 ) -> TrainConfig:
     """The training settings of a resumed run: as saved, but for the limits the user
-    raised. Any other setting (of ModelConfig, TrainConfig or the kind's ``configs``) or
-    input given with --resume is refused."""
+    raised. Any other setting (of TrainConfig or the kind's other ``configs``) or input
+    given with --resume is refused."""
     fixed = [
         f.name
-        for cls in (ModelConfig, TrainConfig, *configs)
+        for cls in (TrainConfig, *configs)
         for f in dataclasses.fields(cls)
         if getattr(args, f.name, None) is not None and f.name not in RESUME_OVERRIDES
     ]

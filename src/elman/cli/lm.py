@@ -14,20 +14,20 @@ import numpy as np
 
 from elman.cli import common
 from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on_engine
-from elman.config import ModelConfig, TrainConfig
+from elman.config import TokenizerConfig
 from elman.data.corpus import tiny_shakespeare
 from elman.data.labeled import read_labeled
 from elman.data.text import read_lines, read_text, split_text
-from elman.data.tokenizers import make_tokenizer
 from elman.errors import ElmanError
 from elman.insight import plots
 from elman.insight.curves import read_metrics
 from elman.lm import checkpoint, dynamic_eval
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
+from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.lm.data import Part, label_id, labelled_part, one_vector, vector_part
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate, score, stream
-from elman.lm.model import LanguageModel, check_language_model_config, check_memory
+from elman.lm.model import LanguageModel, check_memory
 from elman.lm.task import LanguageModelTask, training_ids
 from elman.metrics import perplexity
 from elman.recipes import RECIPES, Recipe, get_recipe
@@ -74,17 +74,17 @@ def new_training(args: argparse.Namespace, engine: Engine) -> Path:
     data = training_data(args, recipe, condition)
     builtin = data["train"] is None
     if recipe is not None:
-        model_base, train_base = recipe.model, recipe.train
+        base = {**recipe.model, **recipe.train}
     elif builtin:
-        model_base, train_base = BUILTIN_MODEL, BUILTIN_TRAIN
+        base = {**BUILTIN_MODEL, **BUILTIN_TRAIN}
     else:
-        model_base, train_base = {}, {}
-    train_config = common.config_from_flags(TrainConfig, args, train_base)
+        base = {}
+    train_config = common.config_from_flags(LanguageModelTrainConfig, args, base)
+    tokenizer_config = common.config_from_flags(TokenizerConfig, args, base)
     # vocab_size is known once the vocabulary is built; 1 stands in until then.
-    model_config = common.config_from_flags(ModelConfig, args, {**model_base, "vocab_size": 1})
+    model_config = common.config_from_flags(LanguageModelConfig, args, {**base, "vocab_size": 1})
     # Refuse bad settings before reading any data, and check everything before the
     # --out directory is touched: a refused run leaves it as it was.
-    check_language_model_config(model_config)
     engine.check_batch(train_config.batch)
     out = engine.out_directory(args)
 
@@ -100,16 +100,16 @@ def new_training(args: argparse.Namespace, engine: Engine) -> Path:
         )
 
     train, valid, test = (parts[role] for role in ROLES)
-    tokenizer = make_tokenizer(
-        train_config.level, train.text, train_config.max_vocab, train_config.min_count
-    )
+    tokenizer = tokenizer_config.fit(train.text)
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
     check_memory(model_config)
     numpy_model = language_model(model_config, condition, data, train, train_config.seed)
     model = engine.model(numpy_model)
-    task = make_task(model, tokenizer, parts, train_config, data)
+    ckpt = checkpoint.Checkpoint(model, tokenizer, train_config, data=data,
+                                 tokenizer_config=tokenizer_config)  # fmt: skip
+    task = make_task(ckpt, parts)
     print(
-        f"vocabulary: {len(tokenizer):,} {train_config.level} tokens; model: "
+        f"vocabulary: {len(tokenizer):,} {tokenizer_config.level} tokens; model: "
         f"{numpy_model.flat_params.size:,} parameters{on(engine)}; checkpoint: {out}"
     )
     for name, part in (("validation", valid), ("test", test)):
@@ -121,10 +121,10 @@ def new_training(args: argparse.Namespace, engine: Engine) -> Path:
             )
     with engine.run_directory(out, resume=False, overwrite=args.overwrite):
         if engine.primary:  # the run's files exist from the start, so that it can resume
-            checkpoint.save(out, model, tokenizer, train_config, info={"epoch": 0}, data=data)
+            ckpt.info = {"epoch": 0}
+            checkpoint.save_checkpoint(out, ckpt)
         history = common.train_task(task, train_config, out, resume=False, world=engine.world)
-        finish_training(out, checkpoint.Checkpoint(model, tokenizer, train_config, data=data),
-                        test, history, recipe, engine)  # fmt: skip
+        finish_training(out, ckpt, test, history, recipe, engine)
     return out
 
 
@@ -137,7 +137,11 @@ def on(engine: Engine) -> str:
 
 
 def language_model(
-    config: ModelConfig, condition: ConditionConfig, data: dict[str, Any], train: Part, seed: int
+    config: LanguageModelConfig,
+    condition: ConditionConfig,
+    data: dict[str, Any],
+    train: Part,
+    seed: int,
 ) -> LanguageModel | ConditionedLanguageModel:
     """The model a new run trains: plain, or conditioned on a label or a vector."""
     if not condition.conditioned:
@@ -148,21 +152,15 @@ def language_model(
     return ConditionedLanguageModel(config, condition, labels, seed=seed)
 
 
-def make_task(
-    model: LanguageModel | ConditionedLanguageModel,
-    tokenizer: Any,
-    parts: dict[str, Part | None],
-    config: TrainConfig,
-    data: dict[str, Any],
-) -> LanguageModelTask:
+def make_task(ckpt: checkpoint.Checkpoint, parts: dict[str, Part | None]) -> LanguageModelTask:
     """The training loop's view of a run: its texts as ids, and the lines' conditions."""
     train, valid = parts["train"], parts["valid"]
     valid_text = None if valid is None else valid.text
-    train_ids, valid_ids = training_ids(tokenizer, train.text, valid_text, config)
+    train_ids, valid_ids = training_ids(ckpt.tokenizer, train.text, valid_text, ckpt.train_config)
     conditions = None
     if train.conditions is not None:
         conditions = (train.conditions, None if valid is None else valid.conditions)
-    return LanguageModelTask(model, tokenizer, train_ids, valid_ids, config, data, conditions)
+    return LanguageModelTask(ckpt, train_ids, valid_ids, conditions)
 
 
 def training_data(
@@ -257,7 +255,8 @@ def resume_training(args: argparse.Namespace, engine: Engine) -> Path:
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
     inputs = ("train", "valid", "test", "data", "recipe", *VECTOR_FLAGS.values())
-    train_config = common.resumed_train_config(args, ckpt.train_config, inputs, (ConditionConfig,))
+    configs = (LanguageModelConfig, TokenizerConfig, ConditionConfig, LanguageModelTrainConfig)
+    train_config = common.resumed_train_config(args, ckpt.train_config, inputs, configs)
     engine.check_batch(train_config.batch)
     if not ckpt.data:
         raise ElmanError(f"{out} records no training texts, so it cannot be resumed.")
@@ -269,13 +268,13 @@ def resume_training(args: argparse.Namespace, engine: Engine) -> Path:
                 f"run in {out} started; restore it, or start a new run with --out."
             )
     ckpt.model = engine.model(ckpt.model)
-    task = make_task(ckpt.model, ckpt.tokenizer, parts, train_config, ckpt.data)
+    ckpt.train_config = train_config
+    task = make_task(ckpt, parts)
     with engine.run_directory(out, resume=True, overwrite=False):
         print(f"resuming the run in {out}{on(engine)}")
         history = common.train_task(task, train_config, out, resume=True, world=engine.world)
         if history is not None:
             recipe = RECIPES.get(ckpt.data.get("recipe", ""))
-            ckpt.train_config = train_config
             finish_training(out, ckpt, parts["test"], history, recipe, engine)
     return out
 
@@ -619,7 +618,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             metavar="FILE.npy",
             help=f"--condition vector: one vector per line of --{role} (a NumPy .npy array)",
         )
-    common.add_training_flags(p, "train", "lm", (ModelConfig, TrainConfig, ConditionConfig))
+    configs = (LanguageModelConfig, TokenizerConfig, LanguageModelTrainConfig, ConditionConfig)
+    common.add_training_flags(p, "train", configs)
     add_backend_flags(p, training=True)
     p.add_argument(
         "--plot",

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from elman.blocks.encoder import EncoderConfig
 from elman.cli import common
 from elman.cli.backend import (
     Engine,
@@ -15,7 +16,7 @@ from elman.cli.backend import (
     on_engine,
     train_on_engine,
 )
-from elman.config import ModelConfig, TrainConfig
+from elman.config import TokenizerConfig, TrainConfig
 from elman.data.conllu import Sentence, read_tagged
 from elman.data.text import read_lines, read_text
 from elman.errors import ElmanError
@@ -33,10 +34,12 @@ from elman.training import require_an_end
 # bidirectional LSTM over words with character features, which reaches the issue's
 # target on UD English EWT within ten minutes on two cores (docs/classify.md). Explicit
 # flags override them; --max-minutes stops a slow machine in time.
-TAG_MODEL: dict[str, Any] = dict(
-    embed=100, hidden=128, cell="lstm", bidirectional=True, dropout=0.33
-)
-TAG_TRAIN: dict[str, Any] = dict(batch=32, epochs=12, max_minutes=8.0, eval_batch=64, lr_decay=2.0)
+TAG_DEFAULTS: dict[str, Any] = dict(
+    embed=100, hidden=128, cell="lstm", bidirectional=True, dropout=0.33,
+    level="word", batch=32, epochs=12, max_minutes=8.0, eval_batch=64, lr_decay=2.0,
+)  # fmt: skip
+CONFIGS = (EncoderConfig, TaggerConfig, TokenizerConfig, TrainConfig)
+WORDS_ONLY = ("level",)  # a tagger reads words: of the tokenizer's settings, only the limits
 ROLES = ("train", "valid", "test")
 
 
@@ -48,8 +51,9 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
     if args.train is None:
         raise ElmanError("give --train, the tagged sentences to train on, or --resume DIR.")
     tagger_config = common.config_from_flags(TaggerConfig, args)
-    train_config = common.config_from_flags(TrainConfig, args, TAG_TRAIN)
-    model_config = common.config_from_flags(ModelConfig, args, {**TAG_MODEL, "vocab_size": 1})
+    train_config = common.config_from_flags(TrainConfig, args, TAG_DEFAULTS)
+    tokenizer_config = common.config_from_flags(TokenizerConfig, args, TAG_DEFAULTS)
+    model_config = common.config_from_flags(EncoderConfig, args, {**TAG_DEFAULTS, "vocab_size": 1})
     require_an_end(train_config)
     engine.check_batch(train_config.batch)
     out = engine.out_directory(args)  # claimed once every input is checked
@@ -57,12 +61,16 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
     files = {role: getattr(args, role) for role in ROLES}
     sentences, record = read_parts(files, tagger_config.tag_column)
     words, chars, tags = build_vocabularies(
-        sentences["train"], tagger_config.lowercase, train_config.max_vocab, train_config.min_count
+        sentences["train"],
+        tagger_config.lowercase,
+        tokenizer_config.max_vocab,
+        tokenizer_config.min_count,
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(words))
     model = Tagger(model_config, tagger_config, len(chars), len(tags), seed=train_config.seed)
     parameters = model.flat_params.size
-    ckpt = TaggerCheckpoint(engine.model(model), words, chars, tags, train_config, data=record)
+    ckpt = TaggerCheckpoint(engine.model(model), words, chars, tags, train_config, data=record,
+                            tokenizer_config=tokenizer_config)  # fmt: skip
     data = encode_parts(ckpt, sentences, files)
     n_words = sum(len(s.words) for s in sentences["train"])
     print(
@@ -84,7 +92,7 @@ def resume_training(args: argparse.Namespace, engine: Engine) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = tag_checkpoint.load(out)
-    train_config = common.resumed_train_config(args, ckpt.train_config, ROLES, (TaggerConfig,))
+    train_config = common.resumed_train_config(args, ckpt.train_config, ROLES, CONFIGS)
     engine.check_batch(train_config.batch)
     ckpt.train_config = train_config
     ckpt.model = engine.model(ckpt.model)
@@ -208,13 +216,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a tagger",
         description="Train a tagger on CoNLL-U files (*.conllu: FORM tagged with UPOS or "
-        "XPOS) or two-column token<TAB>tag files with a blank line after each sentence. "
-        f"Defaults here, over the ones listed below: {common.defaults_text(TAG_MODEL, TAG_TRAIN)}.",
+        "XPOS) or two-column token<TAB>tag files with a blank line after each sentence.",
     )
     p.add_argument("--train", metavar="FILE", help="tagged sentences to train on")
     p.add_argument("--valid", metavar="FILE", help="validation sentences, after each epoch")
     p.add_argument("--test", metavar="FILE", help="test sentences, evaluated once at the end")
-    common.add_training_flags(p, "tag train", "tag", (ModelConfig, TaggerConfig, TrainConfig))
+    common.add_training_flags(p, "tag train", CONFIGS, TAG_DEFAULTS, exclude=WORDS_ONLY)
     add_backend_flags(p, training=True)
     p.set_defaults(run=cmd_train)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from elman.cli import common
-from elman.config import ModelConfig, TrainConfig
+from elman.config import TokenizerConfig, TrainConfig
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.insight.plots import plot_attention, require_matplotlib
@@ -21,16 +21,22 @@ from elman.translate.checkpoint import TranslatorCheckpoint
 from elman.translate.data import Pair, fingerprint, read_aligned, read_data, source_ids, split
 from elman.translate.decode import Translation, attention_in_line_order, translate_ids
 from elman.translate.evaluate import BLEU_EXTRA, TranslationEvaluation, evaluate
-from elman.translate.model import FORMATS, TranslateConfig, check_translator_config
+from elman.translate.model import (
+    FORMATS,
+    TranslateConfig,
+    TranslatorModelConfig,
+    check_translator_config,
+)
 from elman.translate.task import TranslatorTask, build, encode_pairs
 
 # Defaults of `elman translate train`, over those of ModelConfig and TrainConfig: an LSTM
 # encoder-decoder over words with attention (TranslateConfig's default). The recipes
 # (addition, dates, multi30k) set their own. Explicit flags override them.
-TRANSLATE_MODEL: dict[str, Any] = dict(embed=128, hidden=256, cell="lstm", dropout=0.2)
-TRANSLATE_TRAIN: dict[str, Any] = dict(
-    level="word", batch=64, epochs=10, eval_batch=64, lr=0.001, lr_decay=2.0
-)
+TRANSLATE_DEFAULTS: dict[str, Any] = dict(
+    embed=128, hidden=256, cell="lstm", dropout=0.2,
+    level="word", batch=64, epochs=10, eval_batch=64, lr=0.001, lr_decay=2.0,
+)  # fmt: skip
+CONFIGS = (TranslatorModelConfig, TranslateConfig, TokenizerConfig, TrainConfig)
 # The input flags of a run, by the role of the file: what --resume may not take again.
 ROLES = ("source", "target", "valid_source", "valid_target", "test_source", "test_target")
 INPUTS = ("data", *ROLES, "recipe")
@@ -42,13 +48,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
         return resume_training(args)
     recipe = get_recipe(args.recipe, "translate train") if args.recipe else None
-    model_base = recipe.model if recipe else TRANSLATE_MODEL
-    train_base = recipe.train if recipe else TRANSLATE_TRAIN
-    translate_config = common.config_from_flags(
-        TranslateConfig, args, recipe.kind if recipe else {}
-    )
-    train_config = common.config_from_flags(TrainConfig, args, train_base)
-    model_config = common.config_from_flags(ModelConfig, args, {**model_base, "vocab_size": 1})
+    base = {**recipe.model, **recipe.train, **recipe.kind} if recipe else TRANSLATE_DEFAULTS
+    translate_config = common.config_from_flags(TranslateConfig, args, base)
+    train_config = common.config_from_flags(TrainConfig, args, base)
+    tokenizer_config = common.config_from_flags(TokenizerConfig, args, base)
+    model_config = common.config_from_flags(TranslatorModelConfig, args, {**base, "vocab_size": 1})
     check_translator_config(model_config, translate_config)
     require_an_end(train_config)
     files = input_files(args, recipe)
@@ -60,13 +64,13 @@ def cmd_train(args: argparse.Namespace) -> None:
     if recipe is not None:
         record["recipe"] = recipe.name
         print(f"recipe {recipe.name}: {recipe.summary}; published: {recipe.published}")
-    ckpt = build(parts["train"], model_config, translate_config, train_config)
+    ckpt = build(parts["train"], model_config, translate_config, train_config, tokenizer_config)
     ckpt.data = record
     data = {part: encode_pairs(ckpt, pairs) if pairs else None for part, pairs in parts.items()}
     print(
         f"{len(parts['train']):,} training pairs, {len(parts['valid']):,} validation, "
         f"{len(parts['test']):,} test; vocabulary: {len(ckpt.source):,} source and "
-        f"{len(ckpt.target):,} target {train_config.level} tokens; model: "
+        f"{len(ckpt.target):,} target {tokenizer_config.level} tokens; model: "
         f"{ckpt.model.flat_params.size:,} parameters; checkpoint: {out}"
     )
     report_unknown(data)
@@ -153,7 +157,7 @@ def resume_training(args: argparse.Namespace) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
-    train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, (TranslateConfig,))
+    train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, CONFIGS)
     ckpt.train_config = train_config
     files = ckpt.data.get("files")
     if not isinstance(files, dict) or set(files) != {"data", *ROLES}:
@@ -347,7 +351,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="many-to-many with delay: read a sentence, write its translation",
         description="Sequence to sequence: an encoder-decoder with attention.",
     )
-    defaults = common.defaults_text(TRANSLATE_MODEL, TRANSLATE_TRAIN)
     recipes = ", ".join(r.name for r in RECIPES.values() if r.command == "translate train")
 
     p = commands.add_parser(
@@ -356,8 +359,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train a translator on sentence pairs: two line-aligned files (--source, "
         "--target), or one file of source<TAB>target lines (--data; --format qa for the "
         "book's question_answer lines), split into training, validation and test parts "
-        "after a seeded shuffle that the checkpoint records. Defaults here, over the ones "
-        f"listed below: {defaults}.",
+        "after a seeded shuffle that the checkpoint records.",
     )
     p.add_argument("--source", metavar="FILE", help="source sentences, one per line")
     p.add_argument("--target", metavar="FILE", help="their translations, line by line")
@@ -372,8 +374,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"start from a recipe's settings ({recipes}; see elman recipes); flags given "
         "override them",
     )
-    configs = (ModelConfig, TranslateConfig, TrainConfig)
-    common.add_training_flags(p, "translate train", "translate", configs)
+    common.add_training_flags(p, "translate train", CONFIGS, TRANSLATE_DEFAULTS)
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser(

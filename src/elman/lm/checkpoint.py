@@ -1,8 +1,9 @@
 """A language model's checkpoint: the model, its tokenizer, how it was trained and on what.
 
-config.json   "kind": "language-model"; sections "model" (ModelConfig), "train"
-              (TrainConfig), "tokenizer" (its level), "info" (the epoch record it was
-              saved at) and "data" (the training texts, for --resume)
+config.json   "kind": "language-model"; sections "model" (LanguageModelConfig), "train"
+              (TrainConfig), "tokenizer" (TokenizerConfig), "condition" (ConditionConfig,
+              for a conditioned model), "info" (the epoch record it was saved at) and
+              "data" (the training texts, for --resume)
 vocab.json    the tokens
 """
 
@@ -19,6 +20,7 @@ import numpy as np
 from elman.checkpoint import (
     CONFIG_FILE,
     LANGUAGE_MODEL,
+    RETIRED,
     WEIGHTS_FILE,
     copy_tensors,
     distinct_names,
@@ -27,9 +29,10 @@ from elman.checkpoint import (
     vocabulary,
     write_checkpoint,
 )
-from elman.config import ModelConfig, TrainConfig, from_dict
+from elman.config import TokenizerConfig, TrainConfig, extended, from_dict
 from elman.data.tokenizers import Tokenizer
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
+from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.lm.model import LanguageModel
 
 KIND = LANGUAGE_MODEL
@@ -42,11 +45,17 @@ class Checkpoint:
 
     model: LanguageModel | ConditionedLanguageModel
     tokenizer: Tokenizer
-    train_config: TrainConfig = field(default_factory=TrainConfig)
+    train_config: LanguageModelTrainConfig = field(default_factory=LanguageModelTrainConfig)
     info: dict[str, Any] = field(default_factory=dict)  # free-form: epoch, step, valid perplexity
     data: dict[str, Any] = field(default_factory=dict)  # the texts it was trained on, for --resume
+    tokenizer_config: TokenizerConfig | None = None  # how it was fitted (None: its level alone)
 
     kind = KIND
+
+    def __post_init__(self) -> None:
+        self.train_config = extended(self.train_config, LanguageModelTrainConfig)
+        if self.tokenizer_config is None:
+            self.tokenizer_config = TokenizerConfig(level=self.tokenizer.level)
 
     @property
     def condition(self) -> ConditionConfig:
@@ -66,6 +75,7 @@ def save(
     train_config: TrainConfig | None = None,
     info: dict[str, Any] | None = None,
     data: dict[str, Any] | None = None,
+    tokenizer_config: TokenizerConfig | None = None,
 ) -> None:
     """Write a language model's checkpoint into ``directory`` (created if needed).
     ``data`` records the training texts so that ``--resume`` can check them; when
@@ -74,8 +84,10 @@ def save(
         data = existing_section(Path(directory) / CONFIG_FILE, "data")
     sections = {
         "model": dataclasses.asdict(model.config),
-        "tokenizer": {"level": tokenizer.level},
-        "train": dataclasses.asdict(train_config or TrainConfig()),
+        "tokenizer": dataclasses.asdict(tokenizer_config or TokenizerConfig(tokenizer.level)),
+        "train": dataclasses.asdict(
+            extended(train_config or TrainConfig(), LanguageModelTrainConfig)
+        ),
         "info": info or {},
         "data": data,
     }
@@ -84,16 +96,22 @@ def save(
     write_checkpoint(directory, KIND, sections, model.params, {"tokens": tokenizer})
 
 
+def save_checkpoint(directory: str | os.PathLike, ckpt: Checkpoint) -> None:
+    """Write ``ckpt`` (as ``save``, with everything the checkpoint holds)."""
+    save(directory, ckpt.model, ckpt.tokenizer, ckpt.train_config, ckpt.info, ckpt.data,
+         ckpt.tokenizer_config)  # fmt: skip
+
+
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Checkpoint:
     """Read and validate the language-model checkpoint in ``directory``."""
     directory = Path(directory)
     config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
     where = str(directory / CONFIG_FILE)
-    model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where=where)
-    level = config.get("tokenizer", {}).get("level")
+    model_config = from_dict(LanguageModelConfig, config.get("model", {}), where, RETIRED)
+    train_config = from_dict(LanguageModelTrainConfig, config.get("train", {}), where=where)
+    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
     tokenizer = vocabulary(
-        directory, config, vocabularies, "tokens", model_config.vocab_size, level
+        directory, config, vocabularies, "tokens", model_config.vocab_size, tokenizer_config.level
     )
     condition = from_dict(ConditionConfig, config.get("condition", {}), where=where)
     data = config.get("data", {})
@@ -105,4 +123,6 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> C
     else:
         model = LanguageModel(model_config, dtype=dtype)
     copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
-    return Checkpoint(model, tokenizer, train_config, config.get("info", {}), data)
+    return Checkpoint(
+        model, tokenizer, train_config, config.get("info", {}), data, tokenizer_config
+    )

@@ -23,8 +23,16 @@ from typing import Any
 import numpy as np
 
 from elman.blocks.decoder import Conditioning, Decoder
-from elman.config import ModelConfig, SplitConfig, field_help, require_choice, require_positive
+from elman.config import (
+    ModelConfig,
+    SplitConfig,
+    extended,
+    field_help,
+    require_choice,
+    require_positive,
+)
 from elman.errors import ElmanError
+from elman.lm.config import LanguageModelConfig
 from elman.nn import Embedding
 from elman.nn import init as nninit
 from elman.nn.loss import cross_entropy
@@ -43,7 +51,6 @@ class ConditionConfig(SplitConfig):
             "generate given a condition: none, a label (a label<TAB>text file, as the "
             "classifier reads) or a vector per line (--vectors FILE.npy)",
             choices=CONDITIONS,
-            kinds=("lm",),
         ),
     )
     condition_size: int = field(
@@ -51,21 +58,17 @@ class ConditionConfig(SplitConfig):
         metadata=field_help(
             "size C of the label's learned embedding (a vector condition's size is the "
             "vectors' own)",
-            kinds=("lm",),
         ),
     )
     bridge: bool = field(
         default=True,
-        metadata=field_help(
-            "start each layer's state from the condition, h_0 = tanh(c W + b)", kinds=("lm",)
-        ),
+        metadata=field_help("start each layer's state from the condition, h_0 = tanh(c W + b)"),
     )
     peeky: bool = field(
         default=False,
         metadata=field_help(
             "also feed the condition to the first layer at every step (Deep Learning from "
             "Scratch 2's peeky decoder)",
-            kinds=("lm",),
         ),
     )
 
@@ -108,7 +111,7 @@ class ConditionedLanguageModel(Network):
 
     def __init__(
         self,
-        config: ModelConfig,
+        config: LanguageModelConfig | ModelConfig,
         condition: ConditionConfig,
         labels: int = 0,
         seed: int = 0,
@@ -116,6 +119,7 @@ class ConditionedLanguageModel(Network):
     ) -> None:
         if not condition.conditioned:
             raise ValueError("a ConditionedLanguageModel needs a condition; use LanguageModel")
+        config = extended(config, LanguageModelConfig)
         if config.softmax != "full":
             raise ElmanError(
                 "a conditioned model has a full softmax over its vocabulary; drop --softmax "

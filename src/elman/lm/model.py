@@ -7,8 +7,9 @@ import dataclasses
 
 import numpy as np
 
-from elman.config import ModelConfig
+from elman.config import ModelConfig, extended
 from elman.errors import ElmanError
+from elman.lm.config import LanguageModelConfig
 from elman.nn import (
     GRU,
     LSTM,
@@ -26,20 +27,10 @@ from elman.nn.network import Network
 EMBED_SCALE = nninit.EMBED_SCALE
 
 
-def check_language_model_config(config: ModelConfig) -> None:
-    """Refuse settings a next-token predictor cannot have."""
-    if config.bidirectional:
-        raise ElmanError(
-            "a language model predicts each token from the ones before it, so it cannot read "
-            "the text backwards: drop --bidirectional (it is for encoders such as classifiers "
-            "and taggers)."
-        )
-
-
 TRAINING_COPIES = 5  # weights, gradients, best weights and Adam's two moments
 
 
-def parameter_count(config: ModelConfig) -> int:
+def parameter_count(config: LanguageModelConfig) -> int:
     """About how many parameters a language model of ``config`` has, without building it
     (exact for a full softmax, an upper bound for the adaptive one)."""
     V, D, H, gates = config.vocab_size, config.embed, config.hidden, nninit.GATES[config.cell]
@@ -62,7 +53,7 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(config: ModelConfig) -> None:
+def check_memory(config: LanguageModelConfig) -> None:
     """Refuse a model whose training state would not fit in the memory available, saying
     how much it would need, instead of failing (or swapping) part-way through building it."""
     needed = parameter_count(config) * np.dtype(np.float32).itemsize * TRAINING_COPIES
@@ -104,11 +95,14 @@ class LanguageModel(Network):
     """
 
     def __init__(
-        self, config: ModelConfig, seed: int = 0, dtype: np.dtype | type = np.float32
+        self,
+        config: LanguageModelConfig | ModelConfig,
+        seed: int = 0,
+        dtype: np.dtype | type = np.float32,
     ) -> None:
         if config.vocab_size < 1:
             raise ValueError("ModelConfig.vocab_size must be set from the vocabulary")
-        check_language_model_config(config)
+        config = extended(config, LanguageModelConfig)
         if config.softmax == "adaptive":
             # Resolved once, so that the config saved with the model names the cutoffs in
             # force, whatever the default may become.

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from elman.config import TrainConfig
+from elman.config import TrainConfig, extended
 from elman.data.batching import Batch, make_batches
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
-from elman.lm.conditioned import ConditionedLanguageModel
+from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate_ids
 from elman.lm.model import LanguageModel
 from elman.metrics import perplexity
@@ -45,8 +45,10 @@ def training_ids(
 
 
 class LanguageModelTask:
-    """Batches of B streams (or of lines, with the state reset at each line end),
-    validation perplexity (lower is better), the carried state, the checkpoint.
+    """Batches of B streams (or of lines, with the state reset at each line end) of
+    ``bptt`` tokens (``LanguageModelTrainConfig``), validation perplexity (lower is better), the
+    carried state, the checkpoint ``ckpt`` (whose model, tokenizer and training settings
+    it trains with).
 
     A conditioned model (``ConditionedLanguageModel``) gets ``conditions``: for the
     training and the validation text, one condition per line (label ids or vectors).
@@ -58,23 +60,22 @@ class LanguageModelTask:
 
     def __init__(
         self,
-        model: LanguageModel | ConditionedLanguageModel,
-        tokenizer: Tokenizer,
+        ckpt: checkpoint.Checkpoint,
         train_ids: np.ndarray,
         valid_ids: np.ndarray | None,
-        config: TrainConfig,
-        data: dict[str, Any] | None = None,
         conditions: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> None:
-        self.model, self.tokenizer, self.config = model, tokenizer, config
-        self.valid_ids, self.data = valid_ids, data
+        self.ckpt, self.model, self.tokenizer = ckpt, ckpt.model, ckpt.tokenizer
+        self.config = config = ckpt.train_config
+        self.valid_ids = valid_ids
         self.train_conditions, self.valid_conditions = conditions or (None, None)
-        bptt = config.bptt if conditions is None else len(train_ids)  # conditioned: whole lines
+        # A conditioned model reads whole lines, each from its condition.
+        bptt = config.bptt if conditions is None else len(train_ids)
         self.batches = make_batches(
-            train_ids, model.config.state, tokenizer.eos_id, config.batch, bptt,
+            train_ids, self.model.config.state, self.tokenizer.eos_id, config.batch, bptt,
             config.restart_every,
         )  # fmt: skip
-        self.uniform_loss = math.log(model.config.vocab_size)
+        self.uniform_loss = math.log(self.model.config.vocab_size)
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[Batch]:
         if self.train_conditions is not None:  # whole groups of lines, in a new order
@@ -122,7 +123,8 @@ class LanguageModelTask:
         return f"train ppl {record['train_ppl']:.2f}{valid}"
 
     def save(self, out: Path, info: dict[str, Any]) -> None:
-        checkpoint.save(out, self.model, self.tokenizer, self.config, info=info, data=self.data)
+        self.ckpt.info = info
+        checkpoint.save_checkpoint(out, self.ckpt)
 
     def carried_state(self) -> list:
         return [] if self.train_conditions is not None else self.model.state
@@ -155,9 +157,10 @@ def train(
     from that state. ``catch_signals`` turns SIGINT and SIGTERM into a save and a
     ``TrainingInterrupted``. On return ``model`` holds the best weights seen.
     """
-    config = config or TrainConfig()
+    config = extended(config or TrainConfig(), LanguageModelTrainConfig)
     train_ids, valid_ids = training_ids(tokenizer, train_text, valid_text, config)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    task = LanguageModelTask(model, tokenizer, train_ids, valid_ids, config)
+    ckpt = checkpoint.Checkpoint(model, tokenizer, config)
+    task = LanguageModelTask(ckpt, train_ids, valid_ids)
     return Trainer(task, config, out_dir, progress, resume, catch_signals).run()

@@ -1,8 +1,8 @@
 """A tagger's checkpoint: the model, its two vocabularies, its tags and how it was trained.
 
-config.json        "kind": "tagger"; sections "model" (ModelConfig), "tagger"
-                   (TaggerConfig), "train" (TrainConfig), "tokenizer" (the words'
-                   level), "data" (the tags) and "info"
+config.json        "kind": "tagger"; sections "model" (EncoderConfig), "tagger"
+                   (TaggerConfig), "train" (TrainConfig), "tokenizer" (TokenizerConfig:
+                   the words' level and limits), "data" (the tags) and "info"
 vocab.json         the words
 vocab-chars.json   the characters (checkpoints from before named vocabularies kept
                    them in config.json, as data.chars, and still load)
@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from elman.blocks.encoder import EncoderConfig
 from elman.checkpoint import (
     CONFIG_FILE,
+    RETIRED,
     WEIGHTS_FILE,
     copy_tensors,
     distinct_names,
@@ -27,7 +29,7 @@ from elman.checkpoint import (
     vocabulary,
     write_checkpoint,
 )
-from elman.config import ModelConfig, TrainConfig, from_dict
+from elman.config import TokenizerConfig, TrainConfig, from_dict
 from elman.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_json
 from elman.tag.model import Tagger, TaggerConfig
 
@@ -46,8 +48,13 @@ class TaggerCheckpoint:
     train_config: TrainConfig = field(default_factory=TrainConfig)
     info: dict[str, Any] = field(default_factory=dict)  # the epoch record it was saved at
     data: dict[str, Any] = field(default_factory=dict)  # the files it was trained on
+    tokenizer_config: TokenizerConfig | None = None  # the words' limits (None: none)
 
     kind = KIND
+
+    def __post_init__(self) -> None:
+        if self.tokenizer_config is None:
+            self.tokenizer_config = TokenizerConfig(level=self.words.level)
 
     @property
     def tagger_config(self) -> TaggerConfig:
@@ -60,7 +67,7 @@ def save(directory: str | os.PathLike, ckpt: TaggerCheckpoint) -> None:
         "model": dataclasses.asdict(ckpt.model.config),
         "tagger": dataclasses.asdict(ckpt.tagger_config),
         "train": dataclasses.asdict(ckpt.train_config),
-        "tokenizer": {"level": ckpt.words.level},
+        "tokenizer": dataclasses.asdict(ckpt.tokenizer_config),
         "data": {**ckpt.data, "tags": list(ckpt.tags)},
         "info": ckpt.info,
     }
@@ -73,18 +80,20 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> T
     directory = Path(directory)
     config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, ("words", "chars"))
     where = str(directory / CONFIG_FILE)
-    model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
+    model_config = from_dict(EncoderConfig, config.get("model", {}), where, RETIRED)
     tagger_config = from_dict(TaggerConfig, config.get("tagger", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where=where)
+    train_config = from_dict(TrainConfig, config.get("train", {}), where, RETIRED)
     data = config.get("data", {})
     tags = distinct_names(data.get("tags"), where, "data.tags", minimum=1)
     if "chars" not in vocabularies:  # a checkpoint from before named vocabularies
         chars_json = {"level": "char", "tokens": data.get("chars")}
         vocabularies["chars"] = tokenizer_from_json(chars_json, f"{where} chars")
     chars = vocabularies["chars"]
-    level = config.get("tokenizer", {}).get("level")
-    words = vocabulary(directory, config, vocabularies, "words", model_config.vocab_size, level)
+    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
+    words = vocabulary(
+        directory, config, vocabularies, "words", model_config.vocab_size, tokenizer_config.level
+    )
     model = Tagger(model_config, tagger_config, len(chars), len(tags), dtype=dtype)
     copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
     info = config.get("info", {})
-    return TaggerCheckpoint(model, words, chars, tags, train_config, info, data)
+    return TaggerCheckpoint(model, words, chars, tags, train_config, info, data, tokenizer_config)

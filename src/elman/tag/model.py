@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from elman.blocks.encoder import Encoder
+from elman.blocks.encoder import Encoder, EncoderConfig
 from elman.config import (
     ModelConfig,
+    extended,
     field_help,
     require_choice,
     require_finite_fields,
@@ -43,7 +44,7 @@ from elman.tag.data import TaggedBatch
 
 @dataclass
 class TaggerConfig:
-    """What a tagger adds to the encoder's shape (``ModelConfig``) and the training
+    """What a tagger adds to the encoder's shape (``EncoderConfig``) and the training
     settings (``TrainConfig``)."""
 
     tag_column: str = field(
@@ -101,7 +102,7 @@ class Tagger(Network):
 
     def __init__(
         self,
-        config: ModelConfig,
+        config: EncoderConfig | ModelConfig,
         tagger_config: TaggerConfig,
         chars: int,
         tags: int,
@@ -110,6 +111,7 @@ class Tagger(Network):
     ) -> None:
         if config.vocab_size < 1:
             raise ValueError("ModelConfig.vocab_size must be set from the vocabulary")
+        config = extended(config, EncoderConfig)
         if tags < 1:
             raise ElmanError("a tagger needs at least one tag; give tagged sentences.")
         self.config, self.tagger_config, self.tags = config, tagger_config, tags
@@ -119,7 +121,7 @@ class Tagger(Network):
         self.embedding = Embedding(nninit.uniform(rng, (V, D), EMBED_SCALE))
         self.char_embedding = self.char_encoder = self.char_pooling = None
         if tagger_config.chars:
-            char_config = ModelConfig(
+            char_config = EncoderConfig(
                 vocab_size=chars,
                 embed=tagger_config.char_embed,
                 hidden=tagger_config.char_hidden,

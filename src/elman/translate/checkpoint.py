@@ -1,11 +1,12 @@
 """A translator's checkpoint: the model, its two vocabularies and how it was trained.
 
-config.json        "kind": "translator"; sections "model" (ModelConfig: the decoder's
-                   vocabulary and both sides' shape), "translate" (TranslateConfig: the
-                   source vocabulary's size, attention, --reverse-source, decoding
-                   settings), "train" (TrainConfig), "tokenizer" (the level of both
-                   vocabularies), "data" (the files, and the seeded split of --data)
-                   and "info" (the epoch record it was saved at)
+config.json        "kind": "translator"; sections "model" (TranslatorModelConfig: the
+                   decoder's vocabulary and both sides' shape), "translate"
+                   (TranslateConfig: the source vocabulary's size, attention,
+                   --reverse-source, decoding settings), "train" (TrainConfig),
+                   "tokenizer" (TokenizerConfig, of both vocabularies), "data" (the
+                   files, and the seeded split of --data) and "info" (the epoch record
+                   it was saved at)
 vocab.json         the source vocabulary ("source")
 vocab-target.json  the target vocabulary ("target")
 """
@@ -22,16 +23,17 @@ import numpy as np
 
 from elman.checkpoint import (
     CONFIG_FILE,
+    RETIRED,
     WEIGHTS_FILE,
     copy_tensors,
     read_checkpoint,
     vocabulary,
     write_checkpoint,
 )
-from elman.config import ModelConfig, TrainConfig, from_dict
+from elman.config import TokenizerConfig, TrainConfig, from_dict
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
-from elman.translate.model import TranslateConfig, Translator
+from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
 
 KIND = "translator"
 SECTIONS = ("model", "translate", "train", "tokenizer", "data", "info")
@@ -48,8 +50,13 @@ class TranslatorCheckpoint:
     train_config: TrainConfig = field(default_factory=TrainConfig)
     data: dict[str, Any] = field(default_factory=dict)  # files, the split of --data
     info: dict[str, Any] = field(default_factory=dict)  # the epoch record it was saved at
+    tokenizer_config: TokenizerConfig | None = None  # how both were fitted (None: the level)
 
     kind = KIND
+
+    def __post_init__(self) -> None:
+        if self.tokenizer_config is None:
+            self.tokenizer_config = TokenizerConfig(level=self.target.level)
 
     @property
     def translate_config(self) -> TranslateConfig:
@@ -62,7 +69,7 @@ def save(directory: str | os.PathLike, ckpt: TranslatorCheckpoint) -> None:
         "model": dataclasses.asdict(ckpt.model.config),
         "translate": dataclasses.asdict(ckpt.translate_config),
         "train": dataclasses.asdict(ckpt.train_config),
-        "tokenizer": {"level": ckpt.target.level},
+        "tokenizer": dataclasses.asdict(ckpt.tokenizer_config),
         "data": ckpt.data,
         "info": ckpt.info,
     }
@@ -75,10 +82,11 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> T
     directory = Path(directory)
     config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, VOCABULARIES)
     where = str(directory / CONFIG_FILE)
-    model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
+    model_config = from_dict(TranslatorModelConfig, config.get("model", {}), where, RETIRED)
     translate_config = from_dict(TranslateConfig, config.get("translate", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where=where)
-    level = config.get("tokenizer", {}).get("level")
+    train_config = from_dict(TrainConfig, config.get("train", {}), where, RETIRED)
+    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
+    level = tokenizer_config.level
     source = vocabulary(
         directory, config, vocabularies, "source", translate_config.source_vocab_size, level
     )
@@ -90,6 +98,5 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> T
         )
     model = Translator(model_config, translate_config, dtype=dtype)
     copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
-    return TranslatorCheckpoint(
-        model, source, target, train_config, config.get("data", {}), config.get("info", {})
-    )
+    data, info = config.get("data", {}), config.get("info", {})
+    return TranslatorCheckpoint(model, source, target, train_config, data, info, tokenizer_config)

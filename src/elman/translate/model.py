@@ -17,15 +17,15 @@ summary takes each direction's final state, and attention never weighs the paddi
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from elman.blocks.decoder import ATTENTIONS, Conditioning, Decoder, State
-from elman.blocks.encoder import Encoder
+from elman.blocks.decoder import ATTENTIONS, Conditioning, Decoder, DecoderConfig, State
+from elman.blocks.encoder import Encoder, EncoderConfig
 from elman.config import (
     ModelConfig,
+    extended,
     field_help,
     require_choice,
     require_finite_fields,
@@ -38,6 +38,12 @@ from elman.nn.loss import cross_entropy
 from elman.nn.network import Network
 
 FORMATS = ("tsv", "qa")
+
+
+@dataclass
+class TranslatorModelConfig(EncoderConfig, DecoderConfig):
+    """A translator's shape: one recurrent stack for both sides, an encoder's (read one
+    way or both) and a decoder's (its output layer tied to its embedding or not)."""
 
 
 @dataclass
@@ -168,7 +174,7 @@ class TranslateConfig:
             )
 
 
-def check_translator_config(config: ModelConfig, translate: TranslateConfig) -> None:
+def check_translator_config(config: TranslatorModelConfig, translate: TranslateConfig) -> None:
     """Refuse shapes a translator cannot have, before any data is read."""
     memory = config.output_size
     if translate.attention == "dot" and memory != config.hidden:
@@ -178,8 +184,6 @@ def check_translator_config(config: ModelConfig, translate: TranslateConfig) -> 
             "their sizes must agree; use --attention general or additive, or drop "
             "--bidirectional."
         )
-    if config.softmax != "full":
-        raise ElmanError("a translator has a full softmax over the target vocabulary.")
 
 
 class Translator(Network):
@@ -200,13 +204,14 @@ class Translator(Network):
 
     def __init__(
         self,
-        config: ModelConfig,
+        config: TranslatorModelConfig | ModelConfig,
         translate: TranslateConfig,
         seed: int = 0,
         dtype: np.dtype | type = np.float32,
     ) -> None:
         if config.vocab_size < 1 or translate.source_vocab_size < 1:
             raise ValueError("both vocabulary sizes must be set from the vocabularies")
+        config = extended(config, TranslatorModelConfig)
         check_translator_config(config, translate)
         self.config, self.translate = config, translate
         rng = np.random.default_rng(seed)
@@ -219,7 +224,7 @@ class Translator(Network):
         self.summary = Pooling("final", split=config.hidden if config.bidirectional else None)
         self.conditioned = translate.bridge or translate.peeky
         self.decoder = Decoder(
-            dataclasses.replace(config, bidirectional=False),
+            config,
             rng,
             dropout_rng,
             condition_size=Hm if self.conditioned else 0,

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from elman import training
-from elman.config import ModelConfig, TrainConfig
+from elman.config import ModelConfig, TokenizerConfig, TrainConfig, extended
 from elman.errors import ElmanError
 from elman.metrics import perplexity
 from elman.translate import checkpoint
@@ -27,7 +27,7 @@ from elman.translate.data import (
 )
 from elman.translate.decode import translate_ids
 from elman.translate.evaluate import loss_of
-from elman.translate.model import TranslateConfig, Translator
+from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
 
 
 class TranslatorTask(training.WholeSequenceTask):
@@ -106,20 +106,24 @@ def build(
     model_config: ModelConfig | None = None,
     translate_config: TranslateConfig | None = None,
     train_config: TrainConfig | None = None,
+    tokenizer_config: TokenizerConfig | None = None,
 ) -> checkpoint.TranslatorCheckpoint:
-    """A new translator for ``pairs``: the two vocabularies from them (the level,
-    ``max_vocab`` and ``min_count`` of ``train_config``), and the model, initialised
-    with ``train_config.seed``."""
-    model_config = model_config or ModelConfig()
+    """A new translator for ``pairs``: the two vocabularies fitted on them as
+    ``tokenizer_config`` says (words by default), and the model, initialised with
+    ``train_config.seed``."""
+    model_config = extended(model_config or ModelConfig(), TranslatorModelConfig)
     translate_config = translate_config or TranslateConfig()
     train_config = train_config or TrainConfig()
+    tokenizer_config = tokenizer_config or TokenizerConfig(level="word")
     source, target = build_vocabularies(
-        pairs, train_config.level, train_config.max_vocab, train_config.min_count
+        pairs, tokenizer_config.level, tokenizer_config.max_vocab, tokenizer_config.min_count
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(target))
     translate_config = dataclasses.replace(translate_config, source_vocab_size=len(source))
     model = Translator(model_config, translate_config, seed=train_config.seed)
-    return checkpoint.TranslatorCheckpoint(model, source, target, train_config)
+    return checkpoint.TranslatorCheckpoint(
+        model, source, target, train_config, tokenizer_config=tokenizer_config
+    )
 
 
 def encode_pairs(ckpt: checkpoint.TranslatorCheckpoint, pairs: Sequence[Pair]) -> ParallelData:

@@ -90,6 +90,14 @@ class Engine:
             close()
 
 
+def on(engine: Engine) -> str:
+    """Where the model trains, for the line that introduces a run."""
+    processes = f" in {engine.size} processes" if engine.size > 1 else ""
+    if engine.backend == "numpy":
+        return processes
+    return f", on torch ({engine.world.device}){processes}"
+
+
 def on_engine(args: argparse.Namespace, load: Callable[[str], Checkpoint]) -> Checkpoint:
     """The checkpoint in --model, read by ``load``, its model on the engine --backend and
     --device ask for."""

@@ -1,8 +1,9 @@
 """Data-parallel training with real processes: torchrun, gloo, on the CPU.
 
 Two processes training --batch 8 end with the weights of one process training --batch 8
-(to float32 rounding: the all-reduce sums in another order), and a two-process run killed
-with SIGKILL and resumed, by two processes or by one, ends where an uninterrupted one does.
+(to float32 rounding: the all-reduce sums in another order), a language model or a
+translator, on either engine; and a two-process run killed with SIGKILL and resumed, by
+two processes or by one, ends where an uninterrupted one does.
 """
 
 import json
@@ -32,13 +33,16 @@ SMALL += ["--log-every", "1", "--save-every", "10", "--optimizer", "adam"]
 TORCH = ["--backend", "torch", "--device", "cpu"]
 
 
-def torchrun(*args: str, processes: int = 2, **popen) -> subprocess.Popen:
-    """``torchrun --standalone --nproc_per_node N -m elman train ARGS`` (gloo, a free port)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc_per_node", str(processes), "-m", "elman", "train", *args]
+def torchrun(
+    *args: str, processes: int = 2, command: tuple[str, ...] = ("train",), **popen
+) -> subprocess.Popen:
+    """``torchrun --standalone --nproc_per_node N -m elman COMMAND ARGS`` (gloo, a free
+    port); COMMAND is ``train`` unless given."""
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    run += ["--nproc_per_node", str(processes), "-m", "elman", *command, *args]
     env = {**os.environ, "PYTHONUTF8": "1"}
     return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+        run, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
     )
 
 
@@ -146,5 +150,37 @@ def test_the_numpy_engine_trains_in_two_processes_as_in_one(tmp_path):
     assert main(["train", *settings, "--out", str(tmp_path / "one")]) == 0
     one, both = weights(tmp_path / "one"), weights(tmp_path / "two")
     np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-5)
+    for name in ("params", "best_params"):
+        np.testing.assert_allclose(both[name], one[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+# Sentences of 1 to 6 words and their reversals: 77 pairs, split 8 test, 4 validation and
+# 65 training pairs, so that a batch of 8 is once a single pair, which one process reads
+# while the other reads none; elsewhere the two halves of a batch hold different numbers
+# of target tokens, and the loss is weighted by them.
+PAIRS = "".join(
+    f"{' '.join(words)}\t{' '.join(reversed(words))}\n"
+    for words in ("abcdefgh"[i % 5 : i % 5 + 1 + (i * 7) % 6] for i in range(77))
+)
+TRANSLATOR = ["--embed", "8", "--hidden", "12", "--layers", "2", "--bidirectional", "--peeky"]
+TRANSLATOR += ["--dropout", "0.2", "--batch", "8", "--max-steps", "20", "--log-every", "1"]
+TRANSLATOR += ["--seed", "5", "--valid-fraction", "0.05", "--test-fraction", "0.1"]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_translator_trains_in_two_processes_as_in_one(tmp_path, backend):
+    """``translate train --backend numpy|torch`` under torchrun: the first 20 losses and
+    the final weights of one process, to 1e-6."""
+    data = tmp_path / "pairs.tsv"
+    data.write_text(PAIRS, encoding="utf-8")
+    settings = [*TRANSLATOR, "--data", str(data), "--backend", backend]
+    two = finish(
+        torchrun(*settings, "--out", str(tmp_path / "two"), command=("translate", "train"))
+    )
+    assert "in 2 processes" in two
+    assert main(["translate", "train", *settings, "--out", str(tmp_path / "one")]) == 0
+    assert len(losses(tmp_path / "one")) == 20
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-6)
+    one, both = weights(tmp_path / "one"), weights(tmp_path / "two")
     for name in ("params", "best_params"):
         np.testing.assert_allclose(both[name], one[name], rtol=0, atol=1e-6, err_msg=name)

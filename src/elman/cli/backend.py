@@ -114,7 +114,7 @@ def started_by_torchrun() -> int:
 
 def engine_from_flags(args: argparse.Namespace, parallel: bool = False) -> Engine:
     """The engine --backend and --device ask for; ``parallel``: the command may run in
-    several processes started by torchrun (``elman train``, ``elman classify train``).
+    several processes started by torchrun (the training commands).
     Several processes join torch.distributed's process group, whichever the backend (the
     NumPy engine's gradients are all-reduced through it too)."""
     backend = args.backend or "numpy"

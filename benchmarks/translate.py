@@ -1,18 +1,22 @@
-"""Speed of elman's translator against the same model in PyTorch eager, on this machine.
+"""Speed of elman's translator on its two engines against the same model in PyTorch eager,
+on this machine.
 
     python benchmarks/translate.py [--workloads multi30k,addition] [--repeats N]
                                    [--steps N] [--out DIR]
 
 A training step (zero grads, forward, backward, clip by global norm, Adam update) of
-``elman.translate.Translator`` and of the same encoder-decoder written with PyTorch
-modules (tests/torch_models.py: nn.Embedding, a packed nn.GRU/nn.LSTM encoder, nn.Linear
-bridges, attention in torch ops, nn.GRU/nn.LSTM decoder, nn.Linear output, tied where
-elman ties), holding the same initial weights, timed alternately after warm-up steps in
-one fresh process per workload (``bench.py``'s machinery: the same rest before each
-block, the same thread count for both). Sources and targets are synthetic ids of
-sentence-like lengths (seeded), padded and masked as training pads them. Speeds are in
-target tokens per second (the loss's tokens, <eos> included); the ratio is elman's over
-torch's, the median of repeated blocks.
+``elman.translate.Translator`` (the NumPy engine, "elman"), of the same model on the
+torch backend (``elman.torch_backend.TorchTranslator`` with the loop's Adam on its flat
+tensor, "backend": what ``elman translate train --backend torch`` runs) and of the same
+encoder-decoder written with PyTorch modules (tests/torch_models.py: nn.Embedding, a
+packed nn.GRU/nn.LSTM encoder, nn.Linear bridges, attention in torch ops, nn.GRU/nn.LSTM
+decoder, nn.Linear output, tied where elman ties; torch.optim.Adam, "torch"), holding
+the same initial weights, timed in turn after warm-up steps in one fresh process per
+workload (``bench.py``'s machinery: the same rest before each block, the same thread
+count for all). Sources and targets are synthetic ids of sentence-like lengths
+(seeded), padded and masked as training pads them. Speeds are in target tokens per
+second (the loss's tokens, <eos> included); the ratios are elman's over the others',
+medians of repeated blocks.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from bench import (
 
 from elman.data.padded import mask_of, pad
 from elman.optim import Adam
+from elman.torch_backend import TorchTranslator
 from elman.torch_names import zeroed_biases
 from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
 
@@ -152,6 +157,20 @@ def elman_trainer(model: Translator):
     return step
 
 
+def backend_trainer(model: TorchTranslator):
+    """The torch backend's step, as the training loop takes it."""
+    optimizer = Adam(model.flat_params, LR, arrays=model.arrays)
+
+    def step(source, lengths, inputs, targets, mask) -> float:
+        model.zero_grad()
+        loss = model.forward(source, lengths, inputs, targets, mask)
+        model.backward()
+        optimizer.step(model.flat_grads, clip=CLIP)
+        return loss
+
+    return step
+
+
 def torch_trainer(ref):
     params = [p for p in ref.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=LR)
@@ -172,21 +191,25 @@ def bench_training(name: str, args: argparse.Namespace) -> dict:
     model = elman_model(w)
     ref = torch_copy(model, w)
     elman_step, torch_step = elman_trainer(model), torch_trainer(ref)
+    backend_step = backend_trainer(TorchTranslator(elman_model(w)))
     batches = synthetic_batches(w)
     tbatches = [tuple(map(torch.from_numpy, b)) for b in batches]
 
-    losses: dict[str, list[float]] = {"elman": [], "torch": []}
-    for i in range(max(args.warmup, 2)):
-        losses["elman"].append(elman_step(*batches[i % N_BATCHES]))
-        losses["torch"].append(torch_step(*tbatches[i % N_BATCHES]))
-    diffs = [
-        relative_difference(a, b) for a, b in zip(losses["elman"], losses["torch"], strict=True)
-    ][:2]
-
     runs = {
         "elman": lambda i: elman_step(*batches[i % N_BATCHES]),
+        "backend": lambda i: backend_step(*batches[i % N_BATCHES]),
         "torch": lambda i: torch_step(*tbatches[i % N_BATCHES]),
     }
+    losses: dict[str, list[float]] = {fw: [] for fw in runs}
+    for i in range(max(args.warmup, 2)):
+        for fw, run in runs.items():
+            losses[fw].append(run(i))
+    diffs = [
+        relative_difference(a, b)
+        for other in ("backend", "torch")
+        for a, b in zip(losses["elman"][:2], losses[other][:2], strict=True)
+    ]
+
     seconds = time_alternately(runs, args.repeats, args.steps)
     tokens = statistics.mean(int(b[4].sum()) for b in batches)  # target tokens per step
     result = {"workload": name, "config": asdict(w), "target_tokens_per_step": tokens}
@@ -194,13 +217,14 @@ def bench_training(name: str, args: argparse.Namespace) -> dict:
     for fw in runs:
         samples = [tokens / s for s in seconds[fw]]
         result[fw] = {"tokens_per_s": statistics.median(samples), "tokens_per_s_samples": samples}
-    result["ratio_elman_over_torch"] = (
-        result["elman"]["tokens_per_s"] / result["torch"]["tokens_per_s"]
-    )
+    for other in ("backend", "torch"):
+        result[f"ratio_elman_over_{other}"] = (
+            result["elman"]["tokens_per_s"] / result[other]["tokens_per_s"]
+        )
     result["check"] = {
-        "compares": "mean cross-entropy of step 1 (same weights) and step 2 (after one update)",
-        "elman_losses": losses["elman"][:2],
-        "torch_losses": losses["torch"][:2],
+        "compares": "mean cross-entropy of step 1 (same weights) and step 2 (after one "
+        "update), the NumPy engine's against each of the others'",
+        **{f"{fw}_losses": losses[fw][:2] for fw in runs},
         "max_relative_difference": max(diffs),
         "ok": max(diffs) <= CHECK_RTOL,
     }
@@ -232,28 +256,30 @@ def markdown(report: dict) -> str:
         "",
         "## Training step (zero grads, forward, backward, clip 1.0, Adam), float32",
         "",
-        "| workload | parameters | B | target tokens/step | elman tok/s | torch tok/s "
-        "| elman/torch | loss rel. diff |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| workload | parameters | B | target tokens/step | elman (NumPy) tok/s "
+        "| torch backend tok/s | PyTorch eager tok/s | elman/backend | elman/torch "
+        "| loss rel. diff |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for x in report["results"]:
-        e, t = x["elman"], x["torch"]
         check = f"{x['check']['max_relative_difference']:.1e}"
         check += "" if x["check"]["ok"] else " MISMATCH"
         spread = {
-            fw: f"{r['tokens_per_s']:,.0f} ({min(r['tokens_per_s_samples']):,.0f}.."
-            f"{max(r['tokens_per_s_samples']):,.0f})"
-            for fw, r in (("elman", e), ("torch", t))
+            fw: f"{x[fw]['tokens_per_s']:,.0f} ({min(x[fw]['tokens_per_s_samples']):,.0f}.."
+            f"{max(x[fw]['tokens_per_s_samples']):,.0f})"
+            for fw in ("elman", "backend", "torch")
         }
         lines.append(
             f"| {x['workload']} | {x['parameters']:,} | {x['config']['batch']} | "
-            f"{x['target_tokens_per_step']:,.0f} | {spread['elman']} | {spread['torch']} | "
+            f"{x['target_tokens_per_step']:,.0f} | {spread['elman']} | {spread['backend']} | "
+            f"{spread['torch']} | {x['ratio_elman_over_backend']:.2f} | "
             f"{x['ratio_elman_over_torch']:.2f} | {check} |"
         )
     lines += [
         "",
-        "elman/torch is elman's speed divided by torch's (below 1: elman is slower); "
-        "medians over repeats, (lowest..highest repeat) beside them.",
+        "elman/backend and elman/torch are the NumPy engine's speed divided by the torch "
+        "backend's and by PyTorch eager's (below 1: the NumPy engine is slower); medians "
+        "over repeats, (lowest..highest repeat) beside them.",
         "",
     ]
     return "\n".join(lines)

@@ -62,7 +62,9 @@ def test_a_batch_the_processes_cannot_share_is_refused():
 
 
 def test_flags_are_offered_where_they_apply(capsys):
-    for command in (["train"], ["eval"], ["generate"], ["score"]):
+    commands = [["train"], ["eval"], ["generate"], ["score"]]
+    commands += [["translate", "train"], ["translate", "eval"], ["translate", "predict"]]
+    for command in commands:
         with pytest.raises(SystemExit):
             main([*command, "--help"])
         assert "--backend {numpy,torch}" in capsys.readouterr().out

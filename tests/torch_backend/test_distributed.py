@@ -1,8 +1,9 @@
 """Data-parallel training with real processes: torchrun, gloo, on the CPU.
 
 Two processes training --batch 8 end with the weights of one process training --batch 8
-(to float32 rounding: the all-reduce sums in another order), and a two-process run killed
-with SIGKILL and resumed, by two processes or by one, ends where an uninterrupted one does.
+(to float32 rounding: the all-reduce sums in another order), a language model or a
+translator, on either engine; and a two-process run killed with SIGKILL and resumed, by
+two processes or by one, ends where an uninterrupted one does.
 """
 
 import json
@@ -22,6 +23,7 @@ pytest.importorskip("torch", reason="the torch backend needs PyTorch")
 
 from elman.checkpoint import read_tensors  # noqa: E402
 from elman.cli import main  # noqa: E402
+from elman.errors import ElmanError  # noqa: E402
 from elman.training import METRICS_FILE, RESUME_FILE  # noqa: E402
 
 # 8 k + 3 lines of unequal lengths: with --state reset the last group of lines has 3, split
@@ -32,13 +34,16 @@ SMALL += ["--log-every", "1", "--save-every", "10", "--optimizer", "adam"]
 TORCH = ["--backend", "torch", "--device", "cpu"]
 
 
-def torchrun(*args: str, processes: int = 2, **popen) -> subprocess.Popen:
-    """``torchrun --standalone --nproc_per_node N -m elman train ARGS`` (gloo, a free port)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc_per_node", str(processes), "-m", "elman", "train", *args]
+def torchrun(
+    *args: str, processes: int = 2, command: tuple[str, ...] = ("train",), **popen
+) -> subprocess.Popen:
+    """``torchrun --standalone --nproc_per_node N -m elman COMMAND ARGS`` (gloo, a free
+    port); COMMAND is ``train`` unless given."""
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    run += ["--nproc_per_node", str(processes), "-m", "elman", *command, *args]
     env = {**os.environ, "PYTHONUTF8": "1"}
     return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
+        run, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen
     )
 
 
@@ -60,6 +65,14 @@ def children(pid: int) -> list[int]:
         if stat and int(stat.rpartition(")")[2].split()[1]) == pid:
             found.append(int(entry))
     return found
+
+
+def saved_step(out) -> int:
+    """The step of the training state in ``out`` (-1 before there is one)."""
+    try:
+        return read_tensors(out / RESUME_FILE)[1]["resume"]["progress"]["step"]
+    except ElmanError:
+        return -1
 
 
 def weights(out) -> dict[str, np.ndarray]:
@@ -105,11 +118,9 @@ def test_a_run_killed_under_torchrun_resumes_to_the_uninterrupted_weights(run, t
     killed = tmp_path / "killed"
     process = torchrun(*settings, "--out", str(killed))
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if (killed / METRICS_FILE).is_file():
-            records = [json.loads(r) for r in (killed / METRICS_FILE).read_text().splitlines()]
-            if any(r["event"] == "save" and r["step"] >= 20 for r in records):
-                break
+    # The state file itself, not its "save" record in metrics.jsonl, which is written
+    # first: on a loaded machine the kill could land between the two.
+    while time.monotonic() < deadline and process.poll() is None and saved_step(killed) < 20:
         time.sleep(0.01)
     # torchrun starts each worker in a session of its own: stop them all at once, then
     # kill them and torchrun for good, as a machine failing would.
@@ -146,5 +157,37 @@ def test_the_numpy_engine_trains_in_two_processes_as_in_one(tmp_path):
     assert main(["train", *settings, "--out", str(tmp_path / "one")]) == 0
     one, both = weights(tmp_path / "one"), weights(tmp_path / "two")
     np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-5)
+    for name in ("params", "best_params"):
+        np.testing.assert_allclose(both[name], one[name], rtol=0, atol=1e-6, err_msg=name)
+
+
+# Sentences of 1 to 6 words and their reversals: 77 pairs, split 8 test, 4 validation and
+# 65 training pairs, so that a batch of 8 is once a single pair, which one process reads
+# while the other reads none; elsewhere the two halves of a batch hold different numbers
+# of target tokens, and the loss is weighted by them.
+PAIRS = "".join(
+    f"{' '.join(words)}\t{' '.join(reversed(words))}\n"
+    for words in ("abcdefgh"[i % 5 : i % 5 + 1 + (i * 7) % 6] for i in range(77))
+)
+TRANSLATOR = ["--embed", "8", "--hidden", "12", "--layers", "2", "--bidirectional", "--peeky"]
+TRANSLATOR += ["--dropout", "0.2", "--batch", "8", "--max-steps", "20", "--log-every", "1"]
+TRANSLATOR += ["--seed", "5", "--valid-fraction", "0.05", "--test-fraction", "0.1"]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_translator_trains_in_two_processes_as_in_one(tmp_path, backend):
+    """``translate train --backend numpy|torch`` under torchrun: the first 20 losses and
+    the final weights of one process, to 1e-6."""
+    data = tmp_path / "pairs.tsv"
+    data.write_text(PAIRS, encoding="utf-8")
+    settings = [*TRANSLATOR, "--data", str(data), "--backend", backend]
+    two = finish(
+        torchrun(*settings, "--out", str(tmp_path / "two"), command=("translate", "train"))
+    )
+    assert "in 2 processes" in two
+    assert main(["translate", "train", *settings, "--out", str(tmp_path / "one")]) == 0
+    assert len(losses(tmp_path / "one")) == 20
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-6)
+    one, both = weights(tmp_path / "one"), weights(tmp_path / "two")
     for name in ("params", "best_params"):
         np.testing.assert_allclose(both[name], one[name], rtol=0, atol=1e-6, err_msg=name)

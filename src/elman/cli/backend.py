@@ -90,6 +90,14 @@ class Engine:
             close()
 
 
+def on(engine: Engine) -> str:
+    """Where the model trains, for the line that introduces a run."""
+    processes = f" in {engine.size} processes" if engine.size > 1 else ""
+    if engine.backend == "numpy":
+        return processes
+    return f", on torch ({engine.world.device}){processes}"
+
+
 def on_engine(args: argparse.Namespace, load: Callable[[str], Checkpoint]) -> Checkpoint:
     """The checkpoint in --model, read by ``load``, its model on the engine --backend and
     --device ask for."""
@@ -106,7 +114,7 @@ def started_by_torchrun() -> int:
 
 def engine_from_flags(args: argparse.Namespace, parallel: bool = False) -> Engine:
     """The engine --backend and --device ask for; ``parallel``: the command may run in
-    several processes started by torchrun (``elman train``, ``elman classify train``).
+    several processes started by torchrun (the training commands).
     Several processes join torch.distributed's process group, whichever the backend (the
     NumPy engine's gradients are all-reduced through it too)."""
     backend = args.backend or "numpy"

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from elman.cli import common
-from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on_engine
+from elman.cli.backend import Engine, add_backend_flags, engine_from_flags, on, on_engine
 from elman.config import TokenizerConfig
 from elman.data.corpus import tiny_shakespeare
 from elman.data.labeled import read_labeled
@@ -126,14 +126,6 @@ def new_training(args: argparse.Namespace, engine: Engine) -> Path:
         history = common.train_task(task, train_config, out, resume=False, world=engine.world)
         finish_training(out, ckpt, test, history, recipe, engine)
     return out
-
-
-def on(engine: Engine) -> str:
-    """Where the model trains, for the line that introduces a run."""
-    processes = f" in {engine.size} processes" if engine.size > 1 else ""
-    if engine.backend == "numpy":
-        return processes
-    return f", on torch ({engine.world.device}){processes}"
 
 
 def language_model(

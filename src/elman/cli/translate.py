@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from elman.cli import common
+from elman.cli.backend import Engine, add_backend_flags, on, on_engine, train_on_engine
 from elman.config import TokenizerConfig, TrainConfig
 from elman.data.text import read_lines
 from elman.errors import ElmanError
@@ -45,8 +46,10 @@ SPLITS = ("all", *PARTS)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    if args.resume:
-        return resume_training(args)
+    train_on_engine(args, new_training, resume_training)
+
+
+def new_training(args: argparse.Namespace, engine: Engine) -> None:
     recipe = get_recipe(args.recipe, "translate train") if args.recipe else None
     base = {**recipe.model, **recipe.train, **recipe.kind} if recipe else TRANSLATE_DEFAULTS
     translate_config = common.config_from_flags(TranslateConfig, args, base)
@@ -55,10 +58,11 @@ def cmd_train(args: argparse.Namespace) -> None:
     model_config = common.config_from_flags(TranslatorModelConfig, args, {**base, "vocab_size": 1})
     check_translator_config(model_config, translate_config)
     require_an_end(train_config)
+    engine.check_batch(train_config.batch)
     files = input_files(args, recipe)
     if args.format is not None and files["data"] is None:
         raise ElmanError("--format says what a --data line holds; drop it with --source/--target.")
-    out = common.out_directory(args)  # claimed once every input is checked
+    out = engine.out_directory(args)  # claimed once every input is checked
 
     parts, record = read_parts(files, translate_config)
     if recipe is not None:
@@ -66,21 +70,24 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"recipe {recipe.name}: {recipe.summary}; published: {recipe.published}")
     ckpt = build(parts["train"], model_config, translate_config, train_config, tokenizer_config)
     ckpt.data = record
+    parameters = ckpt.model.flat_params.size
+    ckpt.model = engine.model(ckpt.model)
     data = {part: encode_pairs(ckpt, pairs) if pairs else None for part, pairs in parts.items()}
     print(
         f"{len(parts['train']):,} training pairs, {len(parts['valid']):,} validation, "
         f"{len(parts['test']):,} test; vocabulary: {len(ckpt.source):,} source and "
         f"{len(ckpt.target):,} target {tokenizer_config.level} tokens; model: "
-        f"{ckpt.model.flat_params.size:,} parameters; checkpoint: {out}"
+        f"{parameters:,} parameters{on(engine)}; checkpoint: {out}"
     )
     report_unknown(data)
     task = TranslatorTask(ckpt, data["train"], data["valid"])
-    with common.training_run(out, resume=False, overwrite=args.overwrite):
-        # The run's files exist from the start, so that an interrupted run can resume.
-        ckpt.info = {"epoch": 0}
-        checkpoint.save(out, ckpt)
-        history = common.train_task(task, train_config, out, resume=False)
-        finish_training(out, ckpt, parts["test"], history, recipe)
+    with engine.run_directory(out, resume=False, overwrite=args.overwrite):
+        if engine.primary:  # the run's files exist from the start, so that it can resume
+            ckpt.info = {"epoch": 0}
+            checkpoint.save(out, ckpt)
+        history = common.train_task(task, train_config, out, resume=False, world=engine.world)
+        if engine.primary:
+            finish_training(out, ckpt, parts["test"], history, recipe)
 
 
 def input_files(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, str | None]:
@@ -153,12 +160,14 @@ def report_unknown(data: dict[str, Any]) -> None:
             )
 
 
-def resume_training(args: argparse.Namespace) -> None:
+def resume_training(args: argparse.Namespace, engine: Engine) -> None:
     """Continue the run in --resume DIR exactly where it stopped."""
     out = Path(args.resume)
     ckpt = checkpoint.load(out)
     train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, CONFIGS)
+    engine.check_batch(train_config.batch)
     ckpt.train_config = train_config
+    ckpt.model = engine.model(ckpt.model)
     files = ckpt.data.get("files")
     if not isinstance(files, dict) or set(files) != {"data", *ROLES}:
         raise ElmanError(f"{out} records no training files, so it cannot be resumed.")
@@ -170,10 +179,10 @@ def resume_training(args: argparse.Namespace) -> None:
         )
     data = {part: encode_pairs(ckpt, pairs) if pairs else None for part, pairs in parts.items()}
     task = TranslatorTask(ckpt, data["train"], data["valid"])
-    with common.training_run(out, resume=True):
-        print(f"resuming the run in {out}")
-        history = common.train_task(task, train_config, out, resume=True)
-        if history is not None:
+    with engine.run_directory(out, resume=True, overwrite=False):
+        print(f"resuming the run in {out}{on(engine)}")
+        history = common.train_task(task, train_config, out, resume=True, world=engine.world)
+        if history is not None and engine.primary:
             finish_training(out, ckpt, parts["test"], history, RECIPES.get(record.get("recipe")))
 
 
@@ -225,7 +234,7 @@ def summary(result: TranslationEvaluation) -> str:
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
-    ckpt = checkpoint.load(args.model)
+    ckpt = on_engine(args, checkpoint.load)
     beam = ckpt.translate_config.beam if args.beam is None else args.beam
     batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
     for flag, value in (("--beam", beam), ("--batch", batch)):
@@ -278,7 +287,7 @@ def eval_pairs(args: argparse.Namespace, ckpt: TranslatorCheckpoint) -> list[Pai
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    ckpt = checkpoint.load(args.model)
+    ckpt = on_engine(args, checkpoint.load)
     config = ckpt.translate_config
     beam = config.beam if args.beam is None else args.beam
     if beam < 1 or args.batch < 1:
@@ -374,6 +383,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"start from a recipe's settings ({recipes}; see elman recipes); flags given "
         "override them",
     )
+    add_backend_flags(p, training=True)
     common.add_training_flags(p, "translate train", CONFIGS, TRANSLATE_DEFAULTS)
     p.set_defaults(run=cmd_train)
 
@@ -402,6 +412,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_decoding_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_backend_flags(p)
     p.set_defaults(run=cmd_eval)
 
     p = commands.add_parser(
@@ -420,6 +431,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pip install 'elman[plot]')",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_backend_flags(p)
     p.set_defaults(run=cmd_predict)
 
 

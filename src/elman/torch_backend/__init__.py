@@ -8,7 +8,9 @@ same loop (``elman.training.Trainer``), alone or data-parallel under ``torchrun`
     lm.py           TorchLanguageModel: the language model, with the NumPy model's interface
     classify.py     TorchClassifier: the classifier, likewise
     tag.py          TorchTagger: the tagger, likewise
-    numpy_parallel  the NumPy engine's language model trained data-parallel (gloo)
+    translate.py    TorchTranslator: the translator, likewise
+    numpy_parallel  the NumPy engine's language model and translator trained
+                    data-parallel (gloo)
     modules.py      what they share: recurrent modules, weights in and out by
                     elman.torch_names, the flat parameter buffer
 
@@ -43,6 +45,8 @@ from elman.torch_backend.distributed import Processes
 from elman.torch_backend.lm import TorchLanguageModel
 from elman.torch_backend.numpy_parallel import data_parallel
 from elman.torch_backend.tag import TorchTagger
+from elman.torch_backend.translate import TorchTranslator
+from elman.translate.model import Translator
 
 
 def on_torch(
@@ -55,6 +59,8 @@ def on_torch(
         return TorchClassifier(numpy_model, device, processes)
     if isinstance(numpy_model, Tagger):
         return TorchTagger(numpy_model, device, processes)
+    if isinstance(numpy_model, Translator):
+        return TorchTranslator(numpy_model, device, processes)
     raise ElmanError(
         f"the torch backend does not run a {type(numpy_model).__name__} yet; drop --backend "
         "torch to use the NumPy engine."

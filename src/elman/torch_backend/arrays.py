@@ -14,13 +14,14 @@ DEVICES = ("auto", "cpu", "cuda")
 
 class TorchArrays:
     """The operations the training loop and the optimisers make on a model's flat buffers
-    (``elman.nn.parameters.NumpyArrays``), for float32 tensors on ``device``."""
+    (``elman.nn.parameters.NumpyArrays``), for tensors of ``dtype`` (float32 unless a
+    test asks for float64) on ``device``."""
 
     backend = "torch"  # recorded in the training state, which only this backend resumes
-    dtype = np.dtype(np.float32)
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, dtype: np.dtype | type = np.float32) -> None:
         self.device = device
+        self.dtype = np.dtype(dtype)
 
     def zeros_like(self, a: torch.Tensor) -> torch.Tensor:
         return torch.zeros_like(a)

@@ -7,16 +7,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from elman.classify.data import LabeledBatch
 from elman.classify.model import Classifier
 from elman.nn import Dropout
 from elman.torch_backend.distributed import Processes
-from elman.torch_backend.modules import (
-    TorchModel,
-    recurrent_module,
-)
+from elman.torch_backend.modules import TorchModel, packed_run, recurrent_module
 
 
 class ClassifierModule(nn.Module):
@@ -58,16 +54,13 @@ class TorchClassifier(TorchModel):
         ]
         self.dropouts.append(Dropout(config.dropout, "standard", rng))  # on the pooled vector
         self.training = False
-        self._loss: torch.Tensor | None = None
-        self.loss_sum, self.loss_count = 0.0, 0.0
 
     def forward(self, batch: LabeledBatch) -> float:
         """Mean cross-entropy of the batch's labels over every process's texts, weighted
         by ``batch.weights`` if given (sum_i w_i loss_i / sum_i w_i)."""
         rows = self.processes.shard(len(batch.labels))
         masks = self._dropout_masks(batch.ids.shape)
-        total = torch.zeros((), device=self.device)
-        count = torch.zeros((), dtype=torch.float64, device=self.device)
+        total, count = torch.zeros((), device=self.device), 0.0
         if rows.stop > rows.start:
             mine = None if masks is None else [self._tensor(m[rows]) for m in masks]
             lengths = batch.lengths[rows]
@@ -78,24 +71,12 @@ class TorchClassifier(TorchModel):
                 self.net.output(pooled), self._ids(batch.labels[rows]), reduction="none"
             )
             if batch.weights is None:
-                total, count = losses.sum(), count + len(losses)
+                total, count = losses.sum(), float(len(losses))
             else:
-                weights = self._tensor(batch.weights[rows].astype(np.float32))
+                weights = self._tensor(batch.weights[rows].astype(self.dtype))
                 total = (losses * weights).sum()
-                count = count + float(batch.weights[rows].sum(dtype=np.float64))
-        sums = self.processes.sum_(torch.stack([total.detach().double(), count]))
-        self.loss_sum, self.loss_count = float(sums[0]), float(sums[1])
-        self._loss = total / max(self.loss_count, 1e-12)
-        return self.loss_sum / max(self.loss_count, 1e-12)
-
-    def backward(self) -> None:
-        """Add the gradient of the last ``forward``'s loss to ``flat_grads``, summed over
-        the processes."""
-        if self._loss is not None and self._loss.requires_grad:
-            self._loss.backward()
-        self._loss = None
-        self.flat.after_backward()
-        self.processes.sum_(self.flat_grads)
+                count = float(batch.weights[rows].sum(dtype=np.float64))
+        return self._mean_over_processes(total, count)
 
     @torch.no_grad()
     def logits(self, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -111,10 +92,10 @@ class TorchClassifier(TorchModel):
         config = self.config
         sizes = [config.embed] + [config.output_size] * (config.layers - 1)
         masks = [
-            d.sample_mask((B, T, n), np.float32)
+            d.sample_mask((B, T, n), self.dtype)
             for d, n in zip(self.dropouts[:-1], sizes, strict=True)
         ]
-        return [*masks, self.dropouts[-1].sample_mask((B, config.output_size), np.float32)]
+        return [*masks, self.dropouts[-1].sample_mask((B, config.output_size), self.dtype)]
 
     def _encode(
         self, ids: np.ndarray, lengths: np.ndarray, masks: list[torch.Tensor] | None
@@ -126,13 +107,8 @@ class TorchClassifier(TorchModel):
         steps = torch.from_numpy(np.asarray(lengths, np.int64))  # on the CPU, as packing wants
         layers = [self.net.rnn] if masks is None else self.runners
         for k, layer in enumerate(layers):
-            if masks is not None:
-                x = x * masks[k]
-            packed = pack_padded_sequence(x, steps, batch_first=True, enforce_sorted=False)
-            out, final = layer(packed)
-            x, _ = pad_packed_sequence(out, batch_first=True, total_length=T)  # zeros past
+            x, final = packed_run(layer, x if masks is None else x * masks[k], steps)
         if self.pooling == "final":  # each direction's last state: (dirs, b, H) -> (b, dirs H)
-            final = final[0] if isinstance(final, tuple) else final
             directions = 2 if self.config.bidirectional else 1
             return torch.cat(list(final[-directions:]), dim=1)
         counts = self._ids(lengths)[:, None]  # (b, 1)
@@ -140,9 +116,3 @@ class TorchClassifier(TorchModel):
             return x.sum(dim=1) / counts.to(x.dtype)
         real = torch.arange(T, device=self.device)[None, :] < counts  # (b, T)
         return x.masked_fill(~real[:, :, None], -torch.inf).amax(dim=1)
-
-    def _ids(self, ids: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(ids, np.int64)).to(self.device)
-
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)

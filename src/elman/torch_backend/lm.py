@@ -74,8 +74,6 @@ class TorchLanguageModel(TorchModel):
         self.training = False
         self._state: Any = None  # carried: (L, b, H), or (h, c) for an LSTM; None: zeros
         self._rows = 0  # streams in the whole batch that made _state
-        self._loss: torch.Tensor | None = None  # this process's part, for backward
-        self.loss_sum, self.loss_count = 0.0, 0.0
 
     @property
     def adaptive(self) -> bool:
@@ -97,7 +95,7 @@ class TorchLanguageModel(TorchModel):
             if masks is None:
                 h, state = self.net.rnn(x, self._state)
             else:
-                mine = [torch.from_numpy(m[rows]).to(self.device) for m in masks]
+                mine = [self._tensor(m[rows]) for m in masks]
                 h, state = self._layer_by_layer(x, mine[:-1], self._state)
                 h = h * mine[-1]
             total, count = self._nll(h, targets[rows], None if mask is None else mask[rows])
@@ -106,24 +104,9 @@ class TorchLanguageModel(TorchModel):
             total, count = torch.zeros((), device=self.device), 0
             self._state = self._empty_state()
         self._rows = len(inputs)
-        sums = self.processes.sum_(
-            torch.stack([total.detach().double(), torch.tensor(float(count), device=self.device)])
-        )
-        self.loss_sum, self.loss_count = float(sums[0]), float(sums[1])
-        # Backward from this process's sum over every process's tokens: the gradients,
-        # summed over the processes, are those of the mean over the whole batch.
-        self._loss = total / max(self.loss_count, 1.0)
-        return self.loss_sum / max(self.loss_count, 1.0)
-
-    def backward(self) -> None:
-        """Add the gradient of the last ``forward``'s loss to ``flat_grads``, summed over
-        the processes. Truncated BPTT: the carried state was detached, so the gradient
-        stops at the chunk's first step."""
-        if self._loss is not None and self._loss.requires_grad:
-            self._loss.backward()
-        self._loss = None
-        self.flat.after_backward()
-        self.processes.sum_(self.flat_grads)
+        # Truncated BPTT: the carried state is detached, so backward stops at the chunk's
+        # first step.
+        return self._mean_over_processes(total, count)
 
     def _dropout_masks(self, shape: tuple[int, ...]) -> list[np.ndarray] | None:
         """The masks before each layer and before the output, for all B streams, drawn in
@@ -133,7 +116,7 @@ class TorchLanguageModel(TorchModel):
         B, T = shape
         sizes = [self.config.embed] + [self.config.hidden] * self.config.layers
         return [
-            d.sample_mask((B, T, size), np.float32)
+            d.sample_mask((B, T, size), self.dtype)
             for d, size in zip(self.dropouts, sizes, strict=True)
         ]
 
@@ -197,12 +180,12 @@ class TorchLanguageModel(TorchModel):
             return
         first = known[0][0] if isinstance(known[0], tuple) else known[0]
         rows, lstm = first.shape[0], self.config.cell == "lstm"
-        zeros = np.zeros((rows, self.config.hidden), np.float32)
+        zeros = np.zeros((rows, self.config.hidden), self.dtype)
         layers = [s if s is not None else ((zeros, zeros) if lstm else zeros) for s in state]
         mine = self.processes.shard(rows)
 
         def stacked(arrays: list[np.ndarray]) -> torch.Tensor:
-            return torch.from_numpy(np.stack(arrays)[:, mine].astype(np.float32)).to(self.device)
+            return torch.from_numpy(np.stack(arrays)[:, mine].astype(self.dtype)).to(self.device)
 
         if lstm:
             self._state = tuple(stacked([s[j] for s in layers]) for j in range(2))
@@ -259,9 +242,6 @@ class TorchLanguageModel(TorchModel):
         if self.adaptive:
             return self.net.output.log_prob(h.reshape(-1, h.shape[-1])).reshape(*h.shape[:-1], -1)
         return self.net.output(h)
-
-    def _ids(self, ids: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(ids, np.int64)).to(self.device)
 
 
 def _layer(state: Any, k: int) -> Any:

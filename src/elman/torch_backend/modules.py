@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from elman.torch_backend.arrays import TorchArrays
 from elman.torch_backend.distributed import Processes
@@ -47,6 +48,20 @@ def layer_runners(rnn: nn.RNNBase) -> list[nn.RNNBase]:
     return runners
 
 
+def packed_run(
+    layer: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor, state: Any = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``layer`` over right-padded ``x`` (b, T, in) from ``state`` (None: zeros), each row
+    read to its length (a reverse direction starting at its last step): the outputs
+    (b, T, out), zeros past each length, and the final hidden states (layers x
+    directions, b, H), an LSTM's cells left out. ``lengths`` (b,) stay on the CPU, as
+    packing wants them."""
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, final = layer(packed, state)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, final[0] if isinstance(final, tuple) else final
+
+
 def copy_weights(module: nn.Module, params: dict[str, np.ndarray]) -> None:
     """Copy elman's ``params`` into ``module``'s parameters, transposed where the table
     says, and zero the ``bias_hh`` elman folds into its one bias."""
@@ -54,14 +69,13 @@ def copy_weights(module: nn.Module, params: dict[str, np.ndarray]) -> None:
     with torch.no_grad():
         for name, (tname, transposed) in torch_names(params).items():
             value = params[name].T if transposed else params[name]
-            tparams[tname].copy_(torch.from_numpy(np.ascontiguousarray(value, np.float32)))
+            tparams[tname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
         for tname in zeroed_biases(params):
             tparams[tname].zero_()
 
 
 def elman_weights(module: nn.Module, names: Iterable[str]) -> dict[str, np.ndarray]:
-    """``module``'s parameters as float32 arrays under elman's ``names`` (what a checkpoint
-    holds)."""
+    """``module``'s parameters as arrays under elman's ``names`` (what a checkpoint holds)."""
     tparams = dict(module.named_parameters())
     weights = {}
     for name, (tname, transposed) in torch_names(names).items():
@@ -87,10 +101,10 @@ class FlatParameters:
         ids = {id(p) for p in first.parameters()}
         order = [n for n, p in named.items() if id(p) in ids]
         order += [n for n in named if n not in order]
-        device = next(module.parameters()).device
+        like = {"device": named[order[0]].device, "dtype": named[order[0]].dtype}
         total = sum(named[n].numel() for n in order)
-        self.params = torch.empty(total, device=device)
-        self.grads = torch.zeros(total, device=device)
+        self.params = torch.empty(total, **like)
+        self.grads = torch.zeros(total, **like)
         self.parameters: list[nn.Parameter] = []
         self.views: list[torch.Tensor] = []
         self.frozen: list[torch.Tensor] = []
@@ -126,9 +140,14 @@ class FlatParameters:
 class TorchModel:
     """What every torch model of an elman model holds: its module on the device, holding
     the NumPy model's weights as views into one flat tensor (``flat_params``,
-    ``flat_grads``, as the NumPy models' are), the processes it trains among, the
-    arrays the optimizer works with, the recurrent layers' runners and the dropout
-    generator it shares with the NumPy model."""
+    ``flat_grads``, as the NumPy models' are) in the NumPy model's dtype (float32, or
+    float64 for tests), the processes it trains among, the arrays the optimizer works
+    with, the recurrent layers' runners and the dropout generator it shares with the
+    NumPy model.
+
+    Training: a subclass's ``forward`` computes this process's summed loss over its
+    shard of the batch and hands it to ``_mean_over_processes``; ``backward`` is then
+    the same for every kind."""
 
     def __init__(
         self,
@@ -139,15 +158,18 @@ class TorchModel:
     ) -> None:
         self.device = device
         self.processes = processes or Processes(device=self.device)
-        self.net = net.to(self.device)
+        self.dtype = numpy_model.flat_params.dtype  # of the dropout masks, too
+        self.net = net.to(self.device, getattr(torch, self.dtype.name))
         copy_weights(self.net, numpy_model.params)
         self.names = list(numpy_model.params)
         self.parameter_count = numpy_model.flat_params.size
         self.flat = FlatParameters(self.net, self.net.rnn, zeroed_biases(self.names))
         self.flat_params, self.flat_grads = self.flat.params, self.flat.grads
-        self.arrays = TorchArrays(self.device)
+        self.arrays = TorchArrays(self.device, self.dtype)
         self.runners = layer_runners(self.net.rnn)
         self.dropout_rng = numpy_model.dropout_rng
+        self._loss: torch.Tensor | None = None  # this process's part, for backward
+        self.loss_sum, self.loss_count = 0.0, 0.0
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -156,3 +178,37 @@ class TorchModel:
 
     def zero_grad(self) -> None:
         self.flat.zero_grad()
+
+    def _mean_over_processes(self, total: torch.Tensor, count: float) -> float:
+        """The mean loss over every process's shard of the batch, from this process's
+        summed loss ``total`` over its ``count`` (tokens, texts, their weights);
+        ``loss_sum`` and ``loss_count`` then hold the sums over the processes. Backward
+        goes from this process's sum over every process's count: the gradients, summed
+        over the processes, are those of the mean over the whole batch."""
+        local = torch.stack(
+            [
+                total.detach().double(),
+                torch.tensor(float(count), device=self.device, dtype=torch.float64),
+            ]
+        )
+        sums = self.processes.sum_(local)
+        self.loss_sum, self.loss_count = float(sums[0]), float(sums[1])
+        self._loss = total / max(self.loss_count, 1e-12)
+        return self.loss_sum / max(self.loss_count, 1e-12)
+
+    def backward(self) -> None:
+        """Add the gradient of the last ``forward``'s loss to ``flat_grads``, summed over
+        the processes."""
+        if self._loss is not None and self._loss.requires_grad:
+            self._loss.backward()
+        self._loss = None
+        self.flat.after_backward()
+        self.processes.sum_(self.flat_grads)
+
+    def _ids(self, ids: np.ndarray) -> torch.Tensor:
+        """Token ids (or lengths) as an int64 tensor on the device."""
+        return torch.from_numpy(np.ascontiguousarray(ids, np.int64)).to(self.device)
+
+    def _tensor(self, a: np.ndarray) -> torch.Tensor:
+        """An array (a dropout mask, a boolean mask) as a tensor on the device."""
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)

@@ -2,13 +2,17 @@
 torch.distributed's all-reduce (gloo) on its flat gradient buffer.
 
     torchrun --nproc_per_node N -m elman train --backend numpy --batch B ...
+    torchrun --nproc_per_node N -m elman translate train --backend numpy --batch B ...
 
-Each process runs ``elman.lm.model.LanguageModel`` on its shard of the B streams, as
+Each process runs the NumPy model (``elman.lm.model.LanguageModel``,
+``elman.translate.model.Translator``) on its shard of the batch's B streams or pairs, as
 the torch backend does (``elman.torch_backend.distributed``): the loss is the sum over
-every process's tokens divided by their total count, the dropout masks are drawn for all
-B streams and each process keeps its rows (``nn.Dropout.shard``), and the gradient of
-the process's mean is rescaled to its share of the global mean, then summed over the
-processes in place (``torch.from_numpy`` shares the array's memory: no copy).
+every process's tokens divided by their total count, the dropout masks are drawn for
+the whole batch and each process keeps its rows (``nn.Dropout.shard``), and the gradient
+of the process's mean is rescaled to its share of the global mean (its tokens over
+everyone's: the shards of a batch of pairs hold different numbers of target tokens),
+then summed over the processes in place (``torch.from_numpy`` shares the array's memory:
+no copy).
 """
 
 from __future__ import annotations
@@ -18,16 +22,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from elman.blocks.decoder import Conditioning, State
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
 from elman.torch_backend.distributed import Processes
+from elman.translate.model import Translator
 
 
-class DataParallelLanguageModel:
-    """``model`` training with the other processes of ``processes``; the interface of
-    ``LanguageModel`` that the loop, the task, evaluation and checkpoints use."""
+class DataParallel:
+    """What a NumPy model training with the other processes of ``processes`` needs beyond
+    the model itself: its flat buffers and parameters, training mode, its shard of each
+    batch, and the loss and gradient summed over the processes."""
 
-    def __init__(self, model: LanguageModel, processes: Processes) -> None:
+    def __init__(self, model: Any, processes: Processes) -> None:
         self.model, self.processes = model, processes
         self.config, self.names = model.config, list(model.params)
         self.flat_params, self.flat_grads = model.flat_params, model.flat_grads
@@ -35,7 +42,7 @@ class DataParallelLanguageModel:
         self.parameter_count = model.flat_params.size
         self.loss_sum, self.loss_count = 0.0, 0.0
         self._local_count = 0.0
-        self._rows, self._empty = 0, False
+        self._empty = False
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -49,38 +56,61 @@ class DataParallelLanguageModel:
     def training(self, mode: bool) -> None:
         self.model.training = mode
 
-    @property
-    def adaptive(self) -> bool:
-        return self.model.adaptive
-
     def zero_grad(self) -> None:
         self.model.zero_grad()
 
-    def forward(
-        self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
-    ) -> float:
-        """The mean loss over every process's streams, this process reading its shard."""
-        rows, B = self.processes.shard(len(inputs)), len(inputs)
+    def _shard(self, rows: int) -> slice:
+        """This process's rows of a batch of ``rows``; every dropout layer draws masks for
+        all of them and keeps these."""
+        mine = self.processes.shard(rows)
         for dropout in self.model.dropouts:
-            dropout.shard = (B, rows)
-        self._rows, self._empty = B, rows.stop == rows.start
-        if self._empty:  # nothing to read; the dropout generator moves on all the same
-            self._skip_masks(inputs.shape)
-            total, count = 0.0, 0.0
-        else:
-            part = None if mask is None else mask[rows]
-            self.model.forward(inputs[rows], targets[rows], part)
-            total, count = self.model.loss_sum, float(self.model.loss_count)
+            dropout.shard = (rows, mine)
+        self._empty = mine.stop == mine.start
+        return mine
+
+    def _mean_over_processes(self, total: float, count: float) -> float:
+        """The mean loss over every process's shard, from this process's summed loss and
+        its count; ``loss_sum`` and ``loss_count`` hold the sums over the processes."""
         self._local_count = count
         self.loss_sum, self.loss_count = self._sum([total, count])
         return self.loss_sum / max(self.loss_count, 1.0)
 
     def backward(self) -> None:
-        """The gradient of the global mean loss, summed over the processes in place."""
+        """The gradient of the global mean loss, summed over the processes in place: each
+        process's gradient of its own mean, weighted by its share of the tokens."""
         if not self._empty:
             self.model.backward()  # of this process's mean: rescaled to its share
             self.flat_grads *= self._local_count / max(self.loss_count, 1.0)
         self.processes.sum_(torch.from_numpy(self.flat_grads))
+
+    def _sum(self, values: list[float]) -> list[float]:
+        return self.processes.sum_(torch.tensor(values, dtype=torch.float64)).tolist()
+
+
+class DataParallelLanguageModel(DataParallel):
+    """``model`` training with the other processes of ``processes``; the interface of
+    ``LanguageModel`` that the loop, the task, evaluation and checkpoints use."""
+
+    def __init__(self, model: LanguageModel, processes: Processes) -> None:
+        super().__init__(model, processes)
+        self._rows = 0
+
+    @property
+    def adaptive(self) -> bool:
+        return self.model.adaptive
+
+    def forward(
+        self, inputs: np.ndarray, targets: np.ndarray, mask: np.ndarray | None = None
+    ) -> float:
+        """The mean loss over every process's streams, this process reading its shard."""
+        rows = self._shard(len(inputs))
+        self._rows = len(inputs)
+        if self._empty:  # nothing to read; the dropout generator moves on all the same
+            self._skip_masks(inputs.shape)
+            return self._mean_over_processes(0.0, 0.0)
+        part = None if mask is None else mask[rows]
+        self.model.forward(inputs[rows], targets[rows], part)
+        return self._mean_over_processes(self.model.loss_sum, float(self.model.loss_count))
 
     def _skip_masks(self, shape: tuple[int, ...]) -> None:
         if self.model.training and self.config.dropout > 0:
@@ -88,9 +118,6 @@ class DataParallelLanguageModel:
             sizes = [self.config.embed] + [self.config.hidden] * self.config.layers
             for dropout, size in zip(self.model.dropouts, sizes, strict=True):
                 dropout.sample_mask((0, T, size), self.model.dtype)
-
-    def _sum(self, values: list[float]) -> list[float]:
-        return self.processes.sum_(torch.tensor(values, dtype=torch.float64)).tolist()
 
     def reset_state(self, rows: np.ndarray | None = None) -> None:
         """Start over from zeros: every stream, or those where ``rows`` (B,) is True."""
@@ -162,11 +189,64 @@ class DataParallelLanguageModel:
         self.model.prepare(0, condition)
 
 
-def data_parallel(numpy_model: Any, processes: Processes) -> DataParallelLanguageModel:
-    """``numpy_model`` trained with the other processes (language models only)."""
-    if not isinstance(numpy_model, LanguageModel):
-        raise ElmanError(
-            "the NumPy engine trains only language models in several processes; give "
-            "--backend torch to train this model data-parallel."
-        )
-    return DataParallelLanguageModel(numpy_model, processes)
+class DataParallelTranslator(DataParallel):
+    """``model`` training with the other processes of ``processes``; the interface of
+    ``Translator`` that the loop, the task, decoding, evaluation and checkpoints use.
+    Evaluation and decoding are the model's own, whole in every process."""
+
+    def __init__(self, model: Translator, processes: Processes) -> None:
+        super().__init__(model, processes)
+        self.translate, self.attends = model.translate, model.attends
+
+    def forward(
+        self,
+        source: np.ndarray,
+        source_lengths: np.ndarray,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> float:
+        """The mean loss per target token over every process's pairs, this process reading
+        its shard (``Translator.forward``)."""
+        rows = self._shard(len(source))
+        if self._empty:  # nothing to read; the dropout generator moves on all the same
+            if self.model.training and self.config.dropout > 0:
+                steps = {"source": source.shape[1], "target": inputs.shape[1]}
+                for dropout, (side, units) in zip(
+                    self.model.dropouts, self.model.dropout_inputs(), strict=True
+                ):
+                    dropout.sample_mask((0, steps[side], units), self.model.dtype)
+            return self._mean_over_processes(0.0, 0.0)
+        part = None if mask is None else mask[rows]
+        self.model.forward(source[rows], source_lengths[rows], inputs[rows], targets[rows], part)
+        return self._mean_over_processes(self.model.loss_sum, self.model.loss_count)
+
+    def nll(
+        self,
+        source: np.ndarray,
+        source_lengths: np.ndarray,
+        inputs: np.ndarray,
+        targets: np.ndarray,
+        mask: np.ndarray | None = None,
+    ) -> tuple[float, int]:
+        return self.model.nll(source, source_lengths, inputs, targets, mask)
+
+    def encode(self, source: np.ndarray, source_lengths: np.ndarray) -> tuple[Conditioning, State]:
+        return self.model.encode(source, source_lengths)
+
+    def step(
+        self, ids: np.ndarray, conditioning: Conditioning, state: State
+    ) -> tuple[np.ndarray, np.ndarray | None, State]:
+        return self.model.step(ids, conditioning, state)
+
+
+def data_parallel(numpy_model: Any, processes: Processes) -> DataParallel:
+    """``numpy_model`` trained with the other processes (language models and translators)."""
+    if isinstance(numpy_model, LanguageModel):
+        return DataParallelLanguageModel(numpy_model, processes)
+    if isinstance(numpy_model, Translator):
+        return DataParallelTranslator(numpy_model, processes)
+    raise ElmanError(
+        "the NumPy engine trains only language models and translators in several "
+        "processes; give --backend torch to train this model data-parallel."
+    )

@@ -7,16 +7,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from elman.nn import Dropout
 from elman.tag.data import TaggedBatch
 from elman.tag.model import Tagger
 from elman.torch_backend.distributed import Processes
-from elman.torch_backend.modules import (
-    TorchModel,
-    recurrent_module,
-)
+from elman.torch_backend.modules import TorchModel, packed_run, recurrent_module
 
 
 class TaggerModule(nn.Module):
@@ -44,18 +40,6 @@ class TaggerModule(nn.Module):
         self.output = nn.Linear(config.output_size, numpy_model.tags)
 
 
-def packed_run(
-    layer: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``layer`` over right-padded ``x`` (b, T, in), each row read to its length (a reverse
-    direction starting at its last step): the outputs (b, T, out), zeros past each length,
-    and the final hidden states (layers x directions, b, H)."""
-    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, final = layer(packed)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return out, final[0] if isinstance(final, tuple) else final
-
-
 class TorchTagger(TorchModel):
     """``elman.tag.model.Tagger`` on a torch device: word embedding and character features
     (each distinct word of the batch read once, forwards and backwards) -> encoder ->
@@ -79,8 +63,6 @@ class TorchTagger(TorchModel):
             Dropout(config.dropout, config.dropout_kind, rng) for _ in range(config.layers + 1)
         ]
         self.training = False
-        self._loss: torch.Tensor | None = None
-        self.loss_sum, self.loss_count = 0.0, 0.0
 
     def forward(self, batch: TaggedBatch) -> float:
         """Mean cross-entropy per real word of the batch's tags, over every process's
@@ -97,21 +79,7 @@ class TorchTagger(TorchModel):
             logits = self.net.output(hs)[real]  # (words, K)
             total = F.cross_entropy(logits, self._ids(batch.tags[rows])[real], reduction="sum")
             count = int(batch.mask[rows].sum())
-        sums = self.processes.sum_(
-            torch.stack([total.detach().double(), torch.tensor(float(count), device=self.device)])
-        )
-        self.loss_sum, self.loss_count = float(sums[0]), float(sums[1])
-        self._loss = total / max(self.loss_count, 1.0)
-        return self.loss_sum / max(self.loss_count, 1.0)
-
-    def backward(self) -> None:
-        """Add the gradient of the last ``forward``'s loss to ``flat_grads``, summed over
-        the processes."""
-        if self._loss is not None and self._loss.requires_grad:
-            self._loss.backward()
-        self._loss = None
-        self.flat.after_backward()
-        self.processes.sum_(self.flat_grads)
+        return self._mean_over_processes(total, count)
 
     @torch.no_grad()
     def logits(self, batch: TaggedBatch) -> np.ndarray:
@@ -129,7 +97,7 @@ class TorchTagger(TorchModel):
         first = config.embed + self.tagger_config.char_features
         sizes = [first] + [config.output_size] * config.layers
         return [
-            d.sample_mask((B, T, n), np.float32) for d, n in zip(self.dropouts, sizes, strict=True)
+            d.sample_mask((B, T, n), self.dtype) for d, n in zip(self.dropouts, sizes, strict=True)
         ]
 
     def _encode(
@@ -149,9 +117,3 @@ class TorchTagger(TorchModel):
         for k, layer in enumerate(layers):
             x, _ = packed_run(layer, x if masks is None else x * masks[k], lengths)
         return x
-
-    def _ids(self, ids: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(ids, np.int64)).to(self.device)
-
-    def _tensor(self, a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)

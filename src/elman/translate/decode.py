@@ -77,7 +77,7 @@ def beam_search(
     ended[eos_id] = 0.0
     tokens = np.full(B * K, eos_id, np.int64)  # the start token
     for t in range(steps):
-        logits, weights, state = model.decoder.step(tokens, conditioning, state)
+        logits, weights, state = model.step(tokens, conditioning, state)
         log_p = log_softmax(logits.astype(np.float64)).reshape(B, K, -1)
         log_p = np.where(finished[:, :, None], ended, log_p)
         candidates = (scores[:, :, None] + log_p).reshape(B, -1)  # (B, K V)

@@ -214,14 +214,17 @@ class Translator(Network):
         config = extended(config, TranslatorModelConfig)
         check_translator_config(config, translate)
         self.config, self.translate = config, translate
+        self.bidirectional = config.bidirectional  # the encoder reads both ways
+        self.tie = config.tie  # the decoder's output layer reads its embedding
         rng = np.random.default_rng(seed)
         self.dropout_rng = dropout_rng = np.random.default_rng([seed, 1])
         D, Hm = config.embed, config.output_size
+        self.memory_size = Hm  # the encoder's outputs: H, or 2H both ways
         self.source_embedding = Embedding(
             nninit.uniform(rng, (translate.source_vocab_size, D), EMBED_SCALE)
         )
         self.encoder = Encoder(config, D, rng, dropout_rng)
-        self.summary = Pooling("final", split=config.hidden if config.bidirectional else None)
+        self.summary = Pooling("final", split=config.hidden if self.bidirectional else None)
         self.conditioned = translate.bridge or translate.peeky
         self.decoder = Decoder(
             config,
@@ -252,6 +255,27 @@ class Translator(Network):
     def loss_layer(self):
         """The decoder's cross-entropy: ``total`` and ``count`` of the last forward."""
         return self.decoder.loss_layer
+
+    @property
+    def loss_sum(self) -> float:
+        """The summed loss of the last ``forward`` (nats)."""
+        return self.loss_layer.total
+
+    @property
+    def loss_count(self) -> float:
+        """The target tokens the last ``forward``'s loss is summed over."""
+        return float(self.loss_layer.count)
+
+    def dropout_inputs(self) -> list[tuple[str, int]]:
+        """What each of ``dropouts`` masks, in the order ``forward`` draws the masks: the
+        side whose steps it spans ("source" or "target") and its units. The encoder's
+        layers' inputs, then the decoder's and its output's (a peeky decoder's first
+        mask covers the embedding only). For an engine that draws the masks before the
+        forward pass (the torch backend, a data-parallel process given no pairs)."""
+        config = self.config
+        encoder = [("source", config.embed)] + [("source", self.memory_size)] * (config.layers - 1)
+        decoder = [("target", config.embed)] + [("target", config.hidden)] * config.layers
+        return encoder + decoder
 
     def forward(
         self,
@@ -299,6 +323,13 @@ class Translator(Network):
             memory=memory if self.attends else None,
             memory_lengths=source_lengths if self.attends else None,
         )
+
+    def step(
+        self, ids: np.ndarray, conditioning: Conditioning, state: State
+    ) -> tuple[np.ndarray, np.ndarray | None, State]:
+        """One target token per sentence, from ``encode``'s conditioning and state: ids
+        (B,) -> logits (B, V), attention weights (B, S) or None, the new state. Pure."""
+        return self.decoder.step(ids, conditioning, state)
 
     def nll(
         self,

@@ -57,7 +57,7 @@ class TranslatorTask(training.WholeSequenceTask):
         loss = self.model.forward(
             batch.source, batch.source_lengths, batch.inputs, batch.targets, batch.mask
         )
-        return loss, self.model.loss_layer.total, float(self.model.loss_layer.count)
+        return loss, self.model.loss_sum, self.model.loss_count
 
     def work(self, batch: ParallelBatch) -> float:
         return batch.source.size + batch.inputs.size  # padded tokens, both sides

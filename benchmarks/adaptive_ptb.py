@@ -35,8 +35,8 @@ import numpy as np
 from elman.data.batching import make_batches
 from elman.data.tokenizers import make_tokenizer
 from elman.lm.config import LanguageModelTrainConfig
+from elman.lm.kind import train
 from elman.lm.model import LanguageModel, LanguageModelConfig
-from elman.lm.task import train
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
 SOFTMAXES = ("full", "adaptive")

@@ -1,13 +1,16 @@
-"""The layout's rules, checked on the import graph (grimp, the engine of import-linter):
-what each part of elman may import, and no import cycle anywhere.
+"""The layout's rules, checked on the import graph (grimp, the engine of import-linter)
+and on the source: what each part of elman may import, what it may name, and no import
+cycle anywhere.
 
     nn/            numpy and nn/ only
     data/          errors and data/ only (and the standard library, numpy)
     shared parts   never a model kind, a leaf or cli/ (config, checkpoint, training,
-                   sampling, torch_names, blocks/, and every other top-level module but
-                   the index modules, the kinds, the leaves and cli/)
+                   runs, registry, kinds, sampling, torch_names, blocks/, and every other
+                   top-level module but the package's index and __main__), and no string
+                   in them (docstrings aside) is a registered kind's name: they reach the
+                   kinds through elman.registry only
     model kinds    never cli/, a leaf or another kind (lm/, classify/, tag/, ...: the
-                   packages kinds.LOADERS loads from)
+                   packages of the registered kinds)
     leaves         optional parts above the kinds (serve/, insight/, torch_backend/,
                    onnx_export/): nothing
                    but cli/ and other leaves imports them
@@ -19,16 +22,19 @@ what each part of elman may import, and no import cycle anywhere.
 
 from __future__ import annotations
 
+import ast
 import itertools
 import sys
+from pathlib import Path
 
 import grimp
 import pytest
 
-from elman.kinds import LOADERS
+from elman import registry
 
 ROOT = "elman"
-INDEX = {"elman", "elman.kinds", "elman.__main__"}  # may import every kind
+SRC = Path(__file__).resolve().parents[1] / "src"
+INDEX = {"elman", "elman.__main__"}  # the package's index (lazy names) and the command's entry
 BACKENDS = ("elman.torch_backend", "elman.onnx_export")  # the only places torch is imported
 LEAVES = ("elman.serve", "elman.insight", *BACKENDS)
 CLI = "elman.cli"
@@ -53,7 +59,46 @@ def within(module: str, package: str) -> bool:
 
 
 def kinds() -> list[str]:
-    return sorted({loader.__module__.rsplit(".", 1)[0] for loader in LOADERS.values()})
+    """The packages of the registered kinds (each registration's implementation's)."""
+    return sorted({r.implementation.rsplit(".", 1)[0] for r in registry.registrations().values()})
+
+
+def shared(m: str) -> bool:
+    forbidden = [*kinds(), *LEAVES, CLI]
+    return m not in INDEX and not any(within(m, p) for p in forbidden)
+
+
+def strings(source: str) -> set[str]:
+    """The string constants of a module's source, but its docstrings."""
+    tree = ast.parse(source)
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    }
+
+
+def source_of(module: str) -> str:
+    path = SRC / module.replace(".", "/")
+    return (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text()
+
+
+def kind_names_in(modules: dict[str, str]) -> list[str]:
+    """``module: name`` for each registered kind's name that a module's code names."""
+    names = set(registry.registrations())
+    return [
+        f"{m}: {name}" for m, source in modules.items() for name in sorted(strings(source) & names)
+    ]
 
 
 def violations(graph, sources, allowed) -> list[str]:
@@ -88,14 +133,31 @@ def test_data_imports_only_errors_and_data(graph):
 
 def test_shared_modules_never_import_a_model_kind_a_leaf_or_the_cli(graph):
     kind_packages = kinds()
-    assert {"elman.lm", "elman.classify", "elman.tag"} <= set(kind_packages)
+    assert {"elman.lm", "elman.classify", "elman.tag", "elman.translate"} <= set(kind_packages)
     forbidden = [*kind_packages, *LEAVES, CLI]
-
-    def shared(m: str) -> bool:
-        return m not in INDEX and not any(within(m, p) for p in forbidden)
-
     found = violations(graph, shared, lambda m, t: not any(within(t, p) for p in forbidden))
     assert not found, found
+
+
+def test_shared_modules_name_no_kind(graph):
+    """A kind's name in a shared module's code is a coupling the import graph cannot see
+    (the shared config once listed the kinds' commands by name): only the registry knows
+    the kinds, and it names none."""
+    modules = {m: source_of(m) for m in ours(graph) if shared(m)}
+    assert "elman.runs" in modules and "elman.checkpoint" in modules
+    found = kind_names_in(modules)
+    assert not found, found
+
+
+def test_the_naming_rule_can_fail():
+    """A shared module that compares a kind with its name is reported; the same name in a
+    docstring is not."""
+    named = (
+        'def is_classifier(config):\n    """Whether config says classifier."""\n'
+        '    return config["kind"] == "classifier"\n'
+    )
+    assert kind_names_in({"elman.example": named}) == ["elman.example: classifier"]
+    assert kind_names_in({"elman.example": '"""A classifier."""\n'}) == []
 
 
 def test_model_kinds_never_import_the_cli_a_leaf_or_each_other(graph):
@@ -181,10 +243,10 @@ def test_no_import_cycle(graph):
 
 
 def test_the_rules_can_fail(graph):
-    """The checks see real edges (the CLI imports the language model, which imports the
-    shared loop), and a forbidden edge added to a copy of the graph is reported."""
-    assert "elman.lm.task" in imports(graph, "elman.cli.lm")
-    assert "elman.training" in imports(graph, "elman.lm.task")
+    """The checks see real edges (the language model's kind imports the shared runs,
+    which import the loop), and a forbidden edge added to a copy of the graph is reported."""
+    assert "elman.runs" in imports(graph, "elman.lm.kind")
+    assert "elman.training" in imports(graph, "elman.runs")
     graph.add_import(importer="elman.nn.lstm", imported="elman.config")
     try:
         found = violations(

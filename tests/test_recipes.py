@@ -7,43 +7,41 @@ import json
 
 import pytest
 
-from elman.cli.lm import data_files, recipe_result
-from elman.config import TokenizerConfig, TrainConfig
+from elman import registry
+from elman.cli.train import chosen_recipe
 from elman.errors import ElmanError
-from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
-from elman.recipes import RECIPES, get_recipe
-from elman.translate.model import TranslateConfig, TranslatorModelConfig
+from elman.lm.kind import KIND as LANGUAGE_MODEL
+from elman.lm.kind import read_data
+from elman.runs import recipe_line
+from elman.translate.kind import KIND as TRANSLATOR
 from tests.cli.test_lm import FOX, elman, ok, write
 
-COMMAND_CONFIGS = {
-    "train": (LanguageModelConfig, TokenizerConfig, LanguageModelTrainConfig),
-    "translate train": (TranslatorModelConfig, TranslateConfig, TokenizerConfig, TrainConfig),
-}
+RECIPES = {**LANGUAGE_MODEL.recipes, **TRANSLATOR.recipes}
 
 
 def test_every_recipe_is_valid_settings():
-    """Every setting of a recipe is a field of one of its command's configs, and each
-    config takes its share (raising on a bad value)."""
-    for recipe in RECIPES.values():
-        assert recipe.command in COMMAND_CONFIGS
-        settings = {**recipe.model, **recipe.train, **recipe.kind}
-        configs = COMMAND_CONFIGS[recipe.command]
-        fields = [{f.name for f in dataclasses.fields(cls)} for cls in configs]
-        assert set(settings) <= set().union(*fields), recipe.name
-        for cls, names in zip(configs, fields, strict=True):
-            cls(**{k: v for k, v in settings.items() if k in names})
-        if recipe.command == "translate train":
-            assert recipe.example.startswith(f"elman translate train --recipe {recipe.name} ")
-        else:
-            assert not recipe.kind
+    """Every setting of a recipe is a field of one of its kind's settings, and each
+    setting's config takes its share (raising on a bad value)."""
+    for name in registry.registrations():
+        kind = registry.kind(name)
+        for recipe in kind.recipes.values():
+            configs = list(kind.sections.values())
+            fields = [{f.name for f in dataclasses.fields(cls)} for cls in configs]
+            assert set(recipe.settings) <= set().union(*fields), recipe.name
+            for cls, names in zip(configs, fields, strict=True):
+                cls(**{k: v for k, v in recipe.settings.items() if k in names})
+            if kind is TRANSLATOR:
+                assert recipe.example.startswith(f"elman translate train --recipe {recipe.name} ")
+            else:
+                assert not recipe.kind
 
 
 def test_a_recipe_belongs_to_one_command():
-    assert get_recipe("addition", "translate train").name == "addition"
+    assert chosen_recipe("addition", TRANSLATOR).name == "addition"
     with pytest.raises(ElmanError, match="the recipe addition is for elman translate train"):
-        get_recipe("addition")
+        chosen_recipe("addition", LANGUAGE_MODEL)
     with pytest.raises(ElmanError, match="choose one of addition, dates, multi30k"):
-        get_recipe("nope", "translate train")
+        chosen_recipe("nope", TRANSLATOR)
     result = elman("train", "--recipe", "dates")
     assert result.returncode == 2 and "elman translate train --recipe dates" in result.stderr
 
@@ -70,7 +68,7 @@ def test_a_recipe_run_takes_its_settings_and_flags_override_them(tmp_path):
     assert config["model"]["hidden"] == 8 and config["train"]["epochs"] == 2  # the flags'
     assert config["train"]["decay_after"] == 5 and config["train"]["lr"] == 20.0
     assert config["data"]["recipe"] == "ptb-lstm-small"
-    assert config["data"]["test"] == str((data / "test.txt").resolve())
+    assert config["data"]["inputs"]["data"]["path"] == str(data.resolve())
     last = stdout.strip().splitlines()[-1]
     assert last.startswith("recipe ptb-lstm-small: test perplexity ")
     assert "(2 epochs); published: test perplexity 114.5" in last
@@ -81,8 +79,9 @@ def test_a_recipe_run_takes_its_settings_and_flags_override_them(tmp_path):
 def test_data_file_is_split_90_10_and_the_run_resumes(tmp_path):
     text = "".join(f"line {i} of the fox\n" for i in range(200))
     corpus = write(tmp_path, "corpus.txt", text)
-    files = data_files(corpus)
-    assert files == {"train": str(corpus.resolve()), "valid": None, "test": None, "split": 0.9}
+    read = read_data(corpus)
+    assert read.record["inputs"]["data"]["path"] == str(corpus.resolve())
+    assert read.record["split"] == 0.9 and read.parts["test"] is None
     out = tmp_path / "run"
     tiny = ["--embed", "8", "--hidden", "8", "--batch", "2", "--bptt", "8"]
     args = ["train", "--data", corpus, *tiny, "--max-steps", "3", "--out", out]
@@ -103,6 +102,6 @@ def test_the_report_line_counts_an_epoch_cut_short_as_part_of_one():
         {"epoch": 1, "seconds": 60.0, "valid_loss": 5.0},
         {"epoch": 2, "seconds": 120.0, "valid_loss": 4.5, "partial": True},
     ]
-    line = recipe_result(RECIPES["ptb-lstm-medium"], history, None)
+    line = recipe_line(RECIPES["ptb-lstm-medium"], history, LANGUAGE_MODEL.headline(None, history))
     assert "after 2.0 minutes of training (1 epoch and part of epoch 2)" in line
     assert "validation loss 4.5000" in line

@@ -19,8 +19,8 @@ from elman.lm import checkpoint
 from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate
+from elman.lm.kind import train
 from elman.lm.model import LanguageModel
-from elman.lm.task import train
 from tests.cli.test_resume import same_tensors
 from tests.numeric import assert_close
 

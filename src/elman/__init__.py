@@ -12,48 +12,29 @@ A notebook session::
     print(elman.generate(model, tokenizer, "ROMEO:", length=100))
 
 ``elman.load(DIR)`` reads a checkpoint of any kind (language model, classifier,
-tagger); ``elman.save`` writes a language model's.
+tagger, translator, or a kind another package registers); ``elman.save`` writes a
+language model's; ``elman.resume(DIR)`` continues any kind's interrupted run. Nothing
+is imported until it is used: ``import elman`` loads neither NumPy nor a kind of model.
 """
 
-from elman.config import ModelConfig, TrainConfig
-from elman.data import (
-    CharTokenizer,
-    Tokenizer,
-    WordTokenizer,
-    read_text,
-    split_text,
-    tiny_shakespeare,
-)
-from elman.errors import ElmanError
-from elman.kinds import load
-from elman.lm.checkpoint import Checkpoint, save
-from elman.lm.evaluate import Evaluation, evaluate, perplexity
-from elman.lm.generate import LineScore, generate, score, stream
-from elman.lm.model import LanguageModel
-from elman.lm.task import train
+from elman.lazy import exports
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Checkpoint",
-    "CharTokenizer",
-    "ElmanError",
-    "Evaluation",
-    "LanguageModel",
-    "LineScore",
-    "ModelConfig",
-    "TrainConfig",
-    "Tokenizer",
-    "WordTokenizer",
-    "evaluate",
-    "generate",
-    "load",
-    "perplexity",
-    "read_text",
-    "save",
-    "score",
-    "split_text",
-    "stream",
-    "tiny_shakespeare",
-    "train",
-]
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "elman.config": "ModelConfig TokenizerConfig TrainConfig",
+        "elman.data": "CharTokenizer Tokenizer WordTokenizer read_text split_text tiny_shakespeare",
+        "elman.errors": "ElmanError",
+        "elman.kinds": "load resume",
+        "elman.lm.checkpoint": "Checkpoint save",
+        "elman.lm.config": "LanguageModelConfig LanguageModelTrainConfig",
+        "elman.lm.evaluate": "Evaluation evaluate perplexity",
+        "elman.lm.generate": "LineScore generate score stream",
+        "elman.lm.model": "LanguageModel",
+        "elman.lm.kind": "train",
+    },
+)
+
+__all__ = sorted(__dir__())

@@ -15,6 +15,7 @@ sections and vocabularies are (``elman.lm.checkpoint``, ``elman.classify.checkpo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
+from elman import registry
 from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab
 from elman.errors import ElmanError
 from elman.strict_json import dumps
@@ -36,7 +38,6 @@ from elman.strict_json import dumps
 # Versions 1 and 2 are still read (``upgrade``).
 FORMAT_VERSION = 3
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
-LANGUAGE_MODEL = "language-model"  # what a checkpoint without a kind (the first ones) holds
 # Format 3 moved these settings out of the "train" section, into the section named.
 MOVED_IN_3 = {"level": "tokenizer", "max_vocab": "tokenizer", "min_count": "tokenizer"}
 # What the shared settings held before format 3 that only some kinds use now, at the
@@ -105,6 +106,11 @@ def write_checkpoint(
             f"cannot write the checkpoint to {directory}: {e.strerror or e}; "
             "check the path, its permissions and the free disk space."
         ) from e
+
+
+def sections_of(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A checkpoint's settings (section -> config dataclass) as its config.json sections."""
+    return {section: dataclasses.asdict(config) for section, config in settings.items()}
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -226,8 +232,9 @@ def upgrade(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def kind_of(config: dict[str, Any]) -> str:
-    """The kind of model a checkpoint's config describes."""
-    return config.get("kind", LANGUAGE_MODEL)  # written before kinds existed: a language model
+    """The kind of model a checkpoint's config describes (its registered name); a config
+    from before kinds existed names none, and is the kind registered to read those."""
+    return registry.named(config.get("kind")).name
 
 
 def read_checkpoint(

@@ -1,4 +1,5 @@
-"""The one exception type for mistakes a user can fix."""
+"""The exceptions that end a command without a traceback: ``ElmanError`` for mistakes a
+user can fix, and the two ways a training run stops early."""
 
 
 class ElmanError(Exception):
@@ -7,3 +8,11 @@ class ElmanError(Exception):
     The message is one sentence that names the problem and the fix. The CLI prints
     it on stderr and exits with code 2, without a traceback.
     """
+
+
+class LimitReached(Exception):
+    """A resumed run has already reached its --epochs, --max-steps or --max-minutes."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT or SIGTERM arrived; the training state was saved before stopping."""

@@ -1,42 +1,29 @@
-"""Every kind of model elman has, by the name its checkpoints carry: what ``elman.load``
-and the commands that accept any checkpoint look a directory up in.
-
-A new kind of model adds its package (``elman/KIND/``: model, data, task, checkpoint)
-and one line here.
-"""
+"""Every kind of model's checkpoints and runs, whatever the kind: ``load`` a checkpoint
+directory as the kind its config names, ``resume`` its interrupted run. The kinds are
+the registered ones (``elman.registry``); this module names none of them."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from elman import registry, runs
 from elman.checkpoint import kind_of, read_config
-from elman.classify import checkpoint as classify_checkpoint
-from elman.errors import ElmanError
-from elman.lm import checkpoint as lm_checkpoint
-from elman.tag import checkpoint as tag_checkpoint
-from elman.translate import checkpoint as translate_checkpoint
-
-LOADERS: dict[str, Callable[..., Any]] = {
-    lm_checkpoint.KIND: lm_checkpoint.load,
-    classify_checkpoint.KIND: classify_checkpoint.load,
-    tag_checkpoint.KIND: tag_checkpoint.load,
-    translate_checkpoint.KIND: translate_checkpoint.load,
-}
 
 
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Any:
     """The checkpoint in ``directory``, whatever its kind: a language model's
-    ``Checkpoint``, a ``ClassifierCheckpoint``, a ``TaggerCheckpoint`` or a
-    ``TranslatorCheckpoint``; each has ``kind`` and ``model``."""
-    kind = kind_of(read_config(Path(directory)))
-    if kind not in LOADERS:
-        raise ElmanError(
-            f"{directory} holds a {kind} checkpoint, which this elman does not know; upgrade "
-            "elman to load it."
-        )
-    return LOADERS[kind](directory, dtype)
+    ``Checkpoint``, a ``ClassifierCheckpoint``, a ``TaggerCheckpoint``, a
+    ``TranslatorCheckpoint``, ...; each has ``kind`` and ``model``."""
+    return registry.kind(kind_of(read_config(Path(directory)))).load(directory, dtype)
+
+
+def resume(directory: str | os.PathLike, progress: bool = True, **inputs: Any) -> runs.Run:
+    """Continue the interrupted run in ``directory`` (of any kind) exactly where it
+    stopped, reading the files it recorded; ``inputs``, by role, give what it read from
+    memory again (``train=elman.runs.Text(text)``, or a kind's own values such as a
+    translator's pairs) or a file in place of one (with the same content)."""
+    return runs.resume(directory, inputs, progress=progress)

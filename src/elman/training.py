@@ -54,7 +54,7 @@ from tqdm import tqdm
 from elman.blas import BlasThreads
 from elman.checkpoint import atomic_write, read_tensors, write_tensors
 from elman.config import TrainConfig
-from elman.errors import ElmanError
+from elman.errors import ElmanError, LimitReached, TrainingInterrupted
 from elman.optim import make_optimizer
 from elman.strict_json import dumps
 
@@ -86,14 +86,6 @@ def require_an_end(config: TrainConfig) -> None:
         raise ElmanError("training would never stop; give --epochs, --max-steps or --max-minutes.")
 
 
-class LimitReached(Exception):
-    """A resumed run has already reached its --epochs, --max-steps or --max-minutes."""
-
-
-class TrainingInterrupted(Exception):
-    """SIGINT or SIGTERM arrived; the training state was saved before stopping."""
-
-
 class Task(Protocol):
     """A kind of model as the training loop sees it.
 
@@ -120,6 +112,10 @@ class Task(Protocol):
     def validate(self) -> dict[str, float] | None:
         """The held-out figures of the model as it is now (``loss`` among them), or None
         without held-out data."""
+
+    def rehearse(self) -> None:
+        """What ``validate`` (and the test at the end) computes, on one batch of the
+        largest held-out sequences: a run that cannot take it fails before it starts."""
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:
         """How good ``validate``'s figures are: higher is better, compared as tuples."""
@@ -165,7 +161,8 @@ class WholeSequenceTask:
     its padded ids (B, T), and a checkpoint ``ckpt`` with an ``info`` record is saved by
     ``save_checkpoint``.
     A subclass sets ``command``, ``unit``, ``headline`` and ``uniform_loss`` and gives
-    ``epoch_batches``, ``validate`` and ``save_checkpoint``."""
+    ``epoch_batches``, ``validate``, ``save_checkpoint``, and ``lengths`` and ``rows``, by
+    which ``rehearse`` validates the longest held-out sequences."""
 
     headline: str  # the validation figure that picks the best model: "accuracy", "macro_f1"
 
@@ -179,6 +176,27 @@ class WholeSequenceTask:
 
     def work(self, batch: Any) -> float:
         return batch.ids.size
+
+    def rehearse(self) -> None:
+        if self.valid_data is None:
+            return
+        held_out = self.valid_data
+        rows = np.argsort(-self.lengths(held_out), kind="stable")[
+            : self.ckpt.train_config.eval_batch
+        ]
+        self.valid_data = self.rows(held_out, rows)
+        try:
+            self.validate()
+        finally:
+            self.valid_data = held_out
+
+    def lengths(self, data: Any) -> np.ndarray:
+        """How long each sequence of ``data`` is, in what validation's memory grows with."""
+        raise NotImplementedError
+
+    def rows(self, data: Any, rows: np.ndarray) -> Any:
+        """The sequences ``rows`` of ``data``, as data of the same kind."""
+        raise NotImplementedError
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:
         return (figures[self.headline], -figures["loss"])
@@ -302,6 +320,29 @@ class Trainer:
             self._resume()
 
     # The run ------------------------------------------------------------------------
+
+    def rehearse(self) -> None:
+        """Run once, in memory, the largest step of the first epoch (forward and backward;
+        the gradients then dropped) and the task's rehearsal of validation, so that a run
+        that cannot train (too little memory, a sequence too long) fails before anything
+        is written. Nothing of the run changes: the order of batches, the dropout
+        generator and the carried state are put back, and the weights are not updated."""
+        model, task = self.model, self.task
+        order, dropout = self.order_rng.bit_generator.state, model.dropout_rng.bit_generator.state
+        carried = task.carried_state()
+        batches = task.epoch_batches(self.order_rng)
+        self.order_rng.bit_generator.state = order
+        if len(batches):
+            largest = max((batches[i] for i in range(len(batches))), key=task.work)
+            model.training = True
+            model.zero_grad()
+            task.forward(largest)
+            model.backward()
+            model.zero_grad()
+        model.training = False
+        task.rehearse()
+        model.dropout_rng.bit_generator.state = dropout
+        task.restore_carried_state(carried)
 
     def run(self) -> list[dict[str, Any]]:
         """Train until a limit is reached; return one record per epoch."""

@@ -9,8 +9,8 @@ from elman.data.batching import LineBatches
 from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import score
+from elman.lm.kind import train
 from elman.lm.model import LanguageModel, LanguageModelConfig
-from elman.lm.task import train
 from elman.nn import log_softmax
 
 TEXT = "the quick brown fox\njumps over\nthe lazy dog\n\na dog sleeps in the sun\n"

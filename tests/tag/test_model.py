@@ -12,6 +12,7 @@ from elman.blocks.encoder import EncoderConfig
 from elman.config import TrainConfig
 from elman.data.conllu import Sentence
 from elman.errors import ElmanError
+from elman.tag.evaluate import evaluate
 from tests.numeric import assert_close, numerical_gradient
 from tests.torch_reference import grads_from, load_into
 
@@ -177,7 +178,7 @@ def test_evaluate_counts_out_of_vocabulary_words():
     model, _, (words, char_vocab, tags) = make()
     sentences = [Sentence(["the", "zebra"], ["DET", "NOUN"], 1)]
     data = tg.encode(sentences, words, char_vocab, tags, model.tagger_config.lowercase)
-    result = tg.evaluate(model, data, 4)
+    result = evaluate(model, data, 4)
     predicted = tg.predict_ids(model, data, 4)[0]
     gold = data.tags[0]
     assert result.oov_words == 1

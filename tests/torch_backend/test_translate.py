@@ -18,6 +18,7 @@ from elman.torch_backend import TorchTranslator, on_torch  # noqa: E402
 from elman.training import METRICS_FILE, Trainer  # noqa: E402
 from elman.translate import checkpoint  # noqa: E402
 from elman.translate.decode import translate_ids  # noqa: E402
+from elman.translate.evaluate import evaluate  # noqa: E402
 from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig  # noqa: E402
 from tests.torch_reference import grads_from  # noqa: E402
 
@@ -166,14 +167,14 @@ def test_the_first_20_losses_equal_the_numpy_engines(tmp_path, variant):
     for saved in ("numpy", "torch"):
         loaded = checkpoint.load(tmp_path / saved)
         data = mt.encode_pairs(loaded, valid)
-        ours = mt.evaluate(loaded.model, data, references, loaded.target, 3, 4)
-        theirs = mt.evaluate(TorchTranslator(loaded.model), data, references, loaded.target, 3, 4)
+        ours = evaluate(loaded.model, data, references, loaded.target, 3, 4)
+        theirs = evaluate(TorchTranslator(loaded.model), data, references, loaded.target, 3, 4)
         assert theirs.tokens == ours.tokens
         assert theirs.loss == pytest.approx(ours.loss, rel=1e-5)
         # In float64 the two engines' translations cannot part on a near-tie: every figure.
         loaded = checkpoint.load(tmp_path / saved, dtype=np.float64)
-        ours = mt.evaluate(loaded.model, data, references, loaded.target, 3, 4)
-        theirs = mt.evaluate(TorchTranslator(loaded.model), data, references, loaded.target, 3, 4)
+        ours = evaluate(loaded.model, data, references, loaded.target, 3, 4)
+        theirs = evaluate(TorchTranslator(loaded.model), data, references, loaded.target, 3, 4)
         assert theirs.loss == pytest.approx(ours.loss, rel=1e-10)
         assert theirs.translations == ours.translations
         assert (theirs.exact, theirs.bleu) == (ours.exact, ours.bleu)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from elman.config import ModelConfig, TokenizerConfig, TrainConfig
-from elman.translate import build, encode_pairs, evaluate
+from elman.translate import build, encode_pairs
 from elman.translate.data import Pair, make_batches
 from elman.translate.decode import Translation
+from elman.translate.evaluate import evaluate
 from elman.translate.model import TranslateConfig
 
 evaluation = importlib.import_module("elman.translate.evaluate")  # the module, not the function

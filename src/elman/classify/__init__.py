@@ -7,37 +7,26 @@ task.py        how the training loop trains it
 checkpoint.py  its checkpoint
 """
 
-from elman.classify.checkpoint import ClassifierCheckpoint, load, save
-from elman.classify.data import (
-    LabeledBatch,
-    LabeledData,
-    class_weights,
-    encode,
-    make_batches,
-    normalize,
-    token_ids,
-)
-from elman.classify.evaluate import ClassifierEvaluation, evaluate, predict_proba
-from elman.classify.model import Classifier, ClassifierConfig, init_from_language_model
-from elman.classify.task import ClassifierTask, train
+from elman.lazy import exports
+from elman.registry import Registration
 
-__all__ = [
-    "Classifier",
-    "ClassifierCheckpoint",
-    "ClassifierConfig",
-    "ClassifierEvaluation",
-    "ClassifierTask",
-    "LabeledBatch",
-    "LabeledData",
-    "class_weights",
-    "encode",
-    "evaluate",
-    "init_from_language_model",
-    "load",
-    "make_batches",
-    "normalize",
-    "predict_proba",
-    "save",
-    "token_ids",
-    "train",
-]
+# elman classify train|eval|predict; the kind itself is elman.classify.kind.KIND
+REGISTRATION = Registration(
+    "classifier",
+    "classify",
+    "many-to-one: one label per text (spam filtering, sentiment)",
+    "elman.classify.kind",
+)
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "elman.classify.checkpoint": "ClassifierCheckpoint load save",
+        "elman.classify.data": (
+            "LabeledBatch LabeledData class_weights encode make_batches normalize token_ids"
+        ),
+        "elman.classify.evaluate": "ClassifierEvaluation predict_proba",
+        "elman.classify.model": "Classifier ClassifierConfig init_from_language_model",
+        "elman.classify.task": "ClassifierTask train",
+    },
+)

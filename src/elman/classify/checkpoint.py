@@ -8,7 +8,6 @@ vocab.json    the tokens
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,14 +23,16 @@ from elman.checkpoint import (
     copy_tensors,
     distinct_names,
     read_checkpoint,
+    sections_of,
     vocabulary,
     write_checkpoint,
 )
+from elman.classify import REGISTRATION
 from elman.classify.model import Classifier, ClassifierConfig
 from elman.config import TokenizerConfig, TrainConfig, from_dict
 from elman.data.tokenizers import Tokenizer
 
-KIND = "classifier"
+KIND = REGISTRATION.name
 SECTIONS = ("model", "classifier", "train", "tokenizer", "data", "info")
 
 
@@ -54,17 +55,21 @@ class ClassifierCheckpoint:
         if self.tokenizer_config is None:
             self.tokenizer_config = TokenizerConfig(level=self.tokenizer.level)
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Its settings, by the config.json section that holds each."""
+        return {
+            "model": self.model.config,
+            "classifier": self.classifier_config,
+            "tokenizer": self.tokenizer_config,
+            "train": self.train_config,
+        }
+
 
 def save(directory: str | os.PathLike, ckpt: ClassifierCheckpoint) -> None:
     """Write a classifier checkpoint into ``directory``."""
-    sections = {
-        "model": dataclasses.asdict(ckpt.model.config),
-        "classifier": dataclasses.asdict(ckpt.classifier_config),
-        "train": dataclasses.asdict(ckpt.train_config),
-        "tokenizer": dataclasses.asdict(ckpt.tokenizer_config),
-        "data": {**ckpt.data, "labels": list(ckpt.labels)},
-        "info": ckpt.info,
-    }
+    data = {**ckpt.data, "labels": list(ckpt.labels)}
+    sections = {**sections_of(ckpt.settings), "data": data, "info": ckpt.info}
     write_checkpoint(directory, KIND, sections, ckpt.model.params, {"tokens": ckpt.tokenizer})
 
 

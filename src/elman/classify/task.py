@@ -46,6 +46,12 @@ class ClassifierTask(training.WholeSequenceTask):
             "macro_f1": result.scores.macro_f1,
         }
 
+    def lengths(self, data: LabeledData) -> np.ndarray:
+        return np.array([len(ids) for ids in data.sequences])
+
+    def rows(self, data: LabeledData, rows: np.ndarray) -> LabeledData:
+        return LabeledData([data.sequences[i] for i in rows], data.labels[rows])
+
     def save_checkpoint(self, out: Path) -> None:
         checkpoint.save(out, self.ckpt)
 

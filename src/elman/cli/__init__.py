@@ -1,14 +1,22 @@
-"""The ``elman`` command, one module per command family:
+"""The ``elman`` command: it maps flags onto the library's calls and prints the results.
 
-    lm.py        train, recipes, eval, generate, score (the language model)
-    classify.py  classify train | eval | predict
-    tag.py       tag train | eval | predict
-    translate.py translate train | eval | predict
-    serve.py     serve (the web playground)
-    inspect.py   inspect units | gradients | curves (elman.insight)
-    export.py    export (ONNX)
-    backend.py   --backend and --device, and the processes of a data-parallel run
-    common.py    what they share: flags from the config dataclasses, --out, the run
+    train.py      `elman [FAMILY] train` for every kind of model (elman.runs)
+    lm.py         the language model's eval, generate and score
+    classify.py   classify eval | predict
+    tag.py        tag eval | predict
+    translate.py  translate eval | predict
+    recipes.py    recipes, of every kind
+    serve.py      serve (the web playground)
+    inspect.py    inspect units | gradients | curves (elman.insight)
+    export.py     export (ONNX)
+    flags.py      the parser, flags made from the config dataclasses
+    backend.py    --backend and --device: the engine a command runs on
+
+Every kind of model registered (``elman.registry``) has its commands here: a kind
+whose registration names a family FAMILY gets ``elman FAMILY train``, the one with no
+family the top-level ``elman train``; ``KIND_COMMANDS`` adds elman's own kinds' other
+commands. The parser is built for the command given only, so that ``elman --help``
+lists every command from the registrations alone, loading no model and no NumPy.
 
 User mistakes raise ``ElmanError``; ``main`` prints its one sentence on stderr and
 exits with code 2, without a traceback. Nothing outside this package imports it.
@@ -17,31 +25,107 @@ exits with code 2, without a traceback. Nothing outside this package imports it.
 from __future__ import annotations
 
 import argparse
+import importlib
+import math
 import os
 import sys
 
-from elman import __version__
-from elman.cli import classify, export, inspect, lm, serve, tag, translate
-from elman.cli.common import Parser
-from elman.config import require_finite
-from elman.errors import ElmanError
-from elman.training import TrainingInterrupted
+from elman import __version__, registry
+from elman.cli.flags import Parser
+from elman.errors import ElmanError, TrainingInterrupted
+
+# The commands of elman's own kinds besides train, with their help, and the module that
+# adds them (its register(parser, command)); only the one given is imported.
+KIND_COMMANDS: dict[str, tuple[str, dict[str, str]]] = {
+    "language-model": (
+        "elman.cli.lm",
+        {
+            "eval": "perplexity of a model on a text",
+            "generate": "sample text from a model",
+            "score": "log-probability and perplexity of each line",
+        },
+    ),
+    "classifier": (
+        "elman.cli.classify",
+        {
+            "eval": "accuracy, per-class precision/recall/F1, macro F1, confusion matrix",
+            "predict": "the likeliest label of each line",
+        },
+    ),
+    "tagger": (
+        "elman.cli.tag",
+        {
+            "eval": "token accuracy, accuracy on unseen words, per-tag F1",
+            "predict": "tag sentences, one per line",
+        },
+    ),
+    "translator": (
+        "elman.cli.translate",
+        {
+            "eval": "perplexity, exact matches and BLEU",
+            "predict": "translate sentences, one per line",
+        },
+    ),
+}
+# The commands of no kind: help, and the module that adds them (its register(parser)).
+TOOLS: dict[str, tuple[str, str]] = {
+    "recipes": ("elman.cli.recipes", "list the recipes: settings that reproduce published results"),
+    "export": ("elman.cli.export", "write a language model or classifier as ONNX, for onnxruntime"),
+    "serve": ("elman.cli.serve", "a web playground over models: generate, score, classify, tag"),
+    "inspect": (
+        "elman.cli.inspect",
+        "look inside a language model: units over text, gradient through time, curves",
+    ),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The parser of every command, with the flags of the one ``argv`` names."""
+    words = [word for word in argv if not word.startswith("-")]
     parser = Parser(prog="elman", description="Recurrent-network language models in NumPy.")
     parser.add_argument("--version", action="version", version=f"elman {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (lm, classify, tag, translate, export, serve, inspect):
-        family.register(commands)
+    families = registry.families()
+    if None in families:
+        add_kind_commands(commands, families[None], words[:1])
+    for family, registration in families.items():
+        if family is None:
+            continue
+        p = commands.add_parser(family, help=registration.help, description=registration.help)
+        subcommands = p.add_subparsers(dest=f"{family}_command", required=True, metavar="COMMAND")
+        add_kind_commands(subcommands, registration, words[1:2] if words[:1] == [family] else [])
+    for name, (module, help) in TOOLS.items():
+        p = commands.add_parser(name, help=help)
+        if words[:1] == [name]:
+            importlib.import_module(module).register(p)
     return parser
 
 
+def add_kind_commands(
+    commands: argparse._SubParsersAction, registration: registry.Registration, chosen: list[str]
+) -> None:
+    """A kind's commands: train (``elman.cli.train``) and its own (``KIND_COMMANDS``);
+    ``chosen``: the one given, whose flags are added."""
+    module, own = KIND_COMMANDS.get(registration.name, ("", {}))
+    noun = registration.name.replace("-", " ")
+    p = commands.add_parser("train", help=f"train a {noun}")
+    if chosen == ["train"]:
+        importlib.import_module("elman.cli.train").register(p, registration.name)
+    for name, help in own.items():
+        p = commands.add_parser(name, help=help, description=help)
+        if chosen == [name]:
+            importlib.import_module(module).register(p, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         for name, value in vars(args).items():  # every float flag, of any command
-            require_finite(name, value)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ElmanError(
+                    f"--{name.replace('_', '-')} must be a finite number, got {value}."
+                )
         args.run(args)
     except ElmanError as e:
         print(f"elman: error: {e}", file=sys.stderr)

@@ -7,14 +7,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from elman.cli.common import out_directory, training_run
 from elman.errors import ElmanError
-from elman.training import Alone, World
+from elman.runs import Engine
 
 BACKENDS = ("numpy", "torch")
 Checkpoint = TypeVar("Checkpoint")  # a kind's checkpoint, with its ``model``
@@ -40,62 +36,6 @@ def add_backend_flags(parser: argparse.ArgumentParser, training: bool = False) -
         help="with --backend torch: where the model runs; auto takes a GPU when there is one "
         "(default: auto)",
     )
-
-
-@dataclass
-class Engine:
-    """The backend a command runs on, and the processes of a data-parallel run."""
-
-    backend: str  # "numpy" or "torch"
-    world: World  # Alone, or the torch backend's Processes
-    convert: Callable[[Any], Any] | None = None  # a NumPy model -> the same on torch
-    size: int = 1  # processes training together
-
-    @property
-    def primary(self) -> bool:
-        """Whether this process writes the run's files and prints (rank 0)."""
-        return self.world.primary
-
-    def model(self, numpy_model: Any) -> Any:
-        """``numpy_model`` itself, or the same model on the torch backend."""
-        return numpy_model if self.convert is None else self.convert(numpy_model)
-
-    def check_batch(self, batch: int) -> None:
-        """Refuse a --batch the processes cannot share equally."""
-        if batch % self.size:
-            raise ElmanError(
-                f"--batch {batch} streams cannot be shared equally by {self.size} processes; "
-                f"give a --batch that is a multiple of {self.size}, or start another number "
-                "of processes."
-            )
-
-    def out_directory(self, args: argparse.Namespace) -> Path:
-        """The run's --out: checked and claimed by the process that writes it (once every
-        input is checked), only read by the others."""
-        if self.size > 1 and not args.out:
-            raise ElmanError(
-                "a data-parallel run needs --out, a directory every process can read (to "
-                "resume or roll back); give one."
-            )
-        return out_directory(args) if self.primary else Path(args.out)
-
-    def run_directory(self, out: Path, resume: bool, overwrite: bool) -> AbstractContextManager:
-        """The --out directory held for the run by the process that writes it."""
-        return training_run(out, resume, overwrite) if self.primary else nullcontext()
-
-    def close(self) -> None:
-        """Leave the process group, if any."""
-        close = getattr(self.world, "close", None)
-        if close is not None:
-            close()
-
-
-def on(engine: Engine) -> str:
-    """Where the model trains, for the line that introduces a run."""
-    processes = f" in {engine.size} processes" if engine.size > 1 else ""
-    if engine.backend == "numpy":
-        return processes
-    return f", on torch ({engine.world.device}){processes}"
 
 
 def on_engine(args: argparse.Namespace, load: Callable[[str], Checkpoint]) -> Checkpoint:
@@ -130,7 +70,7 @@ def engine_from_flags(args: argparse.Namespace, parallel: bool = False) -> Engin
             "torch or drop --device."
         )
     if backend == "numpy" and processes == 1:
-        return Engine("numpy", Alone())
+        return Engine()
     try:  # the optional extra, imported only when asked for
         from elman.torch_backend import engine_parts
     except ImportError as e:
@@ -143,17 +83,3 @@ def engine_from_flags(args: argparse.Namespace, parallel: bool = False) -> Engin
     if not world.primary:  # the primary speaks for the run
         sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
     return Engine(backend, world, convert, world.size)
-
-
-def train_on_engine(
-    args: argparse.Namespace,
-    new: Callable[[argparse.Namespace, Engine], Any],
-    resume: Callable[[argparse.Namespace, Engine], Any],
-) -> Any:
-    """A training command: the engine its flags ask for, ``resume`` with --resume and
-    ``new`` without, and the engine closed however that ends."""
-    engine = engine_from_flags(args, parallel=True)
-    try:
-        return resume(args, engine) if args.resume else new(args, engine)
-    finally:
-        engine.close()

@@ -32,15 +32,13 @@ def cmd_export(args: argparse.Namespace) -> None:
     )
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """Add ``elman export``."""
-    p = commands.add_parser(
-        "export",
-        help="write a language model or classifier as ONNX, for onnxruntime",
-        description="Write a checkpoint as an ONNX model (OUT.onnx) with its vocabulary and "
+def register(p: argparse.ArgumentParser) -> None:
+    """Fill ``elman export``'s parser."""
+    p.description = (
+        "Write a checkpoint as an ONNX model (OUT.onnx) with its vocabulary and "
         "tokenisation rules beside it (OUT.json), to run without elman: a language model "
         "takes input_ids and h0 (c0) and gives logits and hn (cn), over any number of steps; "
-        "a classifier takes input_ids and lengths and gives logits.",
+        "a classifier takes input_ids and lengths and gives logits."
     )
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument(

@@ -10,14 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from elman import insight
-from elman.checkpoint import LANGUAGE_MODEL, kind_of, read_config
-from elman.cli import common
 from elman.data.text import read_text
 from elman.errors import ElmanError
 from elman.insight import plots
 from elman.insight.gradients import POSITIONS, STEPS
 from elman.insight.report import INDEX, UNITS
 from elman.insight.units import MAX_TOKENS, count_tokens, parse_feature_flag, read_feature
+from elman.kinds import load
 from elman.lm import checkpoint
 from elman.strict_json import dumps
 
@@ -26,13 +25,12 @@ SHOWN_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200)  # the k printed in the table
 
 def load_language_model(directory: str) -> checkpoint.Checkpoint:
     """The language model in ``directory``, refusing another kind with the reason."""
-    kind = kind_of(read_config(Path(directory)))
-    if kind != LANGUAGE_MODEL:
+    ckpt = load(directory)
+    if ckpt.kind != checkpoint.KIND:
         raise ElmanError(
-            f"{directory} holds a {kind} checkpoint; elman inspect looks at language models "
-            "(the --out of elman train)."
+            f"{directory} holds a {ckpt.kind} checkpoint; elman inspect looks at language "
+            "models (the --out of elman train)."
         )
-    ckpt = checkpoint.load(directory)
     if ckpt.condition.conditioned:
         raise ElmanError(
             f"{directory} holds a language model conditioned on a {ckpt.condition.condition}, "
@@ -137,14 +135,10 @@ def cmd_curves(args: argparse.Namespace) -> None:
     print(f"plot: {args.plot}")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``elman inspect`` with its units, gradients and curves commands."""
-    commands = common.add_family(
-        subparsers,
-        "inspect",
-        help="look inside a language model: units over text, gradient through time, curves",
-        description="Look inside a trained language model and at how its training went.",
-    )
+def register(parser: argparse.ArgumentParser) -> None:
+    """Fill ``elman inspect``'s parser with its units, gradients and curves commands."""
+    parser.description = "Look inside a trained language model and at how its training went."
+    commands = parser.add_subparsers(dest="inspect_command", required=True, metavar="COMMAND")
 
     p = commands.add_parser(
         "units",

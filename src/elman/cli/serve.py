@@ -49,12 +49,11 @@ def model_names(given: list[str]) -> list[tuple[str, Path]]:
     return list(named.items())
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "serve",
-        help="a web playground over models: generate, score, classify, tag",
-        description="Serve a local web page and a JSON API over the models given (see "
-        "docs/serve.md). Every model is loaded at start; the page is at http://HOST:PORT/.",
+def register(p: argparse.ArgumentParser) -> None:
+    """Fill ``elman serve``'s parser."""
+    p.description = (
+        "Serve a local web page and a JSON API over the models given (see "
+        "docs/serve.md). Every model is loaded at start; the page is at http://HOST:PORT/."
     )
     p.add_argument(
         "--model",

@@ -1,4 +1,4 @@
-"""``elman translate``: train, eval and predict sequence-to-sequence translators."""
+"""The translator's commands besides train: ``elman translate eval | predict``."""
 
 from __future__ import annotations
 
@@ -6,228 +6,28 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from elman.cli import common
-from elman.cli.backend import Engine, add_backend_flags, on, on_engine, train_on_engine
-from elman.config import TokenizerConfig, TrainConfig
+from elman.cli.backend import add_backend_flags, on_engine
+from elman.cli.flags import is_blank
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.insight.plots import plot_attention, require_matplotlib
-from elman.recipes import RECIPES, Recipe, get_recipe
 from elman.strict_json import dumps
-from elman.training import require_an_end
 from elman.translate import checkpoint
 from elman.translate.checkpoint import TranslatorCheckpoint
 from elman.translate.data import Pair, fingerprint, read_aligned, read_data, source_ids, split
 from elman.translate.decode import Translation, attention_in_line_order, translate_ids
-from elman.translate.evaluate import BLEU_EXTRA, TranslationEvaluation, evaluate
-from elman.translate.model import (
-    FORMATS,
-    TranslateConfig,
-    TranslatorModelConfig,
-    check_translator_config,
-)
-from elman.translate.task import TranslatorTask, build, encode_pairs
+from elman.translate.evaluate import BLEU_EXTRA, summary
+from elman.translate.kind import evaluate_pairs
+from elman.translate.model import FORMATS
 
-# Defaults of `elman translate train`, over those of ModelConfig and TrainConfig: an LSTM
-# encoder-decoder over words with attention (TranslateConfig's default). The recipes
-# (addition, dates, multi30k) set their own. Explicit flags override them.
-TRANSLATE_DEFAULTS: dict[str, Any] = dict(
-    embed=128, hidden=256, cell="lstm", dropout=0.2,
-    level="word", batch=64, epochs=10, eval_batch=64, lr=0.001, lr_decay=2.0,
-)  # fmt: skip
-CONFIGS = (TranslatorModelConfig, TranslateConfig, TokenizerConfig, TrainConfig)
-# The input flags of a run, by the role of the file: what --resume may not take again.
-ROLES = ("source", "target", "valid_source", "valid_target", "test_source", "test_target")
-INPUTS = ("data", *ROLES, "recipe")
 PARTS = ("train", "valid", "test")
 SPLITS = ("all", *PARTS)
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    train_on_engine(args, new_training, resume_training)
-
-
-def new_training(args: argparse.Namespace, engine: Engine) -> None:
-    recipe = get_recipe(args.recipe, "translate train") if args.recipe else None
-    base = {**recipe.model, **recipe.train, **recipe.kind} if recipe else TRANSLATE_DEFAULTS
-    translate_config = common.config_from_flags(TranslateConfig, args, base)
-    train_config = common.config_from_flags(TrainConfig, args, base)
-    tokenizer_config = common.config_from_flags(TokenizerConfig, args, base)
-    model_config = common.config_from_flags(TranslatorModelConfig, args, {**base, "vocab_size": 1})
-    check_translator_config(model_config, translate_config)
-    require_an_end(train_config)
-    engine.check_batch(train_config.batch)
-    files = input_files(args, recipe)
-    if args.format is not None and files["data"] is None:
-        raise ElmanError("--format says what a --data line holds; drop it with --source/--target.")
-    out = engine.out_directory(args)  # claimed once every input is checked
-
-    parts, record = read_parts(files, translate_config)
-    if recipe is not None:
-        record["recipe"] = recipe.name
-        print(f"recipe {recipe.name}: {recipe.summary}; published: {recipe.published}")
-    ckpt = build(parts["train"], model_config, translate_config, train_config, tokenizer_config)
-    ckpt.data = record
-    parameters = ckpt.model.flat_params.size
-    ckpt.model = engine.model(ckpt.model)
-    data = {part: encode_pairs(ckpt, pairs) if pairs else None for part, pairs in parts.items()}
-    print(
-        f"{len(parts['train']):,} training pairs, {len(parts['valid']):,} validation, "
-        f"{len(parts['test']):,} test; vocabulary: {len(ckpt.source):,} source and "
-        f"{len(ckpt.target):,} target {tokenizer_config.level} tokens; model: "
-        f"{parameters:,} parameters{on(engine)}; checkpoint: {out}"
-    )
-    report_unknown(data)
-    task = TranslatorTask(ckpt, data["train"], data["valid"])
-    with engine.run_directory(out, resume=False, overwrite=args.overwrite):
-        if engine.primary:  # the run's files exist from the start, so that it can resume
-            ckpt.info = {"epoch": 0}
-            checkpoint.save(out, ckpt)
-        history = common.train_task(task, train_config, out, resume=False, world=engine.world)
-        if engine.primary:
-            finish_training(out, ckpt, parts["test"], history, recipe)
-
-
-def input_files(args: argparse.Namespace, recipe: Recipe | None) -> dict[str, str | None]:
-    """The files a new run reads, by role (None: not given), after checking that they
-    come as --data or as --source/--target pairs."""
-    files = {role: getattr(args, role) for role in ("data", *ROLES)}
-    given = [role for role in ROLES if files[role] is not None]
-    if files["data"] is not None and given:
-        raise ElmanError(
-            f"--data holds the pairs and is split into training, validation and test parts; "
-            f"give --data or --{given[0].replace('_', '-')}, not both."
-        )
-    for prefix in ("", "valid_", "test_"):
-        source, target = files[f"{prefix}source"], files[f"{prefix}target"]
-        if (source is None) != (target is None):
-            missing = f"--{prefix.replace('_', '-')}{'target' if target is None else 'source'}"
-            raise ElmanError(f"{missing} is missing: give both sides of the pairs.")
-    if files["data"] is None and files["source"] is None:
-        needs = f" (the recipe {recipe.name} needs {recipe.data})" if recipe else ""
-        raise ElmanError(
-            "give the pairs to train on: --source and --target (line-aligned files) or "
-            f"--data FILE, or --resume DIR{needs}."
-        )
-    return files
-
-
-def read_parts(
-    files: dict[str, str | None], config: TranslateConfig
-) -> tuple[dict[str, list[Pair]], dict[str, Any]]:
-    """The training, validation and test pairs, and the record of them a checkpoint keeps
-    (for --resume and eval --split): --data split as ``config`` says, or the given files."""
-    record: dict[str, Any] = {
-        "files": {role: None if f is None else os.path.abspath(f) for role, f in files.items()}
-    }
-    if files["data"] is not None:
-        pairs = read_data(files["data"], config.format)
-        train, valid, test = split(
-            pairs, config.valid_fraction, config.test_fraction, config.split_seed
-        )
-        record["split"] = {
-            "file": os.path.abspath(files["data"]),
-            "pairs": len(pairs),
-            "fingerprint": fingerprint(pairs),
-            "format": config.format,
-            "valid_fraction": config.valid_fraction,
-            "test_fraction": config.test_fraction,
-            "seed": config.split_seed,
-            "sizes": [len(train), len(valid), len(test)],
-        }
-        parts = {"train": train, "valid": valid, "test": test}
-    else:
-        parts = {}
-        for part, prefix in zip(PARTS, ("", "valid_", "test_"), strict=True):
-            source, target = files[f"{prefix}source"], files[f"{prefix}target"]
-            parts[part] = [] if source is None else read_aligned(source, target)
-        record["fingerprints"] = {part: fingerprint(pairs) for part, pairs in parts.items()}
-    if not parts["train"]:
-        raise ElmanError("there are no training pairs left; give more data or smaller fractions.")
-    return parts, record
-
-
-def report_unknown(data: dict[str, Any]) -> None:
-    """Say how many held-out tokens the training vocabularies lack."""
-    for part in ("valid", "test"):
-        d = data[part]
-        if d is not None and (d.unknown_source or d.unknown_target):
-            print(
-                f"{part}: {d.unknown_source:,} source and {d.unknown_target:,} target tokens "
-                "are not in the training vocabularies and count as <unk>"
-            )
-
-
-def resume_training(args: argparse.Namespace, engine: Engine) -> None:
-    """Continue the run in --resume DIR exactly where it stopped."""
-    out = Path(args.resume)
-    ckpt = checkpoint.load(out)
-    train_config = common.resumed_train_config(args, ckpt.train_config, INPUTS, CONFIGS)
-    engine.check_batch(train_config.batch)
-    ckpt.train_config = train_config
-    ckpt.model = engine.model(ckpt.model)
-    files = ckpt.data.get("files")
-    if not isinstance(files, dict) or set(files) != {"data", *ROLES}:
-        raise ElmanError(f"{out} records no training files, so it cannot be resumed.")
-    parts, record = read_parts(files, ckpt.translate_config)
-    if any(ckpt.data.get(key) != value for key, value in record.items()):
-        raise ElmanError(
-            f"the pairs ({', '.join(f for f in files.values() if f)}) changed since the run in "
-            f"{out} started; restore them, or start a new run with --out."
-        )
-    data = {part: encode_pairs(ckpt, pairs) if pairs else None for part, pairs in parts.items()}
-    task = TranslatorTask(ckpt, data["train"], data["valid"])
-    with engine.run_directory(out, resume=True, overwrite=False):
-        print(f"resuming the run in {out}{on(engine)}")
-        history = common.train_task(task, train_config, out, resume=True, world=engine.world)
-        if history is not None and engine.primary:
-            finish_training(out, ckpt, parts["test"], history, RECIPES.get(record.get("recipe")))
-
-
-def finish_training(
-    out: Path,
-    ckpt: TranslatorCheckpoint,
-    test: list[Pair],
-    history: list[dict[str, Any]] | None,
-    recipe: Recipe | None,
-) -> None:
-    """Evaluate the best model on the test pairs, if any, and say what to try next."""
-    result = None
-    if test:
-        result = evaluate_pairs(
-            ckpt, test, ckpt.translate_config.beam, ckpt.train_config.eval_batch
-        )
-        common.append_metrics(out, {"event": "test", **result.as_dict()})
-        print(f"test: {summary(result)}")
-    print(f"\nsaved to {out}; try: elman translate predict --model {out} FILE")
-    if recipe is not None:
-        minutes = history[-1]["seconds"] / 60 if history else 0.0
-        figure = summary(result) if result is not None else "no test part"
-        print(
-            f"recipe {recipe.name}: {figure} after {minutes:.1f} minutes of training; "
-            f"published: {recipe.published}"
-        )
-
-
-def evaluate_pairs(
-    ckpt: TranslatorCheckpoint, pairs: list[Pair], beam: int, batch: int
-) -> TranslationEvaluation:
-    data = encode_pairs(ckpt, pairs)
-    return evaluate(ckpt.model, data, [p.target for p in pairs], ckpt.target, beam, batch)
-
-
-def summary(result: TranslationEvaluation) -> str:
-    """A result in one line."""
-    if result.bleu is not None:
-        bleu = f"BLEU {result.bleu:.2f} (tokenize {result.bleu_tokenize})"
-    else:
-        bleu = f"BLEU needs sacrebleu ({BLEU_EXTRA})"
-    return (
-        f"{result.sentences:,} sentences, beam {result.beam}: exact {result.exact:.4f}, {bleu}, "
-        f"perplexity {result.perplexity:.3f} over {result.tokens:,} reference tokens"
-    )
+def register(parser: argparse.ArgumentParser, command: str) -> None:
+    """Fill ``parser`` with ``command``: eval or predict."""
+    {"eval": add_eval, "predict": add_predict}[command](parser)
 
 
 # Evaluation -------------------------------------------------------------------------------
@@ -305,7 +105,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     # Every line is checked before any is translated: a bad line stops nothing half-done.
     sources = [
         None
-        if common.is_blank(line)
+        if is_blank(line)
         else source_ids(line, ckpt.source, config.reverse_source, f"{name} line {n}")
         for n, line in enumerate(lines, 1)
     ]
@@ -352,47 +152,11 @@ def write_attention(
     plot_attention(weights, source_tokens, output_tokens, path)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``elman translate`` with its train, eval and predict commands."""
-    commands = common.add_family(
-        subparsers,
-        "translate",
-        help="many-to-many with delay: read a sentence, write its translation",
-        description="Sequence to sequence: an encoder-decoder with attention.",
-    )
-    recipes = ", ".join(r.name for r in RECIPES.values() if r.command == "translate train")
-
-    p = commands.add_parser(
-        "train",
-        help="train a translator",
-        description="Train a translator on sentence pairs: two line-aligned files (--source, "
-        "--target), or one file of source<TAB>target lines (--data; --format qa for the "
-        "book's question_answer lines), split into training, validation and test parts "
-        "after a seeded shuffle that the checkpoint records.",
-    )
-    p.add_argument("--source", metavar="FILE", help="source sentences, one per line")
-    p.add_argument("--target", metavar="FILE", help="their translations, line by line")
-    p.add_argument("--valid-source", metavar="FILE", help="validation sources")
-    p.add_argument("--valid-target", metavar="FILE", help="validation translations")
-    p.add_argument("--test-source", metavar="FILE", help="test sources, evaluated at the end")
-    p.add_argument("--test-target", metavar="FILE", help="test translations")
-    p.add_argument("--data", metavar="FILE", help="instead: one pair per line, split")
-    p.add_argument(
-        "--recipe",
-        metavar="NAME",
-        help=f"start from a recipe's settings ({recipes}; see elman recipes); flags given "
-        "override them",
-    )
-    add_backend_flags(p, training=True)
-    common.add_training_flags(p, "translate train", CONFIGS, TRANSLATE_DEFAULTS)
-    p.set_defaults(run=cmd_train)
-
-    p = commands.add_parser(
-        "eval",
-        help="perplexity, exact matches and BLEU",
-        description="Evaluate a translator on sentence pairs: the perplexity of the "
-        "reference translations (each <eos> counted), the fraction of translations equal to "
-        f"their reference, and corpus BLEU (sacreBLEU, 0-100; {BLEU_EXTRA}).",
+def add_eval(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Evaluate a translator on sentence pairs: the perplexity of the reference "
+        "translations (each <eos> counted), the fraction of translations equal to their "
+        f"reference, and corpus BLEU (sacreBLEU, 0-100; {BLEU_EXTRA})."
     )
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument("--source", metavar="FILE", help="source sentences")
@@ -415,11 +179,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_backend_flags(p)
     p.set_defaults(run=cmd_eval)
 
-    p = commands.add_parser(
-        "predict",
-        help="translate sentences, one per line",
-        description="Translate each line, printing one translation per line as each batch "
-        "is ready (a blank line is answered with a blank line).",
+
+def add_predict(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Translate each line, printing one translation per line as each batch is ready "
+        "(a blank line is answered with a blank line)."
     )
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument("file", nargs="?", metavar="FILE", help="sentences (default: stdin)")

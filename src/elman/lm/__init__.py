@@ -7,3 +7,27 @@ generate.py      sampling and scoring, with explicit state
 dynamic_eval.py  dynamic evaluation
 checkpoint.py    its checkpoint
 """
+
+from elman.lazy import exports
+from elman.registry import Registration
+
+REGISTRATION = Registration(
+    name="language-model",
+    family=None,
+    help="",
+    implementation="elman.lm.kind",
+    reads_unnamed=True,
+)
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "elman.lm.checkpoint": "Checkpoint load save",
+        "elman.lm.config": "LanguageModelConfig LanguageModelTrainConfig",
+        "elman.lm.evaluate": "Evaluation perplexity",
+        "elman.lm.generate": "LineScore score stream",
+        "elman.lm.model": "LanguageModel",
+        "elman.lm.task": "LanguageModelTask",
+        "elman.lm.kind": "train",
+    },
+)

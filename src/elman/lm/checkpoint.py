@@ -19,7 +19,6 @@ import numpy as np
 
 from elman.checkpoint import (
     CONFIG_FILE,
-    LANGUAGE_MODEL,
     RETIRED,
     WEIGHTS_FILE,
     copy_tensors,
@@ -31,11 +30,12 @@ from elman.checkpoint import (
 )
 from elman.config import TokenizerConfig, TrainConfig, extended, from_dict
 from elman.data.tokenizers import Tokenizer
+from elman.lm import REGISTRATION
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
 from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.lm.model import LanguageModel
 
-KIND = LANGUAGE_MODEL
+KIND = REGISTRATION.name
 SECTIONS = ("model", "train", "tokenizer", "info", "data", "condition")
 
 
@@ -61,6 +61,17 @@ class Checkpoint:
     def condition(self) -> ConditionConfig:
         """How the model is conditioned (``condition == "none"``: it is not)."""
         return getattr(self.model, "condition", ConditionConfig())
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Its settings, by the config.json section that holds each (a plain model's
+        condition is "none")."""
+        return {
+            "model": self.model.config,
+            "tokenizer": self.tokenizer_config,
+            "train": self.train_config,
+            "condition": self.condition,
+        }
 
     @property
     def labels(self) -> list[str]:

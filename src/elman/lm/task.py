@@ -1,4 +1,5 @@
-"""The language model as the training loop sees it, and ``train``, its Python entry point.
+"""The language model as the training loop sees it (``elman.lm.kind.train`` is its
+Python entry point).
 
 Truncated BPTT: the corpus is cut into streams read ``bptt`` steps at a time
 (``elman.data.batching``); the recurrent state is carried from one chunk to the
@@ -15,16 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from elman.config import TrainConfig, extended
+from elman.config import TrainConfig
 from elman.data.batching import Batch, make_batches
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
-from elman.lm.config import LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate_ids
-from elman.lm.model import LanguageModel
 from elman.metrics import perplexity
-from elman.training import Trainer, require_an_end
+from elman.training import require_an_end
 
 
 def training_ids(
@@ -112,6 +111,22 @@ class LanguageModelTask:
         )
         return {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
 
+    def rehearse(self) -> None:
+        """Validation's first chunks: as much at once as the whole of it takes."""
+        if self.valid_ids is None:
+            return
+        config, held_out = self.config, self.valid_ids
+        self.valid_ids = held_out[: 2 * config.eval_batch * config.bptt + 1]
+        conditions = self.valid_conditions
+        if conditions is not None:  # whole lines, each with its condition
+            lines = int(np.sum(self.valid_ids == self.tokenizer.eos_id))
+            self.valid_conditions = conditions[: max(lines, 1)]
+            self.valid_ids = held_out[: _end_of_line(held_out, self.tokenizer.eos_id, lines)]
+        try:
+            self.validate()
+        finally:
+            self.valid_ids, self.valid_conditions = held_out, conditions
+
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:
         return (-figures["ppl"],)
 
@@ -134,33 +149,7 @@ class LanguageModelTask:
             self.model.state = state
 
 
-def train(
-    model: LanguageModel,
-    tokenizer: Tokenizer,
-    train_text: str,
-    valid_text: str | None = None,
-    config: TrainConfig | None = None,
-    out_dir: str | Path | None = None,
-    progress: bool = True,
-    resume: bool = False,
-    catch_signals: bool = False,
-) -> list[dict[str, Any]]:
-    """Train ``model`` on ``train_text`` and return one record per epoch.
-
-    After each epoch (and when a step or time limit stops training) the model is
-    evaluated on ``valid_text``; when validation perplexity does not improve at an
-    epoch's end (or, with ``decay_after``, at every epoch's end from then on) the
-    learning rate is divided by ``config.lr_decay``. With ``out_dir``, the best
-    model so far (by validation perplexity, or the latest without validation
-    text) is saved there, metrics are appended to ``out_dir/metrics.jsonl`` and
-    the training state to ``out_dir/resume.safetensors``; ``resume`` continues
-    from that state. ``catch_signals`` turns SIGINT and SIGTERM into a save and a
-    ``TrainingInterrupted``. On return ``model`` holds the best weights seen.
-    """
-    config = extended(config or TrainConfig(), LanguageModelTrainConfig)
-    train_ids, valid_ids = training_ids(tokenizer, train_text, valid_text, config)
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    ckpt = checkpoint.Checkpoint(model, tokenizer, config)
-    task = LanguageModelTask(ckpt, train_ids, valid_ids)
-    return Trainer(task, config, out_dir, progress, resume, catch_signals).run()
+def _end_of_line(ids: np.ndarray, eos_id: int | None, lines: int) -> int:
+    """Where the first ``lines`` lines of ``ids`` end (at least one line)."""
+    ends = np.flatnonzero(ids == eos_id) + 1
+    return int(ends[max(lines, 1) - 1]) if len(ends) else len(ids)

@@ -7,38 +7,27 @@ task.py        how the training loop trains it
 checkpoint.py  its checkpoint
 """
 
-from elman.tag.checkpoint import TaggerCheckpoint, load, save
-from elman.tag.data import (
-    TaggedBatch,
-    TaggedData,
-    build_vocabularies,
-    encode,
-    make_batches,
-    vocabulary_form,
-    word_counts,
-    word_ends,
-)
-from elman.tag.evaluate import TaggerEvaluation, evaluate, predict_ids
-from elman.tag.model import Tagger, TaggerConfig
-from elman.tag.task import TaggerTask, train
+from elman.lazy import exports
+from elman.registry import Registration
 
-__all__ = [
-    "TaggedBatch",
-    "TaggedData",
-    "Tagger",
-    "TaggerCheckpoint",
-    "TaggerConfig",
-    "TaggerEvaluation",
-    "TaggerTask",
-    "build_vocabularies",
-    "encode",
-    "evaluate",
-    "load",
-    "make_batches",
-    "predict_ids",
-    "save",
-    "train",
-    "vocabulary_form",
-    "word_counts",
-    "word_ends",
-]
+# elman tag train|eval|predict; the kind itself is elman.tag.kind.KIND
+REGISTRATION = Registration(
+    "tagger",
+    "tag",
+    "many-to-many: one tag per word (part of speech, named entities)",
+    "elman.tag.kind",
+)
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "elman.tag.checkpoint": "TaggerCheckpoint load save",
+        "elman.tag.data": (
+            "TaggedBatch TaggedData build_vocabularies encode make_batches "
+            "vocabulary_form word_counts word_ends"
+        ),
+        "elman.tag.evaluate": "TaggerEvaluation predict_ids",
+        "elman.tag.model": "Tagger TaggerConfig",
+        "elman.tag.task": "TaggerTask train",
+    },
+)

@@ -10,7 +10,6 @@ vocab-chars.json   the characters (checkpoints from before named vocabularies ke
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +25,16 @@ from elman.checkpoint import (
     copy_tensors,
     distinct_names,
     read_checkpoint,
+    sections_of,
     vocabulary,
     write_checkpoint,
 )
 from elman.config import TokenizerConfig, TrainConfig, from_dict
 from elman.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_json
+from elman.tag import REGISTRATION
 from elman.tag.model import Tagger, TaggerConfig
 
-KIND = "tagger"
+KIND = REGISTRATION.name
 SECTIONS = ("model", "tagger", "train", "tokenizer", "data", "info")
 
 
@@ -60,17 +61,21 @@ class TaggerCheckpoint:
     def tagger_config(self) -> TaggerConfig:
         return self.model.tagger_config
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Its settings, by the config.json section that holds each."""
+        return {
+            "model": self.model.config,
+            "tagger": self.tagger_config,
+            "tokenizer": self.tokenizer_config,
+            "train": self.train_config,
+        }
+
 
 def save(directory: str | os.PathLike, ckpt: TaggerCheckpoint) -> None:
     """Write a tagger checkpoint into ``directory``."""
-    sections = {
-        "model": dataclasses.asdict(ckpt.model.config),
-        "tagger": dataclasses.asdict(ckpt.tagger_config),
-        "train": dataclasses.asdict(ckpt.train_config),
-        "tokenizer": dataclasses.asdict(ckpt.tokenizer_config),
-        "data": {**ckpt.data, "tags": list(ckpt.tags)},
-        "info": ckpt.info,
-    }
+    data = {**ckpt.data, "tags": list(ckpt.tags)}
+    sections = {**sections_of(ckpt.settings), "data": data, "info": ckpt.info}
     vocabularies = {"words": ckpt.words, "chars": ckpt.chars}
     write_checkpoint(directory, KIND, sections, ckpt.model.params, vocabularies)
 

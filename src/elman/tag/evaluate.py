@@ -64,3 +64,16 @@ def evaluate(model: Tagger, data: TaggedData, batch: int) -> TaggerEvaluation:
         oov_accuracy=float(correct[oov_mask].mean()) if oov_mask.any() else float("nan"),
         oov_words=int(oov_mask.sum()),
     )
+
+
+def summary(result: TaggerEvaluation) -> str:
+    """A result in one line."""
+    oov = (
+        f"{result.oov_accuracy:.4f} on {result.oov_words:,} out-of-vocabulary words"
+        if result.oov_words
+        else "no out-of-vocabulary words"
+    )
+    return (
+        f"accuracy {result.scores.accuracy:.4f} on {int(result.scores.support.sum()):,} "
+        f"words, {oov}, macro F1 {result.scores.macro_f1:.4f}"
+    )

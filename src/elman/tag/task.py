@@ -41,6 +41,16 @@ class TaggerTask(training.WholeSequenceTask):
             figures["oov_accuracy"] = result.oov_accuracy
         return figures
 
+    def lengths(self, data: TaggedData) -> np.ndarray:
+        return np.array([len(ids) for ids in data.words])
+
+    def rows(self, data: TaggedData, rows: np.ndarray) -> TaggedData:
+        pick = [int(i) for i in rows]
+        return TaggedData(
+            [data.words[i] for i in pick], [data.tags[i] for i in pick],
+            [data.forms[i] for i in pick], data.chars,
+        )  # fmt: skip
+
     def save_checkpoint(self, out: Path) -> None:
         checkpoint.save(out, self.ckpt)
 

@@ -19,48 +19,29 @@ In Python::
     ckpt = translate.load("runs/addition")
 """
 
-from elman.translate.checkpoint import TranslatorCheckpoint, load, save
-from elman.translate.data import (
-    MAX_SOURCE_TOKENS,
-    Pair,
-    ParallelBatch,
-    ParallelData,
-    build_vocabularies,
-    encode,
-    make_batches,
-    read_aligned,
-    read_data,
-    split,
-)
-from elman.translate.decode import Translation, beam_search, translate, translate_ids
-from elman.translate.evaluate import TranslationEvaluation, evaluate
-from elman.translate.model import TranslateConfig, Translator
-from elman.translate.task import TranslatorTask, build, encode_pairs, train
+from elman.lazy import exports
+from elman.registry import Registration
 
-__all__ = [
-    "MAX_SOURCE_TOKENS",
-    "Pair",
-    "ParallelBatch",
-    "ParallelData",
-    "TranslateConfig",
-    "Translation",
-    "TranslationEvaluation",
-    "Translator",
-    "TranslatorCheckpoint",
-    "TranslatorTask",
-    "beam_search",
-    "build",
-    "build_vocabularies",
-    "encode",
-    "encode_pairs",
-    "evaluate",
-    "load",
-    "make_batches",
-    "read_aligned",
-    "read_data",
-    "save",
-    "split",
-    "train",
+# elman translate train|eval|predict; the kind itself is elman.translate.kind.KIND
+REGISTRATION = Registration(
+    "translator",
     "translate",
-    "translate_ids",
-]
+    "many-to-many with delay: read a sentence, write its translation",
+    "elman.translate.kind",
+)
+
+__getattr__, __dir__ = exports(
+    __name__,
+    {
+        "elman.translate.checkpoint": "TranslatorCheckpoint load save",
+        "elman.translate.data": (
+            "MAX_SOURCE_TOKENS Pair ParallelBatch ParallelData build_vocabularies "
+            "encode make_batches read_aligned read_data split"
+        ),
+        "elman.translate.decode": "Translation beam_search translate translate_ids",
+        "elman.translate.evaluate": "TranslationEvaluation",
+        "elman.translate.model": "TranslateConfig Translator TranslatorModelConfig",
+        "elman.translate.task": "TranslatorTask build encode_pairs",
+        "elman.translate.kind": "train",
+    },
+)

@@ -13,7 +13,6 @@ vocab-target.json  the target vocabulary ("target")
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,15 +26,17 @@ from elman.checkpoint import (
     WEIGHTS_FILE,
     copy_tensors,
     read_checkpoint,
+    sections_of,
     vocabulary,
     write_checkpoint,
 )
 from elman.config import TokenizerConfig, TrainConfig, from_dict
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
+from elman.translate import REGISTRATION
 from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
 
-KIND = "translator"
+KIND = REGISTRATION.name
 SECTIONS = ("model", "translate", "train", "tokenizer", "data", "info")
 VOCABULARIES = ("source", "target")
 
@@ -62,17 +63,20 @@ class TranslatorCheckpoint:
     def translate_config(self) -> TranslateConfig:
         return self.model.translate
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """Its settings, by the config.json section that holds each."""
+        return {
+            "model": self.model.config,
+            "translate": self.translate_config,
+            "tokenizer": self.tokenizer_config,
+            "train": self.train_config,
+        }
+
 
 def save(directory: str | os.PathLike, ckpt: TranslatorCheckpoint) -> None:
     """Write a translator checkpoint into ``directory``."""
-    sections = {
-        "model": dataclasses.asdict(ckpt.model.config),
-        "translate": dataclasses.asdict(ckpt.translate_config),
-        "train": dataclasses.asdict(ckpt.train_config),
-        "tokenizer": dataclasses.asdict(ckpt.tokenizer_config),
-        "data": ckpt.data,
-        "info": ckpt.info,
-    }
+    sections = {**sections_of(ckpt.settings), "data": ckpt.data, "info": ckpt.info}
     vocabularies = {"source": ckpt.source, "target": ckpt.target}
     write_checkpoint(directory, KIND, sections, ckpt.model.params, vocabularies)
 

@@ -149,3 +149,15 @@ def evaluate(
 def target_text(translation: Translation, target: Tokenizer) -> str:
     """A translation's text: its tokens decoded (words joined by single spaces)."""
     return target.decode(translation.ids.tolist())
+
+
+def summary(result: TranslationEvaluation) -> str:
+    """A result in one line."""
+    if result.bleu is not None:
+        bleu = f"BLEU {result.bleu:.2f} (tokenize {result.bleu_tokenize})"
+    else:
+        bleu = f"BLEU needs sacrebleu ({BLEU_EXTRA})"
+    return (
+        f"{result.sentences:,} sentences, beam {result.beam}: exact {result.exact:.4f}, {bleu}, "
+        f"perplexity {result.perplexity:.3f} over {result.tokens:,} reference tokens"
+    )

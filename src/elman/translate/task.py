@@ -1,6 +1,6 @@
 """The translator as the training loop sees it (shuffled batches of pairs of similar
-length, the best model by validation perplexity), and its Python entry points:
-``build`` a translator for some pairs, ``train`` it."""
+length, the best model by validation perplexity), and ``build``, a new translator for
+some pairs (``elman.translate.kind.train`` trains it)."""
 
 from __future__ import annotations
 
@@ -97,6 +97,26 @@ class TranslatorTask(training.WholeSequenceTask):
             valid = f", valid ppl {record['valid_ppl']:.2f}, exact {record['valid_exact']:.4f}"
         return f"train ppl {record['train_ppl']:.2f}{valid}"
 
+    def lengths(self, data: ParallelData) -> np.ndarray:
+        """A translation's memory grows with its source and its longest allowed output."""
+        return np.array([len(s) + len(t) for s, t in zip(data.sources, data.targets, strict=True)])
+
+    def rows(self, data: ParallelData, rows: np.ndarray) -> ParallelData:
+        return ParallelData([data.sources[i] for i in rows], [data.targets[i] for i in rows])
+
+    def rehearse(self) -> None:
+        """Validation on the longest pairs, and their translation at the beam translating
+        will use (its memory grows with the beam and --max-extra)."""
+        super().rehearse()
+        if self.valid_data is None:
+            return
+        rows = np.argsort(-self.lengths(self.valid_data), kind="stable")[:1]
+        config = self.model.translate
+        translate_ids(
+            self.model, [self.valid_data.sources[i] for i in rows], self.eos_id, config.beam,
+            config.length_penalty, config.max_ratio, config.max_extra, 1,
+        )  # fmt: skip
+
     def save_checkpoint(self, out: Path) -> None:
         checkpoint.save(out, self.ckpt)
 
@@ -129,20 +149,3 @@ def build(
 def encode_pairs(ckpt: checkpoint.TranslatorCheckpoint, pairs: Sequence[Pair]) -> ParallelData:
     """``pairs`` as the checkpoint's model reads them (its vocabularies, its direction)."""
     return encode(pairs, ckpt.source, ckpt.target, ckpt.translate_config.reverse_source)
-
-
-def train(
-    ckpt: checkpoint.TranslatorCheckpoint,
-    train_pairs: Sequence[Pair],
-    valid_pairs: Sequence[Pair] | None = None,
-    out: str | Path | None = None,
-    progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Train ``ckpt.model`` on ``train_pairs`` with ``ckpt.train_config`` and return one
-    record per epoch; after each epoch it is validated on ``valid_pairs``, and with
-    ``out`` the best model (by validation perplexity) is saved there as a checkpoint, with
-    ``metrics.jsonl`` and the training state. On return the model holds the best weights
-    seen."""
-    valid = encode_pairs(ckpt, valid_pairs) if valid_pairs else None
-    task = TranslatorTask(ckpt, encode_pairs(ckpt, train_pairs), valid)
-    return training.train(task, ckpt.train_config, out, progress)

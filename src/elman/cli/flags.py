@@ -1,0 +1,120 @@
+"""Flags made from the config dataclasses, and the settings a command line gives: one
+flag per field, named and explained by the field itself, with the default the command
+really uses. Flags default to None, so that what the user typed can be told apart from
+the defaults it overrides."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, NoReturn
+
+from elman.errors import ElmanError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, refusing a command line as elman refuses any input: with one sentence
+    (an ``ElmanError``) naming the problem and the command whose --help says more, exit
+    code 2."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extra = super().parse_known_args(args, namespace)
+        if not hasattr(parsed, "command_prog"):  # the innermost command parses first
+            parsed.command_prog = self.prog
+        return parsed, extra
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self.prog = parsed.command_prog
+            self.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
+
+    def error(self, message: str) -> NoReturn:
+        raise ElmanError(f"{message}; see {self.prog} --help.")
+
+
+def flag(name: str) -> str:
+    """The flag of a field or an input role: ``max_vocab`` -> ``--max-vocab``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser,
+    cls: type,
+    defaults: dict[str, Any] | None = None,
+    variants: dict[str, dict[str, Any]] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> None:
+    """One flag per field of the dataclass ``cls`` (but ``exclude``), with the command's
+    own default (``defaults``, field name -> value, over the field's) and any other
+    default it takes in some case (``variants``: when -> defaults)."""
+    defaults, variants = defaults or {}, variants or {}
+    group = parser.add_argument_group(f"{cls.__name__} settings")
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("cli", True) or f.name in exclude:
+            continue
+        shown = [_shown(defaults.get(f.name, f.default))]
+        for when, values in variants.items():
+            if f.name in values and values[f.name] != defaults.get(f.name, f.default):
+                shown.append(f"{_shown(values[f.name])} {when}")
+        default = f"(default: {'; '.join(shown)})"
+        if isinstance(f.default, bool):  # --tie / --no-tie
+            group.add_argument(
+                flag(f.name),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{f.metadata['help']} {default}",
+            )
+            continue
+        group.add_argument(
+            flag(f.name),
+            dest=f.name,
+            type=type(f.default),
+            choices=f.metadata.get("choices"),
+            default=None,
+            metavar=None if "choices" in f.metadata else type(f.default).__name__.upper(),
+            help=f"{f.metadata['help']} {default}",
+        )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "empty" if value == "" else str(value)
+
+
+def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None):
+    """``cls`` built from the values of ``base`` that are its fields, overridden by the
+    flags the user gave."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {key: value for key, value in (base or {}).items() if key in names}
+    for name in names:
+        given = getattr(args, name, None)
+        if given is not None:
+            values[name] = given
+    return cls(**values)
+
+
+def given_settings(args: argparse.Namespace, classes: list[type]) -> list[str]:
+    """The fields of ``classes`` whose flags the user gave."""
+    return [
+        f.name
+        for cls in classes
+        for f in dataclasses.fields(cls)
+        if getattr(args, f.name, None) is not None
+    ]
+
+
+def defaults_text(values: dict[str, Any]) -> str:
+    """Settings as the flags that give them: ``--hidden 512 --tie``."""
+    return " ".join(
+        flag(name) if value is True else f"{flag(name)} {value}" for name, value in values.items()
+    )
+
+
+def is_blank(line: str) -> bool:
+    """Blank input lines are answered with blank output lines, by every command that
+    reads lines (score, classify predict, tag predict)."""
+    return not line.strip()

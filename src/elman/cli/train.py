@@ -1,0 +1,158 @@
+"""``elman [FAMILY] train`` for every kind of model: its inputs' flags (the kind's
+roles), its settings' flags (the kind's dataclasses), --recipe, --out, --overwrite,
+--resume, --backend and --plot, mapped onto ``elman.runs.start`` and ``runs.resume``."""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from elman import registry, runs
+from elman.cli.backend import add_backend_flags, engine_from_flags
+from elman.cli.flags import add_config_flags, config_from_flags, flag, given_settings
+from elman.errors import ElmanError
+from elman.insight import plots
+from elman.insight.curves import read_metrics
+from elman.recipes import Recipe
+
+NEXT = {  # what to try with a trained model, by its command family
+    None: "elman generate --model {out} --prompt ...",
+    "classify": "elman classify eval --model {out} --data FILE",
+    "tag": "elman tag eval --model {out} --data FILE",
+    "translate": "elman translate predict --model {out} FILE",
+}
+
+
+def register(parser: argparse.ArgumentParser, name: str) -> None:
+    """Fill ``parser`` with the train command of the kind ``name``."""
+    kind, family = registry.kind(name), registry.named(name).family
+    for role, help in kind.roles.items():
+        parser.add_argument(flag(role), dest=role, metavar="PATH", help=help)
+    if kind.recipes:
+        parser.add_argument(
+            "--recipe",
+            metavar="NAME",
+            help=f"start from a recipe's settings ({', '.join(kind.recipes)}; see elman "
+            "recipes); flags given override them",
+        )
+    parser.add_argument(
+        "--out", metavar="DIR", help="checkpoint directory (default: runs/DATE-TIME)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --out, if any (its other files are kept); the old "
+        "run is replaced only once the new one has taken a step",
+    )
+    parser.add_argument(
+        "--resume",
+        metavar="DIR",
+        help=f"continue the interrupted run in DIR exactly where it stopped (elman "
+        f"{kind.command} --resume DIR; --epochs, --max-steps and --max-minutes may be raised; "
+        "input flags give texts the run read from memory)",
+    )
+    add_backend_flags(parser, training=True)
+    parser.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="at the end, draw the training curves into FILE.png (needs matplotlib: pip "
+        "install 'elman[plot]'; also with --resume)",
+    )
+    exclude = (*kind.fixed, "vocab_size")
+    for cls in kind.sections.values():
+        add_config_flags(parser, cls, kind.defaults, kind.variants, exclude)
+    parser.set_defaults(run=partial(cmd_train, name, family))
+
+
+def cmd_train(name: str, family: str | None, args: argparse.Namespace) -> None:
+    kind = registry.kind(name)
+    inputs = {role: getattr(args, role) for role in kind.roles}
+    if args.plot is not None:
+        plots.check_plot(args.plot)  # before training, not after it
+    engine = engine_from_flags(args, parallel=True)
+    try:
+        if args.resume is not None:
+            run = runs.resume(args.resume, inputs, resumed_limits(args, kind), engine,
+                              catch_signals=True)  # fmt: skip
+        else:
+            recipe = chosen_recipe(args.recipe, kind) if kind.recipes else None
+            runs.check_recipe_data(kind, recipe, inputs)
+            kind.check_flags(set(given_settings(args, list(kind.sections.values()))), inputs)
+            base = {**kind.defaults_for(inputs), **(recipe.settings if recipe else {})}
+            settings = settings_from_flags(args, kind, base)
+            out = out_directory(args, engine)
+            run = runs.start(kind, inputs, settings, out, args.overwrite, engine, recipe=recipe,
+                             catch_signals=True)  # fmt: skip
+    finally:
+        engine.close()
+    if not engine.primary:
+        return
+    if run.history:
+        try_next = NEXT.get(family, "elman ... --model {out}").format(out=run.out)
+        print(f"\nsaved to {run.out}; try: {try_next}")
+    if run.recipe_line is not None:
+        print(run.recipe_line)
+    if args.plot is not None:
+        plots.plot_curves(read_metrics(run.out), args.plot, title=str(run.out))
+        print(f"training curves: {args.plot}")
+
+
+def settings_from_flags(args: argparse.Namespace, kind: Any, base: dict[str, Any]) -> runs.Settings:
+    """Each of the kind's settings, from ``base`` (its defaults, a recipe's) and the flags."""
+    base = {**base, **kind.fixed}
+    return {section: config_from_flags(cls, args, base) for section, cls in kind.sections.items()}
+
+
+def resumed_limits(args: argparse.Namespace, kind: Any) -> dict[str, Any]:
+    """The limits a resumed run may raise; any other setting given is refused, and so are
+    --overwrite and --recipe, which belong to a new run."""
+    for name in ("overwrite", "recipe", "out"):
+        if getattr(args, name, None):
+            raise ElmanError(
+                f"--resume continues the run in {args.resume} as it was set up, so it takes no "
+                f"{flag(name)}; start a new run with --out instead."
+            )
+    fixed = [
+        n for n in given_settings(args, list(kind.sections.values())) if n not in runs.RESUMABLE
+    ]
+    if fixed:
+        raise ElmanError(
+            f"--resume continues the run as it was set up, so it takes no {flag(fixed[0])}; only "
+            "--epochs, --max-steps and --max-minutes may change."
+        )
+    return {name: getattr(args, name) for name in runs.RESUMABLE if getattr(args, name) is not None}
+
+
+def chosen_recipe(name: str | None, kind: Any) -> Recipe | None:
+    """The recipe called ``name`` of ``kind``, or a clear error listing its recipes (or
+    naming the command another kind's recipe belongs to)."""
+    if name is None:
+        return None
+    if name in kind.recipes:
+        return kind.recipes[name]
+    ours = ", ".join(kind.recipes)
+    for other in registry.registrations().values():
+        theirs = registry.kind(other.name)
+        if name in theirs.recipes:
+            raise ElmanError(
+                f"the recipe {name} is for elman {theirs.command}, not elman {kind.command}; run "
+                f"elman {theirs.command} --recipe {name}, or choose one of {ours}."
+            )
+    raise ElmanError(
+        f"there is no recipe {name!r}; choose one of {ours} (elman recipes lists them)."
+    )
+
+
+def out_directory(args: argparse.Namespace, engine: runs.Engine) -> Path:
+    """--out, or runs/DATE-TIME; a data-parallel run needs a directory every process
+    reads, so it must be named."""
+    if args.out:
+        return Path(args.out)
+    if engine.size > 1:
+        raise ElmanError(
+            "a data-parallel run needs --out, a directory every process can read (to resume or "
+            "roll back); give one."
+        )
+    return runs.default_out()

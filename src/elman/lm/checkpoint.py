@@ -87,7 +87,7 @@ def save(
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Checkpoint:
     """Read and validate the language-model checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
+    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
     where = str(directory / CONFIG_FILE)
     model_config = from_dict(ModelConfig, config.get("model", {}), where=where)
     train_config = from_dict(TrainConfig, config.get("train", {}), where=where)

@@ -5,7 +5,8 @@ A run that is refused for bad input must leave DIR exactly as it was, and
 ``--overwrite`` must not delete the old run before the new one is known to start.
 So a command first calls ``check_out_directory`` (nothing is written), reads and
 checks all its input, and only then enters ``claim_run_directory``, which creates
-DIR, locks it, and with ``--overwrite`` removes the old run's files.
+DIR, locks it, and with ``--overwrite`` removes the old run's training state and metrics
+(its checkpoint is replaced whole by the new run's first save).
 
 The lock is ``flock`` on the directory itself: the kernel releases it when the
 process ends, however it ends (SIGKILL included), so a killed run can be resumed at
@@ -24,16 +25,12 @@ from pathlib import Path
 
 from elman.errors import ElmanError
 
-# The files of a run, whatever its kind, and its further named vocabularies
-# (vocab-NAME.json: a tagger's characters, a translator's target side); --overwrite
-# removes them and nothing else.
-RUN_FILES = (
-    "config.json",
-    "vocab.json",
-    "model.safetensors",
-    "metrics.jsonl",
-    "resume.safetensors",
-)
+# The files of a run besides its checkpoint, whatever its kind: --overwrite removes them
+# and nothing else when it claims the directory. The old checkpoint (config.json, the
+# vocabularies, model.safetensors and any file config.json lists) stays until the new
+# run's first save replaces it whole (elman.checkpoint), so that a run stopped at any
+# moment leaves the old checkpoint or the new one, never a part of each or none.
+RUN_FILES = ("metrics.jsonl", "resume.safetensors")
 
 
 def default_out() -> Path:
@@ -56,8 +53,9 @@ def check_out_directory(out: Path, overwrite: bool, resumable: bool = True) -> N
 @contextmanager
 def claim_run_directory(out: Path, overwrite: bool, resumable: bool = True) -> Iterator[Path]:
     """Create ``out`` if needed, lock it for this process, check it again under the lock
-    and, with ``overwrite``, remove the old run's files; yields ``out``. Call it once
-    every input has been checked."""
+    and, with ``overwrite``, remove the old run's training state and metrics (the new
+    run's first save replaces its checkpoint); yields ``out``. Call it once every input
+    has been checked."""
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -69,8 +67,6 @@ def claim_run_directory(out: Path, overwrite: bool, resumable: bool = True) -> I
         if overwrite:
             for name in RUN_FILES:
                 (out / name).unlink(missing_ok=True)
-            for path in out.glob("vocab-*.json"):
-                path.unlink()
         yield out
 
 

@@ -334,14 +334,18 @@ def test_random_kills_of_a_process_saving_checkpoints_250_times(checkpoints, tmp
 
 # The command line, as the issue saw it: Ctrl-C (or a kill) during the first checkpoint
 # write of `elman train --overwrite` over an earlier run.
+# The command, stopped by STOP_WITH when a save reaches step STOP_AT for the STOP_COUNT-th
+# time (1 if not set).
 STOPPED_AT_A_STEP = """
 import os, signal, sys
 from elman import checkpoint
 from elman.cli import main
 step, sig = os.environ["STOP_AT"], getattr(signal, os.environ["STOP_WITH"])
+left = [int(os.environ.get("STOP_COUNT", "1"))]
 signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C as in a shell
 def stop(reached):
-    if reached == step:
+    left[0] -= reached == step
+    if reached == step and left[0] == 0:
         os.kill(os.getpid(), sig)
 checkpoint._reached = stop
 sys.exit(main(sys.argv[1:]))
@@ -392,3 +396,37 @@ def test_train_overwrite_stopped_during_its_first_checkpoint_write(tmp_path, ste
         k: v for k, v in snapshot(expected).items() if k in checkpoint_files
     }
     assert not [name for name in os.listdir(out) if name.startswith(".")]
+
+
+RESUMABLE = ["--valid", "valid.txt", "--epochs", "2", "--threads", "1", "--hidden", "16",
+             "--embed", "8", "--batch", "2", "--bptt", "8"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "step", ["settled", pytest.param("committed", marks=pytest.mark.slow)], ids=str
+)
+def test_a_run_killed_between_its_best_model_and_its_training_state_resumes_exactly(tmp_path, step):
+    """At an epoch's end the best model is saved (task.save), then the training state.
+    A run killed with SIGKILL between the two (after the checkpoint's commit, or after
+    the whole save) has a checkpoint newer than its state: resumed, it trains from that
+    state again and ends with the files of a run never interrupted, byte for byte."""
+    text = "".join(f"line {i}: the quick brown fox {i % 5}\n" for i in range(30))
+    (tmp_path / "train.txt").write_text(text, encoding="utf-8")
+    (tmp_path / "valid.txt").write_text(text[:200], encoding="utf-8")
+    args = ["train", "--train", "train.txt", *RESUMABLE]
+    whole = subprocess.run([sys.executable, "-m", "elman", *args, "--out", "whole"],
+                           cwd=tmp_path, capture_output=True)  # fmt: skip
+    assert whole.returncode == 0, whole.stderr
+    env = {**os.environ, "STOP_AT": step, "STOP_WITH": "SIGKILL", "STOP_COUNT": "2"}
+    killed = subprocess.run([sys.executable, "-c", STOPPED_AT_A_STEP, *args, "--out", "cut"],
+                            cwd=tmp_path, env=env, capture_output=True)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr  # after epoch 1's save
+    info = files.read_config(tmp_path / "cut")["info"]
+    _, header = files.read_tensors(tmp_path / "cut" / "resume.safetensors")
+    assert info["epoch"] == 1 and header["resume"]["progress"]["step"] < info["step"]
+    resumed = subprocess.run([sys.executable, "-m", "elman", "train", "--resume", "cut"],
+                             cwd=tmp_path, capture_output=True)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("model.safetensors", "vocab.json", "resume.safetensors"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes()
+    assert not (tmp_path / "cut" / ".staged").exists()

@@ -227,7 +227,7 @@ def test_a_save_killed_at_each_step_leaves_the_old_checkpoint_or_the_new(
 
 
 # Where a random kill landed: the category of the last step the child had reached.
-LANDED = ["between saves", "starting a save", "settling the save killed before",
+LANDED = ["between saves", "writing its first file", "settling the save killed before",
           "staging the files", "staged, before the commit", "committed, settling",
           "settled, returning"]  # fmt: skip
 
@@ -248,8 +248,8 @@ def landed(step: str, staging_started: bool) -> int:
 
 
 def random_kills(checkpoints: Checkpoints, directory: Path, kills: int, seed: int) -> Counter:
-    """Kill a child saving the checkpoints of ``ORDER`` in turn, ``kills`` times, each
-    time after a random delay, and check the directory after each kill; return where the
+    """Kill a child saving four checkpoints in turn, ``kills`` times, each time after a
+    random delay, and check the directory after each kill; return where the
     kills landed (``LANDED``)."""
     order = ["lm one", "tagger", "lm two", "lm three"]  # other files, and back
     rng = np.random.default_rng(seed)
@@ -265,26 +265,12 @@ def random_kills(checkpoints: Checkpoints, directory: Path, kills: int, seed: in
         untouched = checkpoints.exact(directory, current)
         struct.pack_into("qqq", shared, 0, 0, 0, 0)
         sig = SIGNALS[i % 2]
+        # SIGINT waits until the child has its handler (inside its try: never into pytest).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         pid = os.fork()
-        if pid == 0:  # the child: save, save, ... until stopped; never back into pytest
-            try:
-                signal.signal(signal.SIGINT, signal.default_int_handler)
-                staging_started = False
-
-                def note(step: str) -> None:
-                    nonlocal staging_started
-                    staging_started = staging_started or step.startswith("staged")
-                    struct.pack_into("q", shared, 16, landed(step, staging_started))
-
-                files._reached = note
-                for n in itertools.count():
-                    staging_started = False
-                    struct.pack_into("qq", shared, 0, n + 1, n)
-                    struct.pack_into("q", shared, 16, LANDED.index("starting a save"))
-                    checkpoints.saves[order[(first + n) % len(order)]](directory)
-                    struct.pack_into("qqq", shared, 0, n + 1, n + 1, 0)
-            finally:
-                os._exit(1)
+        if pid == 0:
+            save_until_stopped(checkpoints, directory, order[first:] + order[:first], shared)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         time.sleep(rng.uniform(0, window))
         os.kill(pid, sig)
         wait(pid)
@@ -299,6 +285,38 @@ def random_kills(checkpoints: Checkpoints, directory: Path, kills: int, seed: in
         settled = sig == signal.SIGINT and (untouched or category > 1)
         current = check_old_or_new(checkpoints, directory, old, new, settled, untouched)
     return where
+
+
+def save_until_stopped(
+    checkpoints: Checkpoints, directory: Path, order: list[str], shared: mmap.mmap
+) -> None:
+    """In a child process: save the checkpoints ``order`` names in turn into ``directory``
+    until killed, noting in ``shared`` the saves begun and done and where the last save
+    stands (``LANDED``). It never returns (into pytest)."""
+    try:
+        staging_started, stopped = False, False
+
+        def ctrl_c(signum: int, frame: object) -> None:
+            nonlocal stopped
+            stopped = True  # the steps of the settling that follows are not noted
+            raise KeyboardInterrupt
+
+        def note(step: str) -> None:
+            nonlocal staging_started
+            staging_started = staging_started or step.startswith("staged")
+            if not stopped:
+                struct.pack_into("q", shared, 16, landed(step, staging_started))
+
+        signal.signal(signal.SIGINT, ctrl_c)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        files._reached = note
+        for n in itertools.count():
+            staging_started = False
+            struct.pack_into("qqq", shared, 0, n + 1, n, LANDED.index("writing its first file"))
+            checkpoints.saves[order[n % len(order)]](directory)
+            struct.pack_into("qqq", shared, 0, n + 1, n + 1, 0)
+    finally:
+        os._exit(1)
 
 
 def save_seconds(checkpoints: Checkpoints, directory: Path) -> float:

@@ -104,20 +104,20 @@ def write_checkpoint(
     names = list(vocabularies)
     vocab_files = {name: vocab_file(names, name) for name in names}
     arrays = {name: np.ascontiguousarray(t, np.float32) for name, t in tensors.items()}
-    # Each file of the checkpoint by name, and how to write it to a path. Serialised to
-    # bytes and written like the JSON files: safetensors' save_file creates its files
-    # readable by their owner only (mode 0600).
-    writers: dict[str, Callable[[Path], object]] = {
-        WEIGHTS_FILE: lambda path: path.write_bytes(tensor_bytes(arrays)),
+    # Each file of the checkpoint by name, and how to write it to a path (returning what
+    # it wrote). Serialised to bytes and written like the JSON files: safetensors'
+    # save_file creates its files readable by their owner only (mode 0600).
+    writers: dict[str, Callable[[Path], bytes]] = {
+        WEIGHTS_FILE: lambda path: _write(path, tensor_bytes(arrays)),
         **{
-            vocab_files[name]: lambda path, tokenizer=tokenizer: save_vocab(tokenizer, path)
+            vocab_files[name]: lambda path, tokenizer=tokenizer: _write_vocab(path, tokenizer)
             for name, tokenizer in vocabularies.items()
         },
     }
     for name, data in (files or {}).items():
         if name in writers or name == CONFIG_FILE or not _plain(name):
             raise ValueError(f"{name!r} cannot name a further file of a checkpoint")
-        writers[name] = lambda path, data=data: path.write_bytes(data)
+        writers[name] = lambda path, data=data: _write(path, data)
     config = {
         "format": "elman",
         "format_version": FORMAT_VERSION,
@@ -138,7 +138,7 @@ def write_checkpoint(
         for name in sorted(_listed(directory).keys() - hashes.keys()):
             (staged / OBSOLETE / name).touch()
         text = dumps({**config, "files": hashes}, indent=2, ensure_ascii=False) + "\n"
-        _stage(staged / CONFIG_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+        _stage(staged / CONFIG_FILE, lambda path: _write(path, text.encode("utf-8")))
         for synced in (staged / OBSOLETE, staged, directory):
             _fsync_directory(synced)
         _reached("staged")
@@ -157,12 +157,22 @@ def write_checkpoint(
         raise
 
 
-def _stage(path: Path, write: Callable[[Path], object]) -> str:
+def _stage(path: Path, write: Callable[[Path], bytes]) -> str:
     """Write ``path`` with ``write``, flush it to disk, and return its SHA-256."""
-    write(path)
+    data = write(path)
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
-    return _sha256(path.read_bytes())
+    return _sha256(data)
+
+
+def _write(path: Path, data: bytes) -> bytes:
+    path.write_bytes(data)
+    return data
+
+
+def _write_vocab(path: Path, tokenizer: Tokenizer) -> bytes:
+    save_vocab(tokenizer, path)
+    return path.read_bytes()
 
 
 def _settle(directory: Path, committed: dict[str, str] | None = None) -> None:
@@ -187,8 +197,7 @@ def _settle(directory: Path, committed: dict[str, str] | None = None) -> None:
         if marker.name not in listed:
             (directory / marker.name).unlink(missing_ok=True)
             _reached(f"removed {marker.name}")
-    shutil.rmtree(staged)
-    _fsync_directory(directory)
+    shutil.rmtree(staged)  # on disk with the next save's commit, which needs it no sooner
     _reached("settled")
 
 

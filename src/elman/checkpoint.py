@@ -374,9 +374,11 @@ def read_checkpoint(
         config = read_config(directory)
         files = _checked_config(directory, config, kind, sections, vocabularies)
         listed = config.get("files")
-        if listed is None:  # format 1 or 2
+        if listed is None:  # format 1 or 2, whose files a save changes only after its commit
             tokenizers = {name: load_vocab(directory / file) for name, file in files.items()}
             tensors, _ = read_tensors(directory / WEIGHTS_FILE)
+            if read_config(directory) != config:
+                continue  # the first save over it has replaced it meanwhile
             return CheckpointFiles(config, tokenizers, tensors, {})
         try:
             contents = _read_listed(directory, listed)

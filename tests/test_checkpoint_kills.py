@@ -13,7 +13,8 @@ Three ways to kill it, each followed by the same check (``check_old_or_new``):
   random delay (20 kills here, 250 in the ``slow`` test), alternately with SIGKILL and
   SIGINT; a shared page says whether the kill landed inside a save, and after which step;
 - in the command line, as the issue saw it: ``elman train --overwrite`` stopped during
-  its first checkpoint write.
+  its first checkpoint write; and a run killed between an epoch's best model and its
+  training state, then resumed (the files of an unbroken run, byte for byte).
 
 The check: ``elman.load`` (and the generic reader, tensor digests compared) gives the
 old checkpoint or the new one; once settled as the next save settles it first, the

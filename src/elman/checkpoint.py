@@ -1,16 +1,40 @@
 """Checkpoints are data: a directory of JSON and safetensors, never a pickle.
 
     DIR/config.json         format version, kind, the kind's settings and records,
-                            and which file holds each named vocabulary
+                            which file holds each named vocabulary, and the SHA-256 of
+                            every other file of the checkpoint ("files")
     DIR/vocab.json          the first vocabulary, its tokens id by id
     DIR/vocab-NAME.json     any further vocabulary (a translator has two)
     DIR/model.safetensors   every parameter under its name
+    DIR/NAME                any further file a kind keeps (``write_checkpoint``'s ``files``)
 
 This module is the file I/O every model kind shares: atomic writes, tensors with a
 content hash, the config's sections, vocabularies by name, and the checks that say
 what is wrong with a directory and what to do. Each kind's package says what its
 sections and vocabularies are (``elman.lm.checkpoint``, ``elman.classify.checkpoint``,
 ...).
+
+A checkpoint is replaced whole or not at all. Its files keep fixed names, and no file
+system renames several files at once, so config.json is the commit record: it lists
+every other file with its SHA-256, and it takes its name last. A save
+(``write_checkpoint``), in the run directory and under its lock (``elman.runs``):
+
+1. settles a save that was killed before (``_settle``, below);
+2. stages the new files in DIR/.staged/, then the new config.json, each flushed to
+   disk (fsync), with an empty DIR/.staged/.obsolete/NAME for each file of the old
+   checkpoint that the new one lacks; nothing under the old checkpoint's names changes;
+3. renames .staged/config.json over config.json: the commit;
+4. renames each staged file over its name, removes the obsolete ones, then .staged.
+
+A reader (``read_checkpoint``) takes each file config.json lists from .staged/ when the
+one there has the recorded hash (a save between steps 3 and 4), else under its name,
+and refuses a file whose hash is not the recorded one. So a kill at any moment leaves
+the old checkpoint (before step 3) or the new one (from step 3 on), and it loads.
+``_settle`` finishes step 4 for a committed save and undoes an uncommitted one: a
+staged file that config.json lists with its hash takes its name, an obsolete file is
+removed when config.json does not list it, and .staged goes. A file changed by hand
+after the save, or damaged on disk, is refused with a sentence. Checkpoints of format
+1 and 2 (no "files") are read as they were.
 """
 
 from __future__ import annotations
@@ -19,25 +43,33 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import safetensors
 import safetensors.numpy
 
 from elman import registry
-from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab
+from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab, tokenizer_from_json
 from elman.errors import ElmanError
 from elman.strict_json import dumps
 
 # 2: named vocabularies, text normalisation recorded in them.
 # 3: each kind owns its settings: "model" holds the recurrent stack and the kind's own
-#    fields, "tokenizer" the tokenizer's settings, "train" the training loop's alone.
-# Versions 1 and 2 are still read (``upgrade``).
+#    fields, "tokenizer" the tokenizer's settings, "train" the training loop's alone; and
+#    config.json lists every file with its SHA-256, a save staging its files in STAGED (an
+#    elman reading only format 2 would read a checkpoint caught between a save's steps 3
+#    and 4 as a mix). Versions 1 and 2 are still read (``upgrade``).
 FORMAT_VERSION = 3
 CONFIG_FILE, VOCAB_FILE, WEIGHTS_FILE = "config.json", "vocab.json", "model.safetensors"
+STAGED, OBSOLETE = ".staged", ".obsolete"  # a save's files before they take their names
+# Reads of a checkpoint that a save replaced meanwhile, before giving up: each retry needs
+# another whole save to land during the read.
+READ_ATTEMPTS = 5
 # Format 3 moved these settings out of the "train" section, into the section named.
 MOVED_IN_3 = {"level": "tokenizer", "max_vocab": "tokenizer", "min_count": "tokenizer"}
 # What the shared settings held before format 3 that only some kinds use now, at the
@@ -55,6 +87,15 @@ RETIRED = {
 }
 
 
+class CheckpointFiles(NamedTuple):
+    """What ``read_checkpoint`` found, each part checked against config.json."""
+
+    config: dict[str, Any]
+    vocabularies: dict[str, Tokenizer]  # by name
+    tensors: dict[str, np.ndarray]  # by parameter name
+    files: dict[str, bytes]  # the further files (``write_checkpoint``'s ``files``), by name
+
+
 def vocab_file(names: list[str], name: str) -> str:
     """The file of vocabulary ``name``: vocab.json for the first, vocab-NAME.json after."""
     return VOCAB_FILE if name == names[0] else f"vocab-{name}.json"
@@ -66,46 +107,162 @@ def write_checkpoint(
     sections: dict[str, Any],
     tensors: dict[str, np.ndarray],
     vocabularies: dict[str, Tokenizer],
+    files: dict[str, bytes] | None = None,
 ) -> None:
-    """Write any kind of model: ``config.json`` (format, version, ``kind``, the JSON
-    ``sections`` and the vocabulary files by name), one vocabulary file per entry of
-    ``vocabularies`` and ``model.safetensors`` (float32).
+    """Write any kind of model, replacing the checkpoint in ``directory`` whole (see the
+    module doc): ``config.json`` (format, version, ``kind``, the JSON ``sections``, the
+    vocabulary files by name, every other file's SHA-256), one vocabulary file per entry
+    of ``vocabularies``, ``model.safetensors`` (float32) and each of ``files`` (a name
+    without a directory, not starting with "."; e.g. a tokenizer's model) as given.
 
-    Each file is written to a temporary name in the same directory and renamed
-    over the old one, so a crash never leaves a half-written file behind.
+    A kill at any moment leaves the old checkpoint or the new one; an error (a full disk)
+    leaves the old one and nothing else, and says so.
     """
     directory = Path(directory)
     names = list(vocabularies)
-    files = {name: vocab_file(names, name) for name in names}
+    vocab_files = {name: vocab_file(names, name) for name in names}
+    arrays = {name: np.ascontiguousarray(t, np.float32) for name, t in tensors.items()}
+    # Each file of the checkpoint by name, and how to write it to a path (returning what
+    # it wrote). Serialised to bytes and written like the JSON files: safetensors'
+    # save_file creates its files readable by their owner only (mode 0600).
+    writers: dict[str, Callable[[Path], bytes]] = {
+        WEIGHTS_FILE: lambda path: _write(path, tensor_bytes(arrays)),
+        **{
+            vocab_files[name]: lambda path, tokenizer=tokenizer: _write_vocab(path, tokenizer)
+            for name, tokenizer in vocabularies.items()
+        },
+    }
+    for name, data in (files or {}).items():
+        if name in writers or name == CONFIG_FILE or not _plain(name):
+            raise ValueError(f"{name!r} cannot name a further file of a checkpoint")
+        writers[name] = lambda path, data=data: _write(path, data)
     config = {
         "format": "elman",
         "format_version": FORMAT_VERSION,
         "kind": kind,
         **sections,
-        "vocabularies": files,
+        "vocabularies": vocab_files,
     }
-    arrays = {name: np.ascontiguousarray(t, np.float32) for name, t in tensors.items()}
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        # Serialised to bytes and written like the JSON files: safetensors' save_file
-        # creates its files readable by their owner only (mode 0600).
-        write_tensors(directory / WEIGHTS_FILE, arrays)
-        for name, tokenizer in vocabularies.items():
-            atomic_write(
-                directory / files[name],
-                lambda path, tokenizer=tokenizer: save_vocab(tokenizer, path),
-            )
-        atomic_write(
-            directory / CONFIG_FILE,
-            lambda path: Path(path).write_text(
-                dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            ),
-        )
+        _settle(directory)  # step 1
+        staged = directory / STAGED
+        staged.mkdir()
+        hashes = {}
+        for name, write in writers.items():  # step 2
+            hashes[name] = _stage(staged / name, write)
+            _reached(f"staged {name}")
+        (staged / OBSOLETE).mkdir()
+        for name in sorted(_listed(directory).keys() - hashes.keys()):
+            (staged / OBSOLETE / name).touch()
+        text = dumps({**config, "files": hashes}, indent=2, ensure_ascii=False) + "\n"
+        _stage(staged / CONFIG_FILE, lambda path: _write(path, text.encode("utf-8")))
+        for synced in (staged / OBSOLETE, staged, directory):
+            _fsync_directory(synced)
+        _reached("staged")
+        os.replace(staged / CONFIG_FILE, directory / CONFIG_FILE)  # step 3: the commit
+        _fsync_directory(directory)
+        _reached("committed")
+        _settle(directory, hashes)  # step 4
     except OSError as e:
+        _settle_quietly(directory)
         raise ElmanError(
             f"cannot write the checkpoint to {directory}: {e.strerror or e}; "
             "check the path, its permissions and the free disk space."
         ) from e
+    except BaseException:  # Ctrl-C: the old checkpoint or the new one, settled
+        _settle_quietly(directory)
+        raise
+
+
+def _stage(path: Path, write: Callable[[Path], bytes]) -> str:
+    """Write ``path`` with ``write``, flush it to disk, and return its SHA-256."""
+    data = write(path)
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+    return _sha256(data)
+
+
+def _write(path: Path, data: bytes) -> bytes:
+    path.write_bytes(data)
+    return data
+
+
+def _write_vocab(path: Path, tokenizer: Tokenizer) -> bytes:
+    save_vocab(tokenizer, path)
+    return path.read_bytes()
+
+
+def _settle(directory: Path, committed: dict[str, str] | None = None) -> None:
+    """Finish or undo the save whose files wait in ``directory``/.staged (see the module
+    doc): each staged file that config.json lists with its hash takes its name, each
+    file marked obsolete that config.json does not list is removed, and .staged goes.
+    ``committed``: the files of the config.json this process has just committed, whose
+    staged copies need no checking. Safe to stop at any moment and run again."""
+    staged = directory / STAGED
+    if not staged.is_dir():
+        return
+    listed = _listed(directory) if committed is None else committed
+    for path in sorted(staged.iterdir()):
+        recorded = listed.get(path.name)
+        if recorded is None:
+            continue  # config.json, obsolete, or a file of a save never committed
+        if committed is not None or _sha256(path.read_bytes()) == recorded:
+            os.replace(path, directory / path.name)
+            _reached(f"installed {path.name}")
+    obsolete = staged / OBSOLETE
+    for marker in sorted(obsolete.iterdir()) if obsolete.is_dir() else ():
+        if marker.name not in listed:
+            (directory / marker.name).unlink(missing_ok=True)
+            _reached(f"removed {marker.name}")
+    shutil.rmtree(staged)  # on disk with the next save's commit, which needs it no sooner
+    _reached("settled")
+
+
+def _settle_quietly(directory: Path) -> None:
+    """``_settle`` after a save failed: what it cannot do now, the next save does."""
+    with suppress(OSError):
+        _settle(directory)
+
+
+def _listed(directory: Path) -> dict[str, str | None]:
+    """The files of the checkpoint in ``directory`` by name, each with the SHA-256 its
+    config.json records (None for a checkpoint of format 1 or 2); {} without one."""
+    try:
+        config = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    files = config.get("files")
+    if isinstance(files, dict):
+        return {name: sha for name, sha in files.items() if _plain(name) and isinstance(sha, str)}
+    vocabularies = config.get("vocabularies", {"": VOCAB_FILE})
+    names = [WEIGHTS_FILE, *(vocabularies.values() if isinstance(vocabularies, dict) else ())]
+    return {name: None for name in names if _plain(name)}
+
+
+def _plain(name: Any) -> bool:
+    """Whether ``name`` names a file of a checkpoint: in its directory, and not hidden."""
+    return isinstance(name, str) and bool(name) and "/" not in name and not name.startswith(".")
+
+
+def _fsync_directory(path: Path) -> None:
+    """Flush a directory's entries (files created, renamed, removed in it) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _reached(step: str) -> None:
+    """Each step of a save ends here; it does nothing. A test replaces it to stop the
+    writer between two steps (tests/test_checkpoint_kills.py)."""
 
 
 def sections_of(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -136,18 +293,22 @@ def tensor_digest(tensors: dict[str, np.ndarray]) -> str:
     return digest.hexdigest()
 
 
-def write_tensors(path: Path, tensors: dict[str, np.ndarray], header: dict | None = None) -> None:
-    """One safetensors file, written atomically, with a JSON ``header`` (and the format
-    version and a content hash) in its metadata.
+def tensor_bytes(tensors: dict[str, np.ndarray], header: dict | None = None) -> bytes:
+    """A safetensors file of ``tensors``, with a JSON ``header`` (and the format version
+    and a content hash) in its metadata.
 
     All of it goes into one metadata entry, "elman", as JSON with sorted keys:
     safetensors writes its metadata entries in no fixed order, and a training run resumed
-    after a crash must write the same bytes as one never interrupted. Serialised to bytes
-    and written like the JSON files: safetensors' save_file creates its files readable by
-    their owner only (mode 0600)."""
+    after a crash must write the same bytes as one never interrupted."""
     record = {"format_version": FORMAT_VERSION, "sha256": tensor_digest(tensors), **(header or {})}
-    metadata = {"elman": json.dumps(record, sort_keys=True)}
-    data = safetensors.numpy.save(tensors, metadata=metadata)
+    return safetensors.numpy.save(tensors, metadata={"elman": json.dumps(record, sort_keys=True)})
+
+
+def write_tensors(path: Path, tensors: dict[str, np.ndarray], header: dict | None = None) -> None:
+    """``tensor_bytes`` written atomically to ``path``. Serialised to bytes and written like
+    the JSON files: safetensors' save_file creates its files readable by their owner only
+    (mode 0600)."""
+    data = tensor_bytes(tensors, header)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
 
 
@@ -242,12 +403,49 @@ def read_checkpoint(
     kind: str,
     sections: tuple[str, ...],
     vocabularies: tuple[str, ...],
-) -> tuple[dict[str, Any], dict[str, Tokenizer], dict[str, np.ndarray]]:
+) -> CheckpointFiles:
     """Read and check the files of a checkpoint of ``kind``: its config (each of
-    ``sections`` a JSON object), its named ``vocabularies`` and its tensors. A checkpoint
-    from before vocabularies had names holds the first one in vocab.json and no other."""
+    ``sections`` a JSON object), its named ``vocabularies``, its tensors and any further
+    files, each with the SHA-256 config.json records for it (see the module doc). A
+    checkpoint from before vocabularies had names holds the first one in vocab.json and
+    no other; one from before the hashes (format 1 and 2) is read as it was."""
     directory = Path(directory)
-    config = read_config(directory)
+    for _ in range(READ_ATTEMPTS):
+        config = read_config(directory)
+        files = _checked_config(directory, config, kind, sections, vocabularies)
+        listed = config.get("files")
+        if listed is None:  # format 1 or 2, whose files a save changes only after its commit
+            tokenizers = {name: load_vocab(directory / file) for name, file in files.items()}
+            tensors, _ = read_tensors(directory / WEIGHTS_FILE)
+            if read_config(directory) != config:
+                continue  # the first save over it has replaced it meanwhile
+            return CheckpointFiles(config, tokenizers, tensors, {})
+        try:
+            contents = _read_listed(directory, listed)
+        except _NotAsRecorded:
+            if read_config(directory) == config:
+                raise
+            continue  # a save replaced the checkpoint while it was read: read the new one
+        tokenizers = {
+            name: _vocabulary(contents.pop(file), directory / file) for name, file in files.items()
+        }
+        tensors = _tensors(contents.pop(WEIGHTS_FILE), directory / WEIGHTS_FILE)
+        return CheckpointFiles(config, tokenizers, tensors, contents)
+    raise ElmanError(
+        f"{directory} was replaced by a newer checkpoint {READ_ATTEMPTS} times while it was "
+        "being read (a run is saving into it); try again."
+    )
+
+
+def _checked_config(
+    directory: Path,
+    config: dict[str, Any],
+    kind: str,
+    sections: tuple[str, ...],
+    vocabularies: tuple[str, ...],
+) -> dict[str, str]:
+    """Check what ``read_checkpoint`` needs of ``config`` (the kind, the sections, the
+    vocabulary files and the files' hashes); return the vocabulary files by name."""
     config_path = directory / CONFIG_FILE
     found = kind_of(config)
     if found != kind:
@@ -263,16 +461,82 @@ def read_checkpoint(
             )
     files = config.get("vocabularies", {vocabularies[0]: VOCAB_FILE})
     if not isinstance(files, dict) or not all(
-        isinstance(name, str) and isinstance(file, str) and "/" not in file
-        for name, file in files.items()
+        isinstance(name, str) and _plain(file) for name, file in files.items()
     ):
         raise ElmanError(
             f"{config_path}: 'vocabularies' is {files!r}, expected names and file names; the "
             "checkpoint is damaged, retrain or restore it."
         )
-    tokenizers = {name: load_vocab(directory / file) for name, file in files.items()}
-    tensors, _ = read_tensors(directory / WEIGHTS_FILE)
-    return config, tokenizers, tensors
+    listed = config.get("files")
+    if listed is None:
+        return files
+    if (
+        not isinstance(listed, dict)
+        or not all(_plain(name) and isinstance(sha, str) for name, sha in listed.items())
+        or not {WEIGHTS_FILE, *files.values()} <= listed.keys()
+    ):
+        raise ElmanError(
+            f"{config_path}: 'files' is {listed!r}, expected the SHA-256 of {WEIGHTS_FILE} "
+            "and every vocabulary file by name; the checkpoint is damaged, retrain or restore it."
+        )
+    return files
+
+
+class _NotAsRecorded(ElmanError):
+    """A file of a checkpoint is missing or differs from the hash its config.json records."""
+
+
+def _read_listed(directory: Path, listed: dict[str, str]) -> dict[str, bytes]:
+    """The content of each file ``listed`` (name: SHA-256): the staged copy when it has
+    the hash (a save committed but not settled), else the file under its name."""
+    contents = {}
+    for name, sha in listed.items():
+        for path in (directory / STAGED / name, directory / name):
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, IsADirectoryError):
+                continue
+            except OSError as e:
+                raise ElmanError(
+                    f"cannot read {path}: {e.strerror or e}; check its permissions."
+                ) from e
+            if _sha256(data) == sha:
+                contents[name] = data
+                break
+        else:
+            path = directory / name
+            if not path.is_file():
+                raise _NotAsRecorded(
+                    f"{path} is missing; the checkpoint is incomplete, restore it or retrain."
+                )
+            raise _NotAsRecorded(
+                f"{path} is damaged: its content does not match the hash recorded in "
+                f"{CONFIG_FILE} when it was written; restore it from a copy or retrain."
+            )
+    return contents
+
+
+def _vocabulary(data: bytes, path: Path) -> Tokenizer:
+    """The vocabulary a checkpoint's file holds (as ``load_vocab`` reads it)."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ElmanError(
+            f"{path} is not a valid vocabulary (cannot read it as JSON: {e}); restore it or "
+            "train again."
+        ) from None
+    return tokenizer_from_json(value, str(path))
+
+
+def _tensors(data: bytes, path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a checkpoint's safetensors file, already checked by its hash."""
+    try:
+        return safetensors.numpy.load(data)
+    except (safetensors.SafetensorError, ValueError) as e:
+        raise ElmanError(
+            f"{path} is not a readable safetensors file ({e}); the checkpoint is damaged, "
+            "retrain or restore it."
+        ) from e
 
 
 def vocabulary(

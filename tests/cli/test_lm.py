@@ -299,12 +299,12 @@ def newer_format_version(tmp, ckpt):
 def truncated_weights(tmp, ckpt):
     path = ckpt / "model.safetensors"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    return ["generate", "--model", ckpt], "not a readable safetensors file"
+    return ["generate", "--model", ckpt], "model.safetensors is damaged: its content does not"
 
 
 def vocab_token_removed(tmp, ckpt):
     edit_json(ckpt / "vocab.json", lambda v: v["tokens"].remove("q"))
-    return ["score", "--model", ckpt], "tokens but the model expects"
+    return ["score", "--model", ckpt], "vocab.json is damaged: its content does not match"
 
 
 def binary_file(tmp, ckpt):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import safetensors.numpy
 
-from elman import checkpoint
+from elman.lm import checkpoint as lm_checkpoint
 from tests.cli.test_lm import FOX, TINY, elman, ok, write
 
 
@@ -183,9 +183,9 @@ def test_a_perplexity_too_large_for_a_float_is_inf_and_json_null(run, tmp_path):
     """A model that scores a text at over 709.8 nats per token: eval prints `inf` and
     writes null in strict JSON, score likewise, with no OverflowError."""
     out, text = run
-    weights = safetensors.numpy.load_file(out / "model.safetensors")
-    weights["output.W"] = weights["output.W"] * 1e6  # wildly confident, and wrong
-    checkpoint.write_tensors(out / "model.safetensors", weights)
+    saved = lm_checkpoint.load(out)
+    saved.model.params["output.W"][...] *= 1e6  # wildly confident, and wrong
+    lm_checkpoint.save(out, saved.model, saved.tokenizer, saved.train_config, saved.info)
     printed = ok(elman("eval", "--model", out, "--data", text))
     assert "perplexity     inf" in printed
     result = json.loads(ok(elman("eval", "--model", out, "--data", text, "--json")))

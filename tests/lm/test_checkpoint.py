@@ -2,6 +2,7 @@
 safetensors by hand, and every damaged checkpoint refused with a message naming the fix."""
 
 import dataclasses
+import hashlib
 import json
 import os
 import pickle
@@ -150,7 +151,10 @@ def test_weights_file_is_as_readable_as_the_other_files(saved):
 
 
 # Each damage below is made on a saved checkpoint; loading must raise ElmanError
-# whose message names the problem (and is one sentence, for the CLI).
+# whose message names the problem (and is one sentence, for the CLI). A file changed
+# after the save no longer has the hash config.json records for it, and is refused for
+# that; so that the checks behind the hash are tried too, most damages below record the
+# changed file's hash in config.json, as a checkpoint written wrong would have it.
 
 
 def edit_config(directory, edit):
@@ -160,11 +164,18 @@ def edit_config(directory, edit):
     path.write_text(json.dumps(config))
 
 
+def record(directory, name):
+    """config.json records the hash of ``name`` as it is now."""
+    digest = hashlib.sha256((directory / name).read_bytes()).hexdigest()
+    edit_config(directory, lambda c: c["files"].update({name: digest}))
+
+
 def edit_tensors(directory, edit):
     path = directory / "model.safetensors"
     tensors = safetensors.numpy.load_file(path)
     edit(tensors)
     safetensors.numpy.save_file(tensors, path)
+    record(directory, "model.safetensors")
 
 
 def newer_version(d):
@@ -204,6 +215,12 @@ def vocab_token_removed(d):
     vocab = json.loads(path.read_text(encoding="utf-8"))
     vocab["tokens"].remove("세")
     path.write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    record(d, "vocab.json")
+
+
+def vocab_edited_after_saving(d):
+    path = d / "vocab.json"
+    path.write_text(path.read_text(encoding="utf-8").replace("세", "새"), encoding="utf-8")
 
 
 def vocab_level_changed(d):
@@ -221,11 +238,22 @@ def weights_missing(d):
 def truncated_weights(d):
     path = d / "model.safetensors"
     path.write_bytes(path.read_bytes()[:-100])
+    record(d, "model.safetensors")
 
 
 def truncated_header(d):
     path = d / "model.safetensors"
     path.write_bytes(path.read_bytes()[:5])
+    record(d, "model.safetensors")
+
+
+def weights_truncated_after_saving(d):
+    path = d / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def weights_hash_not_recorded(d):
+    edit_config(d, lambda c: c["files"].pop("model.safetensors"))
 
 
 def config_not_json(d):
@@ -247,7 +275,11 @@ def tokenizer_section_not_an_object(d):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (newer_version, r"format version 4, but this elman reads versions 1 to 3; upgrade"),
+        (
+            newer_version,
+            rf"format version {files.FORMAT_VERSION + 1}, but this elman reads versions 1 to "
+            rf"{files.FORMAT_VERSION}; upgrade",
+        ),
         (unknown_model_key, r"unknown settings \['attention_heads'\]"),
         (unknown_train_key, r"unknown settings \['warmup'\]"),
         (bad_model_value, r"--hidden must be a positive integer, got 0"),
@@ -257,10 +289,13 @@ def tokenizer_section_not_an_object(d):
         (nan_weight, r"NaN or infinite weights"),
         (vocab_token_removed, r"vocab.json has \d+ tokens but the model expects \d+"),
         (vocab_level_changed, r"holds a char-level vocabulary but config.json says 'word'"),
-        (vocab_missing, r"vocab.json does not exist"),
+        (vocab_edited_after_saving, r"vocab.json is damaged: its content does not match the"),
+        (vocab_missing, r"vocab.json is missing; the checkpoint is incomplete"),
         (weights_missing, r"model.safetensors is missing"),
         (truncated_weights, r"model.safetensors is not a readable safetensors file"),
         (truncated_header, r"model.safetensors is not a readable safetensors file"),
+        (weights_truncated_after_saving, r"model.safetensors is damaged: its content does not"),
+        (weights_hash_not_recorded, r"'files' is .*, expected the SHA-256 of model.safetensors"),
         (config_not_json, r"config.json is not valid JSON"),
         (config_not_elman, r"config.json is not an elman checkpoint config"),
         (model_section_not_an_object, r"config.json: 'model' is null, expected a JSON object"),

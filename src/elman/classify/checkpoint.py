@@ -76,7 +76,7 @@ def save(directory: str | os.PathLike, ckpt: ClassifierCheckpoint) -> None:
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> ClassifierCheckpoint:
     """Read and validate the classifier checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
+    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
     where = str(directory / CONFIG_FILE)
     model_config = from_dict(EncoderConfig, config.get("model", {}), where, RETIRED)
     classifier_config = from_dict(ClassifierConfig, config.get("classifier", {}), where=where)

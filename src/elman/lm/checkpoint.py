@@ -116,7 +116,7 @@ def save_checkpoint(directory: str | os.PathLike, ckpt: Checkpoint) -> None:
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Checkpoint:
     """Read and validate the language-model checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
+    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
     where = str(directory / CONFIG_FILE)
     model_config = from_dict(LanguageModelConfig, config.get("model", {}), where, RETIRED)
     train_config = from_dict(LanguageModelTrainConfig, config.get("train", {}), where=where)

@@ -369,8 +369,8 @@ def train(
     metrics are appended to ``out_dir/metrics.jsonl`` and the training state to
     ``out_dir/resume.safetensors``: ``resume=True`` here (``config``'s limits raising the
     run's own), or ``elman train --resume out_dir --train FILE [--valid FILE]`` with files
-    holding the same texts, continues it. ``catch_signals`` turns SIGINT and SIGTERM into a save and a
-    ``TrainingInterrupted``. On return ``model`` holds the best weights seen.
+    holding the same texts, continues it. ``catch_signals`` turns SIGINT and SIGTERM into a
+    save and a ``TrainingInterrupted``. On return ``model`` holds the best weights seen.
     """
     texts = {"train": runs.Text(train_text)}
     if valid_text is not None:

@@ -83,7 +83,8 @@ def save(directory: str | os.PathLike, ckpt: TaggerCheckpoint) -> None:
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> TaggerCheckpoint:
     """Read and validate the tagger checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, ("words", "chars"))
+    names = ("words", "chars")
+    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, names)
     where = str(directory / CONFIG_FILE)
     model_config = from_dict(EncoderConfig, config.get("model", {}), where, RETIRED)
     tagger_config = from_dict(TaggerConfig, config.get("tagger", {}), where=where)

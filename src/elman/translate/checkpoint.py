@@ -84,7 +84,7 @@ def save(directory: str | os.PathLike, ckpt: TranslatorCheckpoint) -> None:
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> TranslatorCheckpoint:
     """Read and validate the translator checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors = read_checkpoint(directory, KIND, SECTIONS, VOCABULARIES)
+    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, VOCABULARIES)
     where = str(directory / CONFIG_FILE)
     model_config = from_dict(TranslatorModelConfig, config.get("model", {}), where, RETIRED)
     translate_config = from_dict(TranslateConfig, config.get("translate", {}), where=where)

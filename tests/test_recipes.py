@@ -8,7 +8,7 @@ import json
 import pytest
 
 from elman import registry
-from elman.cli.train import chosen_recipe
+from elman.cli.kind import chosen_recipe
 from elman.errors import ElmanError
 from elman.lm.kind import KIND as LANGUAGE_MODEL
 from elman.lm.kind import read_data

@@ -1,6 +1,7 @@
 """The ``elman`` command: it maps flags onto the library's calls and prints the results.
 
-    train.py      `elman [FAMILY] train` for every kind of model (elman.runs)
+    kind.py       `elman [FAMILY] train` for every kind of model (elman.runs), and eval for
+                  a kind without commands of its own here
     lm.py         the language model's eval, generate and score
     classify.py   classify eval | predict
     tag.py        tag eval | predict
@@ -15,8 +16,9 @@
 Every kind of model registered (``elman.registry``) has its commands here: a kind
 whose registration names a family FAMILY gets ``elman FAMILY train``, the one with no
 family the top-level ``elman train``; ``KIND_COMMANDS`` adds elman's own kinds' other
-commands. The parser is built for the command given only, so that ``elman --help``
-lists every command from the registrations alone, loading no model and no NumPy.
+commands, and a kind elman does not know gets ``eval`` from its ``Kind.evaluate``. The
+parser is built for the command given only, so that ``elman --help`` lists every command
+from the registrations alone, loading no model and no NumPy.
 
 User mistakes raise ``ElmanError``; ``main`` prints its one sentence on stderr and
 exits with code 2, without a traceback. Nothing outside this package imports it.
@@ -104,16 +106,21 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 def add_kind_commands(
     commands: argparse._SubParsersAction, registration: registry.Registration, chosen: list[str]
 ) -> None:
-    """A kind's commands: train (``elman.cli.train``) and its own (``KIND_COMMANDS``);
-    ``chosen``: the one given, whose flags are added."""
-    module, own = KIND_COMMANDS.get(registration.name, ("", {}))
+    """A kind's commands: train (``elman.cli.kind``) and its own (``KIND_COMMANDS``), or
+    eval (``elman.cli.kind``) for a kind elman has no commands for; ``chosen``: the one
+    given, whose flags are added."""
     noun = registration.name.replace("-", " ")
-    p = commands.add_parser("train", help=f"train a {noun}")
-    if chosen == ["train"]:
-        importlib.import_module("elman.cli.train").register(p, registration.name)
-    for name, help in own.items():
+    generic = {"train": f"train a {noun}"}
+    if registration.name not in KIND_COMMANDS:
+        generic["eval"] = f"the figures of a {noun} on data"
+    module, own = KIND_COMMANDS.get(registration.name, ("", {}))
+    for name, help in {**generic, **own}.items():
         p = commands.add_parser(name, help=help, description=help)
-        if chosen == [name]:
+        if chosen != [name]:
+            continue
+        if name in generic:
+            importlib.import_module("elman.cli.kind").register(p, registration.name, name)
+        else:
             importlib.import_module(module).register(p, name)
 
 

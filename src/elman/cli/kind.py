@@ -1,6 +1,8 @@
-"""``elman [FAMILY] train`` for every kind of model: its inputs' flags (the kind's
-roles), its settings' flags (the kind's dataclasses), --recipe, --out, --overwrite,
---resume, --backend and --plot, mapped onto ``elman.runs.start`` and ``runs.resume``."""
+"""The commands every kind of model has: ``elman [FAMILY] train``, its inputs' flags (the
+kind's roles), its settings' flags (the kind's dataclasses), --recipe, --out,
+--overwrite, --resume, --backend and --plot, mapped onto ``elman.runs.start`` and
+``runs.resume``; and for a kind without commands of its own in elman (one another
+package registers), ``elman FAMILY eval``, its ``Kind.evaluate`` figures."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ from elman.cli.flags import add_config_flags, config_from_flags, flag, given_set
 from elman.errors import ElmanError
 from elman.insight import plots
 from elman.insight.curves import read_metrics
+from elman.kinds import load
 from elman.recipes import Recipe
+from elman.strict_json import dumps
 
 NEXT = {  # what to try with a trained model, by its command family
     None: "elman generate --model {out} --prompt ...",
@@ -25,8 +29,11 @@ NEXT = {  # what to try with a trained model, by its command family
 }
 
 
-def register(parser: argparse.ArgumentParser, name: str) -> None:
-    """Fill ``parser`` with the train command of the kind ``name``."""
+def register(parser: argparse.ArgumentParser, name: str, command: str = "train") -> None:
+    """Fill ``parser`` with ``command`` (train, or eval) of the kind ``name``."""
+    if command == "eval":
+        add_eval(parser, name)
+        return
     kind, family = registry.kind(name), registry.named(name).family
     for role, help in kind.roles.items():
         parser.add_argument(flag(role), dest=role, metavar="PATH", help=help)
@@ -156,3 +163,25 @@ def out_directory(args: argparse.Namespace, engine: runs.Engine) -> Path:
             "roll back); give one."
         )
     return runs.default_out()
+
+
+def add_eval(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
+    parser.add_argument("--data", required=True, metavar="PATH", help="data to evaluate on")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(run=partial(cmd_eval, name))
+
+
+def cmd_eval(name: str, args: argparse.Namespace) -> None:
+    kind = registry.kind(name)
+    if not hasattr(kind, "evaluate"):
+        raise ElmanError(f"a {name} has no evaluation here; see its package's documentation.")
+    ckpt = load(args.model)
+    if ckpt.kind != name:
+        raise ElmanError(f"{args.model} holds a {ckpt.kind} checkpoint, not a {name}.")
+    figures = kind.evaluate(ckpt, args.data)
+    if args.json:
+        print(dumps(figures))
+        return
+    for key, value in figures.items():
+        print(f"{key:<14} {value:.6g}" if isinstance(value, float) else f"{key:<14} {value}")

@@ -4,6 +4,8 @@
                             and which file holds each named vocabulary
     DIR/vocab.json          the first vocabulary, its tokens id by id
     DIR/vocab-NAME.json     any further vocabulary (a translator has two)
+    DIR/vocab.model, ...    files a vocabulary needs beside it (a subword vocabulary's
+                            sentencepiece model), their sha256 in config.json ("files")
     DIR/model.safetensors   every parameter under its name
 
 This module is the file I/O every model kind shares: atomic writes, tensors with a
@@ -26,7 +28,7 @@ import numpy as np
 import safetensors
 import safetensors.numpy
 
-from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab
+from elman.data.tokenizers import FileReader, Tokenizer, extra_file, load_vocab, save_vocab
 from elman.errors import ElmanError
 from elman.strict_json import dumps
 
@@ -49,8 +51,9 @@ def write_checkpoint(
     vocabularies: dict[str, Tokenizer],
 ) -> None:
     """Write any kind of model: ``config.json`` (format, version, ``kind``, the JSON
-    ``sections`` and the vocabulary files by name), one vocabulary file per entry of
-    ``vocabularies`` and ``model.safetensors`` (float32).
+    ``sections``, the vocabulary files by name and the sha256 of the files they need),
+    one vocabulary file per entry of ``vocabularies`` and the files it needs
+    (``vocabulary_files``), and ``model.safetensors`` (float32).
 
     Each file is written to a temporary name in the same directory and renamed
     over the old one, so a crash never leaves a half-written file behind.
@@ -58,6 +61,7 @@ def write_checkpoint(
     directory = Path(directory)
     names = list(vocabularies)
     files = {name: vocab_file(names, name) for name in names}
+    extras = vocabulary_files(vocabularies, files)
     config = {
         "format": "elman",
         "format_version": FORMAT_VERSION,
@@ -65,12 +69,16 @@ def write_checkpoint(
         **sections,
         "vocabularies": files,
     }
+    if extras:
+        config["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in extras.items()}
     arrays = {name: np.ascontiguousarray(t, np.float32) for name, t in tensors.items()}
     try:
         directory.mkdir(parents=True, exist_ok=True)
         # Serialised to bytes and written like the JSON files: safetensors' save_file
         # creates its files readable by their owner only (mode 0600).
         write_tensors(directory / WEIGHTS_FILE, arrays)
+        for name, data in extras.items():
+            atomic_write(directory / name, lambda path, data=data: Path(path).write_bytes(data))
         for name, tokenizer in vocabularies.items():
             atomic_write(
                 directory / files[name],
@@ -87,6 +95,51 @@ def write_checkpoint(
             f"cannot write the checkpoint to {directory}: {e.strerror or e}; "
             "check the path, its permissions and the free disk space."
         ) from e
+
+
+def vocabulary_files(vocabularies: dict[str, Tokenizer], files: dict[str, str]) -> dict[str, bytes]:
+    """The files the vocabularies need beside them (``Tokenizer.files``), by file name:
+    vocab.model beside vocab.json (``extra_file``)."""
+    return {
+        extra_file(files[name], key): data
+        for name, tokenizer in vocabularies.items()
+        for key, data in tokenizer.files().items()
+    }
+
+
+def read_vocabulary_file(directory: Path, config: dict[str, Any], vocab: str) -> FileReader:
+    """Reads the files vocabulary file ``vocab`` needs, each refused unless its sha256 is
+    the one ``config.json`` records."""
+    recorded = config.get("files", {})
+    config_path = directory / CONFIG_FILE
+    if not isinstance(recorded, dict):
+        raise ElmanError(
+            f"{config_path}: 'files' is {_json_type(recorded)}, expected a JSON object; the "
+            "checkpoint is damaged, retrain or restore it."
+        )
+
+    def read(key: str) -> bytes:
+        name = extra_file(vocab, key)
+        expected = recorded.get(name)
+        if not isinstance(expected, str):
+            raise ElmanError(
+                f"{config_path} records no sha256 for {name}, which {vocab} needs; the "
+                "checkpoint is damaged, retrain or restore it."
+            )
+        path = directory / name
+        if not path.is_file():
+            raise ElmanError(
+                f"{path} is missing; the checkpoint is incomplete, retrain or restore it."
+            )
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != expected:
+            raise ElmanError(
+                f"{path} is damaged: its content does not match the sha256 {CONFIG_FILE} "
+                "records; restore it from a copy or retrain."
+            )
+        return data
+
+    return read
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -229,7 +282,10 @@ def read_checkpoint(
             f"{config_path}: 'vocabularies' is {files!r}, expected names and file names; the "
             "checkpoint is damaged, retrain or restore it."
         )
-    tokenizers = {name: load_vocab(directory / file) for name, file in files.items()}
+    tokenizers = {
+        name: load_vocab(directory / file, read_vocabulary_file(directory, config, file))
+        for name, file in files.items()
+    }
     tensors, _ = read_tensors(directory / WEIGHTS_FILE)
     return config, tokenizers, tensors
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from elman.data.tokenizers import TOKENIZERS
+from elman.data.tokenizers import ALGORITHMS, TOKENIZERS
 from elman.errors import ElmanError
 from elman.nn.adaptive_softmax import projection_size
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru")
 DROPOUT_KINDS = ("standard", "locked")
 STATE_MODES = ("carry", "reset")
-LEVELS = tuple(TOKENIZERS)
+LEVELS = TOKENIZERS.keys()  # a live view: a tokenizer registered later is a level too
 OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
 SOFTMAXES = ("full", "adaptive")
@@ -30,6 +31,7 @@ SOFTMAXES = ("full", "adaptive")
 LM_ONLY = ("lm",)  # the language model's settings: its output layer, state and chunks
 ENCODERS = ("classify", "tag", "translate")  # commands whose networks read whole sequences
 GENERATORS = ("lm", "translate")  # commands whose networks write tokens (an output layer)
+TEXT_READERS = ("lm", "classify", "translate")  # commands that choose how text is tokenized
 
 
 def field_help(text: str, **extra: Any) -> dict[str, Any]:
@@ -204,19 +206,39 @@ class TrainConfig:
     level: str = field(
         default="char",
         metadata=field_help(
-            "tokens: characters or whitespace-separated words",
+            "tokens: characters, whitespace-separated words, or subword pieces learned from "
+            "the training text (sentencepiece)",
             choices=LEVELS,
-            kinds=("lm", "classify", "translate"),
+            kinds=TEXT_READERS,
         ),
     )
     max_vocab: int = field(
         default=0,
         metadata=field_help(
-            "keep only the N most frequent training tokens, the rest become <unk> (0: keep all)"
+            "char and word levels: keep only the N most frequent training tokens, the rest "
+            "become <unk> (0: keep all)"
         ),
     )
     min_count: int = field(
-        default=1, metadata=field_help("tokens seen fewer times in training become <unk>")
+        default=1,
+        metadata=field_help("char and word levels: tokens seen fewer times become <unk>"),
+    )
+    subword: str = field(
+        default="",
+        metadata=field_help(
+            "--level subword: how the pieces are learned, the unigram language model (Kudo "
+            "2018) or byte-pair encoding (Sennrich et al. 2016) (empty: unigram)",
+            choices=ALGORITHMS,
+            kinds=TEXT_READERS,
+        ),
+    )
+    vocab_size: int = field(
+        default=0,
+        metadata=field_help(
+            "--level subword: the pieces to learn, <unk>, the line end and the 256 bytes "
+            "included (0: 8000)",
+            kinds=TEXT_READERS,
+        ),
     )
     batch: int = field(
         default=32, metadata=field_help("B, the number of parallel streams the corpus is cut into")
@@ -313,11 +335,22 @@ class TrainConfig:
     def __post_init__(self) -> None:
         require_finite_fields(self)
         require_choice("level", self.level, LEVELS)
+        if self.subword:
+            require_choice("subword", self.subword, ALGORITHMS)
+        self._check_tokenizer_settings()
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("on_nan", self.on_nan, NAN_POLICIES)
         for name in ("batch", "bptt", "eval_batch", "log_every"):
             require_positive(name, getattr(self, name))
-        limits = ("max_vocab", "epochs", "max_steps", "max_minutes", "save_every", "restart_every")
+        limits = (
+            "max_vocab",
+            "vocab_size",
+            "epochs",
+            "max_steps",
+            "max_minutes",
+            "save_every",
+            "restart_every",
+        )
         for name in (*limits, "lr", "clip", "decay_after", "average_after", "threads"):
             if getattr(self, name) < 0:
                 raise ElmanError(
@@ -331,6 +364,24 @@ class TrainConfig:
             raise ElmanError(
                 f"--lr-decay must be at least 1 (1 means no decay), got {self.lr_decay}."
             )
+
+    def _check_tokenizer_settings(self) -> None:
+        """Refuse a tokenizer setting the level does not take (``Tokenizer.settings``):
+        --subword for characters, --max-vocab for subword pieces, ..."""
+        takes = TOKENIZERS[self.level].settings
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in sorted({name for cls in TOKENIZERS.values() for name in cls.settings}):
+            if name not in takes and getattr(self, name) != defaults[name]:
+                levels = [level for level, cls in TOKENIZERS.items() if name in cls.settings]
+                raise ElmanError(
+                    f"--{_flag(name)} is a setting of --level {' and '.join(levels)}, and this "
+                    f"run reads {self.level} tokens; drop --{_flag(name)} or use --level "
+                    f"{levels[0]}."
+                )
+
+    def tokenizer_settings(self) -> dict[str, Any]:
+        """The settings the level's tokenizer is fitted with (``make_tokenizer``)."""
+        return {name: getattr(self, name) for name in TOKENIZERS[self.level].settings}
 
     @property
     def learning_rate(self) -> float:
@@ -448,6 +499,6 @@ def require_finite_fields(config: Any) -> None:
         require_finite(f.name, getattr(config, f.name))
 
 
-def require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def require_choice(name: str, value: str, choices: Collection[str]) -> None:
     if value not in choices:
         raise ElmanError(f"--{_flag(name)} must be one of {', '.join(choices)}, got {value!r}.")

@@ -17,7 +17,7 @@ from tests.insight.conftest import HELD_OUT, TOKENIZER
 
 def features_of(text, tokenizer=None):
     tokenizer = tokenizer or elman.CharTokenizer.fit(text)
-    return insight.text_features(tokenizer.tokenize(text), words=tokenizer.level == "word")
+    return insight.text_features([tokenizer.surface(t) for t in tokenizer.tokenize(text)])
 
 
 def test_character_features_worked_by_hand():

@@ -130,14 +130,23 @@ def test_unknown_tokens_are_counted_and_scored_as_unk():
 
 
 def test_as_dict_is_consistent():
-    d = Evaluation(loss=2.0, tokens=9, unknown=1).as_dict()
+    """Bits per character and byte: the loss summed over the tokens, in bits, over the
+    characters (bytes) they write; not measured (0 characters), NaN, which JSON writes
+    as null."""
+    d = Evaluation(loss=2.0, tokens=9, unknown=1, chars=12, bytes=30).as_dict()
     assert d == {
         "perplexity": pytest.approx(math.exp(2.0)),
         "loss": 2.0,
         "bits_per_token": pytest.approx(2.0 / math.log(2)),
+        "bits_per_char": pytest.approx(18.0 / math.log(2) / 12),
+        "bits_per_byte": pytest.approx(18.0 / math.log(2) / 30),
         "tokens": 9,
+        "chars": 12,
+        "bytes": 30,
         "unknown": 1,
     }
+    unmeasured = Evaluation(loss=2.0, tokens=9).as_dict()
+    assert math.isnan(unmeasured["bits_per_char"]) and math.isnan(unmeasured["bits_per_byte"])
 
 
 @pytest.mark.parametrize("text", ["a", ""])

@@ -92,10 +92,7 @@ def new_training(args: argparse.Namespace, engine: Engine) -> None:
         if classifier_config.normalize:
             texts = [normalize(text) for text in texts]
         tokenizer = make_tokenizer(
-            train_config.level,
-            "\n".join(texts),
-            train_config.max_vocab,
-            train_config.min_count,
+            train_config.level, "\n".join(texts), **train_config.tokenizer_settings()
         )
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
     model = Classifier(model_config, len(labels), classifier_config.pooling, seed=train_config.seed)

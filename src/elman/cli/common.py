@@ -78,11 +78,17 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type, command: str) -
 def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] | None = None):
     """``cls`` built from ``base`` values overridden by the flags the user gave."""
     values = dict(base or {})
-    for f in dataclasses.fields(cls):
+    for f in flag_fields(cls):
         given = getattr(args, f.name, None)
         if given is not None:
             values[f.name] = given
     return cls(**values)
+
+
+def flag_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of ``cls`` a flag can set (not those made elsewhere: ModelConfig's
+    vocab_size comes from the vocabulary, whatever --vocab-size says)."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
 
 
 def defaults_text(*groups: dict[str, Any]) -> str:
@@ -150,7 +156,7 @@ def resumed_train_config(
     fixed = [
         f.name
         for cls in (ModelConfig, TrainConfig, *configs)
-        for f in dataclasses.fields(cls)
+        for f in flag_fields(cls)
         if getattr(args, f.name, None) is not None and f.name not in RESUME_OVERRIDES
     ]
     given = [name for name in (*inputs, "out") if getattr(args, name, None)] + fixed

@@ -100,9 +100,7 @@ def new_training(args: argparse.Namespace, engine: Engine) -> Path:
         )
 
     train, valid, test = (parts[role] for role in ROLES)
-    tokenizer = make_tokenizer(
-        train_config.level, train.text, train_config.max_vocab, train_config.min_count
-    )
+    tokenizer = make_tokenizer(train_config.level, train.text, **train_config.tokenizer_settings())
     model_config = dataclasses.replace(model_config, vocab_size=len(tokenizer))
     check_memory(model_config)
     numpy_model = language_model(model_config, condition, data, train, train_config.seed)
@@ -162,7 +160,10 @@ def make_task(
     conditions = None
     if train.conditions is not None:
         conditions = (train.conditions, None if valid is None else valid.conditions)
-    return LanguageModelTask(model, tokenizer, train_ids, valid_ids, config, data, conditions)
+    valid_encoded = None if valid_text is None else tokenizer.encode_text(valid_text)
+    return LanguageModelTask(
+        model, tokenizer, train_ids, valid_ids, config, data, conditions, valid_encoded
+    )
 
 
 def training_data(
@@ -348,8 +349,9 @@ def finish_training(
         if engine is None or engine.primary:
             common.append_metrics(out, {"event": "test", **result.as_dict()})
         print(
-            f"test perplexity {result.perplexity:.2f} ({result.loss:.4f} nats/token, "
-            f"{result.tokens:,} tokens scored, state {model.config.state})"
+            f"test perplexity {result.perplexity:.2f} per token, {result.bits_per_char:.4f} "
+            f"bits per character ({result.loss:.4f} nats/token, {result.tokens:,} tokens "
+            f"scored, {result.unknown:,} of them <unk>, state {model.config.state})"
         )
     print("sample:")
     if ckpt.condition.condition == "label":
@@ -368,13 +370,19 @@ def finish_training(
 def recipe_result(recipe: Recipe, history: list[dict[str, Any]], test: Any) -> str:
     """One line: what the recipe reached, in how long, beside the published figure."""
     minutes = history[-1]["seconds"] / 60 if history else 0.0
-    valid = [r["valid_loss"] for r in history if "valid_loss" in r]
+    valid = [r for r in history if "valid_loss" in r]
     if test is not None:
-        figure = f"test perplexity {test.perplexity:.2f}"
-    elif valid:
         figure = (
-            f"validation loss {min(valid):.4f} nats/token (perplexity {perplexity(min(valid)):.2f})"
+            f"test perplexity {test.perplexity:.2f} per token, {test.bits_per_char:.4f} bits per "
+            "character"
         )
+    elif valid:
+        best = min(valid, key=lambda r: r["valid_loss"])
+        loss = best["valid_loss"]
+        figure = f"validation loss {loss:.4f} nats/token (perplexity {perplexity(loss):.2f}"
+        if best.get("valid_bits_per_char") is not None:
+            figure += f", {best['valid_bits_per_char']:.4f} bits per character"
+        figure += ")"
     else:
         figure = "no held-out figure"
     whole = sum(not r.get("partial") for r in history)
@@ -427,12 +435,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.json:
         print(dumps({**result.as_dict(), **({"dynamic": dynamic} if dynamic else {})}))
         return
-    print(f"perplexity     {result.perplexity:.3f}")
+    print(f"perplexity     {result.perplexity:.3f} per token")
     print(f"cross-entropy  {result.loss:.4f} nats/token, {result.bits_per_token:.4f} bits/token")
+    print(
+        f"bits per char  {result.bits_per_char:.4f} over {result.chars:,} characters, "
+        f"{result.bits_per_byte:.4f} bits per UTF-8 byte over {result.bytes:,}"
+    )
     print(
         f"tokens scored  {result.tokens:,} "
         f"({result.unknown:,} not in the vocabulary, scored as <unk>)"
     )
+    if result.unknown:
+        print(
+            "note: with tokens scored as <unk> the model is spared predicting what they were, "
+            "so these figures flatter it and are not comparable with another model's"
+        )
     if dynamic:
         tuned = ""
         if "tuned_on" in dynamic:
@@ -445,7 +462,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
             f"dynamic evaluation (one stream, an update every {dynamic['bptt']} tokens, "
             f"lr {dynamic['lr']:g}, decay {dynamic['decay']:g}{tuned}):"
         )
-        print(f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens")
+        print(
+            f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens, "
+            f"{dynamic['bits_per_char']:.4f} bits per character"
+        )
 
 
 def evaluation_part(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> Part:
@@ -523,13 +543,18 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
             rate: perplexity(loss) if math.isfinite(loss) else None
             for rate, loss in sorted(losses.items())
         }
-    result = dynamic_eval.dynamic_evaluate_ids(model, tokenizer.encode(text), lr, **settings)
+    encoded = tokenizer.encode_text(text)
+    result = dynamic_eval.dynamic_evaluate_ids(model, encoded.ids, lr, **settings, text=encoded)
     return {
         **report,
         "lr": lr,
         "perplexity": result.perplexity,
         "loss": result.loss,
+        "bits_per_char": result.bits_per_char,
+        "bits_per_byte": result.bits_per_byte,
         "tokens": result.tokens,
+        "chars": result.chars,
+        "bytes": result.bytes,
     }
 
 
@@ -578,7 +603,9 @@ def cmd_score(args: argparse.Namespace) -> None:
                 "text": s.text,
                 "log_prob": s.log_prob,
                 "perplexity": s.perplexity,
+                "bits_per_char": s.bits_per_char,
                 "tokens": s.tokens,
+                "chars": s.chars,
                 "unknown": s.unknown,
             }
             print(dumps(record, ensure_ascii=False))

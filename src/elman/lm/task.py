@@ -17,7 +17,7 @@ import numpy as np
 
 from elman.config import TrainConfig
 from elman.data.batching import Batch, make_batches
-from elman.data.tokenizers import Tokenizer
+from elman.data.tokenizers import EncodedText, Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.conditioned import ConditionedLanguageModel
@@ -46,7 +46,9 @@ def training_ids(
 
 class LanguageModelTask:
     """Batches of B streams (or of lines, with the state reset at each line end),
-    validation perplexity (lower is better), the carried state, the checkpoint.
+    validation perplexity (lower is better) and, given the validation text's
+    ``valid_text`` (``Tokenizer.encode_text``), its bits per character and byte; the
+    carried state, the checkpoint.
 
     A conditioned model (``ConditionedLanguageModel``) gets ``conditions``: for the
     training and the validation text, one condition per line (label ids or vectors).
@@ -65,9 +67,10 @@ class LanguageModelTask:
         config: TrainConfig,
         data: dict[str, Any] | None = None,
         conditions: tuple[np.ndarray, np.ndarray | None] | None = None,
+        valid_text: EncodedText | None = None,
     ) -> None:
         self.model, self.tokenizer, self.config = model, tokenizer, config
-        self.valid_ids, self.data = valid_ids, data
+        self.valid_ids, self.data, self.valid_text = valid_ids, data, valid_text
         self.train_conditions, self.valid_conditions = conditions or (None, None)
         bptt = config.bptt if conditions is None else len(train_ids)  # conditioned: whole lines
         self.batches = make_batches(
@@ -108,8 +111,18 @@ class LanguageModelTask:
             self.tokenizer.eos_id,
             self.valid_conditions,
             config.threads,
+            self.valid_text,
         )
-        return {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
+        figures = {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
+        if self.valid_text is not None:
+            figures.update(
+                bits_per_char=valid.bits_per_char,
+                bits_per_byte=valid.bits_per_byte,
+                chars=valid.chars,
+                bytes=valid.bytes,
+                unknown=valid.unknown,
+            )
+        return figures
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:
         return (-figures["ppl"],)
@@ -119,6 +132,8 @@ class LanguageModelTask:
 
     def describe(self, record: dict[str, Any]) -> str:
         valid = f", valid ppl {record['valid_ppl']:.2f}" if "valid_ppl" in record else ""
+        if record.get("valid_bits_per_char") is not None:
+            valid += f" ({record['valid_bits_per_char']:.4f} bits/char)"
         return f"train ppl {record['train_ppl']:.2f}{valid}"
 
     def save(self, out: Path, info: dict[str, Any]) -> None:
@@ -159,5 +174,6 @@ def train(
     train_ids, valid_ids = training_ids(tokenizer, train_text, valid_text, config)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    task = LanguageModelTask(model, tokenizer, train_ids, valid_ids, config)
+    valid = None if valid_text is None else tokenizer.encode_text(valid_text)
+    task = LanguageModelTask(model, tokenizer, train_ids, valid_ids, config, valid_text=valid)
     return Trainer(task, config, out_dir, progress, resume, catch_signals).run()

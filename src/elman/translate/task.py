@@ -114,7 +114,7 @@ def build(
     translate_config = translate_config or TranslateConfig()
     train_config = train_config or TrainConfig()
     source, target = build_vocabularies(
-        pairs, train_config.level, train_config.max_vocab, train_config.min_count
+        pairs, train_config.level, **train_config.tokenizer_settings()
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(target))
     translate_config = dataclasses.replace(translate_config, source_vocab_size=len(source))

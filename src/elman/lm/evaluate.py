@@ -72,7 +72,7 @@ def covered(batches: StreamBatches | LineBatches, text: EncodedText) -> tuple[in
     """The characters and bytes the tokens ``batches`` score write: every token after
     the first of the text for streams (the first is read, never predicted), every token
     for lines read from a line start."""
-    first = 1 if isinstance(batches, StreamBatches) else 0
+    first = batches.unscored
     return int(text.chars[first:].sum()), int(text.bytes[first:].sum())
 
 

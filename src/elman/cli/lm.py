@@ -714,7 +714,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--length",
         type=int,
         metavar="N",
-        help="tokens to generate (default: 300 chars or 60 words)",
+        help="tokens to generate (default: 300 characters, 60 words or 150 subword pieces)",
     )
     p.add_argument(
         "--count",

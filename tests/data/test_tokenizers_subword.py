@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import unicodedata
 from collections import Counter
 
@@ -164,6 +167,24 @@ def test_same_text_and_settings_give_a_byte_identical_model():
         first = SubwordTokenizer.fit(TEXT, algorithm, 320)
         second = SubwordTokenizer.fit(TEXT, algorithm, 320)
         assert first.files()["model"] == second.files()["model"]
+
+
+def test_another_process_learns_the_same_model():
+    """What a data-parallel run relies on: each process learns its own, all alike."""
+    code = (
+        "import hashlib, sys; from elman.data.tokenizers import SubwordTokenizer; "
+        "text = sys.stdin.read(); "
+        "print(hashlib.sha256(SubwordTokenizer.fit(text, vocab_size=330).model).hexdigest())"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        input=TEXT,
+        capture_output=True,
+        encoding="utf-8",
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+        check=True,
+    )
+    assert result.stdout.strip() == hashlib.sha256(UNIGRAM.model).hexdigest()
 
 
 def test_default_is_unigram_of_8000():

@@ -18,6 +18,7 @@ tagger); ``elman.save`` writes a language model's.
 from elman.config import ModelConfig, TrainConfig
 from elman.data import (
     CharTokenizer,
+    SubwordTokenizer,
     Tokenizer,
     WordTokenizer,
     read_text,
@@ -42,6 +43,7 @@ __all__ = [
     "LanguageModel",
     "LineScore",
     "ModelConfig",
+    "SubwordTokenizer",
     "TrainConfig",
     "Tokenizer",
     "WordTokenizer",

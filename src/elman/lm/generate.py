@@ -166,7 +166,7 @@ class LineScore:
         return -self.log_prob / math.log(2) / self.bytes if self.bytes else math.nan
 
 
-def encode_line(tokenizer: Tokenizer, line: str) -> EncodedText:
+def scored_line(tokenizer: Tokenizer, line: str) -> EncodedText:
     """The ids ``line_log_probs`` predicts for one line (``Tokenizer.encode_line``: its
     tokens and its line end, when the vocabulary has one), with what each writes."""
     ids = tokenizer.encode_line(line)
@@ -201,6 +201,6 @@ def score(
     for line in lines:
         line = line.rstrip("\n")
         logp = line_log_probs(model, tokenizer, line, condition)
-        text = encode_line(tokenizer, line)
+        text = scored_line(tokenizer, line)
         chars, nbytes = int(text.chars.sum()), int(text.bytes.sum())
         yield LineScore(line, float(logp.sum()), len(logp), text.unknown, chars, nbytes)

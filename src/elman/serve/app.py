@@ -53,7 +53,7 @@ from elman.classify.evaluate import predict_proba
 from elman.data.conllu import Sentence
 from elman.errors import ElmanError
 from elman.insight.units import states_of
-from elman.lm.generate import LineScore, encode_line, line_log_probs, stream
+from elman.lm.generate import LineScore, line_log_probs, scored_line, stream
 from elman.strict_json import dumps
 from elman.tag.data import encode as encode_sentences
 from elman.tag.evaluate import predict_ids
@@ -250,7 +250,7 @@ def score(body: dict[str, Any], served: Served) -> Any:
 
     def work() -> dict[str, Any]:
         logp = line_log_probs(ckpt.model, ckpt.tokenizer, text)
-        encoded = encode_line(ckpt.tokenizer, text.rstrip("\n"))
+        encoded = scored_line(ckpt.tokenizer, text.rstrip("\n"))
         chars, nbytes = int(encoded.chars.sum()), int(encoded.bytes.sum())
         line = LineScore(text, float(logp.sum()), len(logp), encoded.unknown, chars, nbytes)
         return {

@@ -236,7 +236,7 @@ class TrainConfig:
         default=0,
         metadata=field_help(
             "--level subword: the pieces to learn, <unk>, the line end and the 256 bytes "
-            "included (0: 8000)",
+            "included (0: 16000, or as many as the training text can give if fewer)",
             kinds=TEXT_READERS,
         ),
     )

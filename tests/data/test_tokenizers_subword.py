@@ -19,7 +19,7 @@ import sentencepiece as spm
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elman.data import load_vocab, make_tokenizer, save_vocab, tokenizer_from_json
+from elman.data import load_vocab, make_tokenizer, save_vocab, tokenizer_from_json, tokenizers
 from elman.data.tokenizers import (
     BYTES,
     METASPACE,
@@ -187,12 +187,13 @@ def test_another_process_learns_the_same_model():
     assert result.stdout.strip() == hashlib.sha256(UNIGRAM.model).hexdigest()
 
 
-def test_default_is_unigram_of_8000():
-    """Asked for the default size, sentencepiece is asked for 8,000 pieces (more than
-    this text can give)."""
-    assert UNIGRAM.algorithm == "unigram"
-    with pytest.raises(ElmanError, match="--vocab-size 8,000 is more than the training text"):
-        make_tokenizer("subword", TEXT)
+def test_the_default_is_16000_unigram_pieces_or_all_the_text_can_give(monkeypatch):
+    """No size asked: DEFAULT_PIECES if the text can give them (here made 330), else every
+    piece it can (345 of this text); a size asked is exact (the test below)."""
+    assert UNIGRAM.algorithm == "unigram" and tokenizers.DEFAULT_PIECES == 16_000
+    assert len(make_tokenizer("subword", TEXT)) == 345
+    monkeypatch.setattr(tokenizers, "DEFAULT_PIECES", 330)
+    assert make_tokenizer("subword", TEXT).tokens == UNIGRAM.tokens
 
 
 @pytest.mark.parametrize(

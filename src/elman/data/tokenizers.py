@@ -470,7 +470,10 @@ class WordTokenizer(Tokenizer):
 # Sentencepiece writes a space as this "meta symbol" (U+2581) and reads it back as one.
 METASPACE = "\u2581"
 ALGORITHMS = ("unigram", "bpe")
-DEFAULT_PIECES = 8_000
+# The best of 2,000, 4,000, 8,000, 16,000 and 32,000 for a language model of Korean
+# movie reviews in bits per character (docs/tokens.md); a text that cannot give that many
+# gets as many as it can.
+DEFAULT_PIECES = 16_000
 BYTES = 256
 # Sentencepiece's own training threads. Its statistics are summed per thread, so the
 # model it learns depends on their number (a run with 1 thread and one with 16 learn
@@ -553,8 +556,10 @@ class SubwordTokenizer(Tokenizer):
     def fit(  # type: ignore[override]
         cls, text: str, subword: str = "", vocab_size: int = 0, normalize: str = "NFC"
     ) -> SubwordTokenizer:
-        """Learn ``vocab_size`` pieces (0: ``DEFAULT_PIECES``) from training text with
-        sentencepiece's ``subword`` algorithm ("unigram" or "bpe"; empty: unigram).
+        """Learn ``vocab_size`` pieces from training text with sentencepiece's ``subword``
+        algorithm ("unigram" or "bpe"; empty: unigram). ``vocab_size`` 0 asks for
+        ``DEFAULT_PIECES``, or as many as the text can give if that is fewer; a size
+        given is exact, and refused if the text cannot give it.
 
         Each line is a sentence (split again at any ▁ of the text), handed over from
         memory; no file is written. Sentencepiece keeps a piece of their own for the
@@ -579,6 +584,7 @@ class SubwordTokenizer(Tokenizer):
                 model_writer=model,
                 model_type=algorithm,
                 vocab_size=size,
+                hard_vocab_limit=bool(vocab_size),  # the default is a most, not a must
                 byte_fallback=True,
                 user_defined_symbols=["\n"],
                 unk_id=0,

@@ -437,8 +437,11 @@ def test_a_validation_mid_epoch_does_not_move_the_plateau_rule(tmp_path, monkeyp
     monkeypatch.setattr(
         sys.modules["elman.lm.task"],
         "evaluate_ids",
-        lambda *args: types.SimpleNamespace(loss=0.0, perplexity=next(scripted), tokens=5),
-    )
+        lambda *args: types.SimpleNamespace(
+            loss=0.0, perplexity=next(scripted), tokens=5, bits_per_char=1.0, bits_per_byte=1.0,
+            chars=5, bytes=5, unknown=0,
+        ),
+    )  # fmt: skip
     cut = dataclasses.replace(config, epochs=0, max_steps=10)
     train(make_model(tok, 16, 8), tok, text, "abcab\n", cut, out_dir=tmp_path, progress=False)
     history = train(make_model(tok, 16, 8), tok, text, "abcab\n", config, out_dir=tmp_path,

@@ -25,7 +25,10 @@ __getattr__, __dir__ = exports(
     __name__,
     {
         "elman.config": "ModelConfig TokenizerConfig TrainConfig",
-        "elman.data": "CharTokenizer Tokenizer WordTokenizer read_text split_text tiny_shakespeare",
+        "elman.data": (
+            "CharTokenizer EncodedText SubwordTokenizer Tokenizer WordTokenizer read_text "
+            "split_text tiny_shakespeare"
+        ),
         "elman.errors": "ElmanError",
         "elman.kinds": "load resume",
         "elman.lm.checkpoint": "Checkpoint save",

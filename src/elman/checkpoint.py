@@ -5,6 +5,8 @@
                             every other file of the checkpoint ("files")
     DIR/vocab.json          the first vocabulary, its tokens id by id
     DIR/vocab-NAME.json     any further vocabulary (a translator has two)
+    DIR/vocab.model, ...    files a vocabulary needs beside it (a subword vocabulary's
+                            sentencepiece model), their sha256 in config.json ("files")
     DIR/model.safetensors   every parameter under its name
     DIR/NAME                any further file a kind keeps (``write_checkpoint``'s ``files``)
 
@@ -54,7 +56,14 @@ import safetensors
 import safetensors.numpy
 
 from elman import registry
-from elman.data.tokenizers import Tokenizer, load_vocab, save_vocab, tokenizer_from_json
+from elman.data.tokenizers import (
+    FileReader,
+    Tokenizer,
+    extra_file,
+    load_vocab,
+    save_vocab,
+    tokenizer_from_json,
+)
 from elman.errors import ElmanError
 from elman.strict_json import dumps
 
@@ -112,8 +121,9 @@ def write_checkpoint(
     """Write any kind of model, replacing the checkpoint in ``directory`` whole (see the
     module doc): ``config.json`` (format, version, ``kind``, the JSON ``sections``, the
     vocabulary files by name, every other file's SHA-256), one vocabulary file per entry
-    of ``vocabularies``, ``model.safetensors`` (float32) and each of ``files`` (a name
-    without a directory, not starting with "."; e.g. a tokenizer's model) as given.
+    of ``vocabularies`` with the files it needs beside it (``vocabulary_files``: a
+    subword vocabulary's sentencepiece model), ``model.safetensors`` (float32) and each
+    of ``files`` (a name without a directory, not starting with ".") as given.
 
     A kill at any moment leaves the old checkpoint or the new one; an error (a full disk)
     leaves the old one and nothing else, and says so.
@@ -132,7 +142,7 @@ def write_checkpoint(
             for name, tokenizer in vocabularies.items()
         },
     }
-    for name, data in (files or {}).items():
+    for name, data in {**vocabulary_files(vocabularies, vocab_files), **(files or {})}.items():
         if name in writers or name == CONFIG_FILE or not _plain(name):
             raise ValueError(f"{name!r} cannot name a further file of a checkpoint")
         writers[name] = lambda path, data=data: _write(path, data)
@@ -268,6 +278,16 @@ def _reached(step: str) -> None:
 def sections_of(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """A checkpoint's settings (section -> config dataclass) as its config.json sections."""
     return {section: dataclasses.asdict(config) for section, config in settings.items()}
+
+
+def vocabulary_files(vocabularies: dict[str, Tokenizer], files: dict[str, str]) -> dict[str, bytes]:
+    """The files the vocabularies need beside them (``Tokenizer.files``), by file name:
+    vocab.model beside vocab.json (``extra_file``)."""
+    return {
+        extra_file(files[name], key): data
+        for name, tokenizer in vocabularies.items()
+        for key, data in tokenizer.files().items()
+    }
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -427,7 +447,10 @@ def read_checkpoint(
                 raise
             continue  # a save replaced the checkpoint while it was read: read the new one
         tokenizers = {
-            name: _vocabulary(contents.pop(file), directory / file) for name, file in files.items()
+            name: _vocabulary(
+                contents.pop(file), directory / file, _reader(contents, directory, file)
+            )
+            for name, file in files.items()
         }
         tensors = _tensors(contents.pop(WEIGHTS_FILE), directory / WEIGHTS_FILE)
         return CheckpointFiles(config, tokenizers, tensors, contents)
@@ -516,7 +539,23 @@ def _read_listed(directory: Path, listed: dict[str, str]) -> dict[str, bytes]:
     return contents
 
 
-def _vocabulary(data: bytes, path: Path) -> Tokenizer:
+def _reader(contents: dict[str, bytes], directory: Path, vocab: str) -> FileReader:
+    """Reads (and takes out of ``contents``) the files vocabulary file ``vocab`` needs
+    beside it, already checked by their hashes."""
+
+    def read(key: str) -> bytes:
+        name = extra_file(vocab, key)
+        if name not in contents:
+            raise ElmanError(
+                f"{directory / CONFIG_FILE} records no sha256 for {name}, which {vocab} needs; "
+                "the checkpoint is damaged, retrain or restore it."
+            )
+        return contents.pop(name)
+
+    return read
+
+
+def _vocabulary(data: bytes, path: Path, read_file: FileReader) -> Tokenizer:
     """The vocabulary a checkpoint's file holds (as ``load_vocab`` reads it)."""
     try:
         value = json.loads(data.decode("utf-8"))
@@ -525,7 +564,7 @@ def _vocabulary(data: bytes, path: Path) -> Tokenizer:
             f"{path} is not a valid vocabulary (cannot read it as JSON: {e}); restore it or "
             "train again."
         ) from None
-    return tokenizer_from_json(value, str(path))
+    return tokenizer_from_json(value, str(path), read_file)
 
 
 def _tensors(data: bytes, path: Path) -> dict[str, np.ndarray]:

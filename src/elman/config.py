@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from elman.data.tokenizers import TOKENIZERS, Tokenizer, make_tokenizer
+from elman.data.tokenizers import ALGORITHMS, TOKENIZERS, Tokenizer, make_tokenizer
 from elman.errors import ElmanError
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru")
 DROPOUT_KINDS = ("standard", "locked")
-LEVELS = tuple(TOKENIZERS)
+LEVELS = TOKENIZERS.keys()  # a live view: a tokenizer registered later is a level too
 OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
 
@@ -86,28 +87,72 @@ class TokenizerConfig:
 
     level: str = field(
         default="char",
-        metadata=field_help("tokens: characters or whitespace-separated words", choices=LEVELS),
+        metadata=field_help(
+            "tokens: characters, whitespace-separated words, or subword pieces learned from "
+            "the training text (sentencepiece)",
+            choices=LEVELS,
+        ),
     )
     max_vocab: int = field(
         default=0,
         metadata=field_help(
-            "keep only the N most frequent training tokens, the rest become <unk> (0: keep all)"
+            "char and word levels: keep only the N most frequent training tokens, the rest "
+            "become <unk> (0: keep all)"
         ),
     )
     min_count: int = field(
-        default=1, metadata=field_help("tokens seen fewer times in training become <unk>")
+        default=1,
+        metadata=field_help("char and word levels: tokens seen fewer times become <unk>"),
+    )
+    subword: str = field(
+        default="",
+        metadata=field_help(
+            "--level subword: how the pieces are learned, the unigram language model (Kudo "
+            "2018) or byte-pair encoding (Sennrich et al. 2016) (empty: unigram)",
+            choices=ALGORITHMS,
+        ),
+    )
+    vocab_size: int = field(
+        default=0,
+        metadata=field_help(
+            "--level subword: the pieces to learn, <unk>, the line end and the 256 bytes "
+            "included (0: 16000, or as many as the training text can give if fewer)"
+        ),
     )
 
     def __post_init__(self) -> None:
         require_choice("level", self.level, LEVELS)
-        if self.max_vocab < 0:
-            raise ElmanError(f"--max-vocab must be zero or positive, got {self.max_vocab}.")
+        if self.subword:
+            require_choice("subword", self.subword, ALGORITHMS)
+        for name in ("max_vocab", "vocab_size"):
+            if getattr(self, name) < 0:
+                value = getattr(self, name)
+                raise ElmanError(f"--{_flag(name)} must be zero or positive, got {value}.")
         if self.min_count < 1:
             raise ElmanError(f"--min-count must be at least 1, got {self.min_count}.")
+        self._check_tokenizer_settings()
+
+    def _check_tokenizer_settings(self) -> None:
+        """Refuse a tokenizer setting the level does not take (``Tokenizer.settings``):
+        --subword for characters, --max-vocab for subword pieces, ..."""
+        takes = TOKENIZERS[self.level].settings
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in sorted({name for cls in TOKENIZERS.values() for name in cls.settings}):
+            if name not in takes and getattr(self, name) != defaults[name]:
+                levels = [level for level, cls in TOKENIZERS.items() if name in cls.settings]
+                raise ElmanError(
+                    f"--{_flag(name)} is a setting of --level {' and '.join(levels)}, and this "
+                    f"run reads {self.level} tokens; drop --{_flag(name)} or use --level "
+                    f"{levels[0]}."
+                )
+
+    def tokenizer_settings(self) -> dict[str, Any]:
+        """The settings the level's tokenizer is fitted with (``make_tokenizer``)."""
+        return {name: getattr(self, name) for name in TOKENIZERS[self.level].settings}
 
     def fit(self, text: str) -> Tokenizer:
-        """The tokenizer of this level and these limits, fitted on training text."""
-        return make_tokenizer(self.level, text, self.max_vocab, self.min_count)
+        """The tokenizer of this level and these settings, fitted on training text."""
+        return make_tokenizer(self.level, text, **self.tokenizer_settings())
 
 
 @dataclass
@@ -326,6 +371,6 @@ def require_finite_fields(config: Any) -> None:
         require_finite(f.name, getattr(config, f.name))
 
 
-def require_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+def require_choice(name: str, value: str, choices: Collection[str]) -> None:
     if value not in choices:
         raise ElmanError(f"--{_flag(name)} must be one of {', '.join(choices)}, got {value!r}.")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_resume import saved_step, wait_for_step
+from tests.cli.test_subword import REVIEWS, labelled, mirrored_pairs
 
 SMS = "".join(
     f"ham\tok see you at {i % 9} then\nspam\tWIN {i} CASH NOW call 0800{i % 7}\n"
@@ -90,7 +91,29 @@ KINDS = {
             "2",
         ],
     ),  # fmt: skip
-}
+    # Subword pieces: the sentencepiece model is learned once, at the start, and kept.
+    "lm-subword": (
+        "reviews.txt",
+        REVIEWS,
+        ["train", "--train"],
+        ["--level", "subword", "--vocab-size", "320", "--embed", "8", "--hidden", "16",
+         "--batch", "4", "--bptt", "16", "--epochs", "2", "--dropout", "0.3"],
+    ),
+    "classify-subword": (
+        "reviews.tsv",
+        labelled(REVIEWS),
+        ["classify", "train", "--data"],
+        ["--level", "subword", "--vocab-size", "310", "--embed", "8", "--hidden", "16",
+         "--batch", "8", "--epochs", "3", "--dropout", "0.3"],
+    ),
+    "translate-subword": (
+        "pairs.tsv",
+        mirrored_pairs(),
+        ["translate", "train", "--data"],
+        ["--level", "subword", "--vocab-size", "300", "--embed", "8", "--hidden", "8",
+         "--batch", "4", "--epochs", "3", "--attention", "dot", "--beam", "2"],
+    ),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
@@ -108,7 +131,7 @@ def test_sigkill_then_resume_writes_the_same_files_as_an_unbroken_run(kind, tmp_
     cut.send_signal(signal.SIGKILL)
     cut.wait()
     assert 6 <= saved_step(tmp_path / "killed") < records(tmp_path / "whole")[-2]["step"]
-    resumed = run_elman(*command[:2], "--resume", tmp_path / "killed", cwd=tmp_path)
+    resumed = run_elman(*command[:-1], "--resume", tmp_path / "killed", cwd=tmp_path)
     _, stderr = resumed.communicate(timeout=120)
     assert resumed.returncode == 0, stderr
 
@@ -127,8 +150,8 @@ def test_resume_refuses_new_settings_and_changed_data(kind, tmp_path):
     out = tmp_path / "run"
     first = run_elman(*command, data, "--out", out, *settings, "--max-steps", "2", cwd=tmp_path)
     assert first.wait() == 0, first.stderr.read()
-    hidden = run_elman(*command[:2], "--resume", out, "--hidden", "32", cwd=tmp_path)
+    hidden = run_elman(*command[:-1], "--resume", out, "--hidden", "32", cwd=tmp_path)
     assert hidden.wait() == 2 and "takes no --hidden" in hidden.stderr.read()
     data.write_text(text + text.splitlines(keepends=True)[0], encoding="utf-8")
-    changed = run_elman(*command[:2], "--resume", out, "--max-steps", "4", cwd=tmp_path)
+    changed = run_elman(*command[:-1], "--resume", out, "--max-steps", "4", cwd=tmp_path)
     assert changed.wait() == 2 and "changed since the run" in changed.stderr.read()

@@ -9,15 +9,17 @@ import pytest
 
 import elman
 from elman import insight
+from elman.data.tokenizers import SubwordTokenizer
 from elman.errors import ElmanError
 from elman.insight.units import count_tokens, pieces, read_feature
 from elman.nn import log_softmax
+from tests.data.test_tokenizers_subword import corpus
 from tests.insight.conftest import HELD_OUT, TOKENIZER
 
 
 def features_of(text, tokenizer=None):
     tokenizer = tokenizer or elman.CharTokenizer.fit(text)
-    return insight.text_features(tokenizer.tokenize(text), words=tokenizer.level == "word")
+    return insight.text_features([tokenizer.surface(t) for t in tokenizer.tokenize(text)])
 
 
 def test_character_features_worked_by_hand():
@@ -49,6 +51,19 @@ def test_word_features():
     assert f["line_position"].tolist() == [0, 1, 2, 3, 4, 5, 0, 1]
     assert f["line_length"].tolist() == [6] * 6 + [2, 2]
     assert f["digit"].tolist() == [0, 0, 0, 0, 1, 0, 0, 0]
+
+
+def test_subword_features():
+    """A piece starting with sentencepiece's ▁ (a space) starts a word; bytes of one
+    character are no word starts after the first."""
+    tok = SubwordTokenizer.fit(corpus(100), vocab_size=320)
+    text = "영화 정말 😀\n"
+    tokens = tok.tokenize(text)
+    f = features_of(text, tok)
+    starts = [i for i, t in enumerate(tokens) if f["word_start"][i]]
+    assert [tokens[i] for i in starts] == [tokens[0], tok.tokenize(" 정말")[0], "<0xF0>"]
+    assert f["hangul"].tolist() == [any("\uac00" <= c <= "\ud7a3" for c in t) for t in tokens]
+    assert f["line_length"].tolist() == [len(tokens)] * len(tokens)
 
 
 def test_correlations_match_numpy_and_ranking_is_best_first():

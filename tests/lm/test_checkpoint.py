@@ -13,13 +13,15 @@ import pytest
 import safetensors.numpy
 
 from elman import checkpoint as files
-from elman.config import ModelConfig
+from elman.config import ModelConfig, TokenizerConfig
 from elman.data import CharTokenizer, WordTokenizer
+from elman.data.tokenizers import SubwordTokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
-from elman.lm.config import LanguageModelTrainConfig
+from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.lm.generate import generate
-from elman.lm.model import LanguageModel, LanguageModelConfig
+from elman.lm.model import LanguageModel
+from tests.data.test_tokenizers_subword import corpus
 
 TEXT = "안녕하세요, 세계!\nthe quick brown fox\n"
 FILES = {"config.json", "vocab.json", "model.safetensors"}
@@ -374,3 +376,54 @@ def test_adaptive_softmax_round_trip(tmp_path):
     ids = tok.encode("the quick brown fox\n")[None, :]
     assert np.array_equal(ckpt.model.logits(ids)[0], model.logits(ids)[0])
     assert generate(ckpt.model, tok, "the", 20, seed=3) == generate(model, tok, "the", 20, seed=3)
+
+
+@pytest.fixture
+def subword_saved(tmp_path):
+    tok = SubwordTokenizer.fit(corpus(100), vocab_size=320)
+    model = LanguageModel(ModelConfig(vocab_size=len(tok), embed=6, hidden=8), seed=1)
+    tokenizer_config = TokenizerConfig(level="subword", vocab_size=320)
+    checkpoint.save(tmp_path / "ckpt", model, tok, tokenizer_config=tokenizer_config)
+    return tmp_path / "ckpt", model, tok
+
+
+def test_a_subword_vocabulary_keeps_its_model_beside_it_with_its_hash(subword_saved):
+    """vocab.model is sentencepiece's own file; config.json records its sha256 (files)
+    beside the other files', and a character or word checkpoint has no such file."""
+    directory, model, tok = subword_saved
+    assert {p.name for p in directory.iterdir()} == FILES | {"vocab.model"}
+    data = (directory / "vocab.model").read_bytes()
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    assert data == tok.files()["model"]
+    assert config["files"]["vocab.model"] == hashlib.sha256(data).hexdigest()
+    ckpt = checkpoint.load(directory)
+    assert (
+        ckpt.tokenizer == tok
+        and ckpt.tokenizer.encode("영화 😀").tolist() == tok.encode("영화 😀").tolist()
+    )
+    assert generate(ckpt.model, ckpt.tokenizer, "영화", 20, seed=2) == generate(
+        model, tok, "영화", 20, seed=2
+    )
+    char_model, char_tok = make()
+    checkpoint.save(directory.parent / "char", char_model, char_tok)
+    char_files = json.loads((directory.parent / "char" / "config.json").read_text())["files"]
+    assert set(char_files) == {"vocab.json", "model.safetensors"}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: (d / "vocab.model").write_bytes(b"\0" + (d / "vocab.model").read_bytes()),
+         "vocab.model is damaged: its content does not match the hash recorded in config.json"),
+        (lambda d: (d / "vocab.model").unlink(), "vocab.model is missing"),
+        (lambda d: edit_config(d, lambda c: c["files"].pop("vocab.model")),
+         "records no sha256 for vocab.model"),
+        (lambda d: edit_config(d, lambda c: c.update(files=["vocab.model"])),
+         r"'files' is \['vocab.model'\], expected the SHA-256"),
+    ],
+)  # fmt: skip
+def test_a_damaged_or_unrecorded_sentencepiece_model_is_refused(subword_saved, damage, message):
+    directory, _, _ = subword_saved
+    damage(directory)
+    with pytest.raises(ElmanError, match=message):
+        checkpoint.load(directory)

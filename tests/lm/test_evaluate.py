@@ -130,14 +130,23 @@ def test_unknown_tokens_are_counted_and_scored_as_unk():
 
 
 def test_as_dict_is_consistent():
-    d = Evaluation(loss=2.0, tokens=9, unknown=1).as_dict()
+    """Bits per character and byte: the loss summed over the tokens, in bits, over the
+    characters (bytes) they write; not measured (0 characters), NaN, which JSON writes
+    as null."""
+    d = Evaluation(loss=2.0, tokens=9, unknown=1, chars=12, bytes=30).as_dict()
     assert d == {
         "perplexity": pytest.approx(math.exp(2.0)),
         "loss": 2.0,
         "bits_per_token": pytest.approx(2.0 / math.log(2)),
+        "bits_per_char": pytest.approx(18.0 / math.log(2) / 12),
+        "bits_per_byte": pytest.approx(18.0 / math.log(2) / 30),
         "tokens": 9,
+        "chars": 12,
+        "bytes": 30,
         "unknown": 1,
     }
+    unmeasured = Evaluation(loss=2.0, tokens=9).as_dict()
+    assert math.isnan(unmeasured["bits_per_char"]) and math.isnan(unmeasured["bits_per_byte"])
 
 
 @pytest.mark.parametrize("text", ["a", ""])
@@ -172,3 +181,27 @@ def test_evaluation_runs_with_the_blas_threads_asked_for(threads, blas_at_two_th
     assert len(seen) > first
     assert seen == [{threads}] * len(seen) if threads else seen[:first] == [{1}] * first
     assert blas_at_two_threads() == {2}
+
+
+@pytest.mark.parametrize("batch", [1, 3, 10])
+def test_bits_per_character_cover_every_character_but_the_first_at_any_stream_count(batch):
+    """Streams score every token after the text's first, so every character after it
+    counts, however many streams; in one stream, the loss of one pass over the text."""
+    text = TEXT + "안녕 😀\n"
+    tok = CharTokenizer.fit(text)
+    model = make_model(len(tok))
+    result = evaluate(model, tok, text, batch=batch, bptt=5)
+    assert (result.chars, result.bytes) == (len(text) - 1, len(text.encode()) - 1)
+    bits = result.loss * result.tokens / math.log(2)
+    assert result.bits_per_char == pytest.approx(bits / (len(text) - 1), rel=1e-12)
+    assert result.bits_per_byte == pytest.approx(bits / (len(text.encode()) - 1), rel=1e-12)
+    if batch == 1:
+        direct = direct_loss(model, tok.encode(text)) * (len(text) - 1) / math.log(2)
+        assert bits == pytest.approx(direct, rel=1e-9)
+
+
+def test_bits_per_character_count_what_an_unknown_word_stands_for():
+    tok = WordTokenizer.fit("the cat\n")
+    result = evaluate(make_model(len(tok)), tok, "the elephant cat\n", batch=1)
+    assert result.unknown == 1
+    assert result.chars == len(" elephant cat\n")  # "the" is read, not predicted

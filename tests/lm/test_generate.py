@@ -8,10 +8,12 @@ import pytest
 from elman import blas
 from elman.config import ModelConfig
 from elman.data import CharTokenizer, WordTokenizer
+from elman.data.tokenizers import SubwordTokenizer
 from elman.errors import ElmanError
 from elman.lm.generate import encode_prompt, generate, score, stream
 from elman.lm.model import LanguageModel
 from elman.nn import log_softmax
+from tests.data.test_tokenizers_subword import corpus
 
 TEXT = "the quick brown fox jumps over the lazy dog\nthe dog sleeps\n"
 
@@ -220,3 +222,34 @@ def test_sampling_chooses_its_blas_threads_and_gives_the_count_back(
     first = blas.WARMUP + blas.SAMPLES
     assert len(seen) > first and seen[:first] == [{1}] * first
     assert blas_at_two_threads() == {2}
+
+
+def scripted(monkeypatch, ids):
+    """Sampling that returns ``ids`` in turn, whatever the logits."""
+    queue = list(ids)
+    monkeypatch.setattr("elman.lm.generate.sample_next", lambda *args: queue.pop(0))
+
+
+def test_subword_pieces_of_a_character_wait_until_it_is_whole(monkeypatch):
+    """A character written as byte pieces shows when its last byte is sampled, whole, and
+    the pieces still add up to the text of every sampled id; a sample cut inside a
+    character ends with what decode makes of its bytes."""
+    tok = SubwordTokenizer.fit(corpus(100), vocab_size=320)
+    model = make_model(tok)
+    text = "😀 영화 뷁!"
+    ids = tok.encode(text).tolist()
+    assert len(ids) > len(text)  # bytes
+    scripted(monkeypatch, ids)
+    pieces = list(stream(model, tok, "", len(ids)))
+    assert "".join(pieces) == text
+    assert pieces[0] == "😀" and all(piece and "\ufffd" not in piece for piece in pieces)
+    scripted(monkeypatch, ids[:2])
+    assert list(stream(model, tok, "", 2)) == [tok.decode(ids[:2])]
+
+
+def test_subword_lines_score_their_characters():
+    tok = SubwordTokenizer.fit(corpus(100), vocab_size=320)
+    (s,) = score(make_model(tok), tok, ["영화 😀"])
+    assert (s.chars, s.bytes, s.unknown) == (len("영화 😀\n"), len("영화 😀\n".encode()), 0)
+    assert s.tokens == len(tok.encode("영화 😀\n"))
+    assert s.bits_per_char == pytest.approx(-s.log_prob / math.log(2) / s.chars)

@@ -9,11 +9,18 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="ONNX export needs the onnx package")
 ort = pytest.importorskip("onnxruntime", reason="the ONNX tests run the model in onnxruntime")
 
-from elman.data.tokenizers import CharTokenizer, WordTokenizer  # noqa: E402
+import sentencepiece as spm  # noqa: E402
+
+from elman.config import ModelConfig  # noqa: E402
+from elman.data.tokenizers import CharTokenizer, SubwordTokenizer, WordTokenizer  # noqa: E402
 from elman.lm import checkpoint  # noqa: E402
-from elman.lm.config import LanguageModelConfig  # noqa: E402
+from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig  # noqa: E402
+from elman.lm.evaluate import evaluate  # noqa: E402
+from elman.lm.kind import train  # noqa: E402
 from elman.lm.model import LanguageModel  # noqa: E402
+from elman.nn import log_softmax  # noqa: E402
 from elman.onnx_export import export  # noqa: E402
+from tests.data.test_tokenizers_subword import corpus  # noqa: E402
 
 TEXT = "".join(
     f"line {i}: the quick brown fox jumps over the lazy dog {i % 7}\n" for i in range(20)
@@ -70,6 +77,37 @@ def test_fifty_generation_steps_equal_elmans(tmp_path, settings):
         for name, value in expected.items():
             np.testing.assert_allclose(feeds[name], value, rtol=0, atol=1e-5)
         tokens = rng.integers(0, len(tokenizer), 2)  # any ids: the model's own or not
+
+
+def test_a_subword_checkpoint_evaluates_alike_in_numpy_torch_and_onnx(tmp_path):
+    """A trained subword model: elman's bits per character (NumPy), the same through the
+    torch backend, and the same summed from onnxruntime's logits with the sentencepiece
+    model written beside the export, to 1e-5."""
+    torch_backend = pytest.importorskip("elman.torch_backend", reason="needs torch")
+    train_text, valid_text = corpus(200), corpus(30)
+    tokenizer = SubwordTokenizer.fit(train_text, vocab_size=320)
+    config = ModelConfig(vocab_size=len(tokenizer), embed=12, hidden=16, layers=2, cell="lstm")
+    train_config = LanguageModelTrainConfig(batch=4, bptt=16, max_steps=30)
+    model = LanguageModel(config, seed=0)
+    train(model, tokenizer, train_text, None, train_config, tmp_path / "ckpt", progress=False)
+    loaded = checkpoint.load(tmp_path / "ckpt")
+    numpy_figure = evaluate(loaded.model, tokenizer, valid_text, batch=1, bptt=1000)
+    torch_model = torch_backend.TorchLanguageModel(loaded.model)
+    torch_figure = evaluate(torch_model, tokenizer, valid_text, batch=1, bptt=1000)
+
+    export(tmp_path / "ckpt", tmp_path / "model.onnx")
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "model.model"))
+    ids = np.array(sp.encode(valid_text))
+    zeros = state_arrays(loaded.model, loaded.model.initial_state(1))
+    (logits,) = session.run(["logits"], {"input_ids": ids[None, :-1], **zeros})
+    logp = log_softmax(logits[0].astype(np.float64))
+    nats = -logp[np.arange(len(ids) - 1), ids[1:]].sum()
+    onnx_figure = nats / np.log(2) / (len(valid_text) - len(sp.decode(ids[:1].tolist())))
+
+    assert numpy_figure.chars == len(valid_text) - len(sp.decode(ids[:1].tolist()))
+    assert torch_figure.bits_per_char == pytest.approx(numpy_figure.bits_per_char, rel=1e-5)
+    assert onnx_figure == pytest.approx(numpy_figure.bits_per_char, rel=1e-5)
 
 
 def test_a_whole_sequence_at_once_and_the_json_beside_it(tmp_path):

@@ -17,9 +17,14 @@ require_module("httpx2", "Starlette's test client needs httpx2: pip install http
 from starlette.testclient import TestClient  # noqa: E402
 
 from elman import kinds  # noqa: E402
+from elman.config import ModelConfig  # noqa: E402
+from elman.data.tokenizers import SubwordTokenizer  # noqa: E402
+from elman.lm.checkpoint import Checkpoint  # noqa: E402
 from elman.lm.generate import generate, score  # noqa: E402
+from elman.lm.model import LanguageModel  # noqa: E402
 from elman.serve.app import MAX_BODY, MAX_LENGTH, Served, create_app  # noqa: E402
 from elman.translate.decode import translate_ids  # noqa: E402
+from tests.data.test_tokenizers_subword import corpus  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +77,23 @@ def test_generate_streams_one_event_per_token(client, served):
     assert plain["text"] == events[-1]["text"]
 
 
+def test_a_subword_model_streams_whole_characters(monkeypatch):
+    """The bytes of a character the pieces lack are one event, when the last one is
+    sampled: an event never holds part of a character."""
+    tok = SubwordTokenizer.fit(corpus(100), vocab_size=320)
+    model = LanguageModel(ModelConfig(vocab_size=len(tok), embed=8, hidden=8), seed=0)
+    ids = tok.encode("영화 😀 뷁").tolist()
+    queue = list(ids)
+    monkeypatch.setattr("elman.lm.generate.sample_next", lambda *args: queue.pop(0))
+    app = create_app([Served("sub", Checkpoint(model, tok))])
+    body = {"model": "sub", "length": len(ids), "stream": True}
+    with TestClient(app) as c, c.stream("POST", "/api/generate", json=body) as reply:
+        events = [json.loads(line[6:]) for line in reply.iter_lines() if line.startswith("data: ")]
+    tokens = [e["token"] for e in events[:-1]]
+    assert "😀" in tokens and "".join(tokens) == events[-1]["text"] == "영화 😀 뷁"
+    assert len(tokens) < len(ids) and not any("\ufffd" in t for t in tokens)
+
+
 def test_score_gives_each_tokens_log_probability(client, served):
     ckpt = served["lm"]
     reply = client.post("/api/score", json={"model": "lm", "text": "the lazy dog"}).json()
@@ -80,6 +102,10 @@ def test_score_gives_each_tokens_log_probability(client, served):
     assert reply["logprob"] == pytest.approx(expected.log_prob, rel=1e-9)
     assert sum(reply["logprobs"]) == pytest.approx(expected.log_prob, rel=1e-9)
     assert reply["perplexity"] == pytest.approx(expected.perplexity, rel=1e-9)
+    assert (reply["chars"], reply["bytes"], reply["unknown"]) == (13, 13, 0)
+    bits = -expected.log_prob / math.log(2)
+    assert reply["bits_per_char"] == pytest.approx(bits / 13, rel=1e-9)
+    assert reply["bits_per_byte"] == pytest.approx(bits / 13, rel=1e-9)
 
 
 def test_classify_and_tag(client):

@@ -90,11 +90,17 @@ def config_from_flags(cls: type, args: argparse.Namespace, base: dict[str, Any] 
     flags the user gave."""
     names = {f.name for f in dataclasses.fields(cls)}
     values = {key: value for key, value in (base or {}).items() if key in names}
-    for name in names:
-        given = getattr(args, name, None)
+    for f in flag_fields(cls):
+        given = getattr(args, f.name, None)
         if given is not None:
-            values[name] = given
+            values[f.name] = given
     return cls(**values)
+
+
+def flag_fields(cls: type) -> list[dataclasses.Field]:
+    """The fields of ``cls`` a flag can set (not those made elsewhere: ModelConfig's
+    vocab_size comes from the vocabulary, whatever the tokenizer's --vocab-size says)."""
+    return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
 
 
 def given_settings(args: argparse.Namespace, classes: list[type]) -> list[str]:
@@ -102,7 +108,7 @@ def given_settings(args: argparse.Namespace, classes: list[type]) -> list[str]:
     return [
         f.name
         for cls in classes
-        for f in dataclasses.fields(cls)
+        for f in flag_fields(cls)
         if getattr(args, f.name, None) is not None
     ]
 

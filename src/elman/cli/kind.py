@@ -67,7 +67,7 @@ def register(parser: argparse.ArgumentParser, name: str, command: str = "train")
         help="at the end, draw the training curves into FILE.png (needs matplotlib: pip "
         "install 'elman[plot]'; also with --resume)",
     )
-    exclude = (*kind.fixed, "vocab_size")
+    exclude = tuple(kind.fixed)
     for cls in kind.sections.values():
         add_config_flags(parser, cls, kind.defaults, kind.variants, exclude)
     parser.set_defaults(run=partial(cmd_train, name, family))

@@ -53,12 +53,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.json:
         print(dumps({**result.as_dict(), **({"dynamic": dynamic} if dynamic else {})}))
         return
-    print(f"perplexity     {result.perplexity:.3f}")
+    print(f"perplexity     {result.perplexity:.3f} per token")
+    print(
+        f"bits per char  {result.bits_per_char:.4f} over {result.chars:,} characters, "
+        f"{result.bits_per_byte:.4f} bits per UTF-8 byte over {result.bytes:,}"
+    )
     print(f"cross-entropy  {result.loss:.4f} nats/token, {result.bits_per_token:.4f} bits/token")
     print(
         f"tokens scored  {result.tokens:,} "
         f"({result.unknown:,} not in the vocabulary, scored as <unk>)"
     )
+    if result.unknown:
+        print(
+            "note: with tokens scored as <unk> the model is spared predicting what they were, "
+            "so these figures flatter it and are not comparable with another model's"
+        )
     if dynamic:
         tuned = ""
         if "tuned_on" in dynamic:
@@ -71,7 +80,10 @@ def cmd_eval(args: argparse.Namespace) -> None:
             f"dynamic evaluation (one stream, an update every {dynamic['bptt']} tokens, "
             f"lr {dynamic['lr']:g}, decay {dynamic['decay']:g}{tuned}):"
         )
-        print(f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens")
+        print(
+            f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens, "
+            f"{dynamic['bits_per_char']:.4f} bits per character"
+        )
 
 
 def evaluation_part(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> Part:
@@ -149,13 +161,18 @@ def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[s
             rate: perplexity(loss) if math.isfinite(loss) else None
             for rate, loss in sorted(losses.items())
         }
-    result = dynamic_eval.dynamic_evaluate_ids(model, tokenizer.encode(text), lr, **settings)
+    encoded = tokenizer.encode_text(text)
+    result = dynamic_eval.dynamic_evaluate_ids(model, encoded.ids, lr, **settings, text=encoded)
     return {
         **report,
         "lr": lr,
         "perplexity": result.perplexity,
         "loss": result.loss,
         "tokens": result.tokens,
+        "bits_per_char": result.bits_per_char,
+        "bits_per_byte": result.bits_per_byte,
+        "chars": result.chars,
+        "bytes": result.bytes,
     }
 
 
@@ -204,7 +221,9 @@ def cmd_score(args: argparse.Namespace) -> None:
                 "text": s.text,
                 "log_prob": s.log_prob,
                 "perplexity": s.perplexity,
+                "bits_per_char": s.bits_per_char,
                 "tokens": s.tokens,
+                "chars": s.chars,
                 "unknown": s.unknown,
             }
             print(dumps(record, ensure_ascii=False))
@@ -264,7 +283,7 @@ def add_generate(p: argparse.ArgumentParser) -> None:
         "--length",
         type=int,
         metavar="N",
-        help="tokens to generate (default: 300 chars or 60 words)",
+        help="tokens to generate (default: 300 characters, 60 words or 150 subword pieces)",
     )
     p.add_argument(
         "--count",

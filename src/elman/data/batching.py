@@ -58,6 +58,8 @@ class Batch:
 class StreamBatches:
     """The chunks of a corpus laid out as B streams read T steps at a time (see module doc)."""
 
+    unscored = 1  # ids[0] is read, never predicted: every target is one of ids[1:]
+
     def __init__(self, ids: np.ndarray, batch: int, bptt: int, restart_every: int = 0) -> None:
         ids = np.asarray(ids)
         if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
@@ -142,6 +144,8 @@ class LineBatches:
     (counted from 0 in the text) each row is, for whatever belongs to a line (a
     conditioned model's label).
     """
+
+    unscored = 0  # every token is predicted, the first after the line start
 
     def __init__(self, ids: np.ndarray, eos_id: int, batch: int, bptt: int) -> None:
         ids = np.asarray(ids)

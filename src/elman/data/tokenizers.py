@@ -1,10 +1,11 @@
-"""Tokenizers behind one interface (``Tokenizer``: characters and words, with room for
-subwords), and their vocabulary files.
+"""Tokenizers behind one interface (``Tokenizer``: characters, words and learned subword
+pieces), and their vocabulary files.
 
 A tokenizer is its vocabulary: ``tokens[i]`` is the token with id ``i``. Every kind
 reserves id 0 for ``<unk>``, the token every text token outside the vocabulary maps
 to, so an evaluation text with unseen characters or words can still be scored (and
-``unknown_tokens`` says how many were unseen).
+``unknown_tokens`` says how many were unseen). A subword vocabulary falls back to the
+text's UTF-8 bytes, so for it no text is ever unknown.
 
 Text is normalised to Unicode NFC on the way in (``normalize = "NFC"``, the default
 for new vocabularies and recorded in their files): Korean typed or saved decomposed
@@ -13,7 +14,9 @@ syllables. Vocabularies written before this rule existed have no ``normalize`` i
 their file and keep reading text as it is.
 
 A new kind of tokenizer subclasses ``Tokenizer`` (``level``, ``unit``, ``specials``,
-``_split``, ``decode``) and joins ``TOKENIZERS``; nothing else in elman names a level.
+``settings``, ``rules``, ``_split``, ``decode``; ``from_json`` and ``files`` if its
+file holds more than tokens) and joins ``TOKENIZERS``; nothing else in elman names a
+level, it asks the tokenizer.
 
 >>> tok = WordTokenizer.fit("the cat sat\\nthe dog\\n")
 >>> tok.tokens
@@ -26,14 +29,21 @@ A new kind of tokenizer subclasses ``Tokenizer`` (``level``, ``unit``, ``special
 
 from __future__ import annotations
 
+import codecs
+import hashlib
+import io
 import json
 import os
+import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+import sentencepiece as spm
 
 from elman.errors import ElmanError
 
@@ -42,6 +52,44 @@ EOS = "<eos>"
 
 _T = TypeVar("_T", bound="Tokenizer")
 NORMALIZATIONS = ("NFC",)
+# Reads the extra file ``key`` a tokenizer's vocabulary needs (``Tokenizer.files``).
+FileReader = Callable[[str], bytes]
+
+
+@dataclass(frozen=True)
+class EncodedText:
+    """A text's token ids and what of the text each token stands for: the NFC characters
+    and UTF-8 bytes it writes (``Tokenizer.encode_text``), so that a loss summed over
+    some of the tokens can be divided by the characters those tokens cover."""
+
+    ids: np.ndarray  # (N,) int64
+    chars: np.ndarray  # (N,) int64, characters each token writes (a line end: one)
+    bytes: np.ndarray  # (N,) int64, their UTF-8 bytes
+    unknown: int  # tokens outside the vocabulary, encoded as <unk>
+
+
+class TextStream:
+    """The text a growing sequence of ids writes, a token at a time (``add``), for output
+    that is shown as it is sampled; ``end`` gives what is still held back when the
+    sequence stops.
+
+    This one serves tokenizers whose joint between two tokens depends on those two alone
+    (a space between words, none around a line end, nothing between characters): the
+    text ``token`` adds is ``decode([previous, token])`` after ``decode([previous])``. A
+    tokenizer for which that is not so gives its own (``Tokenizer.text_stream``)."""
+
+    def __init__(self, tokenizer: Tokenizer, previous: int) -> None:
+        self.tokenizer, self.previous = tokenizer, previous
+
+    def add(self, token: int) -> str:
+        decode = self.tokenizer.decode
+        before = decode([self.previous])
+        both = decode([self.previous, token])
+        self.previous = token
+        return both[len(before) :]
+
+    def end(self) -> str:
+        return ""
 
 
 class Tokenizer:
@@ -51,7 +99,9 @@ class Tokenizer:
     that ends a line (None when the vocabulary has none). ``sample_length`` is how many
     tokens a generated sample has by default, and ``sample_unknown`` whether <unk> may be
     sampled at all (a word model writes it as the Penn Treebank does; a character model
-    would write U+FFFD, no text at all).
+    would write U+FFFD, no text at all). ``settings`` are the training settings (fields of
+    ``TrainConfig``) that ``fit`` takes, and ``rules`` say in words how text becomes ids
+    and ids text, for readers outside elman (the ONNX export writes them out).
     """
 
     level: ClassVar[str]
@@ -59,6 +109,9 @@ class Tokenizer:
     specials: ClassVar[tuple[str, ...]]  # tokens with fixed ids 0, 1, ... in this order
     sample_length: ClassVar[int]
     sample_unknown: ClassVar[bool]
+    settings: ClassVar[tuple[str, ...]] = ("max_vocab", "min_count")
+    rules: ClassVar[tuple[str, ...]]
+    json_keys: ClassVar[tuple[str, ...]] = ("level", "normalize", "tokens")
     eos_id: int | None
 
     def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
@@ -99,7 +152,7 @@ class Tokenizer:
             raise ElmanError(f"min_count must be at least 1, got {min_count}; use 1 to keep all.")
         if normalize:
             text = unicodedata.normalize(normalize, text)
-        counts = Counter(cls._split(text))
+        counts = Counter(cls._split(text))  # type: ignore[arg-type]
         for special in cls.specials:
             counts.pop(special, None)
         if not counts:
@@ -118,8 +171,9 @@ class Tokenizer:
             ranked = ranked[: max_vocab - len(cls.specials)]
         return cls([*cls.specials, *ranked], normalize)
 
-    @staticmethod
-    def _split(text: str) -> list[str]:
+    def _split(self, text: str) -> list[str]:
+        """The tokens of prepared text, as strings; a fixed rule (a static method) or one
+        that uses what the tokenizer learned."""
         raise NotImplementedError
 
     @classmethod
@@ -150,6 +204,24 @@ class Tokenizer:
         ids = [get(token, unk) for token in self.tokenize(text)]
         return np.array(ids, dtype=np.int64)
 
+    def encode_text(self, text: str) -> EncodedText:
+        """The ids of text (as ``encode``) with the characters and bytes each token
+        writes (``EncodedText``): with every token in the vocabulary they add up to the
+        length of ``decode(ids)``, and a token the vocabulary lacks counts the
+        characters of the text it stands for."""
+        tokens = self.tokenize(text)
+        get, unk = self._ids.get, self.unk_id
+        ids = np.array([get(token, unk) for token in tokens], dtype=np.int64)
+        chars, nbytes = self._measure(tokens)
+        unknown = sum(token not in self._ids for token in tokens)
+        return EncodedText(ids, chars, nbytes, unknown)
+
+    def _measure(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The characters and UTF-8 bytes each token writes: here the token itself."""
+        chars = np.array([len(token) for token in tokens], dtype=np.int64)
+        nbytes = np.array([len(token.encode("utf-8")) for token in tokens], dtype=np.int64)
+        return chars, nbytes
+
     def encode_line(self, line: str) -> np.ndarray:
         """The ids of one line of text and of the line end that closes it, when the
         vocabulary has one: what scoring a line predicts."""
@@ -164,11 +236,25 @@ class Tokenizer:
     def decode(self, ids: Iterable[int]) -> str:
         raise NotImplementedError
 
-    def piece(self, previous: int, token: int) -> str:
-        """The text ``token`` adds after ``previous``, for output that grows a token at a
-        time. Decoding is prefix-stable and the joint between two tokens depends on them
-        alone (a space between words, none around a line end), so this is exact."""
-        return self.decode([previous, token])[len(self.decode([previous])) :]
+    def text_stream(self, previous: int) -> TextStream:
+        """A ``TextStream`` for ids that follow ``previous``: the text each new token adds,
+        a token at a time, never part of a character."""
+        return TextStream(self, previous)
+
+    def normal_text(self, text: str) -> str:
+        """``text`` as this tokenizer writes it back: ``decode(encode(text))`` when every
+        token is in the vocabulary (in NFC, when it normalises)."""
+        return self.prepare(text)
+
+    def surface(self, token: str) -> str:
+        """What ``token`` looks like in running text, for showing tokens one by one; a
+        line end is "\\n"."""
+        return token
+
+    def files(self) -> dict[str, bytes]:
+        """Files the vocabulary needs beside its JSON, by a short name (``{}``: none); a
+        checkpoint stores them as ``vocab.NAME`` and records their sha256."""
+        return {}
 
     def _checked_ids(self, ids: Iterable[int]) -> list[int]:
         """ids as a list of ints, refusing ids outside the vocabulary (no wrap-around)."""
@@ -203,11 +289,7 @@ class Tokenizer:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Tokenizer):
             return NotImplemented
-        return (self.level, self.tokens, self.normalize) == (
-            other.level,
-            other.tokens,
-            other.normalize,
-        )
+        return type(self) is type(other) and self.to_json() == other.to_json()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)} tokens)"
@@ -219,6 +301,19 @@ class Tokenizer:
         if self.normalize:
             data["normalize"] = self.normalize
         return {**data, "tokens": list(self.tokens)}
+
+    @classmethod
+    def from_json(cls: type[_T], data: dict[str, Any], where: str, read_file: FileReader) -> _T:
+        """Rebuild the tokenizer from ``to_json`` data (its keys already checked against
+        ``json_keys``), reading the files it needs with ``read_file``."""
+        tokens = data.get("tokens")
+        problem = cls._token_problem(tokens)  # type: ignore[arg-type]
+        if problem:
+            raise _damaged(where, problem)
+        normalize = data.get("normalize")  # absent: a vocabulary from before normalisation
+        if normalize is not None and normalize not in NORMALIZATIONS:
+            raise _damaged(where, f"normalize is {normalize!r}, expected one of {NORMALIZATIONS}")
+        return cls(tokens, normalize)  # type: ignore[arg-type]
 
 
 class CharTokenizer(Tokenizer):
@@ -237,6 +332,12 @@ class CharTokenizer(Tokenizer):
     specials = (UNK,)
     sample_length = 300
     sample_unknown = False
+    rules = (
+        "Normalise the text to Unicode NFC when 'normalize' is \"NFC\".",
+        "Every code point is a token, \"\\n\" included; its id is its index in 'tokens', "
+        "and a character not in 'tokens' is id 0 (<unk>).",
+        "Decoding: concatenate the tokens; id 0 has no text (elman writes U+FFFD).",
+    )
 
     def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
         super().__init__(tokens, normalize)
@@ -247,6 +348,13 @@ class CharTokenizer(Tokenizer):
     @staticmethod
     def _split(text: str) -> list[str]:
         return list(text)
+
+    def _measure(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        # One character each; UTF-8 takes 1 byte below U+0080, 2 below U+0800, 3 below
+        # U+10000 and 4 above.
+        points = np.frombuffer("".join(tokens).encode("utf-32-le"), dtype=np.uint32)
+        nbytes = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)
+        return np.ones(len(tokens), dtype=np.int64), nbytes.astype(np.int64)
 
     @classmethod
     def _token_problem(cls, tokens: Sequence[str]) -> str | None:
@@ -279,6 +387,13 @@ class WordTokenizer(Tokenizer):
     specials = (UNK, EOS)
     sample_length = 60
     sample_unknown = True
+    rules = (
+        "Normalise the text to Unicode NFC when 'normalize' is \"NFC\".",
+        'Split it into lines at "\\n" (a "\\n" at the very end starts no further line), '
+        "each line at whitespace (Python's str.split()), and end every line with <eos> "
+        "(id 1); a word not in 'tokens' is id 0 (<unk>).",
+        'Decoding: words joined by single spaces, <eos> as "\\n" with no space around it.',
+    )
 
     def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
         super().__init__(tokens, normalize)
@@ -296,6 +411,30 @@ class WordTokenizer(Tokenizer):
             tokens.extend(line.split())
             tokens.append(EOS)
         return tokens
+
+    def _measure(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """A word writes itself and the space before it, but at a line's start; <eos>
+        writes the line end (as ``decode``)."""
+        chars, nbytes = super()._measure(tokens)
+        at_line_start = True
+        for i, token in enumerate(tokens):
+            if token == EOS:
+                chars[i] = nbytes[i] = 1
+                at_line_start = True
+            else:
+                space = 0 if at_line_start else 1
+                chars[i] += space
+                nbytes[i] += space
+                at_line_start = False
+        return chars, nbytes
+
+    def normal_text(self, text: str) -> str:
+        """Each line's words single-spaced; a last line without "\\n" keeps none."""
+        lines = self.prepare(text).split("\n")
+        return "\n".join(" ".join(line.split()) for line in lines)
+
+    def surface(self, token: str) -> str:
+        return "\n" if token == EOS else token + " "
 
     @classmethod
     def _token_problem(cls, tokens: Sequence[str]) -> str | None:
@@ -328,14 +467,297 @@ class WordTokenizer(Tokenizer):
         return "".join(lines)
 
 
-TOKENIZERS: dict[str, type[Tokenizer]] = {cls.level: cls for cls in (CharTokenizer, WordTokenizer)}
+# Sentencepiece writes a space as this "meta symbol" (U+2581) and reads it back as one.
+METASPACE = "\u2581"
+ALGORITHMS = ("unigram", "bpe")
+# The best of 2,000, 4,000, 8,000, 16,000 and 32,000 for a language model of Korean
+# movie reviews in bits per character (docs/tokens.md); a text that cannot give that many
+# gets as many as it can.
+DEFAULT_PIECES = 16_000
+BYTES = 256
+# Sentencepiece's own training threads. Its statistics are summed per thread, so the
+# model it learns depends on their number (a run with 1 thread and one with 16 learn
+# different pieces from the same text): fixed, so that the same text and settings always
+# give the same model, on any machine.
+TRAINING_THREADS = 8
+_TOO_SMALL = re.compile(r"smaller than required_chars\. (\d+) vs (\d+)")
+_TOO_LARGE = re.compile(r"too high \((\d+)\)\. Please set it to a value <= (\d+)")
 
 
-def make_tokenizer(level: str, text: str, max_vocab: int = 0, min_count: int = 1) -> Tokenizer:
-    """Fit the tokenizer for ``level`` (one of ``TOKENIZERS``) on training text."""
+class SubwordTokenizer(Tokenizer):
+    """Pieces of words learned from the training text by sentencepiece (Kudo & Richardson
+    2018): the unigram language model (Kudo 2018, the default) or byte-pair encoding
+    (Sennrich et al. 2016), ``vocab_size`` pieces in all.
+
+    Vocabulary: id 0 <unk>, id 1 the line end "\\n" (a piece of its own, the
+    tokenizer's end of line, as <eos> is for words), ids 2-257 the 256 bytes, then the
+    learned pieces. A character the pieces do not cover is written as its UTF-8 bytes
+    (byte fallback), so no text is ever unknown and any text round-trips:
+    ``decode(encode(text)) == NFC(text)``. Sentencepiece's own normalisation is off
+    (the identity rule, whitespace kept as it is: no dummy prefix, runs of spaces and
+    leading spaces kept), so NFC is the only one. A space is written in a piece as
+    sentencepiece's meta symbol ▁ (U+2581); a ▁ in the text itself is written as its
+    three bytes' pieces, which sentencepiece decodes as ▁, not as a space.
+
+    Trained from the text in memory; the same text and settings always give a
+    byte-identical model (``TRAINING_THREADS``). The model is kept as sentencepiece's own
+    serialised file (``files()["model"]``), stored beside the vocabulary and read back
+    only through sentencepiece.
+    """
+
+    level = "subword"
+    unit = "pieces"
+    specials = (UNK, "\n")
+    sample_length = 150
+    sample_unknown = False
+    settings = ("subword", "vocab_size")
+    json_keys = ("level", "normalize", "algorithm", "sha256", "tokens")
+    rules = (
+        "Normalise the text to Unicode NFC.",
+        "Load the SentencePiece model of 'files' (key 'model', in this file's directory) "
+        "with sentencepiece.SentencePieceProcessor(model_file=...); its ids are the ids "
+        "here and its pieces the 'tokens'.",
+        'Encode with it: sp.encode(text) (it splits out "\\n" as eos_id, the line end). '
+        "Every U+2581 (▁) of the text itself is written as the three pieces <0xE2> <0x96> "
+        "<0x81> (its UTF-8 bytes) and the text on either side encoded apart: sentencepiece "
+        "alone would read ▁ as a space.",
+        "Decoding: sp.decode(ids).",
+    )
+
+    def __init__(self, model: bytes, algorithm: str = "unigram") -> None:
+        """Wrap a sentencepiece model (its serialised bytes, as ``fit`` makes them)."""
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        sp = spm.SentencePieceProcessor()
+        sp.LoadFromSerializedProto(model)
+        V = sp.get_piece_size()
+        super().__init__([sp.id_to_piece(i) for i in range(V)], "NFC")
+        self.model, self.algorithm, self._sp = bytes(model), algorithm, sp
+        self.eos_id: int = 1
+        is_byte = np.array([sp.is_byte(i) for i in range(V)])
+        if not (is_byte[2 : 2 + BYTES].all() and is_byte.sum() == BYTES):
+            raise ValueError("the sentencepiece model must have the 256 byte pieces at ids 2-257")
+        # What each piece writes; a byte piece writes its byte, and the character it
+        # belongs to is counted at the byte that completes it (encode_text).
+        text = [sp.decode([i]) if not is_byte[i] else "" for i in range(V)]
+        self._chars = np.array([len(t) for t in text], dtype=np.int64)
+        self._bytes = np.array([len(t.encode("utf-8")) for t in text], dtype=np.int64)
+        self._bytes[is_byte] = 1
+        self._is_byte = is_byte
+        self._continues = np.zeros(V, dtype=bool)  # the byte pieces 0x80-0xBF
+        self._continues[2 + 0x80 : 2 + 0xC0] = True
+        self._escape = [self.byte_id(b) for b in METASPACE.encode("utf-8")]
+
+    def byte_id(self, value: int) -> int:
+        """The id of the piece of byte ``value`` (0-255)."""
+        return 2 + value
+
+    @classmethod
+    def fit(  # type: ignore[override]
+        cls, text: str, subword: str = "", vocab_size: int = 0, normalize: str = "NFC"
+    ) -> SubwordTokenizer:
+        """Learn ``vocab_size`` pieces from training text with sentencepiece's ``subword``
+        algorithm ("unigram" or "bpe"; empty: unigram). ``vocab_size`` 0 asks for
+        ``DEFAULT_PIECES``, or as many as the text can give if that is fewer; a size
+        given is exact, and refused if the text cannot give it.
+
+        Each line is a sentence (split again at any ▁ of the text), handed over from
+        memory; no file is written. Sentencepiece keeps a piece of their own for the
+        characters that make 99.95% of the text (its character_coverage), the rest are
+        written as bytes."""
+        algorithm = subword or "unigram"
+        size = vocab_size or DEFAULT_PIECES
+        if algorithm not in ALGORITHMS:
+            raise ElmanError(f"--subword must be one of {', '.join(ALGORITHMS)}, got {subword!r}.")
+        text = unicodedata.normalize(normalize, text)
+        sentences = [s for line in text.split("\n") for s in line.split(METASPACE) if s]
+        if not sentences:
+            raise ElmanError(
+                "the training text has no pieces to build a vocabulary from; give a text with "
+                "some characters."
+            )
+        longest = max(len(s.encode("utf-8")) for s in sentences)
+        model = io.BytesIO()
+        try:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(sentences),
+                model_writer=model,
+                model_type=algorithm,
+                vocab_size=size,
+                hard_vocab_limit=bool(vocab_size),  # the default is a most, not a must
+                byte_fallback=True,
+                user_defined_symbols=["\n"],
+                unk_id=0,
+                bos_id=-1,
+                eos_id=-1,
+                pad_id=-1,
+                unk_surface="\ufffd",  # as a character model writes <unk>
+                normalization_rule_name="identity",
+                add_dummy_prefix=False,
+                remove_extra_whitespaces=False,
+                max_sentence_length=max(longest + 1, 4192),  # no line is left out
+                num_threads=TRAINING_THREADS,
+                minloglevel=2,  # errors only
+            )
+        except RuntimeError as e:
+            raise _training_error(str(e), size) from None
+        return cls(model.getvalue(), algorithm)
+
+    def _encode_ids(self, text: str) -> np.ndarray:
+        """The ids of prepared text: each line, and each stretch between the ▁ of the
+        text, encoded by sentencepiece; a line end and every ▁ by their own pieces."""
+        lines = [line.split(METASPACE) for line in text.split("\n")]
+        encoded = iter(self._sp.encode([part for parts in lines for part in parts]))
+        ids: list[int] = []
+        for i, parts in enumerate(lines):
+            if i:
+                ids.append(self.eos_id)
+            for j in range(len(parts)):
+                if j:
+                    ids.extend(self._escape)
+                ids.extend(next(encoded))
+        return np.array(ids, dtype=np.int64)
+
+    def encode(self, text: str) -> np.ndarray:
+        return self._encode_ids(self.prepare(text))
+
+    def _split(self, text: str) -> list[str]:
+        return [self.tokens[i] for i in self._encode_ids(text)]
+
+    def encode_text(self, text: str) -> EncodedText:
+        """As ``Tokenizer.encode_text``; a character written as bytes counts at the byte
+        piece that completes it (the next piece is no continuation byte)."""
+        ids = self.encode(text)
+        chars = self._chars[ids]
+        completes = ~np.append(self._continues[ids][1:], False)
+        chars[self._is_byte[ids] & completes] = 1
+        return EncodedText(ids, chars, self._bytes[ids], int(np.sum(ids == self.unk_id)))
+
+    def unknown_tokens(self, text: str) -> Counter[str]:
+        """Nothing, but for the <unk> piece itself: every character has a piece or bytes."""
+        unknown = int(np.sum(self.encode(text) == self.unk_id))
+        return Counter({UNK: unknown}) if unknown else Counter()
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Sentencepiece's decoding: pieces with ▁ as a space, runs of byte pieces as
+        UTF-8 (a byte that is no part of a whole character as U+FFFD)."""
+        return self._sp.decode(self._checked_ids(ids))
+
+    def text_stream(self, previous: int) -> TextStream:
+        return _SubwordStream(self)
+
+    def surface(self, token: str) -> str:
+        return token.replace(METASPACE, " ")
+
+    def files(self) -> dict[str, bytes]:
+        return {"model": self.model}
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"level", "normalize", "algorithm", "sha256" (of the model file), "tokens"}``."""
+        return {
+            "level": self.level,
+            "normalize": self.normalize,
+            "algorithm": self.algorithm,
+            "sha256": hashlib.sha256(self.model).hexdigest(),
+            "tokens": list(self.tokens),
+        }
+
+    @classmethod
+    def from_json(  # type: ignore[override]
+        cls, data: dict[str, Any], where: str, read_file: FileReader
+    ) -> SubwordTokenizer:
+        """The tokenizer of the model file ``read_file("model")``, refused unless its
+        sha256 is the one recorded and its pieces are the recorded tokens."""
+        if data.get("normalize") != "NFC" or data.get("algorithm") not in ALGORITHMS:
+            raise _damaged(where, "its normalize or algorithm is not one elman writes")
+        model = read_file("model")
+        if hashlib.sha256(model).hexdigest() != data.get("sha256"):
+            raise _damaged(where, "its sentencepiece model does not match the sha256 recorded")
+        try:
+            tokenizer = cls(model, data["algorithm"])
+        except (RuntimeError, ValueError, OSError) as e:
+            raise _damaged(where, f"sentencepiece cannot read its model: {e}") from None
+        if tokenizer.tokens != data.get("tokens"):
+            raise _damaged(where, "its tokens are not the pieces of its sentencepiece model")
+        return tokenizer
+
+
+class _SubwordStream(TextStream):
+    """Pieces as text, a token at a time; byte pieces are held back until they make a
+    whole character, or cannot (then they show as sentencepiece decodes them: U+FFFD)."""
+
+    def __init__(self, tokenizer: SubwordTokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.held: list[int] = []  # byte pieces not yet shown: the start of a character
+        self.held_bytes = b""
+
+    def add(self, token: int) -> str:
+        tok = self.tokenizer
+        if not tok._is_byte[token]:
+            return self.end() + tok.decode([token])
+        byte = bytes([token - tok.byte_id(0)])
+        shown = ""
+        state = _utf8_state(self.held_bytes + byte)
+        if state == "broken" and self.held:  # what is held cannot go on with this byte
+            shown, state = self.end(), _utf8_state(byte)
+        self.held.append(token)
+        self.held_bytes += byte
+        return shown + (self.end() if state != "part" else "")
+
+    def end(self) -> str:
+        shown = self.tokenizer.decode(self.held) if self.held else ""
+        self.held, self.held_bytes = [], b""
+        return shown
+
+
+def _utf8_state(data: bytes) -> str:
+    """ "whole" characters, a whole start and "part" of one at its end, or "broken"."""
+    try:
+        _, used = codecs.utf_8_decode(data, "strict", False)
+    except UnicodeDecodeError:
+        return "broken"
+    return "whole" if used == len(data) else "part"
+
+
+TOKENIZERS: dict[str, type[Tokenizer]] = {
+    cls.level: cls for cls in (CharTokenizer, WordTokenizer, SubwordTokenizer)
+}
+
+
+def make_tokenizer(level: str, text: str, **settings: Any) -> Tokenizer:
+    """Fit the tokenizer for ``level`` (one of ``TOKENIZERS``) on training text, with the
+    ``settings`` it takes (its ``settings``: max_vocab and min_count for characters and
+    words, subword and vocab_size for subword pieces)."""
     if level not in TOKENIZERS:
         raise ElmanError(f"unknown level {level!r}; use one of: {', '.join(TOKENIZERS)}.")
-    return TOKENIZERS[level].fit(text, max_vocab=max_vocab, min_count=min_count)
+    cls = TOKENIZERS[level]
+    unused = sorted(set(settings) - set(cls.settings))
+    if unused:
+        raise ValueError(f"the {level} tokenizer takes no {unused}")
+    return cls.fit(text, **settings)
+
+
+def _training_error(message: str, size: int) -> ElmanError:
+    """Sentencepiece's refusal to learn ``size`` pieces, as a sentence with the fix."""
+    small, large = _TOO_SMALL.search(message), _TOO_LARGE.search(message)
+    if small:
+        need = int(small.group(2))
+        return ElmanError(
+            f"--vocab-size {size:,} is too small for the training text: its {need - BYTES - 2:,} "
+            f"most frequent characters need a piece each and, with <unk>, the line end and the "
+            f"{BYTES} bytes, that makes {need:,}; use --vocab-size {need} or more."
+        )
+    if large:
+        most = int(large.group(2))
+        return ElmanError(
+            f"--vocab-size {size:,} is more than the training text can give (at most {most:,} "
+            f"pieces); use --vocab-size {most} or less, or a longer text."
+        )
+    detail = message.strip().splitlines()[-1] if message.strip() else "no reason given"
+    return ElmanError(
+        f"sentencepiece could not learn {size:,} pieces from the training text ({detail}); "
+        "check the text and --vocab-size."
+    )
 
 
 def _damaged(where: str, problem: str) -> ElmanError:
@@ -345,36 +767,46 @@ def _damaged(where: str, problem: str) -> ElmanError:
     )
 
 
-def tokenizer_from_json(data: Any, where: str) -> Tokenizer:
-    """Rebuild a tokenizer from ``to_json`` data, checking it; ``where`` names the source file."""
+def extra_file(vocab_file: str, name: str) -> str:
+    """The file beside ``vocab_file`` holding a tokenizer's file ``name``: vocab.model
+    beside vocab.json."""
+    return f"{Path(vocab_file).stem}.{name}"
+
+
+def tokenizer_from_json(data: Any, where: str, read_file: FileReader | None = None) -> Tokenizer:
+    """Rebuild a tokenizer from ``to_json`` data, checking it; ``where`` names the source
+    file, and ``read_file`` reads the files beside it the tokenizer needs (``files``)."""
     if not isinstance(data, dict):
         raise _damaged(where, f"expected a JSON object, got {type(data).__name__}")
-    unexpected = sorted(set(data) - {"level", "normalize", "tokens"})
-    if unexpected:
-        raise _damaged(where, f"unexpected keys {unexpected}")
     level = data.get("level")
     if level not in TOKENIZERS:
         raise _damaged(where, f"level is {level!r}, expected one of {', '.join(TOKENIZERS)}")
     cls = TOKENIZERS[level]
-    tokens = data.get("tokens")
-    problem = cls._token_problem(tokens)
-    if problem:
-        raise _damaged(where, problem)
-    normalize = data.get("normalize")  # absent: a vocabulary from before normalisation
-    if normalize is not None and normalize not in NORMALIZATIONS:
-        raise _damaged(where, f"normalize is {normalize!r}, expected one of {NORMALIZATIONS}")
-    return cls(tokens, normalize)
+    unexpected = sorted(set(data) - set(cls.json_keys))
+    if unexpected:
+        raise _damaged(where, f"unexpected keys {unexpected}")
+    return cls.from_json(data, where, read_file or _no_files(where))
+
+
+def _no_files(where: str) -> FileReader:
+    def read(name: str) -> bytes:
+        raise _damaged(where, f"it needs its {name} file, and none was given")
+
+    return read
 
 
 def save_vocab(tokenizer: Tokenizer, path: str | os.PathLike[str]) -> None:
-    """Write the vocabulary as UTF-8 JSON, one token per line so it reads and diffs well."""
+    """Write the vocabulary as UTF-8 JSON, one token per line so it reads and diffs well.
+    The files it needs (``Tokenizer.files``) are the writer's to store beside it, as
+    ``extra_file`` names them: a checkpoint does, with their sha256."""
     text = json.dumps(tokenizer.to_json(), ensure_ascii=False, indent=0)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text + "\n")
 
 
-def load_vocab(path: str | os.PathLike[str]) -> Tokenizer:
-    """Read a vocabulary written by ``save_vocab``."""
+def load_vocab(path: str | os.PathLike[str], read_file: FileReader | None = None) -> Tokenizer:
+    """Read a vocabulary written by ``save_vocab``; the files it needs are read from beside
+    it, or with ``read_file`` (a checkpoint's, which checks their recorded sha256)."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as f:
@@ -386,4 +818,20 @@ def load_vocab(path: str | os.PathLike[str]) -> Tokenizer:
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise _damaged(name, f"cannot read it as JSON: {e}") from None
-    return tokenizer_from_json(data, name)
+    return tokenizer_from_json(data, name, read_file or _beside(Path(name)))
+
+
+def _beside(path: Path) -> FileReader:
+    """Reads a vocabulary's files from beside it."""
+
+    def read(name: str) -> bytes:
+        extra = path.with_name(extra_file(path.name, name))
+        try:
+            return extra.read_bytes()
+        except OSError as e:
+            raise ElmanError(
+                f"{extra}, which the vocabulary {path} needs, cannot be read "
+                f"({e.strerror or e}); restore it or train again."
+            ) from None
+
+    return read

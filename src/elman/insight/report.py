@@ -67,7 +67,7 @@ def units_report(
     units = model.config.hidden * len(model.rnns) * len(states_of(model.config.cell))
     token_text = read_tokens(tokenizer, text, max_tokens, units)
     acts = activations(model, token_text.ids, tokenizer)
-    features = text_features(token_text.tokens, words=tokenizer.level == "word")
+    features = text_features([tokenizer.surface(t) for t in token_text.tokens])
     for name, values in (user_features or {}).items():
         features[name] = np.asarray(values, dtype=np.float64)[: len(token_text)]
     ranked = rank_units(acts, features)
@@ -125,15 +125,6 @@ def pack_block(values: np.ndarray, kind: str) -> tuple[str, list[float] | None]:
     return base64.b64encode(np.ascontiguousarray(q.T).tobytes()).decode("ascii"), scales
 
 
-def display_token(token: str, tokenizer: Tokenizer) -> str:
-    """A token as the page writes it (line ends are drawn as ↵ and then break the line)."""
-    if token in ("\n", EOS):
-        return "\n"
-    if tokenizer.level == "word":
-        return token + " "
-    return token
-
-
 def guess_label(token: str) -> str:
     """A guessed token, visible: ↵ for a line end, ␣ for a space, ⇥ for a tab."""
     return {"\n": "↵", EOS: "↵", " ": "␣", "\t": "⇥"}.get(token, token)
@@ -178,7 +169,8 @@ def render_page(
     guesses = acts.guesses.astype(np.int32)
     probs = np.round(acts.probabilities * 1000).astype(np.uint16)  # per mille
     data = {
-        "tokens": [display_token(t, tokenizer) for t in token_text.tokens],
+        # As the page writes them: line ends are drawn as ↵ and then break the line.
+        "tokens": [tokenizer.surface(t) for t in token_text.tokens],
         "vocab": [guess_label(t) for t in tokenizer.tokens],
         "guesses": base64.b64encode(guesses.tobytes()).decode("ascii"),
         "probs": base64.b64encode(probs.tobytes()).decode("ascii"),

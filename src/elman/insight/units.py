@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from elman.data.tokenizers import EOS, Tokenizer
+from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm.generate import line_start
 from elman.lm.model import LanguageModel
@@ -173,26 +173,27 @@ def top_guesses(
 # Features of the text ------------------------------------------------------------------
 
 
-def text_features(tokens: list[str], words: bool = False) -> dict[str, np.ndarray]:
+def text_features(texts: list[str]) -> dict[str, np.ndarray]:
     """The built-in features, one value per token, each describing the text once the
-    token has been read (what the hidden state after it can know):
+    token has been read (what the hidden state after it can know). ``texts`` are what
+    the tokens write (``Tokenizer.surface``: a character, a word and its space, a piece),
+    a line end "\\n":
 
     in_quotes      1 inside double quotes: after an opening " or \u201c, up to the token
                    before the closing one (the opening quote is inside, the closing not)
     in_brackets    1 while a ( [ or { is open
     line_position  tokens since the line's start (0 for its first token)
     line_length    tokens in the token's line, its line end included
-    word_start     1 for the first token of a word (a non-space after a space or line start)
+    word_start     1 for a token in which a word starts (a non-space after a space or a
+                   line start)
     digit          1 for a token with a digit (0-9 or any Unicode digit)
     hangul         1 for a token with a Korean syllable block (U+AC00-U+D7A3)
-
-    With ``words`` (a word tokenizer's tokens), every token but <eos> starts a word. A
-    line ends at a "\\n" or an <eos>.
     """
-    T = len(tokens)
+    T = len(texts)
     f = {name: np.zeros(T, np.float64) for name in FEATURES}
     inside, depth, position, line_begin, previous_space = False, 0, 0, 0, True
-    for t, token in enumerate(tokens):
+    for t, token in enumerate(texts):
+        starts = False
         for ch in token:
             if ch == '"':
                 inside = not inside
@@ -204,16 +205,17 @@ def text_features(tokens: list[str], words: bool = False) -> dict[str, np.ndarra
                 depth += 1
             elif ch in BRACKETS_CLOSE:
                 depth = max(depth - 1, 0)
-        space = token.isspace() or token == EOS
+            space = ch.isspace()
+            starts = starts or (previous_space and not space)
+            previous_space = space
         f["in_quotes"][t] = inside
         f["in_brackets"][t] = depth > 0
         f["line_position"][t] = position
-        f["word_start"][t] = not space and (previous_space or words)
+        f["word_start"][t] = starts
         f["digit"][t] = any(ch.isdigit() for ch in token)
         f["hangul"][t] = any("\uac00" <= ch <= "\ud7a3" for ch in token)
-        previous_space = space
         position += 1
-        if token in ("\n", EOS):
+        if token == "\n":
             f["line_length"][line_begin : t + 1] = t + 1 - line_begin
             line_begin, position = t + 1, 0
     f["line_length"][line_begin:] = T - line_begin

@@ -24,8 +24,9 @@ import numpy as np
 
 from elman.blas import BlasThreads
 from elman.data.batching import make_batches
+from elman.data.tokenizers import EncodedText
 from elman.errors import ElmanError
-from elman.lm.evaluate import Evaluation
+from elman.lm.evaluate import Evaluation, covered
 from elman.lm.model import LanguageModel
 from elman.optim import SGD
 from elman.training import diverged
@@ -47,11 +48,13 @@ def dynamic_evaluate_ids(
     eos_id: int | None = None,
     decay: float = 0.0,
     clip: float = 0.0,
+    text: EncodedText | None = None,
 ) -> Evaluation:
     """Mean cross-entropy of ``ids[1:]`` under dynamic evaluation (see module doc).
 
     ``clip`` bounds the norm of each step's gradient as in training (0: no bound).
-    The state is carried or reset per line as the model was trained.
+    The state is carried or reset per line as the model was trained. ``text``, the ids'
+    ``EncodedText``, gives the characters and bytes scored (``evaluate.covered``).
     """
     if not lr > 0:
         raise ElmanError(f"the dynamic-evaluation learning rate must be positive, got {lr}.")
@@ -98,7 +101,10 @@ def dynamic_evaluate_ids(
         model.flat_params[...] = trained
         model.reset_state()
         model.training = was_training
-    return Evaluation(loss=total / count, tokens=count)
+    if text is None:
+        return Evaluation(loss=total / count, tokens=count)
+    chars, nbytes = covered(batches, text)
+    return Evaluation(total / count, count, text.unknown, chars, nbytes)
 
 
 def tune_lr(

@@ -1,4 +1,14 @@
-"""Perplexity on held-out text: every token after the first is predicted exactly once."""
+"""Perplexity and bits per character on held-out text: every token after the first is
+predicted exactly once (every token, with the state reset at each line end).
+
+Per-token perplexity depends on what a token is: a word model predicts fewer, harder
+tokens than a character model of the same text, so their perplexities cannot be
+compared. Bits per character can: the same negative log-likelihood, in bits, divided by
+the NFC characters the scored tokens write (``Tokenizer.encode_text``; a line end counts
+as one), and bits per UTF-8 byte likewise. A token outside the vocabulary is scored as
+<unk>, which spares the model predicting which word it was, so a figure with ``unknown``
+above 0 flatters the model and is not comparable (docs/evaluation.md).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from elman.blas import BlasThreads
-from elman.data.batching import make_batches
-from elman.data.tokenizers import Tokenizer
+from elman.data.batching import LineBatches, StreamBatches, make_batches
+from elman.data.tokenizers import EncodedText, Tokenizer
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
 from elman.metrics import perplexity as perplexity_of
@@ -22,6 +32,8 @@ class Evaluation:
     loss: float  # mean cross-entropy, nats per token
     tokens: int  # tokens scored
     unknown: int = 0  # tokens of the text missing from the vocabulary, scored as <unk>
+    chars: int = 0  # NFC characters the scored tokens write (0: not measured)
+    bytes: int = 0  # their UTF-8 bytes
 
     @property
     def perplexity(self) -> float:
@@ -32,14 +44,36 @@ class Evaluation:
     def bits_per_token(self) -> float:
         return self.loss / math.log(2)
 
+    @property
+    def bits_per_char(self) -> float:
+        """The summed cross-entropy in bits over the characters it covers (NaN: none)."""
+        return self.loss * self.tokens / math.log(2) / self.chars if self.chars else math.nan
+
+    @property
+    def bits_per_byte(self) -> float:
+        """The summed cross-entropy in bits over the UTF-8 bytes it covers (NaN: none)."""
+        return self.loss * self.tokens / math.log(2) / self.bytes if self.bytes else math.nan
+
     def as_dict(self) -> dict[str, float | int]:
         return {
             "perplexity": self.perplexity,
             "loss": self.loss,
             "bits_per_token": self.bits_per_token,
+            "bits_per_char": self.bits_per_char,
+            "bits_per_byte": self.bits_per_byte,
             "tokens": self.tokens,
+            "chars": self.chars,
+            "bytes": self.bytes,
             "unknown": self.unknown,
         }
+
+
+def covered(batches: StreamBatches | LineBatches, text: EncodedText) -> tuple[int, int]:
+    """The characters and bytes the tokens ``batches`` score write: every token after
+    the first of the text for streams (the first is read, never predicted), every token
+    for lines read from a line start."""
+    first = batches.unscored
+    return int(text.chars[first:].sum()), int(text.bytes[first:].sum())
 
 
 def evaluate_ids(
@@ -50,6 +84,7 @@ def evaluate_ids(
     eos_id: int | None = None,
     conditions: np.ndarray | None = None,
     threads: int = 0,
+    text: EncodedText | None = None,
 ) -> Evaluation:
     """Mean cross-entropy of predicting each token from what precedes it, without dropout.
 
@@ -60,7 +95,11 @@ def evaluate_ids(
     and so is every token. Padding is masked either way. A conditioned model reads
     each line from its own condition, ``conditions[line]`` (label ids or vectors, one
     per line of the text). ``threads``: BLAS threads, as ``--threads`` (``elman.blas``).
+    ``text``, the ids' ``EncodedText``, gives the characters and bytes scored and the
+    tokens outside the vocabulary.
     """
+    if text is not None and len(text.ids) != len(ids):
+        raise ValueError(f"text has {len(text.ids)} ids, expected {len(ids)} like ids")
     if len(ids) < 2:
         raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
     batches = make_batches(ids, model.config.state, eos_id, min(batch, len(ids) - 1), bptt)
@@ -76,7 +115,10 @@ def evaluate_ids(
             blas.stop(b.inputs.size)
             total += chunk_total
             count += chunk_count
-    return Evaluation(loss=total / count, tokens=count)
+    if text is None:
+        return Evaluation(loss=total / count, tokens=count)
+    chars, nbytes = covered(batches, text)
+    return Evaluation(total / count, count, text.unknown, chars, nbytes)
 
 
 def evaluate(
@@ -88,16 +130,15 @@ def evaluate(
     conditions: np.ndarray | None = None,
     threads: int = 0,
 ) -> Evaluation:
-    """Perplexity, cross-entropy and token counts of ``model`` on ``text`` (each line
-    given its condition, for a conditioned model), with ``threads`` BLAS threads (0: by
-    timing).
+    """Perplexity, cross-entropy, bits per character and byte, and token counts of
+    ``model`` on ``text`` (each line given its condition, for a conditioned model), with
+    ``threads`` BLAS threads (0: by timing).
 
     Tokens the vocabulary lacks are scored as <unk> and counted in ``unknown``.
     """
-    unknown = sum(tokenizer.unknown_tokens(text).values())
-    ids = tokenizer.encode(text)
-    result = evaluate_ids(model, ids, batch, bptt, tokenizer.eos_id, conditions, threads)
-    return Evaluation(result.loss, result.tokens, unknown)
+    encoded = tokenizer.encode_text(text)
+    eos_id = tokenizer.eos_id
+    return evaluate_ids(model, encoded.ids, batch, bptt, eos_id, conditions, threads, encoded)
 
 
 def perplexity(model: LanguageModel, tokenizer: Tokenizer, text: str) -> float:

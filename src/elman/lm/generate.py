@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from elman.blas import BlasThreads
-from elman.data.tokenizers import Tokenizer
+from elman.data.tokenizers import EncodedText, Tokenizer
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
 from elman.metrics import perplexity
@@ -65,6 +65,10 @@ def stream(
        ``stop_at_line_end`` until a line end is sampled (not yielded). The same seed gives
        the same text.
 
+    Each piece is the text the sampled token adds (``Tokenizer.text_stream``); a token
+    that ends inside a character (a subword model's byte pieces) adds nothing until the
+    character is whole, so no piece is ever part of a character.
+
     The arguments and the prompt are checked here, when ``stream`` is called, not
     when the first piece is asked for: a caller that prints the prompt before the
     pieces then prints nothing for a bad prompt.
@@ -102,16 +106,20 @@ def _sample(
     with blas:
         for token in context:
             logits, state = step(token, state)
-        previous = context[-1]
+        text = tokenizer.text_stream(context[-1])
         for _ in range(length):
             if not tokenizer.sample_unknown:
                 logits[0, tokenizer.unk_id] = -np.inf
             token = sample_next(logits[0], temperature, top_k, rng, top_p)
             if stop_at_line_end and token == tokenizer.eos_id:
-                return
-            yield tokenizer.piece(previous, token)
-            previous = token
+                break
+            piece = text.add(token)
+            if piece:  # nothing while a character is incomplete (byte pieces)
+                yield piece
             logits, state = step(token, state)
+        rest = text.end()
+        if rest:
+            yield rest
 
 
 def generate(
@@ -142,10 +150,30 @@ class LineScore:
     log_prob: float  # natural log of p(line), summed over its tokens
     tokens: int  # tokens predicted: the line's tokens and its line end
     unknown: int  # tokens missing from the vocabulary, scored as <unk>
+    chars: int = 0  # NFC characters the predicted tokens write (the line end: one)
+    bytes: int = 0  # their UTF-8 bytes
 
     @property
     def perplexity(self) -> float:
         return perplexity(-self.log_prob / self.tokens) if self.tokens else math.nan
+
+    @property
+    def bits_per_char(self) -> float:
+        return -self.log_prob / math.log(2) / self.chars if self.chars else math.nan
+
+    @property
+    def bits_per_byte(self) -> float:
+        return -self.log_prob / math.log(2) / self.bytes if self.bytes else math.nan
+
+
+def scored_line(tokenizer: Tokenizer, line: str) -> EncodedText:
+    """The ids ``line_log_probs`` predicts for one line (``Tokenizer.encode_line``: its
+    tokens and its line end, when the vocabulary has one), with what each writes."""
+    ids = tokenizer.encode_line(line)
+    text = tokenizer.encode_text(line + "\n")
+    n = len(ids)  # the line end is left out when the vocabulary has none
+    unknown = sum(tokenizer.unknown_tokens(line).values())
+    return EncodedText(ids, text.chars[:n], text.bytes[:n], unknown)
 
 
 def line_log_probs(
@@ -173,5 +201,6 @@ def score(
     for line in lines:
         line = line.rstrip("\n")
         logp = line_log_probs(model, tokenizer, line, condition)
-        unknown = sum(tokenizer.unknown_tokens(line).values())
-        yield LineScore(line, float(logp.sum()), len(logp), unknown)
+        text = scored_line(tokenizer, line)
+        chars, nbytes = int(text.chars.sum()), int(text.bytes.sum())
+        yield LineScore(line, float(logp.sum()), len(logp), text.unknown, chars, nbytes)

@@ -186,7 +186,8 @@ class LanguageModelKind(runs.KindBase):
         conditions = None
         if train.conditions is not None:
             conditions = (train.conditions, None if valid is None else valid.conditions)
-        return LanguageModelTask(ckpt, train_ids, valid_ids, conditions)
+        encoded = None if valid is None else ckpt.tokenizer.encode_text(valid.text)
+        return LanguageModelTask(ckpt, train_ids, valid_ids, conditions, encoded)
 
     # Finishing ---------------------------------------------------------------------
 
@@ -201,8 +202,9 @@ class LanguageModelKind(runs.KindBase):
                               test.conditions, config.threads)  # fmt: skip
             figures = result.as_dict()
             say(
-                f"test perplexity {result.perplexity:.2f} ({result.loss:.4f} nats/token, "
-                f"{result.tokens:,} tokens scored, state {model.config.state})"
+                f"test perplexity {result.perplexity:.2f} per token, {result.bits_per_char:.4f} "
+                f"bits per character ({result.loss:.4f} nats/token, {result.tokens:,} tokens "
+                f"scored, {result.unknown:,} of them <unk>, state {model.config.state})"
             )
         say("sample:")
         if ckpt.condition.condition == "label":
@@ -216,13 +218,20 @@ class LanguageModelKind(runs.KindBase):
         return figures
 
     def headline(self, test: dict | None, history: list[dict[str, Any]]) -> str:
-        valid = [r["valid_loss"] for r in history if "valid_loss" in r]
+        valid = [r for r in history if "valid_loss" in r]
         if test is not None:
-            return f"test perplexity {test['perplexity']:.2f}"
-        if valid:
-            best = min(valid)
-            return f"validation loss {best:.4f} nats/token (perplexity {perplexity(best):.2f})"
-        return "no held-out figure"
+            return (
+                f"test perplexity {test['perplexity']:.2f} per token, "
+                f"{test['bits_per_char']:.4f} bits per character"
+            )
+        if not valid:
+            return "no held-out figure"
+        best = min(valid, key=lambda r: r["valid_loss"])
+        loss, bits = best["valid_loss"], best.get("valid_bits_per_char")
+        per_char = "" if bits is None else f", {bits:.4f} bits per character"
+        return (
+            f"validation loss {loss:.4f} nats/token (perplexity {perplexity(loss):.2f}{per_char})"
+        )
 
     def save(self, directory: Path, ckpt: Checkpoint) -> None:
         checkpoint.save_checkpoint(directory, ckpt)

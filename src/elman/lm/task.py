@@ -18,7 +18,7 @@ import numpy as np
 
 from elman.config import TrainConfig
 from elman.data.batching import Batch, make_batches
-from elman.data.tokenizers import Tokenizer
+from elman.data.tokenizers import EncodedText, Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.evaluate import evaluate_ids
@@ -45,9 +45,10 @@ def training_ids(
 
 class LanguageModelTask:
     """Batches of B streams (or of lines, with the state reset at each line end) of
-    ``bptt`` tokens (``LanguageModelTrainConfig``), validation perplexity (lower is better), the
-    carried state, the checkpoint ``ckpt`` (whose model, tokenizer and training settings
-    it trains with).
+    ``bptt`` tokens (``LanguageModelTrainConfig``), validation perplexity (lower is better)
+    and, given the validation text's ``valid_text`` (``Tokenizer.encode_text``), its bits
+    per character and byte; the carried state, the checkpoint ``ckpt`` (whose model,
+    tokenizer and training settings it trains with).
 
     A conditioned model (``ConditionedLanguageModel``) gets ``conditions``: for the
     training and the validation text, one condition per line (label ids or vectors).
@@ -63,10 +64,11 @@ class LanguageModelTask:
         train_ids: np.ndarray,
         valid_ids: np.ndarray | None,
         conditions: tuple[np.ndarray, np.ndarray | None] | None = None,
+        valid_text: EncodedText | None = None,
     ) -> None:
         self.ckpt, self.model, self.tokenizer = ckpt, ckpt.model, ckpt.tokenizer
         self.config = config = ckpt.train_config
-        self.valid_ids = valid_ids
+        self.valid_ids, self.valid_text = valid_ids, valid_text
         self.train_conditions, self.valid_conditions = conditions or (None, None)
         # A conditioned model reads whole lines, each from its condition.
         bptt = config.bptt if conditions is None else len(train_ids)
@@ -108,14 +110,25 @@ class LanguageModelTask:
             self.tokenizer.eos_id,
             self.valid_conditions,
             config.threads,
+            self.valid_text,
         )
-        return {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
+        figures = {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
+        if self.valid_text is not None:
+            figures.update(
+                bits_per_char=valid.bits_per_char,
+                bits_per_byte=valid.bits_per_byte,
+                chars=valid.chars,
+                bytes=valid.bytes,
+                unknown=valid.unknown,
+            )
+        return figures
 
     def rehearse(self) -> None:
         """Validation's first chunks: as much at once as the whole of it takes."""
         if self.valid_ids is None:
             return
-        config, held_out = self.config, self.valid_ids
+        config, held_out, text = self.config, self.valid_ids, self.valid_text
+        self.valid_text = None  # the figures per character are not needed here
         self.valid_ids = held_out[: 2 * config.eval_batch * config.bptt + 1]
         conditions = self.valid_conditions
         if conditions is not None:  # whole lines, each with its condition
@@ -125,7 +138,7 @@ class LanguageModelTask:
         try:
             self.validate()
         finally:
-            self.valid_ids, self.valid_conditions = held_out, conditions
+            self.valid_ids, self.valid_conditions, self.valid_text = held_out, conditions, text
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:
         return (-figures["ppl"],)
@@ -135,6 +148,8 @@ class LanguageModelTask:
 
     def describe(self, record: dict[str, Any]) -> str:
         valid = f", valid ppl {record['valid_ppl']:.2f}" if "valid_ppl" in record else ""
+        if record.get("valid_bits_per_char") is not None:
+            valid += f" ({record['valid_bits_per_char']:.4f} bits/char)"
         return f"train ppl {record['train_ppl']:.2f}{valid}"
 
     def save(self, out: Path, info: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """ONNX export: a trained model as OUT.onnx, runnable by ONNX Runtime without Python's
 elman or torch, and OUT.json beside it with the vocabulary and the rules that turn text
-into ids and ids into text.
+into ids and ids into text (``Tokenizer.rules``), and any file the vocabulary needs
+beside that (a subword vocabulary's sentencepiece model, OUT.model).
 
     graph.py     the node builder and the recurrent layers (gate orders, biases)
     lm.py        a language model: input_ids, h0 (c0) -> logits, hn (cn)
@@ -31,21 +32,6 @@ from elman.strict_json import dumps
 
 FORMAT_VERSION = 1
 
-TOKENIZATION = {
-    "char": [
-        "Normalise the text to Unicode NFC when 'normalize' is \"NFC\".",
-        "Every code point is a token, \"\\n\" included; its id is its index in 'tokens', "
-        "and a character not in 'tokens' is id 0 (<unk>).",
-        "Decoding: concatenate the tokens; id 0 has no text (elman writes U+FFFD).",
-    ],
-    "word": [
-        "Normalise the text to Unicode NFC when 'normalize' is \"NFC\".",
-        'Split it into lines at "\\n" (a "\\n" at the very end starts no further line), '
-        "each line at whitespace (Python's str.split()), and end every line with <eos> "
-        "(id 1); a word not in 'tokens' is id 0 (<unk>).",
-        'Decoding: words joined by single spaces, <eos> as "\\n" with no space around it.',
-    ],
-}
 CLASSIFIER_NORMALIZATION = [
     "When 'normalize_text' is true, before tokenizing: lower-case the text, write every "
     "digit as 0 (regex \\d), and keep only the runs of word characters (regex \\w+) and "
@@ -60,16 +46,17 @@ def sidecar_path(out: Path) -> Path:
 
 
 def export(directory: str | os.PathLike, out: str | os.PathLike) -> dict[str, Any]:
-    """Write the checkpoint in ``directory`` as ONNX to ``out`` and its vocabulary and
-    tokenisation to ``out`` with the suffix .json; return what that JSON holds."""
+    """Write the checkpoint in ``directory`` as ONNX to ``out``, its vocabulary and
+    tokenisation to ``out`` with the suffix .json and the files the vocabulary needs to
+    ``out`` with their own suffix (``.model``); return what that JSON holds."""
     ckpt = load(directory)
     out = Path(out)
     if isinstance(ckpt, Checkpoint):
         model = language_model_graph(ckpt.model)
-        description = language_model_description(ckpt)
+        description = language_model_description(ckpt, out)
     elif isinstance(ckpt, ClassifierCheckpoint):
         model = classifier_graph(ckpt.model, ckpt.classifier_config.pooling)
-        description = classifier_description(ckpt)
+        description = classifier_description(ckpt, out)
     else:
         raise ElmanError(
             f"{directory} holds a {ckpt.kind} checkpoint, and ONNX export covers language "
@@ -80,6 +67,8 @@ def export(directory: str | os.PathLike, out: str | os.PathLike) -> dict[str, An
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
+        for name, data in ckpt.tokenizer.files().items():
+            atomic_write(out.with_suffix(f".{name}"), lambda tmp, data=data: tmp.write_bytes(data))
         atomic_write(
             sidecar_path(out),
             lambda tmp: Path(tmp).write_text(
@@ -94,16 +83,20 @@ def export(directory: str | os.PathLike, out: str | os.PathLike) -> dict[str, An
     return description
 
 
-def tokenizer_description(tokenizer: Tokenizer) -> dict[str, Any]:
+def tokenizer_description(tokenizer: Tokenizer, out: Path) -> dict[str, Any]:
+    """The vocabulary, its special ids, its rules and the files it needs beside OUT.json
+    (each OUT.NAME, by name)."""
+    files = {name: out.with_suffix(f".{name}").name for name in tokenizer.files()}
     return {
         **tokenizer.to_json(),
         "unk_id": tokenizer.unk_id,
         "eos_id": tokenizer.eos_id,
-        "tokenization": TOKENIZATION[tokenizer.level],
+        **({"files": files} if files else {}),
+        "tokenization": list(tokenizer.rules),
     }
 
 
-def language_model_description(ckpt: Checkpoint) -> dict[str, Any]:
+def language_model_description(ckpt: Checkpoint, out: Path) -> dict[str, Any]:
     config, tokenizer = ckpt.model.config, ckpt.tokenizer
     lstm = config.cell == "lstm"
     return {
@@ -123,7 +116,7 @@ def language_model_description(ckpt: Checkpoint) -> dict[str, Any]:
         "layers": config.layers,
         "hidden": config.hidden,
         "state": config.state,
-        "tokenizer": tokenizer_description(tokenizer),
+        "tokenizer": tokenizer_description(tokenizer, out),
         "line_start_id": line_start(tokenizer),
         "sample_unknown": tokenizer.sample_unknown,
         "generation": [
@@ -134,7 +127,7 @@ def language_model_description(ckpt: Checkpoint) -> dict[str, Any]:
     }
 
 
-def classifier_description(ckpt: ClassifierCheckpoint) -> dict[str, Any]:
+def classifier_description(ckpt: ClassifierCheckpoint, out: Path) -> dict[str, Any]:
     config, classifier_config = ckpt.model.config, ckpt.classifier_config
     return {
         "kind": "classifier",
@@ -148,7 +141,7 @@ def classifier_description(ckpt: ClassifierCheckpoint) -> dict[str, Any]:
         "normalize_text": classifier_config.normalize,
         "max_length": classifier_config.max_length,
         "text_rules": CLASSIFIER_NORMALIZATION,
-        "tokenizer": tokenizer_description(ckpt.tokenizer),
+        "tokenizer": tokenizer_description(ckpt.tokenizer, out),
         "usage": [
             "Right-pad the texts' ids with 0 to one length; 'lengths' holds each text's "
             "number of ids (at least 1).",

@@ -7,7 +7,8 @@
                            events data: {"token": ...} per token, then data: {"done": true,
                            "text": ...}
     POST /api/score        {"model", "text"} (one line) -> {"tokens", "logprobs", "logprob",
-                           "perplexity"}
+                           "perplexity", "bits_per_char", "bits_per_byte", "chars", "bytes",
+                           "unknown" (tokens scored as <unk>: then the figures flatter)}
     POST /api/classify     {"model", "text"} -> {"label", "probabilities"}
     POST /api/tag          {"model", "text"} -> {"words", "tags"}
     POST /api/translate    {"model", "text", "beam"} (one line) -> {"translation", "log_prob",
@@ -52,8 +53,7 @@ from elman.classify.evaluate import predict_proba
 from elman.data.conllu import Sentence
 from elman.errors import ElmanError
 from elman.insight.units import states_of
-from elman.lm.generate import line_log_probs, stream
-from elman.metrics import perplexity
+from elman.lm.generate import LineScore, line_log_probs, scored_line, stream
 from elman.strict_json import dumps
 from elman.tag.data import encode as encode_sentences
 from elman.tag.evaluate import predict_ids
@@ -250,13 +250,19 @@ def score(body: dict[str, Any], served: Served) -> Any:
 
     def work() -> dict[str, Any]:
         logp = line_log_probs(ckpt.model, ckpt.tokenizer, text)
-        ids = ckpt.tokenizer.encode_line(text.rstrip("\n"))
-        total = float(logp.sum())
+        encoded = scored_line(ckpt.tokenizer, text.rstrip("\n"))
+        chars, nbytes = int(encoded.chars.sum()), int(encoded.bytes.sum())
+        line = LineScore(text, float(logp.sum()), len(logp), encoded.unknown, chars, nbytes)
         return {
-            "tokens": [ckpt.tokenizer.tokens[i] for i in ids],
+            "tokens": [ckpt.tokenizer.tokens[i] for i in encoded.ids],
             "logprobs": logp.tolist(),
-            "logprob": total,
-            "perplexity": perplexity(-total / len(logp)) if len(logp) else None,
+            "logprob": line.log_prob,
+            "perplexity": line.perplexity if len(logp) else None,
+            "bits_per_char": line.bits_per_char,
+            "bits_per_byte": line.bits_per_byte,
+            "chars": line.chars,
+            "bytes": line.bytes,
+            "unknown": line.unknown,
         }
 
     return work
@@ -363,8 +369,8 @@ def units(body: dict[str, Any], served: Served) -> Any:
     def work() -> dict[str, Any]:
         tokens = insight.read_tokens(ckpt.tokenizer, text, max_tokens=MAX_TEXT)
         acts = insight.activations(ckpt.model, tokens.ids, ckpt.tokenizer)
-        words = ckpt.tokenizer.level == "word"
-        ranked = insight.rank_units(acts, insight.text_features(tokens.tokens, words))
+        texts = [ckpt.tokenizer.surface(t) for t in tokens.tokens]
+        ranked = insight.rank_units(acts, insight.text_features(texts))
         return {
             "tokens": tokens.tokens,
             "values": acts.values[(layer, state)][:, unit].tolist(),

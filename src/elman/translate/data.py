@@ -29,6 +29,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -134,12 +135,13 @@ def split(
 
 
 def build_vocabularies(
-    pairs: Sequence[Pair], level: str, max_vocab: int = 0, min_count: int = 1
+    pairs: Sequence[Pair], level: str, **settings: Any
 ) -> tuple[Tokenizer, Tokenizer]:
     """One vocabulary per side, from the training pairs, each with a line end (the
-    target's <eos>; see the module doc)."""
-    sources = make_tokenizer(level, "".join(p.source + "\n" for p in pairs), max_vocab, min_count)
-    targets = make_tokenizer(level, "".join(p.target + "\n" for p in pairs), max_vocab, min_count)
+    target's <eos>; see the module doc), each fitted with the level's ``settings``
+    (``make_tokenizer``)."""
+    sources = make_tokenizer(level, "".join(p.source + "\n" for p in pairs), **settings)
+    targets = make_tokenizer(level, "".join(p.target + "\n" for p in pairs), **settings)
     return sources, targets
 
 

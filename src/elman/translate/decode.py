@@ -193,9 +193,9 @@ def attention_in_line_order(
     if found.attention is None:
         raise ValueError("the model has no attention")
     weights = found.attention
-    source_tokens = ckpt.source.tokenize(line.strip())
-    if ckpt.source.level == "word" and source_tokens and source_tokens[-1] == "<eos>":
-        source_tokens = source_tokens[:-1]
+    # The tokens of the ids the encoder read (no line end: a word vocabulary's <eos>).
+    line = line.strip()
+    source_tokens = ckpt.source.tokenize(line)[: len(ckpt.source.encode_unfinished(line))]
     if ckpt.translate_config.reverse_source:
         weights = weights[:, ::-1]
     output_tokens = [ckpt.target.tokens[i] for i in found.ids]

@@ -49,10 +49,9 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: 
 
 
 def reference_text(text: str, tokenizer: Tokenizer) -> str:
-    """A reference as a translation would be written: stripped, in the vocabulary's
-    normal form, words single-spaced."""
-    text = tokenizer.prepare(text.strip())
-    return " ".join(text.split()) if tokenizer.level == "word" else text
+    """A reference as a translation would be written: stripped, as the vocabulary writes
+    text back (``Tokenizer.normal_text``: NFC, a word vocabulary's words single-spaced)."""
+    return tokenizer.normal_text(text.strip())
 
 
 def loss_of(model: Translator, data: ParallelData, eos_id: int, batch: int) -> tuple[float, int]:

@@ -136,7 +136,7 @@ def build(
     train_config = train_config or TrainConfig()
     tokenizer_config = tokenizer_config or TokenizerConfig(level="word")
     source, target = build_vocabularies(
-        pairs, tokenizer_config.level, tokenizer_config.max_vocab, tokenizer_config.min_count
+        pairs, tokenizer_config.level, **tokenizer_config.tokenizer_settings()
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(target))
     translate_config = dataclasses.replace(translate_config, source_vocab_size=len(source))

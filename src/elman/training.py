@@ -41,8 +41,9 @@ import dataclasses
 import json
 import math
 import signal
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ from elman.checkpoint import atomic_write, read_tensors, write_tensors
 from elman.config import TrainConfig
 from elman.errors import ElmanError
 from elman.optim import make_optimizer
-from elman.strict_json import dumps
+from elman.strict_json import dumps, read_json_lines
 
 RESUME_FILE = "resume.safetensors"
 METRICS_FILE = "metrics.jsonl"
@@ -642,7 +643,10 @@ class Trainer:
         """Continue from the state in ``out``: weights, optimiser, progress, and from
         ``metrics.jsonl`` the history and the training time so far."""
         self._load_state()
-        records = _metrics_until(self.out / METRICS_FILE, self.p.step)
+        records, note = read_metrics_records(self.out / METRICS_FILE)
+        if note and self.world.primary:
+            print(f"note: {note}", file=sys.stderr)
+        records = [r for r in records if r.get("step", 0) <= self.p.step]
         self.history = [r for r in records if r.get("event") == "epoch"]
         saves = [r["seconds"] for r in records if r.get("event") == "save"]
         self.seconds_before = saves[-1] if saves else 0.0
@@ -677,12 +681,37 @@ class Trainer:
             yield bar
 
 
-def _metrics_until(path: Path, step: int) -> list[dict[str, Any]]:
-    """The records of ``path`` up to and including ``step``."""
+def read_metrics_records(
+    path: Path, check: Callable[[dict[str, Any]], str | None] | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of a run's ``metrics.jsonl`` (none when it has none yet), and a note
+    when its last line, cut short by a full disk or a kill, was left out
+    (``strict_json.read_json_lines``): the one reader of the file, for resuming and for
+    ``elman inspect curves``. A record whose ``step``, ``epoch`` or ``seconds`` is not a
+    number, or that ``check`` finds a problem with, is refused, naming its line."""
     if not path.is_file():
-        return []
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [r for r in records if r.get("step", 0) <= step]
+        return [], None
+
+    def numbers(record: dict[str, Any]) -> str | None:
+        for name in ("step", "epoch", "seconds"):
+            value = record.get(name)
+            if value is not None and not is_number(value):
+                return f"its {name} is {json.dumps(value)[:40]}, expected a number"
+        return check(record) if check is not None else None
+
+    lines = read_json_lines(path, numbers)
+    note = None
+    if lines.torn:
+        note = (
+            f"the last line of {path} was cut short (by a full disk or a kill while it was "
+            "written), so it is left out"
+        )
+    return lines.records, note
+
+
+def is_number(value: Any) -> bool:
+    """Whether a JSON value is a number (a bool is not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @contextmanager

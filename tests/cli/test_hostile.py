@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.cli.test_lm import FOX, TINY, elman, ok, write
@@ -129,3 +131,67 @@ def test_curves_refuse_a_figure_that_is_not_a_number(lm_run, tmp_path, field):
     with unchanged(tmp_path):
         result = elman("inspect", "curves", "--run", out, "--plot", tmp_path / "c.png")
         refused(result, f"line {step_line + 1} of", f'its {field} is "x", expected a number')
+
+
+# Item 15: a complex-valued .npy vector -------------------------------------------------
+
+
+def test_complex_vectors_are_refused(tmp_path):
+    text = write(tmp_path, "t.txt", "ab\nba\nab\n")
+    complex_vectors = tmp_path / "complex.npy"
+    np.save(complex_vectors, np.ones((3, 2)) * (1 + 2j))
+    args = [
+        "--condition",
+        "vector",
+        "--embed",
+        "8",
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--batch",
+        "2",
+    ]
+    with unchanged(tmp_path):
+        result = elman("train", "--train", text, "--vectors", complex_vectors, *args,
+                       "--out", tmp_path / "run")  # fmt: skip
+        refused(result, "complex.npy holds complex numbers (complex128)", "numpy.real")
+    real = tmp_path / "real.npy"
+    np.save(real, np.ones((3, 2)))
+    ok(elman("train", "--train", text, "--vectors", real, *args, "--out", tmp_path / "run"))
+    one = tmp_path / "one.npy"
+    np.save(one, np.array([1j, 0]))
+    with unchanged(tmp_path):
+        refused(elman("generate", "--model", tmp_path / "run", "--vector", one), "complex numbers")
+
+
+# Item 16: labels are read in NFC, as text is -------------------------------------------
+
+POSITIVE, NEGATIVE = "긍정", "부정"  # composed (NFC)
+POSITIVE_NFD = unicodedata.normalize("NFD", POSITIVE)  # the same word, decomposed
+
+
+def test_labels_typed_decomposed_are_the_composed_ones(tmp_path):
+    """A file mixing both forms trains two classes, not three; --label typed decomposed
+    generates; eval and predict read decomposed labels as the model's."""
+    assert POSITIVE_NFD != POSITIVE
+    lines = [
+        f"{label}\t{text} {i}"
+        for i in range(12)
+        for label, text in ((POSITIVE, "good"), (POSITIVE_NFD, "fine"), (NEGATIVE, "bad"))
+    ]
+    data = write(tmp_path, "mixed.tsv", "\n".join(lines) + "\n")
+    small = ["--embed", "8", "--hidden", "8", "--epochs", "1"]
+    ok(elman("classify", "train", "--data", data, *small, "--out", tmp_path / "classifier"))
+    config = json.loads((tmp_path / "classifier" / "config.json").read_text())
+    assert config["data"]["labels"] == [POSITIVE, NEGATIVE]
+    decomposed = write(tmp_path, "nfd.tsv", f"{POSITIVE_NFD}\tgood\n{NEGATIVE}\tbad\n")
+    evaluate = ["classify", "eval", "--model", tmp_path / "classifier", "--data", decomposed]
+    result = json.loads(ok(elman(*evaluate, "--json")))
+    assert result["total"] == 2 and result["classes"][POSITIVE]["support"] == 1
+
+    lm = tmp_path / "lm"
+    ok(elman("train", "--data", data, "--condition", "label", *small, "--out", lm))
+    assert json.loads((lm / "config.json").read_text())["data"]["labels"] == [POSITIVE, NEGATIVE]
+    ok(elman("generate", "--model", lm, "--label", POSITIVE_NFD, "--length", "5"))
+    ok(elman("eval", "--model", lm, "--data", decomposed))

@@ -102,6 +102,40 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """``text`` into ``path`` as UTF-8, by ``atomic_write``: for reports and sidecars."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse, before any work, a file to write that cannot be written where asked: a
+    directory of that name, or a directory for it that does not exist."""
+    path = Path(path)
+    if path.is_dir():
+        raise ElmanError(
+            f"{flag} {path} is a directory; give the name of a file to write (in it, e.g. "
+            f"{path / path.name}, or elsewhere)."
+        )
+    if not path.parent.is_dir():
+        raise ElmanError(f"the directory of {flag} {path} does not exist; create it first.")
+    return path
+
+
+def check_output_directory(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse, before any work, a directory to write into that is a file (or lies under
+    one); it is created when the first file is written into it."""
+    path = Path(path)
+    for ancestor in (path, *path.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ElmanError(
+                    f"{flag} {path} cannot be a directory, as {ancestor} is a file; give the "
+                    "path of a directory (it is created if it does not exist)."
+                )
+            break
+    return path
+
+
 def tensor_digest(tensors: dict[str, np.ndarray]) -> str:
     """SHA-256 of the tensors' names, dtypes, shapes and bytes, in name order."""
     digest = hashlib.sha256()

@@ -53,9 +53,9 @@ import numpy as np
 from tqdm import tqdm
 
 from elman.blas import BlasThreads
-from elman.checkpoint import atomic_write, read_tensors, write_tensors
+from elman.checkpoint import atomic_write_text, read_tensors, write_tensors
 from elman.config import TrainConfig
-from elman.errors import ElmanError
+from elman.errors import ElmanError, os_error_fix
 from elman.optim import make_optimizer
 from elman.strict_json import dumps, read_json_lines
 
@@ -299,6 +299,7 @@ class Trainer:
         self.start = time.perf_counter()
         self.bad_loss = math.nan  # the loss that diverged, for its message
         self.resumed = resume
+        self.saved_step: int | None = None  # the step of the training state in out, if any
         if resume:
             self._resume()
 
@@ -555,8 +556,31 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.writes:
-            with open(self.out / METRICS_FILE, "a", encoding="utf-8") as f:
+            with self._writing(), open(self.out / METRICS_FILE, "a", encoding="utf-8") as f:
                 f.write(dumps(record) + "\n")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write into ``out`` that the system refuses (a full disk, a read-only
+        directory) ends training with what is true of the run: the step of the training
+        state it can resume from, or that none was saved yet. Every file but
+        metrics.jsonl is renamed into place once whole, and a last line of metrics.jsonl
+        cut short is left out when the run resumes (``read_metrics_records``)."""
+        try:
+            yield
+        except OSError as e:
+            where = f" ({e.filename})" if e.filename else ""
+            problem = f"cannot write to {self.out}: {e.strerror or e}{where}"
+            if self.saved_step is None:
+                raise ElmanError(
+                    f"{problem}, and no training state was saved before, so the run cannot "
+                    f"resume; {os_error_fix(e)} and start it again (with --overwrite)."
+                ) from e
+            raise ElmanError(
+                f"{problem}; {os_error_fix(e)}, then continue from the training state saved "
+                f"at step {self.saved_step} with: elman {self.task.command} --resume "
+                f"{self.out}"
+            ) from e
 
     def _save_state(self) -> None:
         """Write a ``save`` record with the training time so far, then the training state
@@ -591,7 +615,9 @@ class Trainer:
             "dropout_rng": model.dropout_rng.bit_generator.state,
         }
         self._log({"event": "save", "epoch": p.epoch, "step": p.step, "seconds": self.seconds})
-        write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
+        with self._writing():
+            write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
+        self.saved_step = p.step
 
     def _load_state(self) -> None:
         """Restore everything ``_save_state`` wrote: weights, best weights, the average,
@@ -633,6 +659,7 @@ class Trainer:
             self.task.restore_carried_state(states)
             model.dropout_rng.bit_generator.state = header["dropout_rng"]
             self.p = Progress.from_header(header["progress"])
+            self.saved_step = self.p.step
         except (KeyError, TypeError, ValueError) as e:
             raise ElmanError(
                 f"{path} does not hold a training state for this model ({e}); it belongs to "
@@ -662,10 +689,8 @@ class Trainer:
             return
         # The records after the saved step are made again by the resumed run.
         lines = [dumps(record) + "\n" for record in records]
-        atomic_write(
-            self.out / METRICS_FILE,
-            lambda tmp: Path(tmp).write_text("".join(lines), encoding="utf-8"),
-        )
+        with self._writing():
+            atomic_write_text(self.out / METRICS_FILE, "".join(lines))
 
     @contextmanager
     def _bar(self, total: int) -> Iterator[tqdm]:

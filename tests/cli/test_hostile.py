@@ -7,8 +7,10 @@ repaired (exit code 0 and the right result). The server's cases are in
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import subprocess
 import unicodedata
 from collections.abc import Iterator
@@ -18,8 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from elman.cli import build_parser, main
+from elman.cli.common import WRITES_FILES, WRITES_OUTPUT
 from tests.cli.test_lm import FOX, TINY, elman, ok, write
 from tests.cli.test_translate import QUESTIONS
+from tests.parts import fill, small_disk
 
 TRANSLATE_TINY = [
     *("--data", "{data}", "--format", "qa", "--level", "char", "--embed", "8", "--hidden", "8"),
@@ -53,7 +58,6 @@ def refused(result: subprocess.CompletedProcess, *parts: str) -> str:
     assert len(lines) == 1 and lines[0].startswith("elman: error: "), result.stderr
     for part in parts:
         assert part in lines[0], lines[0]
-    assert lines[0].endswith("."), lines[0]
     return lines[0]
 
 
@@ -195,3 +199,288 @@ def test_labels_typed_decomposed_are_the_composed_ones(tmp_path):
     assert json.loads((lm / "config.json").read_text())["data"]["labels"] == [POSITIVE, NEGATIVE]
     ok(elman("generate", "--model", lm, "--label", POSITIVE_NFD, "--length", "5"))
     ok(elman("eval", "--model", lm, "--data", decomposed))
+
+
+# Item 1: export writes over no file it was not named to write ---------------------------
+
+
+@pytest.mark.parametrize("name", ["config.onnx", "vocab.onnx", "vocab-target.onnx"])
+def test_export_never_writes_over_a_runs_own_files(lm_run, tmp_path, name):
+    pytest.importorskip("onnx")
+    out, _ = lm_run
+    with unchanged(tmp_path):
+        refused(
+            elman("export", "--model", out, out / name, "--overwrite"),
+            f"{out / name.replace('.onnx', '.json')} is a file of the training run in {out}",
+        )
+
+
+def test_export_replaces_an_unrelated_file_only_when_told(lm_run, tmp_path):
+    pytest.importorskip("onnx")
+    out, _ = lm_run
+    unrelated = write(tmp_path, "e04.json", '{"epoch": 4}\n')
+    with unchanged(tmp_path):
+        refused(elman("export", "--model", out, tmp_path / "e04.onnx"), "e04.json already exists")
+    ok(elman("export", "--model", out, tmp_path / "e04.onnx", "--overwrite"))
+    assert json.loads(unrelated.read_text())["format"] == "elman-onnx"
+    ok(elman("export", "--model", out, tmp_path / "e04.onnx"))  # its own sidecar: replaced
+    with unchanged(tmp_path):
+        refused(elman("export", "--model", out, tmp_path), "is a directory")
+
+
+# Item 8: export of a conditioned language model ----------------------------------------
+
+
+def test_export_of_a_conditioned_model_is_refused(tmp_path):
+    pytest.importorskip("onnx")
+    data = write(tmp_path, "s.tsv", "".join(f"pos\tgood {i}\nneg\tbad {i}\n" for i in range(10)))
+    out = tmp_path / "run"
+    small = ["--embed", "8", "--hidden", "8", "--epochs", "1", "--batch", "2"]
+    ok(elman("train", "--data", data, "--condition", "label", *small, "--out", out))
+    with unchanged(tmp_path):
+        refused(
+            elman("export", "--model", out, tmp_path / "c.onnx"),
+            "conditioned on a label, which ONNX export does not cover yet",
+        )
+
+
+# Items 5 and 18: a full disk, and what each command then says --------------------------
+
+
+@pytest.fixture()
+def disk(tmp_path):
+    """A small file system of the test's own, for the cases of a full disk."""
+    with small_disk(tmp_path / "disk", "8m") as where:
+        yield where
+
+
+def test_a_report_on_a_full_disk_stays_the_old_one(lm_run, disk):
+    """inspect units on a full disk: the report already there is whole and as it was,
+    and the message says what is true of it (no checkpoint of any kind)."""
+    out, text = lm_run
+    report = disk / "report"
+    ok(elman("inspect", "units", "--model", out, "--text", text, "--out", report))
+    fill(disk)
+    with unchanged(report):
+        result = elman("inspect", "units", "--model", out, "--text", text, "--out", report)
+        sentence = refused(result, "No space left on device", "free some disk space")
+    assert "renamed only once whole, so any file it was to replace is as it was" in sentence
+    assert "checkpoint" not in sentence
+    assert {p.name for p in report.iterdir()} == {"index.html", "units.json"}  # no temporary
+
+
+def test_a_plot_on_a_full_disk_stays_the_old_one(lm_run, disk):
+    pytest.importorskip("matplotlib")
+    out, _ = lm_run
+    plot = disk / "curves.png"
+    ok(elman("inspect", "curves", "--run", out, "--plot", plot))
+    fill(disk)
+    with unchanged(disk):
+        result = elman("inspect", "curves", "--run", out, "--plot", plot)
+        refused(result, "No space left on device", "renamed only once whole")
+
+
+def test_a_full_disk_at_a_runs_first_save_says_it_cannot_resume(tmp_path, disk):
+    """The disk fills at the first save of the training state: the message says no state
+    was saved, so the run cannot resume, instead of "the last saved checkpoint is
+    intact"."""
+    text = write(tmp_path, "train.txt", FOX * 40)
+    fill(disk)
+    os.truncate(disk / "filler", (disk / "filler").stat().st_size - 600_000)  # 0.6 MB free
+    # The weights (0.4 MB) fit, the training state (1.5 MB: Adam's moments too) does not.
+    big = ["--embed", "64", "--hidden", "256", "--batch", "4", "--bptt", "16"]
+    result = elman("train", "--train", text, "--out", disk / "run", "--max-steps", "2", *big)
+    sentence = refused(
+        result,
+        f"cannot write to {disk / 'run'}: No space left on device",
+        "no training state was saved before, so the run cannot resume; free some disk space "
+        "and start it again",
+    )
+    assert "intact" not in sentence
+
+
+# Items 17 and 18: output paths are checked before any work ------------------------------
+
+
+def test_output_paths_are_checked_before_any_work(lm_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    out, text = lm_run
+    (tmp_path / "dir.png").mkdir()
+    existing = write(tmp_path, "existing.txt", "mine\n")
+    with unchanged(tmp_path):
+        new_run = ["train", "--train", text, "--out", tmp_path / "new", *TINY, "--epochs", "50"]
+        refused(elman(*new_run, "--plot", tmp_path / "dir.png"), "--plot", "is a directory")
+        refused(
+            elman("inspect", "curves", "--run", out, "--plot", tmp_path / "dir.png"),
+            "is a directory",
+        )
+        refused(
+            elman("inspect", "units", "--model", out, "--text", text, "--out", existing),
+            f"--out {existing} cannot be a directory, as {existing} is a file",
+        )
+        refused(
+            elman(*("inspect", "units", "--model", out, "--text", text),
+                  "--out", tmp_path / "report", "--feature", f"f={tmp_path / 'dir.png'}"),
+            "is a directory, not a text file",
+        )  # fmt: skip
+    assert not (tmp_path / "new").exists()
+
+
+def test_show_attention_into_a_file_is_refused_before_translating(translate_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    out, _ = translate_run
+    existing = write(tmp_path, "attention", "a file\n")
+    with unchanged(tmp_path):
+        result = elman(
+            "translate", "predict", "--model", out, "--show-attention", existing, stdin="1+2\n"
+        )
+        refused(result, f"--show-attention {existing} cannot be a directory")
+    assert result.stdout == ""
+
+
+# Items 7, 13, 14 and 21-24: limits -----------------------------------------------------
+
+
+def test_a_target_over_the_length_limit_is_refused_naming_its_line(tmp_path):
+    """One 200,000-character target line (which allocated ~23 GB and was killed), and a
+    5,000-word one: refused at once, naming the line, nothing written."""
+    long_char = QUESTIONS + "1+1    _" + "2" * 200_000 + "\n"
+    data = write(tmp_path, "long.txt", long_char)
+    with unchanged(tmp_path):
+        result = elman("translate", "train", *translate_args(data), "--out", tmp_path / "run")
+        refused(
+            result,
+            f"{data} line 41 has a translation of 200,000 characters, more than the 1,000 a "
+            "translator writes",
+        )
+    words = write(tmp_path, "words.tsv", "a b\tc d\n" * 20 + "a\t" + "w " * 5000 + "\n")
+    with unchanged(tmp_path):
+        result = elman(
+            "translate", "train", "--data", words, "--level", "word", "--out", tmp_path / "run"
+        )
+        refused(result, "line 21 has a translation of 5,000 words, more than the 1,000")
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--max-extra", "1000000000", "--max-extra must be between 0 and 1,000"),
+        ("--max-ratio", "1e308", "--max-ratio must be between 0 and 10 "),
+        ("--beam", "1000000", "--beam must be between 1 (greedy) and 20, got 1,000,000"),
+        ("--threads", "1000", "--threads 1000 is more than the"),
+    ],
+)
+def test_translate_train_refuses_settings_beyond_their_limits(tmp_path, flag, value, message):
+    data = write(tmp_path, "addition.txt", QUESTIONS)
+    with unchanged(tmp_path):
+        result = elman(
+            "translate", "train", *translate_args(data), flag, value, "--out", tmp_path / "run"
+        )
+        refused(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_decoding_refuses_a_beam_beyond_the_limit(translate_run, tmp_path):
+    out, data = translate_run
+    with unchanged(tmp_path):
+        for command in (["predict", "--model", out], ["eval", "--model", out, "--data", data]):
+            result = elman("translate", *command, "--beam", "1000000", stdin="1+2\n")
+            refused(result, "--beam must be between 1 (greedy) and 20, got 1,000,000")
+
+
+def test_generate_and_train_refuse_lengths_and_threads_beyond_their_limits(lm_run, tmp_path):
+    out, text = lm_run
+    with unchanged(tmp_path):
+        refused(
+            elman("generate", "--model", out, "--length", "100000000000"),
+            "--length must be between 0 and 10,000,000 tokens, got 100,000,000,000",
+        )
+        cores = len(os.sched_getaffinity(0))
+        for command in (["train", "--train", text], ["classify", "train", "--data", text]):
+            refused(
+                elman(*command, "--threads", cores + 1, "--out", tmp_path / "run"),
+                f"--threads {cores + 1} is more than the {cores} cores this process may use",
+            )
+
+
+def run_in_process(capsys, *args) -> subprocess.CompletedProcess:
+    """``elman ARGS`` through ``elman.cli.main`` in this process, for cases that need a
+    part of the library replaced (memory that runs out)."""
+    code = main([str(a) for a in args])
+    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+
+
+def test_a_memory_error_in_translate_predict_names_the_beam(
+    translate_run, tmp_path, monkeypatch, capsys
+):
+    out, _ = translate_run
+    sources = write(tmp_path, "sources.txt", "1+2\n")
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError()
+
+    monkeypatch.setattr("elman.translate.decode.beam_search", out_of_memory)
+    result = run_in_process(capsys, "translate", "predict", "--model", out, sources, "--beam", 5)
+    sentence = refused(result, "not enough memory; choose a smaller --beam or --batch")
+    assert "--bptt" not in sentence
+
+
+def test_decoding_that_would_not_fit_is_refused_before_it_starts(
+    translate_run, tmp_path, monkeypatch, capsys
+):
+    """The memory estimate (``translate.model.memory_needed``) against what is available,
+    here made 20 MB: a beam of 20 over 64 sources of 1,000 characters is refused with the
+    settings to lower; translate train refuses pairs that long before --out is touched."""
+    out, _ = translate_run
+    monkeypatch.setattr("elman.memory.available_memory", lambda: 20 * 2**20)
+    sources = write(tmp_path, "long.txt", ("1+" * 499 + "1\n") * 64)
+    with unchanged(tmp_path):
+        result = run_in_process(
+            capsys, "translate", "predict", "--model", out, sources, "--beam", "20", "--batch", "64"
+        )
+        refused(
+            result,
+            "translating sentences of up to 999 tokens 64 at a time with a beam of 20 needs about",
+            "GiB of memory, but 0.0 GiB is available; choose a smaller --beam or --batch",
+        )
+    assert result.stdout == ""
+    data = write(tmp_path, "data.txt", QUESTIONS + "1+1" * 300 + "_" + "2" * 900 + "\n")
+    with unchanged(tmp_path):
+        result = run_in_process(
+            capsys, "translate", "train", *translate_args(data), "--out", tmp_path / "run"
+        )
+        refused(
+            result,
+            "training this translator on its longest sentences (900 source and 900 target "
+            "characters) needs about",
+            "choose a smaller --batch, --eval-batch, --beam or --hidden",
+        )
+    assert not (tmp_path / "run").exists()
+
+
+def commands(parser: argparse.ArgumentParser, prefix: str = "elman") -> Iterator:
+    """Every command of ``parser``, as (name, its parser)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from commands(sub, f"{prefix} {name}")
+            return
+    yield prefix, parser
+
+
+def test_every_command_says_what_it_writes_and_what_to_lower():
+    """The handlers of a failed write and of exhausted memory in ``elman.cli.main`` say
+    what each command declared (``common.declare``): a command that forgot would fall
+    back on words not true of it."""
+    found = dict(commands(build_parser()))
+    assert {"elman train", "elman translate predict", "elman inspect units"} <= set(found)
+    for name, parser in found.items():
+        assert parser.get_default("writes") in (WRITES_FILES, WRITES_OUTPUT), name
+        assert parser.get_default("memory"), name
+    assert found["elman translate predict"].get_default("memory") == (
+        "choose a smaller --beam or --batch"
+    )
+    assert found["elman inspect units"].get_default("writes") == WRITES_FILES
+    assert found["elman generate"].get_default("writes") == WRITES_OUTPUT

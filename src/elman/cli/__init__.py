@@ -21,10 +21,11 @@ import os
 import sys
 
 from elman import __version__
-from elman.cli import classify, export, inspect, lm, serve, tag, translate
+from elman.blas import check_threads
+from elman.cli import classify, common, export, inspect, lm, serve, tag, translate
 from elman.cli.common import Parser
 from elman.config import require_finite
-from elman.errors import ElmanError
+from elman.errors import ElmanError, os_error_fix
 from elman.training import TrainingInterrupted
 
 
@@ -38,10 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = argparse.Namespace(writes=common.WRITES_OUTPUT, memory=common.LOADS_MODEL)
     try:
         args = build_parser().parse_args(argv)
         for name, value in vars(args).items():  # every float flag, of any command
             require_finite(name, value)
+        if getattr(args, "threads", None):  # a training command's
+            check_threads(args.threads)
         args.run(args)
     except ElmanError as e:
         print(f"elman: error: {e}", file=sys.stderr)
@@ -54,19 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except MemoryError as e:
         detail = f" ({e})" if str(e) else ""
-        print(
-            f"elman: error: not enough memory{detail}; choose smaller sizes (--hidden, "
-            "--embed, --layers, --batch, --bptt).",
-            file=sys.stderr,
-        )
+        print(f"elman: error: not enough memory{detail}; {args.memory}.", file=sys.stderr)
         return 2
     except OSError as e:
-        # Disk full, a read-only directory, missing permissions: every file is
-        # written under a temporary name first, so what was saved before is whole.
+        # Disk full, a read-only directory, missing permissions: what is true of the
+        # files is what the command declared (common.declare).
         where = f" ({e.filename})" if e.filename else ""
         print(
-            f"elman: error: {e.strerror or e}{where}; free some disk space or fix the "
-            "permissions, the last saved checkpoint is intact.",
+            f"elman: error: {e.strerror or e}{where}; {os_error_fix(e)}; {args.writes}.",
             file=sys.stderr,
         )
         return 2

@@ -279,7 +279,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     configs = (ModelConfig, ClassifierConfig, TrainConfig)
     common.add_training_flags(p, "classify train", "classify", configs)
-    p.set_defaults(run=cmd_train)
+    common.declare(
+        p,
+        cmd_train,
+        common.WRITES_FILES,
+        "choose smaller sizes (--hidden, --embed, --layers, --batch)",
+    )
 
     p = commands.add_parser(
         "eval",
@@ -298,7 +303,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=int, metavar="N", help="texts per batch (default: as trained)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_eval)
+    common.declare(p, cmd_eval, common.WRITES_OUTPUT, "choose a smaller --batch")
 
     p = commands.add_parser(
         "predict",
@@ -309,4 +314,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="texts, one per line (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_predict)
+    common.declare(p, cmd_predict, common.WRITES_OUTPUT, "choose a smaller --batch")

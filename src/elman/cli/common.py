@@ -15,11 +15,31 @@ from typing import Any, NoReturn
 from elman import rundir
 from elman.config import ModelConfig, SplitConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
-from elman.errors import ElmanError
+from elman.errors import ElmanError, os_error_fix
 from elman.strict_json import dumps
 from elman.training import METRICS_FILE, LimitReached, Task, Trainer, World
 
 RESUME_OVERRIDES = ("epochs", "max_steps", "max_minutes")  # what --resume lets change
+
+# What each command declares (``declare``) for the messages of ``elman.cli.main`` when the
+# system refuses it something: what is true of the files it writes when a write fails
+# (a full disk, a read-only directory, no permission), and what to lower when memory runs
+# out. A training run's own writes say more (``training.Trainer``: whether it can resume).
+WRITES_OUTPUT = "this command writes nothing but its output"
+WRITES_FILES = (
+    "each file is written under a temporary name and renamed only once whole, so any file "
+    "it was to replace is as it was"
+)
+LOADS_MODEL = "the model needs more memory than is free; close other programs or use a smaller one"
+
+
+def declare(
+    parser: argparse.ArgumentParser, run: Any, writes: str, memory: str = LOADS_MODEL
+) -> None:
+    """``run`` runs ``parser``'s command; ``writes`` (``WRITES_OUTPUT``, ``WRITES_FILES``)
+    and ``memory`` (what to lower, e.g. "choose a smaller --batch") are what ``main`` says
+    when a write or memory fails."""
+    parser.set_defaults(run=run, writes=writes, memory=memory)
 
 
 class Parser(argparse.ArgumentParser):
@@ -228,9 +248,16 @@ def labelled_parts(
 
 
 def append_metrics(out: Path, record: dict[str, Any]) -> None:
-    """One JSON line in ``out/metrics.jsonl``."""
-    with open(out / METRICS_FILE, "a", encoding="utf-8") as f:
-        f.write(dumps(record) + "\n")
+    """One JSON line in ``out/metrics.jsonl`` (the final test's, once training is done)."""
+    try:
+        with open(out / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(dumps(record) + "\n")
+    except OSError as e:
+        raise ElmanError(
+            f"cannot add the {record.get('event', '')} record to {out / METRICS_FILE}: "
+            f"{e.strerror or e}; the trained model is saved in {out}, so {os_error_fix(e)} "
+            "and evaluate it again with its eval command."
+        ) from e
 
 
 def digest(text: str | None) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from elman import insight
-from elman.checkpoint import LANGUAGE_MODEL, kind_of, read_config
+from elman.checkpoint import LANGUAGE_MODEL, check_output_directory, kind_of, read_config
 from elman.cli import common
 from elman.data.text import read_text
 from elman.errors import ElmanError
@@ -43,6 +43,7 @@ def load_language_model(directory: str) -> checkpoint.Checkpoint:
 
 
 def cmd_units(args: argparse.Namespace) -> None:
+    check_output_directory(args.out, "--out")  # before any work, not after it
     ckpt = load_language_model(args.model)
     text = read_text(args.text)
     features = [parse_feature_flag(flag) for flag in args.feature or []]
@@ -172,7 +173,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"look at the text's first N tokens at most (default: {MAX_TOKENS:,}); a large "
         "model may be cut to fewer, so that the page stays quick to open",
     )
-    p.set_defaults(run=cmd_units)
+    common.declare(p, cmd_units, common.WRITES_FILES, "choose a smaller --max-tokens")
 
     p = commands.add_parser(
         "gradients",
@@ -219,7 +220,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="draw the norms on a log scale (PNG)")
-    p.set_defaults(run=cmd_gradients)
+    common.declare(
+        p, cmd_gradients, common.WRITES_FILES, "choose a smaller --max-tokens or --positions"
+    )
 
     p = commands.add_parser(
         "curves",
@@ -231,4 +234,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--run", dest="run_dir", required=True, metavar="DIR", help="the run's directory (--out)"
     )
     p.add_argument("--plot", required=True, metavar="FILE.png", help="where to draw (PNG)")
-    p.set_defaults(run=cmd_curves)
+    common.declare(p, cmd_curves, common.WRITES_FILES)

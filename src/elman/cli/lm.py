@@ -627,14 +627,19 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="at the end, draw the training curves into FILE.png (needs matplotlib: pip "
         "install 'elman[plot]'; also with --resume)",
     )
-    p.set_defaults(run=cmd_train)
+    common.declare(
+        p,
+        cmd_train,
+        common.WRITES_FILES,
+        "choose smaller sizes (--hidden, --embed, --layers, --batch, --bptt)",
+    )
 
     p = commands.add_parser(
         "recipes",
         help="list the recipes: settings that reproduce published results",
         description="Recipes for elman train --recipe NAME --data DIR.",
     )
-    p.set_defaults(run=cmd_recipes)
+    common.declare(p, cmd_recipes, common.WRITES_OUTPUT)
 
     p = commands.add_parser("eval", help="perplexity of a model on a text")
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
@@ -678,7 +683,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         "fraction after each step (default: 0)",
     )
     add_backend_flags(p)
-    p.set_defaults(run=cmd_eval)
+    common.declare(
+        p, cmd_eval, common.WRITES_OUTPUT, "choose a smaller --batch (or --dynamic-bptt)"
+    )
 
     p = commands.add_parser("generate", help="sample text from a model")
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
@@ -700,7 +707,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_condition_flags(p)
     add_sampling_flags(p)
     add_backend_flags(p)
-    p.set_defaults(run=cmd_generate)
+    common.declare(p, cmd_generate, common.WRITES_OUTPUT)
 
     p = commands.add_parser("score", help="log-probability and perplexity of each line")
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
@@ -708,7 +715,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_condition_flags(p)
     add_backend_flags(p)
-    p.set_defaults(run=cmd_score)
+    common.declare(p, cmd_score, common.WRITES_OUTPUT)
 
 
 def add_condition_flags(parser: argparse.ArgumentParser) -> None:

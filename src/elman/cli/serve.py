@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+from elman.cli import common
 from elman.errors import ElmanError
 from elman.kinds import load
 
@@ -70,4 +71,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
     )
-    p.set_defaults(run=cmd_serve)
+    common.declare(p, cmd_serve, common.WRITES_OUTPUT)

@@ -216,7 +216,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", metavar="FILE", help="test sentences, evaluated once at the end")
     common.add_training_flags(p, "tag train", "tag", (ModelConfig, TaggerConfig, TrainConfig))
     add_backend_flags(p, training=True)
-    p.set_defaults(run=cmd_train)
+    common.declare(
+        p,
+        cmd_train,
+        common.WRITES_FILES,
+        "choose smaller sizes (--hidden, --embed, --layers, --batch)",
+    )
 
     p = commands.add_parser(
         "eval",
@@ -230,7 +235,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_eval)
+    common.declare(p, cmd_eval, common.WRITES_OUTPUT, "choose a smaller --batch")
 
     p = commands.add_parser(
         "predict",
@@ -243,4 +248,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="sentences (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per sentence")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_predict)
+    common.declare(p, cmd_predict, common.WRITES_OUTPUT, "choose a smaller --batch")

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from elman.checkpoint import check_output_directory
 from elman.cli import common
 from elman.config import ModelConfig, TrainConfig
 from elman.data.text import read_lines
@@ -21,7 +22,12 @@ from elman.translate.checkpoint import TranslatorCheckpoint
 from elman.translate.data import Pair, fingerprint, read_aligned, read_data, source_ids, split
 from elman.translate.decode import Translation, attention_in_line_order, translate_ids
 from elman.translate.evaluate import BLEU_EXTRA, TranslationEvaluation, evaluate
-from elman.translate.model import FORMATS, TranslateConfig, check_translator_config
+from elman.translate.model import (
+    FORMATS,
+    TranslateConfig,
+    check_beam,
+    check_translator_config,
+)
 from elman.translate.task import TranslatorTask, build, encode_pairs
 
 # Defaults of `elman translate train`, over those of ModelConfig and TrainConfig: an LSTM
@@ -224,9 +230,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
     beam = ckpt.translate_config.beam if args.beam is None else args.beam
     batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
-    for flag, value in (("--beam", beam), ("--batch", batch)):
-        if value < 1:
-            raise ElmanError(f"{flag} must be a positive integer, got {value}.")
+    check_beam(beam)
+    if batch < 1:
+        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
     pairs = eval_pairs(args, ckpt)
     if not pairs:
         raise ElmanError(f"the {args.split} part of {args.data} is empty; nothing to evaluate.")
@@ -277,8 +283,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     ckpt = checkpoint.load(args.model)
     config = ckpt.translate_config
     beam = config.beam if args.beam is None else args.beam
-    if beam < 1 or args.batch < 1:
-        raise ElmanError(f"--beam and --batch must be positive integers, got {beam}, {args.batch}.")
+    check_beam(beam)
+    if args.batch < 1:
+        raise ElmanError(f"--batch must be a positive integer, got {args.batch}.")
     if args.show_attention is not None:
         if not ckpt.model.attends:
             raise ElmanError(
@@ -286,7 +293,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
                 "to show; drop --show-attention."
             )
         require_matplotlib("--show-attention")
-        os.makedirs(args.show_attention, exist_ok=True)
+        check_output_directory(args.show_attention, "--show-attention")  # made when used
     lines = read_lines(args.file)
     name = args.file or "standard input"
     # Every line is checked before any is translated: a bad line stops nothing half-done.
@@ -335,8 +342,10 @@ def write_attention(
 ) -> None:
     """The attention behind line ``number``'s translation as DIR/line-NNNN.png."""
     weights, source_tokens, output_tokens = attention_in_line_order(ckpt, line, found)
-    path = Path(directory) / f"line-{number:04d}.png"
-    plot_attention(weights, source_tokens, output_tokens, path)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    plot_attention(
+        weights, source_tokens, output_tokens, Path(directory) / f"line-{number:04d}.png"
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -374,7 +383,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     configs = (ModelConfig, TranslateConfig, TrainConfig)
     common.add_training_flags(p, "translate train", "translate", configs)
-    p.set_defaults(run=cmd_train)
+    common.declare(
+        p,
+        cmd_train,
+        common.WRITES_FILES,
+        "choose smaller sizes (--hidden, --embed, --layers, --batch, --eval-batch, --beam)",
+    )
 
     p = commands.add_parser(
         "eval",
@@ -401,7 +415,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_decoding_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(run=cmd_eval)
+    common.declare(p, cmd_eval, common.WRITES_OUTPUT, "choose a smaller --beam or --batch")
 
     p = commands.add_parser(
         "predict",
@@ -419,7 +433,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pip install 'elman[plot]')",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.set_defaults(run=cmd_predict)
+    common.declare(p, cmd_predict, common.WRITES_FILES, "choose a smaller --beam or --batch")
 
 
 def add_decoding_flags(parser: argparse.ArgumentParser, batch_default: int | None = None) -> None:

@@ -22,6 +22,11 @@ from elman.metrics import perplexity
 from elman.nn import log_softmax
 from elman.sampling import check_sampling, sample_next
 
+# The most tokens one call generates: about 10 MB of text, and at a few thousand tokens
+# a second an hour's work; a length typed with a few zeros too many (1e11) would run
+# until killed.
+MAX_LENGTH = 10_000_000
+
 
 def line_start(tokenizer: Tokenizer) -> int:
     """The token every text is read after: a line end (<eos> or "\\n"), the context a model
@@ -69,8 +74,11 @@ def stream(
     when the first piece is asked for: a caller that prints the prompt before the
     pieces then prints nothing for a bad prompt.
     """
-    if length < 0:
-        raise ElmanError(f"--length must be zero or positive, got {length}.")
+    if not 0 <= length <= MAX_LENGTH:
+        raise ElmanError(
+            f"--length must be between 0 and {MAX_LENGTH:,} tokens, got {length:,}; for more, "
+            "generate in pieces, each prompted with the end of the last."
+        )
     check_sampling(temperature, top_k, top_p)
     if seed < 0:
         raise ElmanError(f"--seed must be zero or positive, got {seed}.")

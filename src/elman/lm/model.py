@@ -9,6 +9,7 @@ import numpy as np
 
 from elman.config import ModelConfig
 from elman.errors import ElmanError
+from elman.memory import TRAINING_COPIES, require_memory
 from elman.nn import (
     GRU,
     LSTM,
@@ -36,9 +37,6 @@ def check_language_model_config(config: ModelConfig) -> None:
         )
 
 
-TRAINING_COPIES = 5  # weights, gradients, best weights and Adam's two moments
-
-
 def parameter_count(config: ModelConfig) -> int:
     """About how many parameters a language model of ``config`` has, without building it
     (exact for a full softmax, an upper bound for the adaptive one)."""
@@ -49,30 +47,15 @@ def parameter_count(config: ModelConfig) -> int:
     return V * D + recurrent + output
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new process (Linux's MemAvailable, which counts the
-    page cache that can be given back), or None where the system does not tell."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def check_memory(config: ModelConfig) -> None:
     """Refuse a model whose training state would not fit in the memory available, saying
     how much it would need, instead of failing (or swapping) part-way through building it."""
-    needed = parameter_count(config) * np.dtype(np.float32).itemsize * TRAINING_COPIES
-    available = available_memory()
-    if available is not None and needed > available:
-        raise ElmanError(
-            f"this model has about {parameter_count(config):,} parameters and training it "
-            f"needs about {needed / 2**30:,.1f} GiB of memory, but {available / 2**30:,.1f} GiB "
-            "is available; choose a smaller --hidden, --embed or --layers."
-        )
+    count = parameter_count(config)
+    require_memory(
+        count * np.dtype(np.float32).itemsize * TRAINING_COPIES,
+        f"this model has about {count:,} parameters and training it",
+        "choose a smaller --hidden, --embed or --layers",
+    )
 
 
 class LanguageModel(Network):

@@ -59,6 +59,7 @@ from elman.tag.data import encode as encode_sentences
 from elman.tag.evaluate import predict_ids
 from elman.translate.data import source_ids
 from elman.translate.decode import attention_in_line_order, translate_ids
+from elman.translate.model import MAX_BEAM
 
 MAX_BODY = 64 * 1024  # bytes of a request body
 MAX_TEXT = 2_000  # characters of a prompt or a text to score, classify or tag
@@ -295,9 +296,6 @@ def tag(body: dict[str, Any], served: Served) -> Any:
         return {"words": words, "tags": [ckpt.tags[k] for k in ids]}
 
     return work
-
-
-MAX_BEAM = 20
 
 
 def translate(body: dict[str, Any], served: Served) -> Any:

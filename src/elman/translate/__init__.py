@@ -22,6 +22,7 @@ In Python::
 from elman.translate.checkpoint import TranslatorCheckpoint, load, save
 from elman.translate.data import (
     MAX_SOURCE_TOKENS,
+    MAX_TARGET_TOKENS,
     Pair,
     ParallelBatch,
     ParallelData,
@@ -39,6 +40,7 @@ from elman.translate.task import TranslatorTask, build, encode_pairs, train
 
 __all__ = [
     "MAX_SOURCE_TOKENS",
+    "MAX_TARGET_TOKENS",
     "Pair",
     "ParallelBatch",
     "ParallelData",

@@ -298,6 +298,7 @@ class Trainer:
         self.seconds_before = 0.0  # training time spent in earlier processes
         self.start = time.perf_counter()
         self.bad_loss = math.nan  # the loss that diverged, for its message
+        self.bad_in_validation = False  # ... a validation loss, not a training step's
         self.resumed = resume
         self.saved_step: int | None = None  # the step of the training state in out, if any
         if resume:
@@ -347,7 +348,13 @@ class Trainer:
                 if self.config.epochs and self.p.epoch >= self.config.epochs:
                     stop = True
                 speed = (self.p.epoch_count - count_before) / (time.perf_counter() - epoch_start)
-                self._end_epoch(finished, speed)
+                if self._end_epoch(finished, speed) == "diverged":  # in validation
+                    if self.config.on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
+                        raise self._divergence_error()
+                    rollbacks += 1
+                    self._roll_back()
+                    stop = False  # back before the limit that stopped it
+                    continue
                 if not stop:  # the next epoch starts from its first batch
                     self._next_epoch()
                 self._save_state()
@@ -362,7 +369,7 @@ class Trainer:
         model.zero_grad()
         loss, loss_sum, count = self.task.forward(batch)
         if diverged(loss, self.task.uniform_loss):
-            self.bad_loss = loss
+            self.bad_loss, self.bad_in_validation = loss, False
             return "diverged"  # a step never stopped is not timed
         model.backward()
         grad_norm = self.optimizer.step(model.flat_grads, clip=config.clip)
@@ -401,22 +408,30 @@ class Trainer:
         loss, uniform = self.bad_loss, self.task.uniform_loss
         note = f" (a uniform guess scores {uniform:.4g})" if math.isfinite(loss) else ""
         clip = " or --clip." if self.config.clip else " or set --clip, e.g. 1."
-        return ElmanError(
-            f"the training loss became {loss:.4g} at step {self.p.step + 1}, so the weights "
-            f"were not updated{note}; lower --lr (now {self.optimizer.lr:g}){clip}"
-        )
+        if self.bad_in_validation:
+            happened = (
+                f"the validation loss became {loss:.4g} after step {self.p.step}{note}, so that "
+                "model was not kept"
+            )
+        else:
+            happened = (
+                f"the training loss became {loss:.4g} at step {self.p.step + 1}, so the "
+                f"weights were not updated{note}"
+            )
+        return ElmanError(f"{happened}; lower --lr (now {self.optimizer.lr:g}){clip}")
 
     def _roll_back(self) -> None:
         """Back to the last saved state (within this epoch: one is saved at every epoch's
         end), to go on more carefully from there: the learning rate divided by --lr-decay."""
-        bad_step = self.p.step + 1
+        bad_step = self.p.step + (0 if self.bad_in_validation else 1)
         self._load_state()
         self.optimizer.lr /= self.config.lr_decay if self.config.lr_decay > 1 else 2.0
         self._log(
             {"event": "rollback", "step": bad_step, "to_step": self.p.step, "lr": self.optimizer.lr}
         )
+        where = "in validation after" if self.bad_in_validation else "at"
         tqdm.write(
-            f"loss {self.bad_loss:.4g} at step {bad_step}: back to step {self.p.step} "
+            f"loss {self.bad_loss:.4g} {where} step {bad_step}: back to step {self.p.step} "
             f"with lr {self.optimizer.lr:g}"
         )
 
@@ -433,8 +448,10 @@ class Trainer:
         p.epoch, p.batch, p.epoch_loss, p.epoch_count = p.epoch + 1, 0, 0.0, 0.0
         p.order_rng = self.order_rng.bit_generator.state  # where this epoch's order starts
 
-    def _end_epoch(self, finished: bool, speed: float) -> None:
-        """Validate, keep the best weights, decay the learning rate; log the epoch.
+    def _end_epoch(self, finished: bool, speed: float) -> str:
+        """Validate, keep the best weights, decay the learning rate; log the epoch; "ok",
+        or "diverged" when the validation loss is one that ``diverged`` calls so (NaN, an
+        overflowed state, or far above a uniform guess), with nothing kept or logged.
 
         Validation, the saved model and the test use the average of the weights once it
         exists. An epoch cut short by a step or time limit (``finished`` false) is
@@ -459,6 +476,9 @@ class Trainer:
                 figures = {
                     k: v.item() if isinstance(v, np.generic) else v for k, v in figures.items()
                 }
+                if diverged(figures["loss"], self.task.uniform_loss):
+                    self.bad_loss, self.bad_in_validation = figures["loss"], True
+                    return "diverged"
                 record.update({f"valid_{key}": value for key, value in figures.items()})
                 score = self.task.score(figures)
                 improved = better(score, p.best)
@@ -487,6 +507,7 @@ class Trainer:
         self._log(record)
         if self.show_progress:
             tqdm.write(self._describe(record))
+        return "ok"
 
     def _describe(self, record: dict[str, Any]) -> str:
         saved = " (saved)" if record["saved"] else ""

@@ -19,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import safetensors.numpy
 
+from elman import checkpoint
 from elman.cli import build_parser, main
 from elman.cli.common import WRITES_FILES, WRITES_OUTPUT
+from elman.errors import ElmanError
 from tests.cli.test_lm import FOX, TINY, elman, ok, write
 from tests.cli.test_translate import QUESTIONS
 from tests.parts import fill, small_disk
@@ -484,3 +487,55 @@ def test_every_command_says_what_it_writes_and_what_to_lower():
     )
     assert found["elman inspect units"].get_default("writes") == WRITES_FILES
     assert found["elman generate"].get_default("writes") == WRITES_OUTPUT
+
+
+# Item 19: a model whose float32 state overflows -----------------------------------------
+
+
+@pytest.fixture()
+def overflowing(tmp_path):
+    """A ReLU RNN language model whose W_h is 1.1 I (issue 26): its state grows by a tenth
+    at every step and passes the largest float32 after about 900 tokens of one stream."""
+    text = write(tmp_path, "train.txt", FOX * 6)
+    out = tmp_path / "relu"
+    ok(elman("train", "--train", text, "--out", out, "--cell", "rnn-relu", "--max-steps", "2",
+             *TINY))  # fmt: skip
+    weights = safetensors.numpy.load_file(out / "model.safetensors")
+    weights["rnn.0.W_h"] = 1.1 * np.eye(16, dtype=np.float32)
+    checkpoint.write_tensors(out / "model.safetensors", weights)
+    long = write(tmp_path, "long.txt", FOX * 60)  # 6,060 characters
+    return out, long
+
+
+def test_generation_scoring_and_evaluation_say_the_state_overflowed(overflowing, tmp_path):
+    out, long = overflowing
+    line = write(tmp_path, "lines.txt", "the dog\n\n" + FOX.replace("\n", " ") * 30 + "\n")
+    with unchanged(tmp_path):
+        result = elman("generate", "--model", out, "--length", "5000")
+        refused(result, "the model's state overflowed at token", "of the generated text",
+                "retrain with a lower --lr or a --clip")  # fmt: skip
+        result = elman("eval", "--model", out, "--data", long, "--batch", "1")
+        refused(result, "the model's state overflowed at token", "of the text (")
+        result = elman("score", "--model", out, line)
+        refused(result, "the model's state overflowed at token", f"of line 3 of {line} (")
+    assert result.stdout.splitlines()[1].split("\t")[3] == "the dog"  # scored before it
+
+
+def test_the_place_named_is_where_the_state_overflowed(overflowing):
+    """Token by token, the state is finite up to the place the message names and not
+    after it."""
+    from elman.lm import checkpoint as lm_checkpoint
+    from elman.lm.generate import line_log_probs
+
+    out, long = overflowing
+    ckpt = lm_checkpoint.load(out)
+    ids = ckpt.tokenizer.encode(long.read_text())
+    with np.errstate(over="ignore", invalid="ignore"):
+        logits, _ = ckpt.model.logits(ids[None, :-1])
+    finite = np.isfinite(logits[0]).all(axis=1)
+    first = int(np.argmin(finite))  # the first step whose logits are not finite
+    assert first > 100 and finite[:first].all()
+    result = elman("eval", "--model", out, "--data", long, "--batch", "1")
+    refused(result, f"overflowed at token {first + 1:,} of the text")
+    with pytest.raises(ElmanError, match=f"at token {first + 1:,} of the line"):
+        line_log_probs(ckpt.model, ckpt.tokenizer, long.read_text().replace("\n", " "))

@@ -566,8 +566,10 @@ def cmd_score(args: argparse.Namespace) -> None:
     lines = read_lines(args.file)
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
-    texts = [line for line in lines if not common.is_blank(line)]
-    scores = score(ckpt.model, ckpt.tokenizer, texts, condition)
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if not common.is_blank(line)]
+    source = args.file or "standard input"
+    names = [f"line {n:,} of {source}" for n, _ in numbered]
+    scores = score(ckpt.model, ckpt.tokenizer, [line for _, line in numbered], condition, names)
     for line in lines:
         if common.is_blank(line):
             print()  # a blank line has nothing to score: output stays aligned with input

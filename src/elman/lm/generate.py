@@ -8,7 +8,7 @@ score for several callers at once, each with its own state and random stream.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,7 @@ import numpy as np
 from elman.blas import BlasThreads
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, first_overflow, state_overflow
 from elman.metrics import perplexity
 from elman.nn import log_softmax
 from elman.sampling import check_sampling, sample_next
@@ -101,17 +101,21 @@ def _sample(
     rng = np.random.default_rng(seed)
     blas = BlasThreads.for_arrays(model.arrays)  # one BLAS thread or all, by timing the steps
 
-    def step(token: int, state: Any) -> tuple[np.ndarray, Any]:
+    def step(token: int, state: Any, where: str) -> tuple[np.ndarray, Any]:
         blas.start()
         logits, state = model.step(np.array([token]), state)  # (1, V)
         blas.stop()
+        if first_overflow(logits[:, None]) is not None:  # there is nothing to sample from
+            raise state_overflow(where)
         return logits, state
 
-    with blas:
-        for token in context:
-            logits, state = step(token, state)
+    # A state that overflows is found in the logits and said in words (state_overflow),
+    # not in numpy's warnings on the way there.
+    with blas, np.errstate(over="ignore", invalid="ignore"):
+        for n, token in enumerate(context):
+            logits, state = step(token, state, f"at token {n:,} of the prompt")
         previous = context[-1]
-        for _ in range(length):
+        for n in range(1, length + 1):
             if not tokenizer.sample_unknown:
                 logits[0, tokenizer.unk_id] = -np.inf
             token = sample_next(logits[0], temperature, top_k, rng, top_p)
@@ -119,7 +123,7 @@ def _sample(
                 return
             yield tokenizer.piece(previous, token)
             previous = token
-            logits, state = step(token, state)
+            logits, state = step(token, state, f"at token {n:,} of the generated text")
 
 
 def generate(
@@ -157,14 +161,23 @@ class LineScore:
 
 
 def line_log_probs(
-    model: LanguageModel, tokenizer: Tokenizer, line: str, condition: np.ndarray | None = None
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    line: str,
+    condition: np.ndarray | None = None,
+    where: str = "the line",
 ) -> np.ndarray:
     """log p of each token of ``line`` and of the line end that closes it (when the
     vocabulary has one), each given the tokens before it, from the start state (zeros,
-    or the condition's) after a line start: (N,) in float64."""
+    or the condition's) after a line start: (N,) in float64. A state that overflows is
+    refused, naming the token of ``where`` (the line, for messages) it overflowed at."""
     ids = tokenizer.encode_line(line.rstrip("\n"))
     context = np.array([[line_start(tokenizer), *ids]])
-    logits, _ = model.logits(context[:, :-1], model.prepare(1, condition))
+    with np.errstate(over="ignore", invalid="ignore"):  # found below, and said in words
+        logits, _ = model.logits(context[:, :-1], model.prepare(1, condition))
+    overflow = first_overflow(logits)
+    if overflow is not None:
+        raise state_overflow(f"at token {overflow[1] + 1:,} of {where}")
     logp = log_softmax(logits.astype(np.float64))[0]  # (N, V)
     return logp[np.arange(len(ids)), ids]
 
@@ -174,12 +187,15 @@ def score(
     tokenizer: Tokenizer,
     lines: Iterable[str],
     condition: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
 ) -> Iterator[LineScore]:
     """Score each line independently: from the start state (zeros, or the condition's)
     after a line start, the log-probability of its tokens and of the line end that closes
-    it."""
-    for line in lines:
+    it. ``names`` say where each line is, for messages ("FILE line 7"; by default
+    "line N" counting the lines given)."""
+    for n, line in enumerate(lines):
         line = line.rstrip("\n")
-        logp = line_log_probs(model, tokenizer, line, condition)
+        where = names[n] if names is not None else f"line {n + 1:,}"
+        logp = line_log_probs(model, tokenizer, line, condition, where)
         unknown = sum(tokenizer.unknown_tokens(line).values())
         yield LineScore(line, float(logp.sum()), len(logp), unknown)

@@ -58,6 +58,31 @@ def check_memory(config: ModelConfig) -> None:
     )
 
 
+class StateOverflow(ElmanError):
+    """The model's state overflowed while it read a text: refused by generation,
+    scoring and evaluation, a divergence for training (``lm.task``)."""
+
+
+def state_overflow(where: str) -> StateOverflow:
+    """The sentence for a state that overflowed ``where`` ("at token 1,034 of the text")."""
+    return StateOverflow(
+        f"the model's state overflowed {where} (it grew past the largest float32 number, so "
+        "the model's output there is NaN); these weights cannot be used, so retrain with a "
+        "lower --lr or a --clip, or use an earlier checkpoint."
+    )
+
+
+def first_overflow(logits: np.ndarray, mask: np.ndarray | None = None) -> tuple[int, ...] | None:
+    """The index (b, t) of the first position, by row then step, whose logits (B, T, V)
+    hold NaN or +inf (what a state that overflowed gives; -inf is a probability of 0),
+    among the real positions of ``mask`` (B, T); None when there is none."""
+    bad = np.any(np.isnan(logits) | (logits == np.inf), axis=-1)  # (B, T)
+    if mask is not None:
+        bad &= mask
+    found = np.argwhere(bad)
+    return None if len(found) == 0 else tuple(int(i) for i in found[0])
+
+
 class LanguageModel(Network):
     """p(w_{t+1} | w_1..w_t) with a recurrent network:
 

@@ -22,7 +22,7 @@ from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.conditioned import ConditionedLanguageModel
 from elman.lm.evaluate import evaluate_ids
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, StateOverflow
 from elman.metrics import perplexity
 from elman.training import Trainer, require_an_end
 
@@ -100,15 +100,18 @@ class LanguageModelTask:
         if self.valid_ids is None:
             return None
         config = self.config
-        valid = evaluate_ids(
-            self.model,
-            self.valid_ids,
-            config.eval_batch,
-            config.bptt,
-            self.tokenizer.eos_id,
-            self.valid_conditions,
-            config.threads,
-        )
+        try:
+            valid = evaluate_ids(
+                self.model,
+                self.valid_ids,
+                config.eval_batch,
+                config.bptt,
+                self.tokenizer.eos_id,
+                self.valid_conditions,
+                config.threads,
+            )
+        except StateOverflow:  # training diverged: the loop stops or rolls back
+            return {"loss": math.nan, "ppl": math.nan, "tokens": 0}
         return {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:

@@ -68,6 +68,9 @@ class TranslatorTask(training.WholeSequenceTask):
             return None
         batch = self.ckpt.train_config.eval_batch
         total, count = loss_of(self.model, self.valid_data, self.eos_id, batch)
+        loss = total / max(count, 1)
+        if not math.isfinite(loss):  # training diverged: the loop stops or rolls back
+            return {"loss": loss, "ppl": math.nan, "exact": 0.0}
         greedy = translate_ids(
             self.model,
             self.valid_data.sources,
@@ -83,7 +86,6 @@ class TranslatorTask(training.WholeSequenceTask):
                 for t, reference in zip(greedy, self.valid_data.targets, strict=True)
             ]
         )
-        loss = total / max(count, 1)
         return {"loss": loss, "ppl": perplexity(loss), "exact": float(exact)}
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:

@@ -103,15 +103,18 @@ def _sample(
 
     def step(token: int, state: Any, where: str) -> tuple[np.ndarray, Any]:
         blas.start()
-        logits, state = model.step(np.array([token]), state)  # (1, V)
+        # A state that overflows is found in the logits and said in words
+        # (state_overflow), not in numpy's warnings on the way there. (Per step: a
+        # generator may be resumed in another thread, where a context entered in the
+        # first cannot be left.)
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits, state = model.step(np.array([token]), state)  # (1, V)
         blas.stop()
         if first_overflow(logits[:, None]) is not None:  # there is nothing to sample from
             raise state_overflow(where)
         return logits, state
 
-    # A state that overflows is found in the logits and said in words (state_overflow),
-    # not in numpy's warnings on the way there.
-    with blas, np.errstate(over="ignore", invalid="ignore"):
+    with blas:
         for n, token in enumerate(context):
             logits, state = step(token, state, f"at token {n:,} of the prompt")
         previous = context[-1]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from elman.config import TrainConfig
-from elman.data.batching import Batch, make_batches
+from elman.data.batching import Batch, LineBatches, make_batches
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
@@ -77,8 +77,8 @@ class LanguageModelTask:
         self.uniform_loss = math.log(model.config.vocab_size)
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[Batch]:
-        if self.train_conditions is not None:  # whole groups of lines, in a new order
-            return [self.batches[i] for i in rng.permutation(len(self.batches))]
+        if isinstance(self.batches, LineBatches):  # groups of lines, in a new order each epoch
+            return self.batches.shuffled(rng)
         return self.batches  # the streams are read in order, every epoch alike
 
     def forward(self, batch: Batch) -> tuple[float, float, float]:

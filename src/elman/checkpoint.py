@@ -103,8 +103,26 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """``text`` into ``path`` as UTF-8, by ``atomic_write``: for reports and sidecars."""
+    """``text`` into ``path`` as UTF-8, by ``atomic_write``."""
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_together(writes: dict[Path, Callable[[Path], object]]) -> None:
+    """Several files that belong together (a report's page and figures, an export and
+    its sidecar), each written as ``atomic_write`` writes one, and renamed only once all
+    are written: a full disk or a write refused leaves every old file as it was, not a
+    new one beside an old one."""
+    temporary = {path: path.with_name(f".{path.name}.tmp") for path in writes}
+    try:
+        for path, write in writes.items():
+            write(temporary[path])
+            with open(temporary[path], "rb+") as f:
+                os.fsync(f.fileno())
+        for path, tmp in temporary.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
 
 
 def check_output_file(path: str | os.PathLike, flag: str) -> Path:

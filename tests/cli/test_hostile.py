@@ -8,6 +8,7 @@ repaired (exit code 0 and the right result). The server's cases are in
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import os
@@ -270,6 +271,25 @@ def test_a_report_on_a_full_disk_stays_the_old_one(lm_run, disk):
     assert "renamed only once whole, so any file it was to replace is as it was" in sentence
     assert "checkpoint" not in sentence
     assert {p.name for p in report.iterdir()} == {"index.html", "units.json"}  # no temporary
+
+
+def test_files_written_together_are_all_replaced_or_none(tmp_path):
+    """A report's page and figures, an export and its sidecar: when the second file cannot
+    be written (ENOSPC), the first is not renamed into place either, and no temporary
+    file is left."""
+    first, second = write(tmp_path, "units.json", "old\n"), write(tmp_path, "index.html", "old\n")
+
+    def full(tmp):
+        tmp.write_text("new, but cut short")
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp))
+
+    with unchanged(tmp_path), pytest.raises(OSError, match="No space left"):
+        checkpoint.atomic_write_together({first: lambda tmp: tmp.write_text("new\n"), second: full})
+    checkpoint.atomic_write_together(
+        {first: lambda tmp: tmp.write_text("new\n"), second: lambda tmp: tmp.write_text("new\n")}
+    )
+    assert first.read_text() == second.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "units.json"]
 
 
 def test_a_plot_on_a_full_disk_stays_the_old_one(lm_run, disk):

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from elman.checkpoint import atomic_write_text, check_output_directory
+from elman.checkpoint import atomic_write_together, check_output_directory
 from elman.data.tokenizers import EOS, Tokenizer
 from elman.insight.units import (
     SATURATION,
@@ -88,13 +88,18 @@ def units_report(
         "saturation": gate_saturation(acts),
     }
     if out is not None:
-        # Each file under a temporary name, renamed once whole: a full disk leaves the
-        # report that was there before, not a page cut short.
+        # Both files under temporary names, renamed once both are whole: a full disk
+        # leaves the report that was there before, not a page cut short.
         out = check_output_directory(out, "--out")
         page = render_page(acts, token_text, tokenizer, ranked, summary, title)
+        figures = dumps(summary) + "\n"
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / UNITS, dumps(summary) + "\n")
-        atomic_write_text(out / INDEX, page)
+        atomic_write_together(
+            {
+                out / UNITS: lambda tmp: tmp.write_text(figures, encoding="utf-8"),
+                out / INDEX: lambda tmp: tmp.write_text(page, encoding="utf-8"),
+            }
+        )
     return summary
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import onnx
 
-from elman.checkpoint import atomic_write, atomic_write_text, check_output_file
+from elman.checkpoint import atomic_write_together, check_output_file
 from elman.classify.checkpoint import ClassifierCheckpoint
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
@@ -135,10 +135,13 @@ def export(
         )
     description = {"format": "elman-onnx", "format_version": FORMAT_VERSION, **description}
     description["model"] = out.name
-    try:
-        atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
-        atomic_write_text(
-            sidecar_path(out), dumps(description, indent=2, ensure_ascii=False) + "\n"
+    sidecar = dumps(description, indent=2, ensure_ascii=False) + "\n"
+    try:  # both renamed into place once both are whole
+        atomic_write_together(
+            {
+                out: lambda tmp: onnx.save(model, str(tmp)),
+                sidecar_path(out): lambda tmp: tmp.write_text(sidecar, encoding="utf-8"),
+            }
         )
     except OSError as e:
         raise ElmanError(

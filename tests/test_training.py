@@ -16,7 +16,7 @@ from elman.data import CharTokenizer
 from elman.data.batching import make_batches
 from elman.errors import ElmanError
 from elman.lm import checkpoint
-from elman.lm.config import LanguageModelTrainConfig
+from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate
 from elman.lm.kind import train
@@ -477,3 +477,70 @@ def test_threads_n_holds_for_the_steps_validation_and_then_the_count_comes_back(
     assert len(seen["nll"]) > blas.WARMUP + blas.SAMPLES  # past elman.blas's first trial
     assert all(counts == {2} for calls in seen.values() for counts in calls)
     assert blas_at_two_threads() == {2}
+
+
+def overflowing_model(tok, state="reset") -> LanguageModel:
+    """A ReLU RNN with W_h = 1.1 I: its state grows by a tenth at every step, past the
+    largest float32 after about a thousand (issue 26), while a short line stays finite."""
+    config = LanguageModelConfig(
+        vocab_size=len(tok), embed=8, hidden=16, cell="rnn-relu", state=state
+    )
+    model = LanguageModel(config, seed=0)
+    model.params["rnn.0.W_h"][...] = 1.1 * np.eye(16)
+    return model
+
+
+LONG_LINE = "the quick brown fox jumps over the lazy dog " * 60 + "\n"  # 2,641 characters
+
+
+@pytest.mark.parametrize("state", ["reset", "carry"])
+def test_a_validation_loss_that_overflows_stops_training_and_keeps_no_model(tmp_path, state):
+    """Training on short lines stays finite; validation on one long line overflows.
+    That validation loss is a divergence: training stops naming it, and no model is
+    kept as the best (the checkpoint stays the one the run started with, at epoch 0)."""
+    text = FOX * 20
+    tok = CharTokenizer.fit(text + LONG_LINE)
+    model = overflowing_model(tok, state)
+    config = LanguageModelTrainConfig(
+        batch=4, bptt=16, epochs=1, lr=1e-9, eval_batch=1, restart_every=0
+    )
+    if state == "carry":  # short training streams: restarted every chunk
+        config = dataclasses.replace(config, restart_every=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        message = r"the validation loss became nan after step \d+, so that model was not kept"
+        with pytest.raises(ElmanError, match=message):
+            train(model, tok, text, LONG_LINE, config, out_dir=tmp_path, progress=False)
+    config_json = json.loads((tmp_path / "config.json").read_text(encoding="utf-8"))
+    assert config_json["info"] == {"epoch": 0}
+    assert [r for r in read_metrics(tmp_path) if r["event"] == "epoch"] == []
+
+
+def test_a_validation_loss_far_above_a_uniform_guess_rolls_back(tmp_path, monkeypatch):
+    """A finite validation loss the divergence rule calls diverged (5.27e15, as issue 26
+    saw kept as the best model) is treated as a diverged training loss is: with
+    --on-nan rollback, back to the last saved state with a smaller rate, then on."""
+    from elman.lm.task import LanguageModelTask
+
+    text = "ab" * 200 + "\n"
+    tok = CharTokenizer.fit(text)
+    real_validate, calls = LanguageModelTask.validate, []
+
+    def validate(self):
+        calls.append(1)
+        figures = real_validate(self)
+        return {**figures, "loss": 5.27e15} if len(calls) == 1 else figures
+
+    monkeypatch.setattr(LanguageModelTask, "validate", validate)
+    config = LanguageModelTrainConfig(batch=4, bptt=16, epochs=2, lr=0.01, lr_decay=4.0,
+                                      save_every=3, on_nan="rollback", log_every=100)  # fmt: skip
+    history = train(make_model(tok, 16, 8), tok, text, text, config, tmp_path, progress=False)
+    events = [r for r in read_metrics(tmp_path) if r["event"] == "rollback"]
+    assert [(e["step"], e["to_step"], e["lr"]) for e in events] == [
+        (7, 6, 0.0025)
+    ]  # 7 steps an epoch
+    assert [r["epoch"] for r in history] == [1, 2] and len(calls) == 3
+    assert all(r["valid_loss"] < 10 for r in history)
+    config = dataclasses.replace(config, on_nan="stop")
+    calls.clear()
+    with pytest.raises(ElmanError, match=r"validation loss became 5.27e\+15 after step 7 "):
+        train(make_model(tok, 16, 8), tok, text, text, config, tmp_path / "b", progress=False)

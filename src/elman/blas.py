@@ -34,18 +34,21 @@ The schedule depends only on which count won each trial and on whether it was
 abandoned, so where those outcomes repeat (a quiet machine, a clear winner), so do the
 counts and the results. ``BlasThreads(fixed=n)`` keeps one count throughout.
 
-Only numpy's BLAS (loaded by importing numpy), threadpoolctl and the standard library
-are used here.
+Only numpy's BLAS (loaded by importing numpy), threadpoolctl, the standard library and
+``elman.errors`` are used here.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from threadpoolctl import ThreadpoolController
+
+from elman.errors import ElmanError
 
 WARMUP = 2  # untimed units at the start: the first ones allocate their arrays
 SAMPLES = 3  # units timed per count for a comparison (their medians are compared)
@@ -59,6 +62,27 @@ class Library(Protocol):
 
     def get_num_threads(self) -> int | None: ...
     def set_num_threads(self, num_threads: int) -> Any: ...
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which taskset and container
+    limits narrow (``os.cpu_count`` where the system does not tell)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def check_threads(threads: int) -> None:
+    """Refuse more BLAS threads than cores: OpenBLAS's threads spin while they wait for
+    each other, so threads without a core of their own make every product wait for the
+    scheduler (--threads 1000 on 2 cores trains about 100 times slower)."""
+    cores = usable_cores()
+    if threads > cores:
+        raise ElmanError(
+            f"--threads {threads} is more than the {cores} cores this process may use; give "
+            f"at most {cores}, or 0 to let elman choose."
+        )
 
 
 def blas_libraries() -> list[Library]:

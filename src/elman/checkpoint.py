@@ -303,6 +303,58 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """``text`` into ``path`` as UTF-8, by ``atomic_write``."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_together(writes: dict[Path, Callable[[Path], object]]) -> None:
+    """Several files that belong together (a report's page and figures, an export and
+    its sidecar), each written as ``atomic_write`` writes one, and renamed only once all
+    are written: a full disk or a write refused leaves every old file as it was, not a
+    new one beside an old one."""
+    temporary = {path: path.with_name(f".{path.name}.tmp") for path in writes}
+    try:
+        for path, write in writes.items():
+            write(temporary[path])
+            with open(temporary[path], "rb+") as f:
+                os.fsync(f.fileno())
+        for path, tmp in temporary.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
+
+
+def check_output_file(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse, before any work, a file to write that cannot be written where asked: a
+    directory of that name, or a directory for it that does not exist."""
+    path = Path(path)
+    if path.is_dir():
+        raise ElmanError(
+            f"{flag} {path} is a directory; give the name of a file to write (in it, e.g. "
+            f"{path / path.name}, or elsewhere)."
+        )
+    if not path.parent.is_dir():
+        raise ElmanError(f"the directory of {flag} {path} does not exist; create it first.")
+    return path
+
+
+def check_output_directory(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse, before any work, a directory to write into that is a file (or lies under
+    one); it is created when the first file is written into it."""
+    path = Path(path)
+    for ancestor in (path, *path.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise ElmanError(
+                    f"{flag} {path} cannot be a directory, as {ancestor} is a file; give the "
+                    "path of a directory (it is created if it does not exist)."
+                )
+            break
+    return path
+
+
 def tensor_digest(tensors: dict[str, np.ndarray]) -> str:
     """SHA-256 of the tensors' names, dtypes, shapes and bytes, in name order."""
     digest = hashlib.sha256()

@@ -44,7 +44,7 @@ import numpy as np
 from elman import registry
 from elman.checkpoint import read_config
 from elman.config import TrainConfig
-from elman.errors import ElmanError, LimitReached
+from elman.errors import ElmanError, LimitReached, os_error_fix
 from elman.recipes import Recipe
 from elman.strict_json import dumps
 from elman.training import METRICS_FILE, RESUME_FILE, Alone, Task, Trainer, World, require_an_end
@@ -409,9 +409,16 @@ def _check_unchanged(out: Path, recorded: dict[str, Any], now: dict[str, Any]) -
 
 
 def append_record(out: Path, record: dict[str, Any]) -> None:
-    """One JSON line in ``out/metrics.jsonl``."""
-    with open(out / METRICS_FILE, "a", encoding="utf-8") as f:
-        f.write(dumps(record) + "\n")
+    """One JSON line in ``out/metrics.jsonl`` (the final test's, once training is done)."""
+    try:
+        with open(out / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(dumps(record) + "\n")
+    except OSError as e:
+        raise ElmanError(
+            f"cannot add the {record.get('event', '')} record to {out / METRICS_FILE}: "
+            f"{e.strerror or e}; the trained model is saved in {out}, so {os_error_fix(e)} "
+            "and evaluate it again with its eval command."
+        ) from e
 
 
 def _speaker(enabled: bool) -> Callable[[str], None]:

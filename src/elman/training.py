@@ -41,8 +41,9 @@ import dataclasses
 import json
 import math
 import signal
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +53,11 @@ import numpy as np
 from tqdm import tqdm
 
 from elman.blas import BlasThreads
-from elman.checkpoint import atomic_write, read_tensors, write_tensors
+from elman.checkpoint import atomic_write_text, read_tensors, write_tensors
 from elman.config import TrainConfig
-from elman.errors import ElmanError, LimitReached, TrainingInterrupted
+from elman.errors import ElmanError, LimitReached, TrainingInterrupted, os_error_fix
 from elman.optim import make_optimizer
-from elman.strict_json import dumps
+from elman.strict_json import dumps, read_json_lines
 
 RESUME_FILE = "resume.safetensors"
 METRICS_FILE = "metrics.jsonl"
@@ -315,7 +316,9 @@ class Trainer:
         self.seconds_before = 0.0  # training time spent in earlier processes
         self.start = time.perf_counter()
         self.bad_loss = math.nan  # the loss that diverged, for its message
+        self.bad_in_validation = False  # ... a validation loss, not a training step's
         self.resumed = resume
+        self.saved_step: int | None = None  # the step of the training state in out, if any
         if resume:
             self._resume()
 
@@ -386,7 +389,13 @@ class Trainer:
                 if self.config.epochs and self.p.epoch >= self.config.epochs:
                     stop = True
                 speed = (self.p.epoch_count - count_before) / (time.perf_counter() - epoch_start)
-                self._end_epoch(finished, speed)
+                if self._end_epoch(finished, speed) == "diverged":  # in validation
+                    if self.config.on_nan != "rollback" or rollbacks >= MAX_ROLLBACKS:
+                        raise self._divergence_error()
+                    rollbacks += 1
+                    self._roll_back()
+                    stop = False  # back before the limit that stopped it
+                    continue
                 if not stop:  # the next epoch starts from its first batch
                     self._next_epoch()
                 self._save_state()
@@ -401,7 +410,7 @@ class Trainer:
         model.zero_grad()
         loss, loss_sum, count = self.task.forward(batch)
         if diverged(loss, self.task.uniform_loss):
-            self.bad_loss = loss
+            self.bad_loss, self.bad_in_validation = loss, False
             return "diverged"  # a step never stopped is not timed
         model.backward()
         grad_norm = self.optimizer.step(model.flat_grads, clip=config.clip)
@@ -440,22 +449,30 @@ class Trainer:
         loss, uniform = self.bad_loss, self.task.uniform_loss
         note = f" (a uniform guess scores {uniform:.4g})" if math.isfinite(loss) else ""
         clip = " or --clip." if self.config.clip else " or set --clip, e.g. 1."
-        return ElmanError(
-            f"the training loss became {loss:.4g} at step {self.p.step + 1}, so the weights "
-            f"were not updated{note}; lower --lr (now {self.optimizer.lr:g}){clip}"
-        )
+        if self.bad_in_validation:
+            happened = (
+                f"the validation loss became {loss:.4g} after step {self.p.step}{note}, so that "
+                "model was not kept"
+            )
+        else:
+            happened = (
+                f"the training loss became {loss:.4g} at step {self.p.step + 1}, so the "
+                f"weights were not updated{note}"
+            )
+        return ElmanError(f"{happened}; lower --lr (now {self.optimizer.lr:g}){clip}")
 
     def _roll_back(self) -> None:
         """Back to the last saved state (within this epoch: one is saved at every epoch's
         end), to go on more carefully from there: the learning rate divided by --lr-decay."""
-        bad_step = self.p.step + 1
+        bad_step = self.p.step + (0 if self.bad_in_validation else 1)
         self._load_state()
         self.optimizer.lr /= self.config.lr_decay if self.config.lr_decay > 1 else 2.0
         self._log(
             {"event": "rollback", "step": bad_step, "to_step": self.p.step, "lr": self.optimizer.lr}
         )
+        where = "in validation after" if self.bad_in_validation else "at"
         tqdm.write(
-            f"loss {self.bad_loss:.4g} at step {bad_step}: back to step {self.p.step} "
+            f"loss {self.bad_loss:.4g} {where} step {bad_step}: back to step {self.p.step} "
             f"with lr {self.optimizer.lr:g}"
         )
 
@@ -472,8 +489,10 @@ class Trainer:
         p.epoch, p.batch, p.epoch_loss, p.epoch_count = p.epoch + 1, 0, 0.0, 0.0
         p.order_rng = self.order_rng.bit_generator.state  # where this epoch's order starts
 
-    def _end_epoch(self, finished: bool, speed: float) -> None:
-        """Validate, keep the best weights, decay the learning rate; log the epoch.
+    def _end_epoch(self, finished: bool, speed: float) -> str:
+        """Validate, keep the best weights, decay the learning rate; log the epoch; "ok",
+        or "diverged" when the validation loss is one that ``diverged`` calls so (NaN, an
+        overflowed state, or far above a uniform guess), with nothing kept or logged.
 
         Validation, the saved model and the test use the average of the weights once it
         exists. An epoch cut short by a step or time limit (``finished`` false) is
@@ -498,6 +517,9 @@ class Trainer:
                 figures = {
                     k: v.item() if isinstance(v, np.generic) else v for k, v in figures.items()
                 }
+                if diverged(figures["loss"], self.task.uniform_loss):
+                    self.bad_loss, self.bad_in_validation = figures["loss"], True
+                    return "diverged"
                 record.update({f"valid_{key}": value for key, value in figures.items()})
                 score = self.task.score(figures)
                 improved = better(score, p.best)
@@ -526,6 +548,7 @@ class Trainer:
         self._log(record)
         if self.show_progress:
             tqdm.write(self._describe(record))
+        return "ok"
 
     def _describe(self, record: dict[str, Any]) -> str:
         saved = " (saved)" if record["saved"] else ""
@@ -595,8 +618,31 @@ class Trainer:
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.writes:
-            with open(self.out / METRICS_FILE, "a", encoding="utf-8") as f:
+            with self._writing(), open(self.out / METRICS_FILE, "a", encoding="utf-8") as f:
                 f.write(dumps(record) + "\n")
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write into ``out`` that the system refuses (a full disk, a read-only
+        directory) ends training with what is true of the run: the step of the training
+        state it can resume from, or that none was saved yet. Every file but
+        metrics.jsonl is renamed into place once whole, and a last line of metrics.jsonl
+        cut short is left out when the run resumes (``read_metrics_records``)."""
+        try:
+            yield
+        except OSError as e:
+            where = f" ({e.filename})" if e.filename else ""
+            problem = f"cannot write to {self.out}: {e.strerror or e}{where}"
+            if self.saved_step is None:
+                raise ElmanError(
+                    f"{problem}, and no training state was saved before, so the run cannot "
+                    f"resume; {os_error_fix(e)} and start it again (with --overwrite)."
+                ) from e
+            raise ElmanError(
+                f"{problem}; {os_error_fix(e)}, then continue from the training state saved "
+                f"at step {self.saved_step} with: elman {self.task.command} --resume "
+                f"{self.out}"
+            ) from e
 
     def _save_state(self) -> None:
         """Write a ``save`` record with the training time so far, then the training state
@@ -631,7 +677,9 @@ class Trainer:
             "dropout_rng": model.dropout_rng.bit_generator.state,
         }
         self._log({"event": "save", "epoch": p.epoch, "step": p.step, "seconds": self.seconds})
-        write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
+        with self._writing():
+            write_tensors(self.out / RESUME_FILE, tensors, {"resume": header})
+        self.saved_step = p.step
 
     def _load_state(self) -> None:
         """Restore everything ``_save_state`` wrote: weights, best weights, the average,
@@ -673,6 +721,7 @@ class Trainer:
             self.task.restore_carried_state(states)
             model.dropout_rng.bit_generator.state = header["dropout_rng"]
             self.p = Progress.from_header(header["progress"])
+            self.saved_step = self.p.step
         except (KeyError, TypeError, ValueError) as e:
             raise ElmanError(
                 f"{path} does not hold a training state for this model ({e}); it belongs to "
@@ -683,7 +732,10 @@ class Trainer:
         """Continue from the state in ``out``: weights, optimiser, progress, and from
         ``metrics.jsonl`` the history and the training time so far."""
         self._load_state()
-        records = _metrics_until(self.out / METRICS_FILE, self.p.step)
+        records, note = read_metrics_records(self.out / METRICS_FILE)
+        if note and self.world.primary:
+            print(f"note: {note}", file=sys.stderr)
+        records = [r for r in records if r.get("step", 0) <= self.p.step]
         self.history = [r for r in records if r.get("event") == "epoch"]
         saves = [r["seconds"] for r in records if r.get("event") == "save"]
         self.seconds_before = saves[-1] if saves else 0.0
@@ -699,10 +751,8 @@ class Trainer:
             return
         # The records after the saved step are made again by the resumed run.
         lines = [dumps(record) + "\n" for record in records]
-        atomic_write(
-            self.out / METRICS_FILE,
-            lambda tmp: Path(tmp).write_text("".join(lines), encoding="utf-8"),
-        )
+        with self._writing():
+            atomic_write_text(self.out / METRICS_FILE, "".join(lines))
 
     @contextmanager
     def _bar(self, total: int) -> Iterator[tqdm]:
@@ -718,12 +768,37 @@ class Trainer:
             yield bar
 
 
-def _metrics_until(path: Path, step: int) -> list[dict[str, Any]]:
-    """The records of ``path`` up to and including ``step``."""
+def read_metrics_records(
+    path: Path, check: Callable[[dict[str, Any]], str | None] | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of a run's ``metrics.jsonl`` (none when it has none yet), and a note
+    when its last line, cut short by a full disk or a kill, was left out
+    (``strict_json.read_json_lines``): the one reader of the file, for resuming and for
+    ``elman inspect curves``. A record whose ``step``, ``epoch`` or ``seconds`` is not a
+    number, or that ``check`` finds a problem with, is refused, naming its line."""
     if not path.is_file():
-        return []
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return [r for r in records if r.get("step", 0) <= step]
+        return [], None
+
+    def numbers(record: dict[str, Any]) -> str | None:
+        for name in ("step", "epoch", "seconds"):
+            value = record.get(name)
+            if value is not None and not is_number(value):
+                return f"its {name} is {json.dumps(value)[:40]}, expected a number"
+        return check(record) if check is not None else None
+
+    lines = read_json_lines(path, numbers)
+    note = None
+    if lines.torn:
+        note = (
+            f"the last line of {path} was cut short (by a full disk or a kill while it was "
+            "written), so it is left out"
+        )
+    return lines.records, note
+
+
+def is_number(value: Any) -> bool:
+    """Whether a JSON value is a number (a bool is not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @contextmanager

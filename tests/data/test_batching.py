@@ -157,9 +157,10 @@ def split_lines(ids: np.ndarray, eos_id: int) -> list[list[int]]:
     return lines + ([line] if line else [])
 
 
-def read_groups(batches: LineBatches) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """The chunks put back together along time into groups, a group starting at every
-    chunk with ``reset``: (inputs, targets, mask) of shape (B, width) each."""
+def read_groups(batches) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The chunks (in the order ``batches`` gives them) put back together along time into
+    groups, a group starting at every chunk with ``reset``: (inputs, targets, mask) of
+    shape (B, width) each."""
     groups: list[list] = []
     for chunk in batches:
         mask = np.ones(chunk.inputs.shape, bool) if chunk.mask is None else chunk.mask
@@ -172,16 +173,21 @@ def read_groups(batches: LineBatches) -> list[tuple[np.ndarray, np.ndarray, np.n
     ]
 
 
-def check_lines(ids: np.ndarray, eos_id: int, batch: int, bptt: int) -> None:
+def check_lines(
+    ids: np.ndarray, eos_id: int, batch: int, bptt: int, seed: int | None = None
+) -> None:
     """Against the lines of the corpus: every token is predicted exactly once (the first
     one too), each line from its own row starting with the line start eos_id, inputs
-    are the targets shifted by one, and only the first chunk of each group resets."""
+    are the targets shifted by one, and only the first chunk of each group resets; read
+    in order, or (with ``seed``) in ``shuffled`` order, where each group's chunks still
+    come together and in order."""
     batches = LineBatches(ids, eos_id, batch, bptt)
+    chunks = batches if seed is None else batches.shuffled(np.random.default_rng(seed))
     lines = split_lines(ids, eos_id)
     assert batches.tokens == len(ids)
     rows = []
     widths = []
-    for inputs, targets, mask in read_groups(batches):
+    for inputs, targets, mask in read_groups(chunks):
         assert inputs.shape == targets.shape == mask.shape and len(inputs) <= batch
         widths.append(inputs.shape[1])
         for row in range(len(inputs)):
@@ -194,10 +200,10 @@ def check_lines(ids: np.ndarray, eos_id: int, batch: int, bptt: int) -> None:
     assert sum(len(r) for r in rows) == len(ids)
     assert sorted(rows) == sorted(lines)
     # Chunks: ceil(width / T) per group, each at most T wide, reset only on the first.
-    assert len(batches) == sum(-(-w // bptt) for w in widths)
-    assert [c.reset for c in batches].count(True) == len(widths) == -(-len(lines) // batch)
-    assert all(c.inputs.shape[1] <= bptt for c in batches)
-    for c in batches:
+    assert len(chunks) == len(batches) == sum(-(-w // bptt) for w in widths)
+    assert [c.reset for c in chunks].count(True) == len(widths) == -(-len(lines) // batch)
+    assert all(c.inputs.shape[1] <= bptt for c in chunks)
+    for c in chunks:
         assert c.inputs.dtype == c.targets.dtype == np.int64
         if c.mask is not None:
             assert not c.mask.all()
@@ -349,8 +355,29 @@ def test_restart_every_is_refused_below_zero_and_with_state_reset():
     st.lists(st.integers(0, 4), min_size=1, max_size=200),
     st.integers(1, 6),
     st.integers(1, 8),
+    st.none() | st.integers(0, 2**32 - 1),
 )
-def test_line_batches_predict_every_token_exactly_once(ids, batch, bptt):
-    """Any ids (EOS = 1 among 0..4), any B and T: the lines read back from the chunks are
-    the corpus's lines, every token predicted once after its line's start."""
-    check_lines(np.array(ids, dtype=np.int64), EOS, batch, bptt)
+def test_line_batches_predict_every_token_exactly_once(ids, batch, bptt, seed):
+    """Any ids (EOS = 1 among 0..4), any B and T, in order or shuffled: the lines read back
+    from the chunks are the corpus's lines, every token predicted once after its line's
+    start."""
+    check_lines(np.array(ids, dtype=np.int64), EOS, batch, bptt, seed)
+
+
+def test_shuffled_line_batches_permute_whole_groups_with_the_generator():
+    """Groups in ``rng.permutation`` order, each group's chunks together and in order; the
+    same generator state gives the same order (what resuming relies on), another state
+    another; with one chunk per group, the order is that permutation of the chunks."""
+    ids = np.array([2, 3, 4, 5, 6, 7, EOS, 8, EOS, 9, 9, EOS, EOS, EOS, 5, 5, 5, EOS] * 3)
+    batches = LineBatches(ids, EOS, batch=2, bptt=3)
+    groups = [g for g, _ in batches._chunks]
+    order = batches.shuffled(np.random.default_rng(7)).order
+    group_order = np.random.default_rng(7).permutation(max(groups) + 1)
+    assert [groups[k] for k in order] == [g for g in group_order for _ in range(groups.count(g))]
+    pairs = zip(order, order[1:], strict=False)
+    assert all(b == a + 1 for a, b in pairs if groups[a] == groups[b])
+    assert batches.shuffled(np.random.default_rng(7)).order == order
+    assert batches.shuffled(np.random.default_rng(8)).order != order
+    whole = LineBatches(ids, EOS, batch=2, bptt=100)  # one chunk per group
+    expected = np.random.default_rng(3).permutation(len(whole)).tolist()
+    assert whole.shuffled(np.random.default_rng(3)).order == expected

@@ -1,12 +1,20 @@
 """Labelled texts: the three layouts, every malformed input refused with file and line,
 and the stratified split (proportions, disjoint cover, determinism)."""
 
+import unicodedata
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from elman.data.labeled import fingerprint, read_labeled, stratified_split
+from elman.data.labeled import (
+    Example,
+    fingerprint,
+    label_ids,
+    label_index,
+    read_labeled,
+    stratified_split,
+)
 from elman.errors import ElmanError
 
 
@@ -100,3 +108,20 @@ def test_fingerprint_tells_datasets_apart(tmp_path):
     b = read_labeled(write(tmp_path / "b.tsv", "ham\thi\nspam\twin!\n"))
     assert fingerprint(a) == fingerprint(read_labeled(tmp_path / "a.tsv"))
     assert fingerprint(a) != fingerprint(b)
+
+
+def test_labels_are_read_in_nfc_from_files_folders_and_old_checkpoints(tmp_path):
+    """The same Korean word composed and decomposed is one label, read as composed: in a
+    file, as a folder's name, and matched against the labels of a checkpoint written
+    before labels were normalised (which may hold the decomposed form)."""
+    nfc, nfd = "긍정", unicodedata.normalize("NFD", "긍정")
+    f = write(tmp_path / "mixed.tsv", f"{nfc}\tgood\n{nfd}\tfine\n")
+    assert [e.label for e in read_labeled(f)] == [nfc, nfc]
+    (tmp_path / "folders" / nfd).mkdir(parents=True)
+    write(tmp_path / "folders" / nfd / "1.txt", "good")
+    assert [e.label for e in read_labeled(tmp_path / "folders")] == [nfc]
+    assert label_index(["부정", nfd], nfc) == 1 and label_index([nfc], nfd) == 0
+    assert label_index([nfc], "부정") is None
+    assert label_ids([Example(nfc, "x", "here")], ["부정", nfd]).tolist() == [1]
+    with pytest.raises(ElmanError, match="here has label '부정', which the model does not know"):
+        label_ids([Example("부정", "x", "here")], [nfc, "중립"])

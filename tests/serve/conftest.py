@@ -1,6 +1,14 @@
-"""Small trained models of every kind the playground serves, made once for its tests."""
+"""Small trained models of every kind the playground serves, made once for its tests, and
+``elman serve`` over them on a free loopback port."""
 
 from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 
@@ -8,6 +16,7 @@ from elman.cli import main
 from tests.cli.test_classify import sms_lines
 from tests.cli.test_lm import FOX
 from tests.cli.test_translate import QUESTIONS
+from tests.parts import require_module
 
 POS = "".join(f"the\tDET\ndog\tNOUN\n{w}\tVERB\n\n" for w in ("runs", "barks", "sleeps") * 8)
 
@@ -34,3 +43,39 @@ def model_dirs(tmp_path_factory):
     for name, args in runs.items():
         assert main([*map(str, args), *small, "--out", str(d / name)]) == 0
     return {name: d / name for name in runs}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(model_dirs):
+    """``elman serve`` over every model, in a process of its own on a free loopback port;
+    yields its URL."""
+    require_module("starlette", "pip install 'elman[serve]'")
+    require_module("uvicorn", "pip install 'elman[serve]'")
+    port = free_port()
+    models = [f"--model={name}={path}" for name, path in model_dirs.items()]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "elman", "serve", *models, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUTF8": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/api/models", timeout=1).read()
+            break
+        except OSError:
+            assert process.poll() is None, process.stderr.read()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)

@@ -5,50 +5,9 @@ of each view is kept in test-artifacts/."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-
 import pytest
 
 from tests.parts import CHROMIUM_ARGS, artifact, chromium_path, require_module
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(model_dirs):
-    require_module("starlette", "pip install 'elman[serve]'")
-    require_module("uvicorn", "pip install 'elman[serve]'")
-    port = free_port()
-    models = [f"--model={name}={path}" for name, path in model_dirs.items()]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "elman", "serve", *models, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUTF8": "1"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/api/models", timeout=1).read()
-            break
-        except OSError:
-            assert process.poll() is None, process.stderr.read()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -90,8 +90,15 @@ def test_without_sacrebleu_the_rest_is_reported_and_bleu_says_how(monkeypatch):
     assert set(record) >= {"exact", "perplexity", "sentences"}
 
 
-def test_tokenised_text_is_scored_without_sacrebleus_detokenisation_warning(capfd, caplog):
+@pytest.mark.parametrize("tokenize", ["none", "13a"])
+def test_tokenised_text_is_scored_without_sacrebleus_detokenisation_warning(
+    tokenize, capfd, caplog
+):
+    """sacreBLEU's "If you insist your data is detokenized" advice, given when 100
+    hypotheses end in " .", never reaches the user: with tokenize none nor with 13a
+    (issue 26; a word-level translator writes its tokens joined by spaces)."""
     pytest.importorskip("sacrebleu")
     lines = [f"a dog runs on the grass number {i} ." for i in range(120)]
-    assert evaluation.corpus_bleu(lines, lines, "none") == pytest.approx(100.0)
-    assert "tokenized period" not in capfd.readouterr().err + caplog.text
+    assert evaluation.corpus_bleu(lines, lines, tokenize) == pytest.approx(100.0)
+    said = capfd.readouterr().err + caplog.text
+    assert "tokenized period" not in said and "insist" not in said

@@ -10,7 +10,13 @@ import pytest
 
 from elman.config import CELLS
 from elman.errors import ElmanError
-from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
+from elman.translate.model import (
+    MAX_BEAM,
+    TranslateConfig,
+    Translator,
+    TranslatorModelConfig,
+    parameter_count,
+)
 from tests.numeric import assert_close, numerical_gradient
 from tests.torch_reference import grads_from, load_into
 
@@ -146,9 +152,37 @@ def test_settings_a_translator_refuses():
     config = TranslatorModelConfig(vocab_size=VT, embed=D, hidden=H, bidirectional=True)
     with pytest.raises(ElmanError, match="dot score compares"):
         Translator(config, TranslateConfig(source_vocab_size=VS, attention="dot"))
-    with pytest.raises(ElmanError, match=r"--beam must be a positive integer"):
-        TranslateConfig(beam=0)
+    for beam in (0, MAX_BEAM + 1, 1_000_000):
+        with pytest.raises(ElmanError, match=r"--beam must be between 1 \(greedy\) and 20, got"):
+            TranslateConfig(beam=beam)
+    TranslateConfig(beam=MAX_BEAM)
+    # Bounds that keep a translation's length in reach (issue 26: --max-ratio 1e308
+    # overflowed to empty translations, --max-extra 1e9 ran out of memory).
+    for max_ratio in (-1, 10.5, 1e308):
+        with pytest.raises(ElmanError, match="--max-ratio must be between 0 and 10 "):
+            TranslateConfig(max_ratio=max_ratio)
+    for max_extra in (-1, 1001, 10**9):
+        with pytest.raises(ElmanError, match="--max-extra must be between 0 and 1,000 "):
+            TranslateConfig(max_extra=max_extra)
+    TranslateConfig(max_ratio=10, max_extra=1000)
     with pytest.raises(ElmanError, match="leaving nothing to train on"):
         TranslateConfig(valid_fraction=0.5, test_fraction=0.5)
     # Tying reads the decoder's H, not a bidirectional encoder's 2H.
     TranslatorModelConfig(vocab_size=VT, embed=H, hidden=H, bidirectional=True, tie=True)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("attention", ["none", "general", "additive"])
+def test_parameter_count_without_building_is_the_models(cell, bidirectional, attention):
+    """What the memory estimate counts (``parameter_count``) is what a built translator
+    holds, with peeky rows, two layers and a tied output layer or not."""
+    for layers, peeky, tie in ((1, False, False), (2, True, True)):
+        config = TranslatorModelConfig(vocab_size=VT, embed=H if tie else D, hidden=H,
+                                       cell=cell, layers=layers, bidirectional=bidirectional,
+                                       tie=tie)  # fmt: skip
+        translate = TranslateConfig(
+            source_vocab_size=VS, attention=attention, peeky=peeky, attention_size=3
+        )
+        built = Translator(config, translate).flat_params.size
+        assert parameter_count(config, translate) == built

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elman.data.labeled import Example
+from elman.data.labeled import Example, label_ids
 from elman.data.padded import bucket, pad
 from elman.data.tokenizers import Tokenizer
-from elman.errors import ElmanError
 
 
 @dataclass(frozen=True)
@@ -65,18 +64,10 @@ def encode(
     max_length: int,
 ) -> LabeledData:
     """Token ids of each text (``token_ids``) and the index of its label in ``labels``;
-    a label outside ``labels`` is refused, naming where it is."""
-    label_ids = {label: k for k, label in enumerate(labels)}
-    sequences, ids = [], []
-    for example in examples:
-        if example.label not in label_ids:
-            raise ElmanError(
-                f"{example.where} has label {example.label!r}, which the model does not know "
-                f"(it was trained on {', '.join(labels)}); fix the label or retrain."
-            )
-        sequences.append(token_ids(example.text, tokenizer, normalized, max_length))
-        ids.append(label_ids[example.label])
-    return LabeledData(sequences, np.array(ids, dtype=np.int64))
+    a label outside ``labels`` is refused, naming where it is (``labeled.label_ids``)."""
+    ids = label_ids(examples, labels)
+    sequences = [token_ids(e.text, tokenizer, normalized, max_length) for e in examples]
+    return LabeledData(sequences, ids)
 
 
 def class_weights(labels: np.ndarray, classes: int) -> np.ndarray:

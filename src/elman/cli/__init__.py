@@ -33,8 +33,8 @@ import os
 import sys
 
 from elman import __version__, registry
-from elman.cli.flags import Parser
-from elman.errors import ElmanError, TrainingInterrupted
+from elman.cli.flags import LOADS_MODEL, WRITES_OUTPUT, Parser
+from elman.errors import ElmanError, TrainingInterrupted, os_error_fix
 
 # The commands of elman's own kinds besides train, with their help, and the module that
 # adds them (its register(parser, command)); only the one given is imported.
@@ -126,6 +126,7 @@ def add_kind_commands(
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    args = argparse.Namespace(writes=WRITES_OUTPUT, memory=LOADS_MODEL)
     try:
         args = build_parser(argv).parse_args(argv)
         for name, value in vars(args).items():  # every float flag, of any command
@@ -145,19 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except MemoryError as e:
         detail = f" ({e})" if str(e) else ""
-        print(
-            f"elman: error: not enough memory{detail}; choose smaller sizes (--hidden, "
-            "--embed, --layers, --batch, --bptt).",
-            file=sys.stderr,
-        )
+        print(f"elman: error: not enough memory{detail}; {args.memory}.", file=sys.stderr)
         return 2
     except OSError as e:
-        # Disk full, a read-only directory, missing permissions: every file is
-        # written under a temporary name first, so what was saved before is whole.
+        # Disk full, a read-only directory, missing permissions: what is true of the
+        # files is what the command declared (flags.declare).
         where = f" ({e.filename})" if e.filename else ""
         print(
-            f"elman: error: {e.strerror or e}{where}; free some disk space or fix the "
-            "permissions, the last saved checkpoint is intact.",
+            f"elman: error: {e.strerror or e}{where}; {os_error_fix(e)}; {args.writes}.",
             file=sys.stderr,
         )
         return 2

@@ -10,7 +10,7 @@ from elman.classify.data import token_ids
 from elman.classify.evaluate import evaluate, predict_proba
 from elman.classify.kind import encode_part
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import is_blank
+from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.data.text import read_lines
 from elman.errors import ElmanError
@@ -116,7 +116,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, metavar="N", help="texts per batch (default: as trained)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_eval)
+    declare(p, cmd_eval, WRITES_OUTPUT, "choose a smaller --batch")
 
 
 def add_predict(p: argparse.ArgumentParser) -> None:
@@ -125,4 +125,4 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="texts, one per line (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_predict)
+    declare(p, cmd_predict, WRITES_OUTPUT, "choose a smaller --batch")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from elman.cli.flags import WRITES_FILES, declare
 from elman.errors import ElmanError
 
 FORMATS = ("onnx",)
@@ -12,19 +13,15 @@ FORMATS = ("onnx",)
 
 def cmd_export(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    if out.suffix != ".onnx":
-        raise ElmanError(
-            f"{out} should end in .onnx (its vocabulary goes beside it, in {out.stem}.json); "
-            "name the file OUT.onnx."
-        )
     try:  # the optional extra, imported only when asked for
-        from elman.onnx_export import export, sidecar_path
+        from elman.onnx_export import check_export_paths, export, sidecar_path
     except ImportError as e:
         raise ElmanError(
             f"ONNX export needs the onnx package, which cannot be imported here ({e}); install "
             "it with pip install 'elman[onnx]'."
         ) from e
-    description = export(args.model, out)
+    check_export_paths(out, args.overwrite)
+    description = export(args.model, out, args.overwrite)
     print(
         f"wrote {out} ({description['kind']}: inputs {', '.join(description['inputs'])}; "
         f"outputs {', '.join(description['outputs'])}) and {sidecar_path(out)} (vocabulary "
@@ -45,4 +42,9 @@ def register(p: argparse.ArgumentParser) -> None:
         "--format", choices=FORMATS, default="onnx", help="the format to write (default: onnx)"
     )
     p.add_argument("out", metavar="OUT.onnx", help="the file to write")
-    p.set_defaults(run=cmd_export)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a file already named OUT.json (never a training run's own files)",
+    )
+    declare(p, cmd_export, WRITES_FILES)

@@ -11,6 +11,26 @@ from typing import Any, NoReturn
 
 from elman.errors import ElmanError
 
+# What each command declares (``declare``) for the messages of ``elman.cli.main`` when the
+# system refuses it something: what is true of the files it writes when a write fails
+# (a full disk, a read-only directory, no permission), and what to lower when memory runs
+# out. A training run's own writes say more (``training.Trainer``: whether it can resume).
+WRITES_OUTPUT = "this command writes nothing but its output"
+WRITES_FILES = (
+    "each file is written under a temporary name and renamed only once whole, so any file "
+    "it was to replace is as it was"
+)
+LOADS_MODEL = "the model needs more memory than is free; close other programs or use a smaller one"
+
+
+def declare(
+    parser: argparse.ArgumentParser, run: Any, writes: str, memory: str = LOADS_MODEL
+) -> None:
+    """``run`` runs ``parser``'s command; ``writes`` (``WRITES_OUTPUT``, ``WRITES_FILES``)
+    and ``memory`` (what to lower, e.g. "choose a smaller --batch") are what ``main`` says
+    when a write or memory fails."""
+    parser.set_defaults(run=run, writes=writes, memory=memory)
+
 
 class Parser(argparse.ArgumentParser):
     """argparse, refusing a command line as elman refuses any input: with one sentence

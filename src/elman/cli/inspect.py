@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from elman import insight
+from elman.checkpoint import check_output_directory
+from elman.cli.flags import WRITES_FILES, declare
 from elman.data.text import read_text
 from elman.errors import ElmanError
 from elman.insight import plots
@@ -41,6 +43,7 @@ def load_language_model(directory: str) -> checkpoint.Checkpoint:
 
 
 def cmd_units(args: argparse.Namespace) -> None:
+    check_output_directory(args.out, "--out")  # before any work, not after it
     ckpt = load_language_model(args.model)
     text = read_text(args.text)
     features = [parse_feature_flag(flag) for flag in args.feature or []]
@@ -166,7 +169,7 @@ def register(parser: argparse.ArgumentParser) -> None:
         help=f"look at the text's first N tokens at most (default: {MAX_TOKENS:,}); a large "
         "model may be cut to fewer, so that the page stays quick to open",
     )
-    p.set_defaults(run=cmd_units)
+    declare(p, cmd_units, WRITES_FILES, "choose a smaller --max-tokens")
 
     p = commands.add_parser(
         "gradients",
@@ -213,7 +216,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="FILE.png", help="draw the norms on a log scale (PNG)")
-    p.set_defaults(run=cmd_gradients)
+    declare(p, cmd_gradients, WRITES_FILES, "choose a smaller --max-tokens or --positions")
 
     p = commands.add_parser(
         "curves",
@@ -225,4 +228,4 @@ def register(parser: argparse.ArgumentParser) -> None:
         "--run", dest="run_dir", required=True, metavar="DIR", help="the run's directory (--out)"
     )
     p.add_argument("--plot", required=True, metavar="FILE.png", help="where to draw (PNG)")
-    p.set_defaults(run=cmd_curves)
+    declare(p, cmd_curves, WRITES_FILES)

@@ -12,8 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from elman import registry, runs
+from elman.blas import check_threads
 from elman.cli.backend import add_backend_flags, engine_from_flags
-from elman.cli.flags import add_config_flags, config_from_flags, flag, given_settings
+from elman.cli.flags import (
+    WRITES_FILES,
+    WRITES_OUTPUT,
+    add_config_flags,
+    config_from_flags,
+    declare,
+    flag,
+    given_settings,
+)
 from elman.errors import ElmanError
 from elman.insight import plots
 from elman.insight.curves import read_metrics
@@ -70,12 +79,15 @@ def register(parser: argparse.ArgumentParser, name: str, command: str = "train")
     exclude = tuple(kind.fixed)
     for cls in kind.sections.values():
         add_config_flags(parser, cls, kind.defaults, kind.variants, exclude)
-    parser.set_defaults(run=partial(cmd_train, name, family))
+    declare(parser, partial(cmd_train, name, family), WRITES_FILES,
+            "choose smaller sizes (--hidden, --embed, --layers, --batch)")  # fmt: skip
 
 
 def cmd_train(name: str, family: str | None, args: argparse.Namespace) -> None:
     kind = registry.kind(name)
     inputs = {role: getattr(args, role) for role in kind.roles}
+    if args.threads:
+        check_threads(args.threads)
     if args.plot is not None:
         plots.check_plot(args.plot)  # before training, not after it
     engine = engine_from_flags(args, parallel=True)
@@ -169,7 +181,7 @@ def add_eval(parser: argparse.ArgumentParser, name: str) -> None:
     parser.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     parser.add_argument("--data", required=True, metavar="PATH", help="data to evaluate on")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(run=partial(cmd_eval, name))
+    declare(parser, partial(cmd_eval, name), WRITES_OUTPUT)
 
 
 def cmd_eval(name: str, args: argparse.Namespace) -> None:

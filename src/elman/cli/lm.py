@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import is_blank
+from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
 from elman.data.labeled import read_labeled
 from elman.data.text import read_lines, read_text
 from elman.errors import ElmanError
@@ -209,8 +209,10 @@ def cmd_score(args: argparse.Namespace) -> None:
     lines = read_lines(args.file)
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
-    texts = [line for line in lines if not is_blank(line)]
-    scores = score(ckpt.model, ckpt.tokenizer, texts, condition)
+    numbered = [(n, line) for n, line in enumerate(lines, 1) if not is_blank(line)]
+    source = args.file or "standard input"
+    names = [f"line {n:,} of {source}" for n, _ in numbered]
+    scores = score(ckpt.model, ckpt.tokenizer, [line for _, line in numbered], condition, names)
     for line in lines:
         if is_blank(line):
             print()  # a blank line has nothing to score: output stays aligned with input
@@ -273,7 +275,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
         "fraction after each step (default: 0)",
     )
     add_backend_flags(p)
-    p.set_defaults(run=cmd_eval)
+    declare(p, cmd_eval, WRITES_OUTPUT, "choose a smaller --batch (or --dynamic-bptt)")
 
 
 def add_generate(p: argparse.ArgumentParser) -> None:
@@ -296,7 +298,7 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     add_condition_flags(p)
     add_sampling_flags(p)
     add_backend_flags(p)
-    p.set_defaults(run=cmd_generate)
+    declare(p, cmd_generate, WRITES_OUTPUT)
 
 
 def add_score(p: argparse.ArgumentParser) -> None:
@@ -305,7 +307,7 @@ def add_score(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_condition_flags(p)
     add_backend_flags(p)
-    p.set_defaults(run=cmd_score)
+    declare(p, cmd_score, WRITES_OUTPUT)
 
 
 def add_condition_flags(parser: argparse.ArgumentParser) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 from elman import registry
-from elman.cli.flags import defaults_text
+from elman.cli.flags import WRITES_OUTPUT, declare, defaults_text
 
 
 def register(parser: argparse.ArgumentParser) -> None:
     """Fill ``elman recipes``'s parser."""
     parser.description = "Recipes for elman train --recipe NAME --data DIR, and the other kinds'."
-    parser.set_defaults(run=cmd_recipes)
+    declare(parser, cmd_recipes, WRITES_OUTPUT)
 
 
 def cmd_recipes(args: argparse.Namespace) -> None:

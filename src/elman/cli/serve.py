@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+from elman.cli.flags import WRITES_OUTPUT, declare
 from elman.errors import ElmanError
 from elman.kinds import load
 
@@ -19,15 +20,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
             f"elman serve needs {' and '.join(missing)}; install them with "
             "pip install 'elman[serve]'."
         )
-    import uvicorn  # an optional extra, looked for above
+    from elman.serve.app import Served, create_app, listen, run  # the extra, looked for above
 
-    from elman.serve.app import Served, create_app
-
-    served = [Served(name, load(directory)) for name, directory in model_names(args.model)]
-    app = create_app(served)
-    names = ", ".join(f"{s.name} ({s.kind})" for s in served)
-    print(f"serving {names} on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    names = model_names(args.model)
+    sock = listen(args.host, args.port)  # before the models load: a port in use fails fast
+    try:
+        served = [Served(name, load(directory)) for name, directory in names]
+        app = create_app(served)
+        listed = ", ".join(f"{s.name} ({s.kind})" for s in served)
+        print(f"serving {listed} on http://{args.host}:{args.port}/ (Ctrl-C stops)", flush=True)
+        run(app, sock)
+    finally:
+        sock.close()
 
 
 def model_names(given: list[str]) -> list[tuple[str, Path]]:
@@ -69,4 +73,4 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--port", type=int, default=8000, help="port to listen on (default: %(default)s)"
     )
-    p.set_defaults(run=cmd_serve)
+    declare(p, cmd_serve, WRITES_OUTPUT)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import is_blank
+from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
 from elman.data.conllu import Sentence, read_tagged
 from elman.data.text import read_lines
 from elman.errors import ElmanError
@@ -70,7 +70,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_eval)
+    declare(p, cmd_eval, WRITES_OUTPUT, "choose a smaller --batch")
 
 
 def add_predict(p: argparse.ArgumentParser) -> None:
@@ -83,4 +83,4 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", nargs="?", metavar="FILE", help="sentences (default: stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per sentence")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_predict)
+    declare(p, cmd_predict, WRITES_OUTPUT, "choose a smaller --batch")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
+from elman.checkpoint import check_output_directory
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import is_blank
+from elman.cli.flags import WRITES_FILES, WRITES_OUTPUT, declare, is_blank
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.insight.plots import plot_attention, require_matplotlib
@@ -19,7 +19,7 @@ from elman.translate.data import Pair, fingerprint, read_aligned, read_data, sou
 from elman.translate.decode import Translation, attention_in_line_order, translate_ids
 from elman.translate.evaluate import BLEU_EXTRA, summary
 from elman.translate.kind import evaluate_pairs
-from elman.translate.model import FORMATS
+from elman.translate.model import FORMATS, check_beam
 
 PARTS = ("train", "valid", "test")
 SPLITS = ("all", *PARTS)
@@ -37,9 +37,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
     beam = ckpt.translate_config.beam if args.beam is None else args.beam
     batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
-    for flag, value in (("--beam", beam), ("--batch", batch)):
-        if value < 1:
-            raise ElmanError(f"{flag} must be a positive integer, got {value}.")
+    check_beam(beam)
+    if batch < 1:
+        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
     pairs = eval_pairs(args, ckpt)
     if not pairs:
         raise ElmanError(f"the {args.split} part of {args.data} is empty; nothing to evaluate.")
@@ -90,8 +90,9 @@ def cmd_predict(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
     config = ckpt.translate_config
     beam = config.beam if args.beam is None else args.beam
-    if beam < 1 or args.batch < 1:
-        raise ElmanError(f"--beam and --batch must be positive integers, got {beam}, {args.batch}.")
+    check_beam(beam)
+    if args.batch < 1:
+        raise ElmanError(f"--batch must be a positive integer, got {args.batch}.")
     if args.show_attention is not None:
         if not ckpt.model.attends:
             raise ElmanError(
@@ -99,7 +100,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
                 "to show; drop --show-attention."
             )
         require_matplotlib("--show-attention")
-        os.makedirs(args.show_attention, exist_ok=True)
+        check_output_directory(args.show_attention, "--show-attention")  # made when used
     lines = read_lines(args.file)
     name = args.file or "standard input"
     # Every line is checked before any is translated: a bad line stops nothing half-done.
@@ -148,8 +149,10 @@ def write_attention(
 ) -> None:
     """The attention behind line ``number``'s translation as DIR/line-NNNN.png."""
     weights, source_tokens, output_tokens = attention_in_line_order(ckpt, line, found)
-    path = Path(directory) / f"line-{number:04d}.png"
-    plot_attention(weights, source_tokens, output_tokens, path)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    plot_attention(
+        weights, source_tokens, output_tokens, Path(directory) / f"line-{number:04d}.png"
+    )
 
 
 def add_eval(p: argparse.ArgumentParser) -> None:
@@ -177,7 +180,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     add_decoding_flags(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_eval)
+    declare(p, cmd_eval, WRITES_OUTPUT, "choose a smaller --beam or --batch")
 
 
 def add_predict(p: argparse.ArgumentParser) -> None:
@@ -196,7 +199,7 @@ def add_predict(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     add_backend_flags(p)
-    p.set_defaults(run=cmd_predict)
+    declare(p, cmd_predict, WRITES_FILES, "choose a smaller --beam or --batch")
 
 
 def add_decoding_flags(parser: argparse.ArgumentParser, batch_default: int | None = None) -> None:

@@ -35,7 +35,7 @@ path pays nothing for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,6 +143,12 @@ class LineBatches:
     of the corpus is predicted exactly once. Each batch's ``lines`` says which line
     (counted from 0 in the text) each row is, for whatever belongs to a line (a
     conditioned model's label).
+
+    Iterated, the chunks come group after group, shortest lines first. Training reads
+    them in ``shuffled`` order instead: in that order a text's many blank lines make its
+    first hundreds of batches, and a model trained on them a few steps learns only that
+    a line end follows a line end (issue 26: on Tiny Shakespeare, a training loss of
+    0.001 after 20 steps, and a validation perplexity above a uniform guess's).
     """
 
     unscored = 0  # every token is predicted, the first after the line start
@@ -181,6 +187,17 @@ class LineBatches:
     def __len__(self) -> int:
         return len(self._chunks)
 
+    def shuffled(self, rng: np.random.Generator) -> ChunkOrder:
+        """The chunks with the groups in a random order, ``rng.permutation`` of them, each
+        group's chunks together and in order (the state is carried from one to the next
+        within a group). With one chunk per group (T at least the longest line) that is
+        ``rng.permutation`` of the chunks."""
+        order = rng.permutation(len(self._groups))
+        first = np.searchsorted([group for group, _ in self._chunks], order)  # (groups,)
+        counts = np.bincount([group for group, _ in self._chunks], minlength=len(order))
+        return ChunkOrder(self, [k for g, f in zip(order, first, strict=True)
+                                 for k in range(f, f + counts[g])])  # fmt: skip
+
     def __getitem__(self, k: int) -> Batch:
         group, start = self._chunks[k]
         inputs, targets, mask = (a[:, start : start + self.bptt] for a in self._groups[group])
@@ -195,6 +212,19 @@ class LineBatches:
     def __iter__(self) -> Iterator[Batch]:
         for k in range(len(self)):
             yield self[k]
+
+
+class ChunkOrder(Sequence[Batch]):
+    """The chunks of ``batches`` in another order: ``order[k]`` is the k-th one's index."""
+
+    def __init__(self, batches: LineBatches, order: list[int]) -> None:
+        self.batches, self.order = batches, order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def __getitem__(self, k: int) -> Batch:  # type: ignore[override]
+        return self.batches[self.order[k]]
 
 
 def make_batches(

@@ -11,7 +11,9 @@ Three layouts, told apart by the path (never by guessing from the contents):
 
 Blank lines are skipped; the label and the text are stripped of surrounding
 whitespace, and an example whose label or text is then empty is refused, naming
-the file and line.
+the file and line. A label is read in Unicode NFC, as text is (``elman.data.tokenizers``):
+the same word typed composed or decomposed (NFD Korean, as macOS writes file and folder
+names) is one label, wherever it comes from (a file, a folder, ``--label``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import csv
 import hashlib
 import io
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +53,36 @@ def read_labeled(path: str | os.PathLike[str]) -> list[Example]:
     return _read_tsv(text, name)
 
 
+def normalize_label(label: str) -> str:
+    """A label as elman reads it: stripped of surrounding whitespace, in Unicode NFC."""
+    return unicodedata.normalize("NFC", label.strip())
+
+
+def label_index(labels: Sequence[str], label: str) -> int | None:
+    """The index of ``label`` among a model's ``labels``, both read by ``normalize_label``
+    (a checkpoint written before labels were normalised may hold them decomposed); None
+    when it is not one of them."""
+    wanted = normalize_label(label)
+    return next((k for k, known in enumerate(labels) if normalize_label(known) == wanted), None)
+
+
+def label_ids(examples: Sequence[Example], labels: Sequence[str]) -> np.ndarray:
+    """The index of each example's label among a model's ``labels``; a label outside them
+    is refused, naming where it is."""
+    ids = []
+    for example in examples:
+        k = label_index(labels, example.label)
+        if k is None:
+            raise ElmanError(
+                f"{example.where} has label {example.label!r}, which the model does not know "
+                f"(it was trained on {', '.join(labels)}); fix the label or retrain."
+            )
+        ids.append(k)
+    return np.array(ids, dtype=np.int64)
+
+
 def _example(label: str, text: str, where: str) -> Example:
-    label, text = label.strip(), text.strip()
+    label, text = normalize_label(label), text.strip()
     if not label:
         raise ElmanError(f"{where} has an empty label; every example needs label and text.")
     if not text:

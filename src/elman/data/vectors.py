@@ -13,7 +13,8 @@ from elman.errors import ElmanError
 def read_vectors(path: str | os.PathLike[str], rows: int | None = None) -> np.ndarray:
     """The (N, C) float32 array in the ``.npy`` file at ``path``; with ``rows``, refused
     unless it has that many rows (one per line of the text it belongs to). A 1-D array
-    is one vector. Never unpickles: a file of Python objects is refused."""
+    is one vector. Never unpickles: a file of Python objects is refused, and so is one of
+    complex numbers (casting would drop their imaginary parts without a word)."""
     name = os.fspath(path)
     if not os.path.isfile(name):
         raise ElmanError(f"{name} does not exist; check the path of the .npy file.")
@@ -31,10 +32,16 @@ def read_vectors(path: str | os.PathLike[str], rows: int | None = None) -> np.nd
         raise ElmanError(f"{name} is not one .npy array; save a single array with numpy.save.")
     if array.ndim == 1:
         array = array[None, :]
-    if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ElmanError(
+            f"{name} holds complex numbers ({array.dtype}); a model reads real vectors, so "
+            "save the part you mean (numpy.real, numpy.abs) or both as separate columns."
+        )
+    real = np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
+    if array.ndim != 2 or not real:
         raise ElmanError(
             f"{name} holds an array of shape {array.shape} and type {array.dtype}; expected "
-            "numbers, one row per line of the text."
+            "real numbers, one row per line of the text."
         )
     if not np.all(np.isfinite(array)):
         raise ElmanError(f"{name} holds NaN or infinite values; give finite vectors.")

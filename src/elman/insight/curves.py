@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from elman.errors import ElmanError
-
-METRICS_FILE = "metrics.jsonl"
+from elman.training import METRICS_FILE, is_number, read_metrics_records
 
 
 @dataclass
@@ -65,34 +65,34 @@ def metrics_path(run: str | os.PathLike) -> Path:
 
 
 def read_metrics(run: str | os.PathLike) -> Curves:
-    """The curves of the run in ``run`` (a directory or its metrics.jsonl). A last line
-    cut short (the run is still writing it) is skipped; any other line that is not a
-    JSON object is refused."""
+    """The curves of the run in ``run`` (a directory or its metrics.jsonl), read by the
+    training loop's own reader (``training.read_metrics_records``): a last line cut short
+    (a full disk, a kill, or the run still writing it) is left out with a note on
+    stderr; any other line that is not a JSON object, or a step or epoch record with a
+    figure that is not a number, is refused."""
     path = metrics_path(run)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise ElmanError(f"{path} is not UTF-8 text; give the metrics.jsonl of a run.") from None
+    records, note = read_metrics_records(path, _figures_are_numbers)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     curves = Curves()
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                continue  # being written
-            raise ElmanError(
-                f"line {number} of {path} is not JSON; give the metrics.jsonl a run wrote."
-            ) from None
-        if not isinstance(record, dict):
-            raise ElmanError(f"line {number} of {path} is not a JSON object; give a run's file.")
+    for record in records:
         _add(curves, record)
     if not curves.steps and not curves.epochs:
         raise ElmanError(
             f"{path} has no step or epoch records yet; train for at least --log-every steps."
         )
     return curves
+
+
+def _figures_are_numbers(record: dict[str, Any]) -> str | None:
+    """What is wrong with a step or epoch record whose figures are not all numbers (or
+    null, or a flag such as "partial")."""
+    if record.get("event") not in ("step", "epoch"):
+        return None
+    for name, value in record.items():
+        if name != "event" and not (value is None or isinstance(value, bool) or is_number(value)):
+            return f"its {name} is {json.dumps(value)[:40]}, expected a number"
+    return None
 
 
 def _add(curves: Curves, record: dict[str, Any]) -> None:

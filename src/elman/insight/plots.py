@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from elman.checkpoint import atomic_write, check_output_file
 from elman.errors import ElmanError
 from elman.insight.curves import Curves
 from elman.insight.gradients import GradientNorms
@@ -30,16 +31,14 @@ def require_matplotlib(what: str = "drawing a plot") -> None:
 
 def check_plot(path: str | os.PathLike) -> Path:
     """--plot FILE.png, checked before any work: matplotlib is installed, and the name
-    ends in .png in a directory that exists."""
+    ends in .png, is not a directory, and is in a directory that exists."""
     require_matplotlib()
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ElmanError(
             f"--plot writes a PNG picture, so its name should end in .png, got {path}."
         )
-    if not path.parent.is_dir():
-        raise ElmanError(f"the directory of --plot {path} does not exist; create it first.")
-    return path
+    return check_output_file(path, "--plot")
 
 
 def _pyplot() -> Any:
@@ -53,9 +52,13 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: str | os.PathLike) -> None:
+    """The figure as a PNG at ``path``, written under a temporary name and renamed once
+    whole (``checkpoint.atomic_write``): a full disk leaves the picture there before."""
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
+    try:
+        atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        _pyplot().close(fig)
 
 
 def plot_gradients(results: Sequence[tuple[str, GradientNorms]], path: str | os.PathLike) -> None:

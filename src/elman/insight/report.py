@@ -19,11 +19,11 @@ import html
 import json
 import os
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from elman.checkpoint import atomic_write_together, check_output_directory
 from elman.data.tokenizers import EOS, Tokenizer
 from elman.insight.units import (
     SATURATION,
@@ -88,11 +88,18 @@ def units_report(
         "saturation": gate_saturation(acts),
     }
     if out is not None:
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / UNITS).write_text(dumps(summary) + "\n", encoding="utf-8")
+        # Both files under temporary names, renamed once both are whole: a full disk
+        # leaves the report that was there before, not a page cut short.
+        out = check_output_directory(out, "--out")
         page = render_page(acts, token_text, tokenizer, ranked, summary, title)
-        (out / INDEX).write_text(page, encoding="utf-8")
+        figures = dumps(summary) + "\n"
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_together(
+            {
+                out / UNITS: lambda tmp: tmp.write_text(figures, encoding="utf-8"),
+                out / INDEX: lambda tmp: tmp.write_text(page, encoding="utf-8"),
+            }
+        )
     return summary
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from elman.data.text import read_text
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.lm.generate import line_start
@@ -225,10 +225,7 @@ def text_features(texts: list[str]) -> dict[str, np.ndarray]:
 def read_feature(path: str | os.PathLike, total: int, keep: int) -> np.ndarray:
     """A user's feature: one number per token of the whole text, whitespace-separated, in
     token order; the first ``keep`` are returned."""
-    try:
-        words = Path(path).read_text(encoding="utf-8").split()
-    except UnicodeDecodeError as e:
-        raise ElmanError(f"the feature file {path} is not UTF-8 text ({e.reason}).") from None
+    words = read_text(path).split()  # a directory, a missing file, not UTF-8: one sentence
     try:
         values = np.array([float(w) for w in words], dtype=np.float64)
     except ValueError as e:

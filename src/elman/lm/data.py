@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from elman.data.labeled import Example
+from elman.data.labeled import Example, label_ids, label_index
 from elman.data.vectors import read_vectors
 from elman.errors import ElmanError
 
@@ -39,15 +39,9 @@ def line_count(text: str) -> int:
 def labelled_part(examples: Sequence[Example], labels: Sequence[str]) -> Part:
     """The examples' texts, one per line (a line break inside a text becomes a space), and
     the id of each one's label in ``labels``; a label outside them is refused."""
-    ids = {label: k for k, label in enumerate(labels)}
-    for example in examples:
-        if example.label not in ids:
-            raise ElmanError(
-                f"{example.where} has label {example.label!r}, which the model does not know "
-                f"(it was trained on {', '.join(labels)}); fix the label or retrain."
-            )
+    ids = label_ids(examples, labels)
     text = "".join(" ".join(example.text.split("\n")) + "\n" for example in examples)
-    return Part(text, np.array([ids[example.label] for example in examples], np.int64))
+    return Part(text, ids)
 
 
 def vector_part(text: str, vectors: str, size: int | None = None) -> Part:
@@ -67,12 +61,14 @@ def check_vector_size(array: np.ndarray, name: str, size: int | None) -> None:
 
 
 def label_id(labels: Sequence[str], label: str) -> np.ndarray:
-    """The id, as a one-row condition, of ``label`` among a model's ``labels``."""
-    if label not in labels:
+    """The id, as a one-row condition, of ``label`` among a model's ``labels`` (read in
+    NFC, ``labeled.label_index``)."""
+    k = label_index(labels, label)
+    if k is None:
         raise ElmanError(
             f"the label {label!r} was never seen in training; the model knows: {', '.join(labels)}."
         )
-    return np.array([list(labels).index(label)], np.int64)
+    return np.array([k], np.int64)
 
 
 def one_vector(path: str, size: int) -> np.ndarray:

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from elman.blas import BlasThreads
-from elman.data.batching import LineBatches, StreamBatches, make_batches
+from elman.data.batching import Batch, LineBatches, StreamBatches, make_batches
 from elman.data.tokenizers import EncodedText, Tokenizer
 from elman.errors import ElmanError
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, first_overflow, state_overflow
 from elman.metrics import perplexity as perplexity_of
 
 
@@ -103,22 +104,46 @@ def evaluate_ids(
     if len(ids) < 2:
         raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
     batches = make_batches(ids, model.config.state, eos_id, min(batch, len(ids) - 1), bptt)
-    total, count, state = 0.0, 0, None
-    with BlasThreads.for_arrays(model.arrays, threads) as blas:
+    total, count, state, column = 0.0, 0, None, 0
+    # A state that overflows is found in the loss and said in words (state_overflow), not
+    # in numpy's warnings on the way there.
+    with (
+        BlasThreads.for_arrays(model.arrays, threads) as blas,
+        np.errstate(over="ignore", invalid="ignore"),
+    ):
         for b in batches:
             # The state is held here, not in the model: evaluation is pure.
             if b.reset:
                 condition = None if conditions is None else conditions[b.lines]
-                state = model.prepare(len(b.inputs), condition)
+                state, column = model.prepare(len(b.inputs), condition), 0
             blas.start()
-            chunk_total, chunk_count, state = model.nll(b.inputs, b.targets, b.mask, state)
+            chunk_total, chunk_count, after = model.nll(b.inputs, b.targets, b.mask, state)
             blas.stop(b.inputs.size)
+            if not math.isfinite(chunk_total):
+                raise state_overflow(_overflow_place(model, batches, b, state, column))
             total += chunk_total
             count += chunk_count
+            state, column = after, column + b.inputs.shape[1]
     if text is None:
         return Evaluation(loss=total / count, tokens=count)
     chars, nbytes = covered(batches, text)
     return Evaluation(total / count, count, text.unknown, chars, nbytes)
+
+
+def _overflow_place(
+    model: LanguageModel, batches: StreamBatches | LineBatches, b: Batch, state: Any, column: int
+) -> str:
+    """Where in the text the state overflowed in chunk ``b`` (read from ``state``, its
+    first step at ``column`` of its streams or lines): the first token whose logits are
+    NaN or infinite, as a position in the text or in a line."""
+    logits, _ = model.logits(b.inputs, state)
+    found = first_overflow(logits, b.mask)
+    if found is None:  # the loss, not the logits, overflowed
+        return "in the text"
+    row, t = found
+    if b.lines is not None:  # one line per row
+        return f"at token {column + t + 1:,} of line {int(b.lines[row]) + 1:,} of the text"
+    return f"at token {row * batches.stream_length + column + t + 1:,} of the text"
 
 
 def evaluate(

@@ -8,7 +8,7 @@ score for several callers at once, each with its own state and random stream.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +17,15 @@ import numpy as np
 from elman.blas import BlasThreads
 from elman.data.tokenizers import EncodedText, Tokenizer
 from elman.errors import ElmanError
-from elman.lm.model import LanguageModel
+from elman.lm.model import LanguageModel, first_overflow, state_overflow
 from elman.metrics import perplexity
 from elman.nn import log_softmax
 from elman.sampling import check_sampling, sample_next
+
+# The most tokens one call generates: about 10 MB of text, and at a few thousand tokens
+# a second an hour's work; a length typed with a few zeros too many (1e11) would run
+# until killed.
+MAX_LENGTH = 10_000_000
 
 
 def line_start(tokenizer: Tokenizer) -> int:
@@ -73,8 +78,11 @@ def stream(
     when the first piece is asked for: a caller that prints the prompt before the
     pieces then prints nothing for a bad prompt.
     """
-    if length < 0:
-        raise ElmanError(f"--length must be zero or positive, got {length}.")
+    if not 0 <= length <= MAX_LENGTH:
+        raise ElmanError(
+            f"--length must be between 0 and {MAX_LENGTH:,} tokens, got {length:,}; for more, "
+            "generate in pieces, each prompted with the end of the last."
+        )
     check_sampling(temperature, top_k, top_p)
     if seed < 0:
         raise ElmanError(f"--seed must be zero or positive, got {seed}.")
@@ -97,17 +105,24 @@ def _sample(
     rng = np.random.default_rng(seed)
     blas = BlasThreads.for_arrays(model.arrays)  # one BLAS thread or all, by timing the steps
 
-    def step(token: int, state: Any) -> tuple[np.ndarray, Any]:
+    def step(token: int, state: Any, where: str) -> tuple[np.ndarray, Any]:
         blas.start()
-        logits, state = model.step(np.array([token]), state)  # (1, V)
+        # A state that overflows is found in the logits and said in words
+        # (state_overflow), not in numpy's warnings on the way there. (Per step: a
+        # generator may be resumed in another thread, where a context entered in the
+        # first cannot be left.)
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits, state = model.step(np.array([token]), state)  # (1, V)
         blas.stop()
+        if first_overflow(logits[:, None]) is not None:  # there is nothing to sample from
+            raise state_overflow(where)
         return logits, state
 
     with blas:
-        for token in context:
-            logits, state = step(token, state)
+        for n, token in enumerate(context):
+            logits, state = step(token, state, f"at token {n:,} of the prompt")
         text = tokenizer.text_stream(context[-1])
-        for _ in range(length):
+        for n in range(1, length + 1):
             if not tokenizer.sample_unknown:
                 logits[0, tokenizer.unk_id] = -np.inf
             token = sample_next(logits[0], temperature, top_k, rng, top_p)
@@ -116,7 +131,7 @@ def _sample(
             piece = text.add(token)
             if piece:  # nothing while a character is incomplete (byte pieces)
                 yield piece
-            logits, state = step(token, state)
+            logits, state = step(token, state, f"at token {n:,} of the generated text")
         rest = text.end()
         if rest:
             yield rest
@@ -177,14 +192,23 @@ def scored_line(tokenizer: Tokenizer, line: str) -> EncodedText:
 
 
 def line_log_probs(
-    model: LanguageModel, tokenizer: Tokenizer, line: str, condition: np.ndarray | None = None
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    line: str,
+    condition: np.ndarray | None = None,
+    where: str = "the line",
 ) -> np.ndarray:
     """log p of each token of ``line`` and of the line end that closes it (when the
     vocabulary has one), each given the tokens before it, from the start state (zeros,
-    or the condition's) after a line start: (N,) in float64."""
+    or the condition's) after a line start: (N,) in float64. A state that overflows is
+    refused, naming the token of ``where`` (the line, for messages) it overflowed at."""
     ids = tokenizer.encode_line(line.rstrip("\n"))
     context = np.array([[line_start(tokenizer), *ids]])
-    logits, _ = model.logits(context[:, :-1], model.prepare(1, condition))
+    with np.errstate(over="ignore", invalid="ignore"):  # found below, and said in words
+        logits, _ = model.logits(context[:, :-1], model.prepare(1, condition))
+    overflow = first_overflow(logits)
+    if overflow is not None:
+        raise state_overflow(f"at token {overflow[1] + 1:,} of {where}")
     logp = log_softmax(logits.astype(np.float64))[0]  # (N, V)
     return logp[np.arange(len(ids)), ids]
 
@@ -194,13 +218,16 @@ def score(
     tokenizer: Tokenizer,
     lines: Iterable[str],
     condition: np.ndarray | None = None,
+    names: Sequence[str] | None = None,
 ) -> Iterator[LineScore]:
     """Score each line independently: from the start state (zeros, or the condition's)
     after a line start, the log-probability of its tokens and of the line end that closes
-    it."""
-    for line in lines:
+    it. ``names`` say where each line is, for messages ("FILE line 7"; by default
+    "line N" counting the lines given)."""
+    for n, line in enumerate(lines):
         line = line.rstrip("\n")
-        logp = line_log_probs(model, tokenizer, line, condition)
+        where = names[n] if names is not None else f"line {n + 1:,}"
+        logp = line_log_probs(model, tokenizer, line, condition, where)
         text = scored_line(tokenizer, line)
         chars, nbytes = int(text.chars.sum()), int(text.bytes.sum())
         yield LineScore(line, float(logp.sum()), len(logp), text.unknown, chars, nbytes)

@@ -10,6 +10,7 @@ import numpy as np
 from elman.config import ModelConfig, extended
 from elman.errors import ElmanError
 from elman.lm.config import LanguageModelConfig
+from elman.memory import TRAINING_COPIES, require_memory
 from elman.nn import (
     GRU,
     LSTM,
@@ -27,9 +28,6 @@ from elman.nn.network import Network
 EMBED_SCALE = nninit.EMBED_SCALE
 
 
-TRAINING_COPIES = 5  # weights, gradients, best weights and Adam's two moments
-
-
 def parameter_count(config: LanguageModelConfig) -> int:
     """About how many parameters a language model of ``config`` has, without building it
     (exact for a full softmax, an upper bound for the adaptive one)."""
@@ -40,30 +38,40 @@ def parameter_count(config: LanguageModelConfig) -> int:
     return V * D + recurrent + output
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new process (Linux's MemAvailable, which counts the
-    page cache that can be given back), or None where the system does not tell."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def check_memory(config: LanguageModelConfig) -> None:
     """Refuse a model whose training state would not fit in the memory available, saying
     how much it would need, instead of failing (or swapping) part-way through building it."""
-    needed = parameter_count(config) * np.dtype(np.float32).itemsize * TRAINING_COPIES
-    available = available_memory()
-    if available is not None and needed > available:
-        raise ElmanError(
-            f"this model has about {parameter_count(config):,} parameters and training it "
-            f"needs about {needed / 2**30:,.1f} GiB of memory, but {available / 2**30:,.1f} GiB "
-            "is available; choose a smaller --hidden, --embed or --layers."
-        )
+    count = parameter_count(config)
+    require_memory(
+        count * np.dtype(np.float32).itemsize * TRAINING_COPIES,
+        f"this model has about {count:,} parameters and training it",
+        "choose a smaller --hidden, --embed or --layers",
+    )
+
+
+class StateOverflow(ElmanError):
+    """The model's state overflowed while it read a text: refused by generation,
+    scoring and evaluation, a divergence for training (``lm.task``)."""
+
+
+def state_overflow(where: str) -> StateOverflow:
+    """The sentence for a state that overflowed ``where`` ("at token 1,034 of the text")."""
+    return StateOverflow(
+        f"the model's state overflowed {where} (it grew past the largest float32 number, so "
+        "the model's output there is NaN); these weights cannot be used, so retrain with a "
+        "lower --lr or a --clip, or use an earlier checkpoint."
+    )
+
+
+def first_overflow(logits: np.ndarray, mask: np.ndarray | None = None) -> tuple[int, ...] | None:
+    """The index (b, t) of the first position, by row then step, whose logits (B, T, V)
+    hold NaN or +inf (what a state that overflowed gives; -inf is a probability of 0),
+    among the real positions of ``mask`` (B, T); None when there is none."""
+    bad = np.any(np.isnan(logits) | (logits == np.inf), axis=-1)  # (B, T)
+    if mask is not None:
+        bad &= mask
+    found = np.argwhere(bad)
+    return None if len(found) == 0 else tuple(int(i) for i in found[0])
 
 
 class LanguageModel(Network):

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from elman.config import TrainConfig
-from elman.data.batching import Batch, make_batches
+from elman.data.batching import Batch, LineBatches, make_batches
 from elman.data.tokenizers import EncodedText, Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.evaluate import evaluate_ids
+from elman.lm.model import StateOverflow
 from elman.metrics import perplexity
 from elman.training import require_an_end
 
@@ -79,8 +80,8 @@ class LanguageModelTask:
         self.uniform_loss = math.log(self.model.config.vocab_size)
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[Batch]:
-        if self.train_conditions is not None:  # whole groups of lines, in a new order
-            return [self.batches[i] for i in rng.permutation(len(self.batches))]
+        if isinstance(self.batches, LineBatches):  # groups of lines, in a new order each epoch
+            return self.batches.shuffled(rng)
         return self.batches  # the streams are read in order, every epoch alike
 
     def forward(self, batch: Batch) -> tuple[float, float, float]:
@@ -102,16 +103,19 @@ class LanguageModelTask:
         if self.valid_ids is None:
             return None
         config = self.config
-        valid = evaluate_ids(
-            self.model,
-            self.valid_ids,
-            config.eval_batch,
-            config.bptt,
-            self.tokenizer.eos_id,
-            self.valid_conditions,
-            config.threads,
-            self.valid_text,
-        )
+        try:
+            valid = evaluate_ids(
+                self.model,
+                self.valid_ids,
+                config.eval_batch,
+                config.bptt,
+                self.tokenizer.eos_id,
+                self.valid_conditions,
+                config.threads,
+                self.valid_text,
+            )
+        except StateOverflow:  # training diverged: the loop stops or rolls back
+            return {"loss": math.nan, "ppl": math.nan, "tokens": 0}
         figures = {"loss": valid.loss, "ppl": valid.perplexity, "tokens": valid.tokens}
         if self.valid_text is not None:
             figures.update(

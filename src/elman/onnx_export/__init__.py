@@ -13,13 +13,15 @@ which brings onnx and onnxruntime); nothing else in elman imports it.
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import os
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-from elman.checkpoint import atomic_write
+from elman.checkpoint import atomic_write_together, check_output_file
 from elman.classify.checkpoint import ClassifierCheckpoint
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
@@ -28,6 +30,7 @@ from elman.lm.checkpoint import Checkpoint
 from elman.lm.generate import line_start
 from elman.onnx_export.classify import classifier_graph
 from elman.onnx_export.lm import language_model_graph
+from elman.runs import RUN_FILES
 from elman.strict_json import dumps
 
 FORMAT_VERSION = 1
@@ -45,12 +48,67 @@ def sidecar_path(out: Path) -> Path:
     return out.with_suffix(".json")
 
 
-def export(directory: str | os.PathLike, out: str | os.PathLike) -> dict[str, Any]:
+def check_export_paths(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Refuse, before any work, an export that would write where it must not: OUT.onnx
+    must be a file in a directory that exists; OUT.json, which the export writes without
+    being named, must not be a file of a training run's directory (its config.json,
+    vocab.json, ...: ``elman export --model runs/lm runs/lm/config.onnx``), nor any other
+    file already there but an earlier export's own sidecar, unless ``overwrite``."""
+    out = check_output_file(out, "OUT.onnx")
+    if out.suffix != ".onnx":
+        raise ElmanError(
+            f"{out} should end in .onnx (its vocabulary goes beside it, in {out.stem}.json); "
+            "name the file OUT.onnx."
+        )
+    sidecar = sidecar_path(out)
+    if sidecar.is_dir():
+        raise ElmanError(
+            f"{sidecar} is a directory, and the export writes its vocabulary there; name the "
+            "export otherwise."
+        )
+    run_files = sidecar.name in RUN_FILES or fnmatch.fnmatch(sidecar.name, "vocab-*.json")
+    if run_files and any((out.parent / name).exists() for name in RUN_FILES):
+        raise ElmanError(
+            f"{sidecar} is a file of the training run in {out.parent}, and the export would "
+            "write its vocabulary over it; give OUT.onnx another name or directory."
+        )
+    if sidecar.exists() and not overwrite and not _own_sidecar(sidecar, out):
+        raise ElmanError(
+            f"{sidecar} already exists, and the export writes its vocabulary there; name the "
+            "export otherwise, move the file, or pass --overwrite to replace it."
+        )
+    return out
+
+
+def _own_sidecar(sidecar: Path, out: Path) -> bool:
+    """Whether ``sidecar`` is what an earlier export to ``out`` wrote beside it."""
+    try:
+        written = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(written, dict)
+        and written.get("format") == "elman-onnx"
+        and written.get("model") == out.name
+    )
+
+
+def export(
+    directory: str | os.PathLike, out: str | os.PathLike, overwrite: bool = False
+) -> dict[str, Any]:
     """Write the checkpoint in ``directory`` as ONNX to ``out``, its vocabulary and
     tokenisation to ``out`` with the suffix .json and the files the vocabulary needs to
-    ``out`` with their own suffix (``.model``); return what that JSON holds."""
+    ``out`` with their own suffix (``.model``), never over a file it was not named to
+    write unless ``overwrite`` (``check_export_paths``); return what that JSON holds.
+    The files are written under temporary names and renamed once all are whole."""
+    out = check_export_paths(out, overwrite)
     ckpt = load(directory)
-    out = Path(out)
+    if isinstance(ckpt, Checkpoint) and ckpt.condition.conditioned:
+        raise ElmanError(
+            f"{directory} holds a language model conditioned on a {ckpt.condition.condition}, "
+            "which ONNX export does not cover yet; export a plain language model (elman train "
+            "without --condition)."
+        )
     if isinstance(ckpt, Checkpoint):
         model = language_model_graph(ckpt.model)
         description = language_model_description(ckpt, out)
@@ -64,17 +122,15 @@ def export(directory: str | os.PathLike, out: str | os.PathLike) -> dict[str, An
         )
     description = {"format": "elman-onnx", "format_version": FORMAT_VERSION, **description}
     description["model"] = out.name
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(out, lambda tmp: onnx.save(model, str(tmp)))
-        for name, data in ckpt.tokenizer.files().items():
-            atomic_write(out.with_suffix(f".{name}"), lambda tmp, data=data: tmp.write_bytes(data))
-        atomic_write(
-            sidecar_path(out),
-            lambda tmp: Path(tmp).write_text(
-                dumps(description, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            ),
-        )
+    sidecar = dumps(description, indent=2, ensure_ascii=False) + "\n"
+    writes = {
+        out: lambda tmp: onnx.save(model, str(tmp)),
+        sidecar_path(out): lambda tmp: tmp.write_text(sidecar, encoding="utf-8"),
+    }
+    for name, data in ckpt.tokenizer.files().items():  # what the vocabulary needs (.model)
+        writes[out.with_suffix(f".{name}")] = lambda tmp, data=data: tmp.write_bytes(data)
+    try:  # all renamed into place once all are whole
+        atomic_write_together(writes)
     except OSError as e:
         raise ElmanError(
             f"cannot write {out}: {e.strerror or e}; check the path, its permissions and the "

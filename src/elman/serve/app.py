@@ -30,8 +30,10 @@ thread, so requests served at once share the loaded weights and nothing else.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +61,7 @@ from elman.tag.data import encode as encode_sentences
 from elman.tag.evaluate import predict_ids
 from elman.translate.data import source_ids
 from elman.translate.decode import attention_in_line_order, translate_ids
+from elman.translate.model import MAX_BEAM
 
 MAX_BODY = 64 * 1024  # bytes of a request body
 MAX_TEXT = 2_000  # characters of a prompt or a text to score, classify or tag
@@ -96,6 +99,36 @@ class Served:
             "vocab_size": len(tokenizer),
             "level": tokenizer.level,
         }
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` for the server to accept on. Made here, not
+    by uvicorn, so that a port out of range, one in use or an address not of this machine
+    is refused with one sentence (uvicorn logs its own line and exits with status 3)."""
+    if not 1 <= port <= 65535:
+        raise ElmanError(f"--port must be between 1 and 65535, got {port}; e.g. --port 8000.")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            fix = "another program listens there; choose another --port, or stop that program"
+        elif e.errno == errno.EACCES:
+            fix = "ports below 1024 need root; choose a --port above 1023"
+        else:
+            fix = "give --host an address of this machine (127.0.0.1, the default, or 0.0.0.0)"
+        raise ElmanError(f"cannot listen on {host}:{port} ({e.strerror or e}); {fix}.") from e
+    return sock
+
+
+def run(app: Starlette, sock: socket.socket) -> None:
+    """Serve ``app`` on ``sock`` (from ``listen``) until Ctrl-C."""
+    import uvicorn  # the server itself, needed only here (elman[serve] brings it)
+
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 def create_app(models: list[Served]) -> Starlette:
@@ -162,6 +195,14 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise BadRequest(f"the request body is not UTF-8 (byte {e.start}); send UTF-8 JSON.") from e
     except json.JSONDecodeError as e:
         raise BadRequest(f"the request body is not JSON ({e.msg}); send a JSON object.") from e
+    except ValueError as e:  # Python reads integers of at most 4,300 digits
+        raise BadRequest(
+            f"the request body holds a number too long to read ({e}); send shorter numbers."
+        ) from e
+    except RecursionError as e:
+        raise BadRequest(
+            "the request body is nested too deeply to read; send a flat JSON object."
+        ) from e
     if not isinstance(body, dict):
         raise BadRequest("the request body must be a JSON object.")
     return body
@@ -192,6 +233,14 @@ def value_of(body: dict[str, Any], name: str, kind: type, default: Any = None) -
         raise BadRequest(f"{name!r} must be a {kind.__name__}, got {json.dumps(value)[:40]}.")
     if kind is float and not math.isfinite(value):
         raise BadRequest(f"{name!r} must be a finite number.")
+    if kind is str and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as e:  # JSON's "\ud800": a lone half of a surrogate pair
+            raise BadRequest(
+                f"{name!r} holds U+{ord(value[e.start]):04X}, half of a surrogate pair and "
+                "not a character; send text of whole characters."
+            ) from e
     return value
 
 
@@ -301,9 +350,6 @@ def tag(body: dict[str, Any], served: Served) -> Any:
         return {"words": words, "tags": [ckpt.tags[k] for k in ids]}
 
     return work
-
-
-MAX_BEAM = 20
 
 
 def translate(body: dict[str, Any], served: Served) -> Any:

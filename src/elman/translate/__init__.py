@@ -35,8 +35,8 @@ __getattr__, __dir__ = exports(
     {
         "elman.translate.checkpoint": "TranslatorCheckpoint load save",
         "elman.translate.data": (
-            "MAX_SOURCE_TOKENS Pair ParallelBatch ParallelData build_vocabularies "
-            "encode make_batches read_aligned read_data split"
+            "MAX_SOURCE_TOKENS MAX_TARGET_TOKENS Pair ParallelBatch ParallelData "
+            "build_vocabularies encode make_batches read_aligned read_data split"
         ),
         "elman.translate.decode": "Translation beam_search translate translate_ids",
         "elman.translate.evaluate": "TranslationEvaluation",

@@ -44,6 +44,11 @@ from elman.errors import ElmanError
 # tokens holds K x S attention weights per step and K x S x Hm of memory, and a
 # sentence this long is far from anything a model here was trained on.
 MAX_SOURCE_TOKENS = 1000
+# The longest target a translator learns to write, in tokens (its <eos> besides), and so
+# the most any translation may have (``decode.length_limits``). Training holds the
+# logits of every target token at once, B x T x V: one character line of 200,000 tokens
+# needs tens of GB (issue 26), and sentences run to tens of tokens.
+MAX_TARGET_TOKENS = 1000
 
 
 @dataclass(frozen=True)
@@ -157,9 +162,17 @@ def source_ids(text: str, tokenizer: Tokenizer, reverse: bool, where: str = "") 
     return ids[::-1].copy() if reverse else ids
 
 
-def target_ids(text: str, tokenizer: Tokenizer) -> np.ndarray:
-    """A target sentence's ids and the line end that closes it (<eos>)."""
-    return tokenizer.encode_line(text.strip())
+def target_ids(text: str, tokenizer: Tokenizer, where: str = "") -> np.ndarray:
+    """A target sentence's ids and the line end that closes it (<eos>); refused beyond
+    ``MAX_TARGET_TOKENS`` (the <eos> not counted)."""
+    ids = tokenizer.encode_line(text.strip())
+    if len(ids) - 1 > MAX_TARGET_TOKENS:
+        raise ElmanError(
+            f"{where or 'a target'} has a translation of {len(ids) - 1:,} {tokenizer.unit}, "
+            f"more than the {MAX_TARGET_TOKENS:,} a translator writes; split it into shorter "
+            "sentences (on both sides)."
+        )
+    return ids
 
 
 @dataclass
@@ -178,11 +191,12 @@ class ParallelData:
 def encode(
     pairs: Sequence[Pair], source: Tokenizer, target: Tokenizer, reverse_source: bool
 ) -> ParallelData:
-    """Token ids of each pair (``source_ids``, ``target_ids``), counting unknown tokens."""
+    """Token ids of each pair (``source_ids``, ``target_ids``, each refusing a sentence
+    over its length limit), counting unknown tokens."""
     data = ParallelData([], [])
     for pair in pairs:
         data.sources.append(source_ids(pair.source, source, reverse_source, pair.where))
-        data.targets.append(target_ids(pair.target, target))
+        data.targets.append(target_ids(pair.target, target, pair.where))
         data.unknown_source += sum(source.unknown_tokens(pair.source).values())
         data.unknown_target += sum(target.unknown_tokens(pair.target).values())
     return data

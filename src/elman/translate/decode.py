@@ -28,8 +28,8 @@ from elman.blocks.decoder import take_state
 from elman.data.padded import bucket, pad
 from elman.nn.loss import log_softmax
 from elman.translate.checkpoint import TranslatorCheckpoint
-from elman.translate.data import source_ids
-from elman.translate.model import Translator
+from elman.translate.data import MAX_TARGET_TOKENS, source_ids
+from elman.translate.model import Translator, check_beam, check_memory
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,11 @@ class Translation:
 
 
 def length_limits(source_lengths: np.ndarray, max_ratio: float, max_extra: int) -> np.ndarray:
-    """The most tokens (<eos> included) a translation of each source may have, at least 1."""
-    limits = np.floor(max_ratio * np.asarray(source_lengths, np.float64)).astype(np.int64)
-    return np.maximum(limits + max_extra, 1)
+    """The most tokens (<eos> included) a translation of each source may have: at least 1,
+    and at most the longest target a translator learns (``data.MAX_TARGET_TOKENS``) and
+    its <eos>."""
+    limits = np.floor(max_ratio * np.asarray(source_lengths, np.float64)) + max_extra
+    return np.clip(limits, 1, MAX_TARGET_TOKENS + 1).astype(np.int64)
 
 
 def beam_search(
@@ -144,7 +146,22 @@ def translate_ids(
     batch: int = 32,
 ) -> list[Translation]:
     """The translation of each source (token ids, as the encoder reads them), in input
-    order; sources of similar length are decoded ``batch`` at a time."""
+    order; sources of similar length are decoded ``batch`` at a time. A beam wider than
+    ``MAX_BEAM``, or one whose decoding would not fit in the memory available
+    (``model.memory_needed``), is refused before anything is decoded."""
+    check_beam(beam)
+    if len(sources):
+        longest = max(len(s) for s in sources)
+        check_memory(
+            model.config,
+            model.translate,
+            f"translating sentences of up to {longest:,} tokens {min(batch, len(sources))} at "
+            f"a time with a beam of {beam}",
+            "choose a smaller --beam or --batch",
+            longest,
+            decode_batch=min(batch, len(sources)),
+            beam=beam,
+        )
     out: list[Translation | None] = [None] * len(sources)
     for index in bucket([len(s) for s in sources], batch):
         source, lengths = pad([sources[i] for i in index])

@@ -24,7 +24,7 @@ from elman.translate.data import Pair, fingerprint, read_aligned, read_data, spl
 from elman.translate.evaluate import evaluate, summary
 from elman.translate.model import TranslateConfig, TranslatorModelConfig, check_translator_config
 from elman.translate.recipes import RECIPES
-from elman.translate.task import TranslatorTask, build, encode_pairs
+from elman.translate.task import TranslatorTask, build, check_training_memory, encode_pairs
 
 # Defaults of `elman translate train`, over those of its dataclasses: an LSTM
 # encoder-decoder over words with attention (TranslateConfig's default). The recipes
@@ -114,9 +114,10 @@ class TranslatorKind(runs.KindBase):
         return lines
 
     def task(self, ckpt: TranslatorCheckpoint, data: TranslatorData) -> TranslatorTask:
-        valid = data.parts["valid"]
-        return TranslatorTask(ckpt, encode_pairs(ckpt, data.parts["train"]),
-                              encode_pairs(ckpt, valid) if valid else None)  # fmt: skip
+        train = encode_pairs(ckpt, data.parts["train"])
+        valid = encode_pairs(ckpt, data.parts["valid"]) if data.parts["valid"] else None
+        check_training_memory(ckpt, [part for part in (train, valid) if part is not None])
+        return TranslatorTask(ckpt, train, valid)
 
     def finish(
         self, ckpt: TranslatorCheckpoint, data: TranslatorData, say: Callable[[str], None]

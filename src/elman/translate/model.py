@@ -17,6 +17,7 @@ summary takes each direction's final state, and attention never weighs the paddi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,13 +32,21 @@ from elman.config import (
     require_finite_fields,
 )
 from elman.errors import ElmanError
+from elman.memory import TRAINING_COPIES, require_memory
 from elman.nn import Embedding, Pooling
 from elman.nn import init as nninit
 from elman.nn.init import EMBED_SCALE
 from elman.nn.loss import cross_entropy
 from elman.nn.network import Network
+from elman.translate.data import MAX_TARGET_TOKENS
 
 FORMATS = ("tsv", "qa")
+# The widest beam: each hypothesis is a row of every decoding step, and beams wider than
+# about 10 rarely find better translations (Koehn & Knowles 2017 find them worse).
+MAX_BEAM = 20
+# The longest translation, as a multiple of its source's tokens: words into characters
+# are about 6 to 1. With max_extra it is capped anyway at MAX_TARGET_TOKENS.
+MAX_RATIO = 10.0
 
 
 @dataclass
@@ -142,18 +151,27 @@ class TranslateConfig:
         require_finite_fields(self)
         require_choice("attention", self.attention, ATTENTIONS)
         require_choice("format", self.format, FORMATS)
-        for name in ("attention_size", "source_vocab_size", "split_seed", "max_extra"):
+        for name in ("attention_size", "source_vocab_size", "split_seed"):
             if getattr(self, name) < 0:
                 raise ElmanError(
                     f"--{name.replace('_', '-')} must be zero or positive, got "
                     f"{getattr(self, name)}."
                 )
-        if self.beam < 1:
-            raise ElmanError(f"--beam must be a positive integer, got {self.beam}.")
-        if self.length_penalty < 0 or self.max_ratio < 0:
+        check_beam(self.beam)
+        if self.length_penalty < 0:
             raise ElmanError(
-                "--length-penalty and --max-ratio must be zero or positive, got "
-                f"{self.length_penalty} and {self.max_ratio}."
+                f"--length-penalty must be zero or positive, got {self.length_penalty}."
+            )
+        if not 0 <= self.max_ratio <= MAX_RATIO:
+            raise ElmanError(
+                f"--max-ratio must be between 0 and {MAX_RATIO:g} (a translation that many "
+                f"times its source's tokens; words into characters are about 6), got "
+                f"{self.max_ratio:g}."
+            )
+        if not 0 <= self.max_extra <= MAX_TARGET_TOKENS:
+            raise ElmanError(
+                f"--max-extra must be between 0 and {MAX_TARGET_TOKENS:,} (the most tokens a "
+                f"translation may have), got {self.max_extra:,}."
             )
         for name in ("valid_fraction", "test_fraction"):
             value = getattr(self, name)
@@ -174,6 +192,15 @@ class TranslateConfig:
             )
 
 
+def check_beam(beam: int) -> None:
+    """Refuse a beam width decoding cannot use (``MAX_BEAM``)."""
+    if not 1 <= beam <= MAX_BEAM:
+        raise ElmanError(
+            f"--beam must be between 1 (greedy) and {MAX_BEAM}, got {beam:,}; a wider beam "
+            "costs time and memory in proportion and rarely finds a better translation."
+        )
+
+
 def check_translator_config(config: TranslatorModelConfig, translate: TranslateConfig) -> None:
     """Refuse shapes a translator cannot have, before any data is read."""
     memory = config.output_size
@@ -184,6 +211,91 @@ def check_translator_config(config: TranslatorModelConfig, translate: TranslateC
             "their sizes must agree; use --attention general or additive, or drop "
             "--bidirectional."
         )
+
+
+def parameter_count(config: ModelConfig, translate: TranslateConfig) -> int:
+    """How many parameters a translator of these settings has, without building it:
+    the two embeddings, the encoder (both directions), the bridges, the decoder (with the
+    peeky rows), the attention's score and combining layer, and the output layer."""
+    V, Vs, D, H, g = (config.vocab_size, translate.source_vocab_size, config.embed,
+                      config.hidden, nninit.GATES[config.cell])  # fmt: skip
+    Hm, L = config.output_size, config.layers
+    biases = 2 if config.cell == "gru" else 1  # the GRU keeps b_x and b_h apart
+
+    def recurrent(inputs: int) -> int:
+        return g * (inputs + H + biases) * H
+
+    directions = 2 if config.bidirectional else 1
+    encoder = directions * sum(recurrent(D if i == 0 else Hm) for i in range(L))
+    first = D + (Hm if translate.peeky else 0)
+    decoder = sum(recurrent(first if i == 0 else H) for i in range(L))
+    bridges = L * (Hm + 1) * H if translate.bridge else 0
+    A = translate.attention_size or H
+    score = {"none": 0, "dot": 0, "general": H * Hm, "additive": (H + Hm + 1) * A}
+    attention = score[translate.attention]
+    if translate.attention != "none":
+        attention += (Hm + H + 1) * H  # the combining layer, tanh([ctx; h] W_o + b_o)
+    output = (0 if config.tie else H * V) + V
+    return (Vs + V) * D + encoder + bridges + decoder + attention + output
+
+
+def memory_needed(
+    config: ModelConfig,
+    translate: TranslateConfig,
+    source_tokens: int,
+    target_tokens: int = 0,
+    train_batch: int = 0,
+    decode_batch: int = 0,
+    beam: int = 1,
+) -> int:
+    """Bytes a translator needs, about: its weights (and the four further copies training
+    keeps, with ``train_batch``); the activations of one training step on
+    ``train_batch`` pairs of ``source_tokens`` and ``target_tokens`` (each layer's cached
+    gates and states, the attention weights, the logits, their softmax and its gradient,
+    twice over for the backward pass); and decoding ``decode_batch`` sources of
+    ``source_tokens`` with ``beam`` hypotheses each (``decode.beam_search``: the memory
+    repeated per hypothesis, the tokens and attention weights written, float64
+    log-probabilities over the vocabulary)."""
+    F32, F64, T_MAX = 4, 8, MAX_TARGET_TOKENS
+    V, H, g = config.vocab_size, config.hidden, nninit.GATES[config.cell]
+    Hm, L, D = config.output_size, config.layers, config.embed
+    S, T = source_tokens, target_tokens + 1  # the target's <eos>
+    copies = TRAINING_COPIES if train_batch else 1
+    needed = parameter_count(config, translate) * F32 * copies
+    attends = translate.attention != "none"
+    if train_batch:
+        B = train_batch
+        encoder = B * S * (D + L * ((g + 2) * H * (Hm // H) + Hm))
+        decoder = B * T * (D + L * (g + 2) * H)
+        attention = B * T * (2 * S + Hm + H) if attends else 0
+        output = 3 * B * T * V
+        needed += 2 * F32 * (encoder + decoder + attention + output)
+    if decode_batch:
+        rows = decode_batch * beam
+        steps = min(math.floor(translate.max_ratio * S) + translate.max_extra, T_MAX + 1)
+        needed += rows * S * 2 * Hm * F32  # the memory and its keys, per hypothesis
+        needed += rows * steps * F64 * (1 + (S if attends else 0))  # tokens, weights written
+        needed += rows * 3 * V * F64  # log-probabilities and the candidates of one step
+    return needed
+
+
+def check_memory(
+    config: ModelConfig,
+    translate: TranslateConfig,
+    what: str,
+    fix: str,
+    source_tokens: int = 0,
+    target_tokens: int = 0,
+    train_batch: int = 0,
+    decode_batch: int = 0,
+    beam: int = 1,
+) -> None:
+    """Refuse ``what`` when ``memory_needed`` for these sizes is more than the memory
+    available, naming ``fix``."""
+    needed = memory_needed(
+        config, translate, source_tokens, target_tokens, train_batch, decode_batch, beam
+    )
+    require_memory(needed, what, fix)
 
 
 class Translator(Network):

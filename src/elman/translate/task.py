@@ -27,7 +27,13 @@ from elman.translate.data import (
 )
 from elman.translate.decode import translate_ids
 from elman.translate.evaluate import loss_of
-from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
+from elman.translate.model import (
+    TranslateConfig,
+    Translator,
+    TranslatorModelConfig,
+    check_memory,
+    parameter_count,
+)
 
 
 class TranslatorTask(training.WholeSequenceTask):
@@ -49,6 +55,7 @@ class TranslatorTask(training.WholeSequenceTask):
         super().__init__(ckpt, train, valid if valid is not None and len(valid) else None)
         self.uniform_loss = math.log(self.model.config.vocab_size)
         self.eos_id = ckpt.target.eos_id
+        check_training_memory(ckpt, [train, *([self.valid_data] if self.valid_data else [])])
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[ParallelBatch]:
         return make_batches(self.train_data, self.ckpt.train_config.batch, self.eos_id, rng)
@@ -67,6 +74,9 @@ class TranslatorTask(training.WholeSequenceTask):
             return None
         batch = self.ckpt.train_config.eval_batch
         total, count = loss_of(self.model, self.valid_data, self.eos_id, batch)
+        loss = total / max(count, 1)
+        if not math.isfinite(loss):  # training diverged: the loop stops or rolls back
+            return {"loss": loss, "ppl": math.nan, "exact": 0.0}
         greedy = translate_ids(
             self.model,
             self.valid_data.sources,
@@ -82,7 +92,6 @@ class TranslatorTask(training.WholeSequenceTask):
                 for t, reference in zip(greedy, self.valid_data.targets, strict=True)
             ]
         )
-        loss = total / max(count, 1)
         return {"loss": loss, "ppl": perplexity(loss), "exact": float(exact)}
 
     def score(self, figures: dict[str, float]) -> tuple[float, ...]:
@@ -121,6 +130,30 @@ class TranslatorTask(training.WholeSequenceTask):
         checkpoint.save(out, self.ckpt)
 
 
+def check_training_memory(
+    ckpt: checkpoint.TranslatorCheckpoint, parts: Sequence[ParallelData]
+) -> None:
+    """Refuse to train ``ckpt``'s model on ``parts`` (the training and validation pairs)
+    when a step on a batch of its longest pairs, with validation and the final test's
+    decoding, would not fit in the memory available (``model.memory_needed``)."""
+    source = max(len(s) for part in parts for s in part.sources)
+    target = max(len(t) - 1 for part in parts for t in part.targets)
+    config = ckpt.train_config
+    check_memory(
+        ckpt.model.config,
+        ckpt.translate_config,
+        f"training this translator on its longest sentences ({source:,} source and "
+        f"{target:,} target {ckpt.target.unit})",
+        "choose a smaller --batch, --eval-batch, --beam or --hidden, or split the longest "
+        "sentences",
+        source,
+        target,
+        train_batch=config.batch,
+        decode_batch=config.eval_batch,
+        beam=ckpt.translate_config.beam,
+    )
+
+
 def build(
     pairs: Sequence[Pair],
     model_config: ModelConfig | None = None,
@@ -140,6 +173,14 @@ def build(
     )
     model_config = dataclasses.replace(model_config, vocab_size=len(target))
     translate_config = dataclasses.replace(translate_config, source_vocab_size=len(source))
+    count = parameter_count(model_config, translate_config)
+    check_memory(  # before the weights are allocated: the sentences are checked later
+        model_config,
+        translate_config,
+        f"this translator has about {count:,} parameters and training it",
+        "choose a smaller --hidden, --embed or --layers",
+        train_batch=train_config.batch,
+    )
     model = Translator(model_config, translate_config, seed=train_config.seed)
     return checkpoint.TranslatorCheckpoint(
         model, source, target, train_config, tokenizer_config=tokenizer_config

@@ -1,11 +1,18 @@
 """Settings and fixtures for the whole test suite."""
 
+import platform
+import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 import threadpoolctl
 from hypothesis import settings
+
+from elman.errors import ElmanError
+from elman.gemm import MklGemm, mkl
+from elman.nn.products import NUMPY, Gemm
+from tests.parts import missing
 
 # Property tests check what holds, not how fast: on a loaded machine (CI, or the
 # cores shared with a training run) one example can take longer than hypothesis's
@@ -44,3 +51,18 @@ def blas_at_two_threads() -> Iterator[Callable[[], set[int]]]:
         pytest.skip("threadpoolctl finds no BLAS library in this numpy")
     with blas.limit(limits=2):
         yield lambda: {lib.get_num_threads() for lib in blas.lib_controllers}
+
+
+@pytest.fixture(params=["numpy", "mkl"])
+def gemm(request: pytest.FixtureRequest) -> Gemm:
+    """Who computes the recurrent layers' products (``elman.gemm``): numpy's matmul, and
+    MKL's packed GEMM where the [mkl] extra is installed (CI installs it on x86_64 Linux,
+    so there a missing MKL fails instead of skipping)."""
+    if request.param == "numpy":
+        return NUMPY
+    try:
+        return MklGemm(mkl())
+    except ElmanError as e:
+        if platform.machine() == "x86_64" and sys.platform == "linux":
+            missing(str(e))
+        pytest.skip(f"elman runs MKL on x86_64 Linux only ({e})")

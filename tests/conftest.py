@@ -53,16 +53,20 @@ def blas_at_two_threads() -> Iterator[Callable[[], set[int]]]:
         yield lambda: {lib.get_num_threads() for lib in blas.lib_controllers}
 
 
-@pytest.fixture(params=["numpy", "mkl"])
-def gemm(request: pytest.FixtureRequest) -> Gemm:
-    """Who computes the recurrent layers' products (``elman.gemm``): numpy's matmul, and
-    MKL's packed GEMM where the [mkl] extra is installed (CI installs it on x86_64 Linux,
-    so there a missing MKL fails instead of skipping)."""
-    if request.param == "numpy":
-        return NUMPY
+@pytest.fixture
+def mkl_gemm() -> MklGemm:
+    """MKL's packed products (``elman.gemm``), where the [mkl] extra is installed; CI
+    installs it on x86_64 Linux, so there a missing MKL fails instead of skipping."""
     try:
         return MklGemm(mkl())
     except ElmanError as e:
         if platform.machine() == "x86_64" and sys.platform == "linux":
             missing(str(e))
         pytest.skip(f"elman runs MKL on x86_64 Linux only ({e})")
+
+
+@pytest.fixture(params=["numpy", "mkl"])
+def gemm(request: pytest.FixtureRequest) -> Gemm:
+    """Who computes the recurrent layers' products: numpy's matmul, and MKL's packed
+    GEMM (``mkl_gemm``)."""
+    return NUMPY if request.param == "numpy" else request.getfixturevalue("mkl_gemm")

@@ -25,6 +25,7 @@ LEVELS = tuple(TOKENIZERS)
 OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
 SOFTMAXES = ("full", "adaptive")
+GEMMS = ("auto", "numpy", "mkl")
 
 
 LM_ONLY = ("lm",)  # the language model's settings: its output layer, state and chunks
@@ -292,6 +293,17 @@ class TrainConfig:
             "runs that repeat and resume bit for bit"
         ),
     )
+    gemm: str = field(
+        default="auto",
+        metadata=field_help(
+            "who computes the recurrent layers' products on the NumPy engine: numpy's "
+            "matmul, or MKL's with each weight matrix packed once per sequence (install "
+            "'elman[mkl]'); auto: MKL when installed and faster on this model, timed once "
+            "at the start (with --threads N the choice is kept in the run, so it resumes "
+            "bit for bit)",
+            choices=GEMMS,
+        ),
+    )
     on_nan: str = field(
         default="stop",
         metadata=field_help(
@@ -315,6 +327,7 @@ class TrainConfig:
         require_choice("level", self.level, LEVELS)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("on_nan", self.on_nan, NAN_POLICIES)
+        require_choice("gemm", self.gemm, GEMMS)
         for name in ("batch", "bptt", "eval_batch", "log_every"):
             require_positive(name, getattr(self, name))
         limits = ("max_vocab", "epochs", "max_steps", "max_minutes", "save_every", "restart_every")

@@ -41,11 +41,10 @@ from typing import Any
 import numpy as np
 
 from elman.blas import BlasThreads
+from elman.config import GEMMS
 from elman.errors import ElmanError
 from elman.nn.network import Network
 from elman.nn.products import NUMPY, Gemm
-
-GEMMS = ("auto", "numpy", "mkl")
 
 # mkl_cblas.h and mkl_service.h
 ROW_MAJOR, NO_TRANS, TRANS, PACKED, B_MATRIX = 101, 111, 112, 151, 162
@@ -133,9 +132,11 @@ def mkl() -> Mkl:
     return loaded
 
 
-def mkl_available() -> bool:
-    """Whether MKL's packed products can run in this process (loads MKL if so)."""
-    return not isinstance(_load(), str)
+def mkl_problem() -> str | None:
+    """Why MKL's packed products cannot run in this process, or None when they can (and
+    then MKL is loaded)."""
+    loaded = _load()
+    return loaded if isinstance(loaded, str) else None
 
 
 class PackedMatrix:
@@ -155,11 +156,11 @@ class PackedMatrix:
             trans, source, ld = NO_TRANS, np.ascontiguousarray(W), N
         size = routines.get_size(B_MATRIX, rows, N, K)
         buffer = np.empty(size + ALIGNMENT, np.uint8)
-        start = -buffer.ctypes.data % ALIGNMENT
-        self._packed = buffer[start : start + size]
+        offset = -buffer.ctypes.data % ALIGNMENT
+        self._packed = buffer[offset : offset + size]
+        self._address = self._packed.ctypes.data
         routines.pack(
-            ROW_MAJOR, B_MATRIX, trans, rows, N, K, 1.0, source.ctypes.data, ld,
-            self._packed.ctypes.data,
+            ROW_MAJOR, B_MATRIX, trans, rows, N, K, 1.0, source.ctypes.data, ld, self._address
         )  # fmt: skip
 
     def __array_ufunc__(
@@ -168,32 +169,40 @@ class PackedMatrix:
         if ufunc is not np.matmul or method != "__call__" or kw or inputs[1] is not self:
             return NotImplemented
         x = inputs[0]
-        rows, K = x.shape
-        N = self.shape[1]
-        if x.dtype != self.dtype or K != self.shape[0] or rows != self.rows:
+        (K, N), rows = self.shape, self.rows
+        if x.shape != (rows, K) or x.dtype != self.dtype:
             raise ValueError(
-                f"expected ({self.rows}, {self.shape[0]}) {self.dtype} rows for a matrix "
-                f"packed for them, got {x.shape} {x.dtype}"
+                f"expected ({rows}, {K}) {self.dtype} rows for a matrix packed for them, got "
+                f"{x.shape} {x.dtype}"
             )
-        if x.strides[1] != x.itemsize or x.strides[0] % x.itemsize:
-            x = np.ascontiguousarray(x)
+        x = x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        x_at = _address(x)
         y = None if out is None else out[0]
-        direct = (
-            y is not None
-            and y.shape == (rows, N)
-            and y.dtype == self.dtype
-            and y.flags.c_contiguous
-            and not np.may_share_memory(x, y)
-        )
-        result = y if direct else np.empty((rows, N), self.dtype)
+        if y is not None and y.shape == (rows, N) and y.dtype == x.dtype and y.flags.c_contiguous:
+            result, y_at = y, _address(y)
+            if y_at < x_at + x.nbytes and x_at < y_at + y.nbytes:  # overlapping: not into y
+                result = np.empty_like(y)
+                y_at = _address(result)
+        else:
+            result = np.empty((rows, N), self.dtype)
+            y_at = _address(result)
         self._routines.compute(
-            ROW_MAJOR, NO_TRANS, PACKED, rows, N, K, x.ctypes.data, x.strides[0] // x.itemsize,
-            self._packed.ctypes.data, N, 0.0, result.ctypes.data, N,
+            ROW_MAJOR, NO_TRANS, PACKED, rows, N, K, x_at, K, self._address, N, 0.0, y_at, N
         )  # fmt: skip
-        if y is not None and not direct:
+        if y is not None and result is not y:
             y[...] = result
             return y
         return result
+
+
+def _address(a: np.ndarray) -> int:
+    """Where a C-contiguous array's first element is. ctypes' view of a writable array is
+    made in a fifth of the time of ``a.ctypes`` (0.7 against 3.3 µs), which counts at
+    every step of a time loop."""
+    try:
+        return ctypes.addressof(ctypes.c_char.from_buffer(a))
+    except (TypeError, ValueError):  # read-only, or empty
+        return a.ctypes.data
 
 
 class MklGemm:
@@ -215,22 +224,29 @@ class MklGemm:
 
 STEPS = 32  # products per timed time loop, after the packing
 REPEATS = 3  # timed loops per path and thread count; their medians are compared
+# Below this many multiply-adds (B K N) per product MKL is not even tried: a call costs
+# it about 8 µs before any arithmetic (libmkl_def, this project's machine), numpy 2:
+# (4 x 32) @ (32 x 128) took 21 µs against 2, (20 x 64) @ (64 x 256) 25 against 9,
+# while from (20 x 256) @ (256 x 256) on MKL was faster (227 µs against 286).
+SMALL = 2**20
 
 
 def choose(requested: str, model: Network, rows: int, threads: int = 0) -> Gemm:
     """Who computes ``model``'s recurrent products when it trains on batches of ``rows``:
     numpy, MKL (``ElmanError`` when it cannot run), or for "auto" MKL when it can run and
-    is faster here. "auto" times both on the model's recurrent matrices: a time loop of
-    ``STEPS`` products forward and one backward (W_h^T), packing included, with one BLAS
-    thread and with all (``threads`` N: with N only), interleaved, ``REPEATS`` times, and
-    keeps the one whose medians add up to less: a fraction of a second for lstm-char."""
+    is faster here. "auto" keeps numpy for products under ``SMALL``; otherwise it times
+    both on the model's recurrent matrices, a time loop of ``STEPS`` products forward and
+    one backward (W_h^T), packing included, with one BLAS thread and with all
+    (``threads`` N: with N only), interleaved, ``REPEATS`` times, and keeps the one whose
+    medians add up to less: a fraction of a second for lstm-char."""
     if requested not in GEMMS:
         raise ElmanError(f"--gemm must be one of {', '.join(GEMMS)}, got {requested!r}.")
     if requested == "numpy" or not model.recurrent:
         return NUMPY
     if requested == "mkl":
         return MklGemm(mkl())
-    if not mkl_available():
+    largest = max(rows * layer.params["W_h"].size for layer in model.recurrent)
+    if largest < SMALL or mkl_problem():
         return NUMPY
     candidate = MklGemm(mkl())
     counts = [threads] if threads else sorted({1, BlasThreads().all})

@@ -58,6 +58,7 @@ from elman.checkpoint import atomic_write, read_tensors, write_tensors
 from elman.config import TrainConfig
 from elman.errors import ElmanError
 from elman.gemm import choose, mkl_problem
+from elman.nn.products import Gemm
 from elman.optim import make_optimizer
 from elman.strict_json import dumps
 
@@ -102,7 +103,8 @@ class Task(Protocol):
 
     ``model`` has ``flat_params`` and ``flat_grads`` (every parameter, as views into
     them), ``arrays`` (the operations on them: ``NumpyArrays`` or the torch backend's),
-    ``training`` (dropout on), ``zero_grad()``, ``backward()`` and ``dropout_rng``.
+    ``training`` (dropout on), ``zero_grad()``, ``backward()`` and ``dropout_rng``; on the
+    NumPy engine also ``recurrent`` and ``use_gemm`` (``nn.Network``'s).
     """
 
     model: Any
@@ -301,6 +303,7 @@ class Trainer:
         self.bad_loss = math.nan  # the loss that diverged, for its message
         self.resumed = resume
         self.recorded_gemm: str | None = None  # the product path a resumed state names
+        self.gemm: Gemm | None = None  # who computes the recurrent products (NumPy engine)
         if resume:
             self._resume()
         self._use_gemm()
@@ -322,8 +325,8 @@ class Trainer:
                     f"the run in {self.out} trained on MKL's products with --threads "
                     f"{config.threads}, and resuming it exactly needs them again, but {problem}."
                 )
-        gemm = choose(requested, self.model, config.batch, config.threads)
-        self.model.use_gemm(gemm)
+        self.gemm = choose(requested, self.model, config.batch, config.threads)
+        self.model.use_gemm(self.gemm)
 
     # The run ------------------------------------------------------------------------
 
@@ -608,7 +611,7 @@ class Trainer:
                 tensors[f"state.{i}.{j}"] = part
         header = {
             "backend": self.arrays.backend,
-            **({"gemm": model.gemm.name} if self.arrays.backend == "numpy" else {}),
+            **({"gemm": self.gemm.name} if self.gemm is not None else {}),
             "progress": dataclasses.asdict(p),
             "optimizer": numbers,
             "state_layout": layout,

@@ -26,7 +26,7 @@ from elman.lm import checkpoint, dynamic_eval
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
 from elman.lm.data import Part, label_id, labelled_part, one_vector, vector_part
 from elman.lm.evaluate import evaluate
-from elman.lm.generate import generate, score, stream
+from elman.lm.generate import generate, samples, score, stream
 from elman.lm.model import LanguageModel, check_language_model_config, check_memory
 from elman.lm.task import LanguageModelTask, training_ids
 from elman.metrics import perplexity
@@ -537,27 +537,18 @@ def cmd_generate(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
     condition = condition_of(args, ckpt)
     length = args.length if args.length is not None else ckpt.tokenizer.sample_length
-    if args.count < 1:
-        raise ElmanError(f"--count must be a positive integer, got {args.count}.")
-    for k in range(args.count):
-        # With --count, every sample is a line of its own: it stops at a line end.
-        pieces = stream(
-            ckpt.model,
-            ckpt.tokenizer,
-            args.prompt,
-            length,
-            args.temperature,
-            args.top_k,
-            args.seed + k,
-            args.top_p,
-            condition,
-            stop_at_line_end=args.count > 1,
-        )
-        sys.stdout.write(args.prompt)
-        for piece in pieces:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+    settings = (args.temperature, args.top_k, args.seed, args.top_p, condition)
+    if args.count != 1:  # each sample a line of its own, ending at a line end; in one batch
+        for text in samples(ckpt.model, ckpt.tokenizer, args.count, args.prompt, length,
+                            *settings):  # fmt: skip
+            print(text, flush=True)
+        return
+    pieces = stream(ckpt.model, ckpt.tokenizer, args.prompt, length, *settings)
+    sys.stdout.write(args.prompt)
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
 
 
 def cmd_score(args: argparse.Namespace) -> None:

@@ -134,6 +134,93 @@ def generate(
     return prompt + "".join(pieces)
 
 
+def samples(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    count: int,
+    prompt: str = "",
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+    top_p: float = 1.0,
+    condition: np.ndarray | None = None,
+) -> Iterator[str]:
+    """Yield ``count`` samples, each the prompt followed by the tokens sampled up to a line
+    end (not included) or ``length`` tokens, in order, each as soon as it and those before
+    it are finished.
+
+    Sample k is drawn as ``generate(..., seed=seed + k, stop_at_line_end=True)`` draws it,
+    from a generator of its own seeded seed + k, but all of them at once: the network reads
+    the ``count`` streams as one batch, one step for all per token, instead of ``count``
+    runs of a batch of one (at batch 1 a step is mostly numpy's cost per call, so a batch
+    of 32 costs little more than one row). A row of a batched product can differ from the
+    single row's in the last bits, so a draw that falls within float32 rounding of the
+    boundary between two tokens can differ from the sequential sample's, and the sample
+    goes on differently from there: rare (``tests/lm/test_generate.py`` counts it).
+    Finished streams are stepped on with the rest, their draws no longer taken.
+    """
+    if count < 1:
+        raise ElmanError(f"--count must be a positive integer, got {count}.")
+    if length < 0:
+        raise ElmanError(f"--length must be zero or positive, got {length}.")
+    check_sampling(temperature, top_k, top_p)
+    if seed < 0:
+        raise ElmanError(f"--seed must be zero or positive, got {seed}.")
+    context = [line_start(tokenizer), *encode_prompt(tokenizer, prompt)]
+    rows = None if condition is None else np.repeat(condition, count, axis=0)
+    state = model.prepare(count, rows)
+    return _sample_batch(model, tokenizer, prompt, context, count, length, state,
+                         (temperature, top_k, top_p, seed))  # fmt: skip
+
+
+def _sample_batch(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    prompt: str,
+    context: list[int],
+    count: int,
+    length: int,
+    state: Any,
+    sampling: tuple[float, int, float, int],
+) -> Iterator[str]:
+    # A generator apart from ``samples``, whose checks would otherwise wait for next().
+    temperature, top_k, top_p, seed = sampling
+    rngs = [np.random.default_rng(seed + k) for k in range(count)]
+    pieces: list[list[str]] = [[] for _ in range(count)]
+    finished = np.zeros(count, dtype=bool)
+    shown = 0  # samples yielded so far, in order
+    blas = BlasThreads.for_arrays(model.arrays)
+    with blas:
+        for token in context:
+            blas.start()
+            logits, state = model.step(np.full(count, token), state)  # (count, V)
+            blas.stop(count)
+        previous = np.full(count, context[-1])
+        for _ in range(length):
+            if not tokenizer.sample_unknown:
+                logits[:, tokenizer.unk_id] = -np.inf
+            tokens = previous.copy()  # finished streams read their last token again
+            for k in np.flatnonzero(~finished):
+                token = sample_next(logits[k], temperature, top_k, rngs[k], top_p)
+                if token == tokenizer.eos_id:
+                    finished[k] = True
+                else:
+                    pieces[k].append(tokenizer.piece(int(previous[k]), token))
+                    tokens[k] = token
+            while shown < count and finished[shown]:
+                yield prompt + "".join(pieces[shown])
+                shown += 1
+            if finished.all():
+                return
+            previous = tokens
+            blas.start()
+            logits, state = model.step(tokens, state)
+            blas.stop(count)
+    for k in range(shown, count):  # those that reached --length
+        yield prompt + "".join(pieces[k])
+
+
 @dataclass(frozen=True)
 class LineScore:
     """How likely the model finds one line of text."""

@@ -20,7 +20,7 @@ from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
 from elman.metrics import perplexity
 from elman.nn import log_softmax
-from elman.sampling import check_sampling, sample_next
+from elman.sampling import check_sampling, sample_next, sample_rows
 
 
 def line_start(tokenizer: Tokenizer) -> int:
@@ -158,7 +158,7 @@ def samples(
     single row's in the last bits, so a draw that falls within float32 rounding of the
     boundary between two tokens can differ from the sequential sample's, and the sample
     goes on differently from there: rare (``tests/lm/test_generate.py`` counts it).
-    Finished streams are stepped on with the rest, their draws no longer taken.
+    Finished streams leave the batch.
     """
     if count < 1:
         raise ElmanError(f"--count must be a positive integer, got {count}.")
@@ -187,38 +187,45 @@ def _sample_batch(
     # A generator apart from ``samples``, whose checks would otherwise wait for next().
     temperature, top_k, top_p, seed = sampling
     rngs = [np.random.default_rng(seed + k) for k in range(count)]
-    pieces: list[list[str]] = [[] for _ in range(count)]
+    drawn_ids: list[list[int]] = [[] for _ in range(count)]  # each sample's tokens
     finished = np.zeros(count, dtype=bool)
     shown = 0  # samples yielded so far, in order
+    going = np.arange(count)  # the sample each row of the batch draws; finished ones leave
     blas = BlasThreads.for_arrays(model.arrays)
+
+    def text_after(ids: list[int]) -> str:
+        """What ``ids`` add after the context: decoding is prefix-stable (``piece``)."""
+        return tokenizer.decode([context[-1], *ids])[len(tokenizer.decode(context[-1:])) :]
+
     with blas:
         for token in context:
             blas.start()
-            logits, state = model.step(np.full(count, token), state)  # (count, V)
+            logits, state = model.step(np.full(count, token), state)  # (rows, V)
             blas.stop(count)
-        previous = np.full(count, context[-1])
         for _ in range(length):
             if not tokenizer.sample_unknown:
                 logits[:, tokenizer.unk_id] = -np.inf
-            tokens = previous.copy()  # finished streams read their last token again
-            for k in np.flatnonzero(~finished):
-                token = sample_next(logits[k], temperature, top_k, rngs[k], top_p)
-                if token == tokenizer.eos_id:
+            rows_rngs = [rngs[k] for k in going]
+            drawn = sample_rows(logits, temperature, top_k, rows_rngs, top_p)
+            ended = drawn == tokenizer.eos_id
+            for k, token, end in zip(going.tolist(), drawn.tolist(), ended.tolist(), strict=True):
+                if end:
                     finished[k] = True
                 else:
-                    pieces[k].append(tokenizer.piece(int(previous[k]), token))
-                    tokens[k] = token
+                    drawn_ids[k].append(token)
             while shown < count and finished[shown]:
-                yield prompt + "".join(pieces[shown])
+                yield prompt + text_after(drawn_ids[shown])
                 shown += 1
-            if finished.all():
-                return
-            previous = tokens
+            if ended.any():  # the others go on alone: smaller products from here
+                kept = np.flatnonzero(~ended)
+                if not len(kept):
+                    return
+                going, drawn, state = going[kept], drawn[kept], model.take_rows(state, kept)
             blas.start()
-            logits, state = model.step(tokens, state)
-            blas.stop(count)
+            logits, state = model.step(drawn, state)
+            blas.stop(len(going))
     for k in range(shown, count):  # those that reached --length
-        yield prompt + "".join(pieces[k])
+        yield prompt + text_after(drawn_ids[k])
 
 
 @dataclass(frozen=True)

@@ -90,10 +90,18 @@ class Mkl:
             self.routines[np.dtype(dtype)] = _Routines(get_size, pack, compute, scalar)
 
     def version(self) -> str:
-        """MKL's version and the processors its kernels in use are for."""
-        text = ctypes.create_string_buffer(256)
-        self.lib.MKL_Get_Version_String(text, len(text))
-        return text.value.decode(errors="replace").strip()
+        """MKL's version, and the processors the kernels it chose here are for: on an
+        Intel processor with AVX-512 "Intel(R) Advanced Vector Extensions 512 ...", on
+        others "Intel(R) Architecture processors" (its generic kernels)."""
+
+        class Version(ctypes.Structure):  # MKLVersion, mkl_types.h
+            _fields_ = [(name, ctypes.c_int) for name in ("major", "minor", "update", "patch")]
+            _fields_ += [(name, ctypes.c_char_p) for name in ("status", "build", "processor")]
+            _fields_ += [("platform", ctypes.c_char_p)]
+
+        v = Version()
+        self.lib.MKL_Get_Version(ctypes.byref(v))
+        return f"MKL {v.major} update {v.update}, kernels for {v.processor.decode()}"
 
 
 def _library_path() -> Path:

@@ -24,6 +24,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -392,21 +393,29 @@ def products_alone(w: Workload):
     return step
 
 
+def clock(args: argparse.Namespace) -> Callable[[], float]:
+    """The clock blocks are timed with: the wall clock, or this process's CPU time."""
+    return time.process_time if getattr(args, "cpu_time", False) else time.perf_counter
+
+
 def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-30)
 
 
-def time_alternately(runs: dict, repeats: int, n: int) -> dict[str, list[float]]:
+def time_alternately(
+    runs: dict, repeats: int, n: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, list[float]]:
     """Seconds per call of each ``runs[name](i)``, blocks of n calls taken in turn:
-    A B A B ..., ``repeats`` blocks each, each after ``SETTLE_SECONDS`` of rest."""
+    A B A B ..., ``repeats`` blocks each, each after ``SETTLE_SECONDS`` of rest; by the
+    wall clock, or ``time.process_time`` (``--cpu-time``)."""
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
             time.sleep(SETTLE_SECONDS)
-            start = time.perf_counter()
+            start = clock()
             for i in range(n):
                 run(i)
-            seconds[name].append((time.perf_counter() - start) / n)
+            seconds[name].append((clock() - start) / n)
     return seconds
 
 
@@ -459,7 +468,7 @@ def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
     if products is not None:
         products(0)  # warm-up
         runs["products"] = products
-    seconds = time_alternately(runs, args.repeats, args.steps)
+    seconds = time_alternately(runs, args.repeats, args.steps, clock(args))
     tokens = w.batch * w.bptt
     flops = training_flops_per_token(w)
     result = {"workload": name, "config": asdict(w), "tokens_per_step": tokens}
@@ -629,7 +638,7 @@ def bench_generate(name: str, args: argparse.Namespace) -> dict:
     for run in runs.values():
         for i in range(10):
             run(i)
-    seconds = time_alternately(runs, args.repeats, args.tokens)
+    seconds = time_alternately(runs, args.repeats, args.tokens, clock(args))
     result = {"workload": f"generate ({name})", "config": asdict(w)}
     result["forward_flops_per_token"] = forward_flops_per_token(w)
     for fw in runs:
@@ -685,7 +694,8 @@ def markdown(report: dict) -> str:
             if "torch_lstm" in r
             else ""
         ),
-        f"- repeats {report['args']['repeats']}, steps per repeat {report['args']['steps']}, "
+        f"- clock: {'CPU time of the process' if report['args'].get('cpu_time') else 'wall'}; "
+        f"repeats {report['args']['repeats']}, steps per repeat {report['args']['steps']}, "
         f"warm-up {report['args']['warmup']}, generate tokens per repeat "
         f"{report['args']['tokens']}",
         "",
@@ -807,6 +817,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-memory", action="store_true", help="skip the peak-memory subprocesses"
+    )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the blocks by this process's CPU time instead of the wall clock: on a "
+        "machine other jobs load, and with one thread (OPENBLAS_NUM_THREADS=1), a steadier "
+        "measure; with more threads it counts their spinning as work",
     )
     parser.add_argument(
         "--out",

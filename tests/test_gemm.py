@@ -1,6 +1,9 @@
 """MKL's packed products against numpy's, MKL's threads beside torch's OpenMP, and the
 choice of the product path (--gemm)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import threadpoolctl
@@ -88,6 +91,20 @@ def test_blas_threads_sets_mkls_thread_count_too(mkl_gemm):
         blas.start()
         assert library.MKL_Get_Max_Threads() == 1
     assert library.MKL_Get_Max_Threads() == before
+
+
+def test_mkl_starts_with_as_many_threads_as_numpys_blas(mkl_gemm):
+    """Loaded while numpy's BLAS runs one thread (as OPENBLAS_NUM_THREADS=1 would have
+    it), MKL runs one too, so that elman.blas's "all" is 1 for both."""
+    script = (
+        "import numpy, threadpoolctl\n"
+        "threadpoolctl.threadpool_limits(1, user_api='blas')\n"
+        "from elman.gemm import mkl\n"
+        "print(mkl().lib.MKL_Get_Max_Threads())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1"
 
 
 def lstm_model(hidden):

@@ -18,7 +18,7 @@ machine. So elman sets MKL's GNU threading layer (``mkl_set_threading_layer``) b
 its first product: one OpenMP runtime in the process, torch's libgomp when torch is
 loaded, the system's otherwise, which therefore has to be there. MKL's thread count is
 then set like OpenBLAS's, by ``elman.blas`` (threadpoolctl finds ``libmkl_rt`` once it
-is loaded), one thread or all.
+is loaded), one thread or all, "all" being numpy's BLAS's count when MKL was loaded.
 
 MKL chooses its kernels by the processor: on Intel's, AVX2 or AVX-512 ones; on others
 (this project's AMD EPYC) its generic ones, and neither ``mkl_enable_instructions`` nor
@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from elman.blas import BlasThreads
+from elman.blas import BlasThreads, blas_libraries
 from elman.config import GEMMS
 from elman.errors import ElmanError
 from elman.nn.network import Network
@@ -126,10 +126,15 @@ def _load() -> Mkl | str:
             "MKL runs on GNU OpenMP here and this system has no libgomp.so.1; install it "
             "(Debian and Ubuntu: apt-get install libgomp1)"
         )
+    # MKL starts with as many threads as numpy's BLAS has (OPENBLAS_NUM_THREADS, or the
+    # cores), so that "all" means the same for both to elman.blas, which sets them after.
+    threads = max((lib.get_num_threads() or 1 for lib in blas_libraries()), default=1)
     try:
-        return Mkl(_library_path())
+        library = Mkl(_library_path())
     except (OSError, AttributeError) as e:
         return str(e)
+    library.lib.MKL_Set_Num_Threads(threads)
+    return library
 
 
 def mkl() -> Mkl:

@@ -11,7 +11,8 @@ and the share of the sequential samples' characters the batched ones repeat. The
 whole ``elman generate`` process (imports, loading, sampling) with this checkout, and
 with ``--before-src DIR`` (the ``src`` directory of another checkout, put first on
 PYTHONPATH) with that one too. Without ``--model`` it trains the built-in demo model
-first (``elman train --max-steps 60``, a few seconds).
+first (``elman train --max-steps 60``, a few seconds; with the older checkout when given,
+since a checkpoint names the settings of the version that wrote it).
 """
 
 from __future__ import annotations
@@ -93,12 +94,16 @@ def main() -> None:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = args.model
-        if model_dir is None:  # the demo model, trained by this checkout
+        if model_dir is None:  # the demo model, by the older checkout if given: both read it
             model_dir = Path(tmp) / "demo"
+            env = dict(os.environ)
+            if args.before_src:
+                paths = [args.before_src, env.get("PYTHONPATH")]
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
             subprocess.run(
                 [sys.executable, "-m", "elman", "train", "--max-steps", "60", "--out",
                  str(model_dir)],
-                check=True, capture_output=True,
+                check=True, capture_output=True, env=env,
             )  # fmt: skip
         result = in_process(model_dir, args.count, args.length, args.repeats)
         checkouts = {"this checkout": None, **({args.before_src: args.before_src}

@@ -32,7 +32,7 @@ def bench(monkeypatch):
     monkeypatch.setattr(module, "GENERATE_MODELS", ("tiny-lstm",))
     rate = {"median_gflops": 100.0, "samples": [100.0]}
     rates = {"numpy": rate, "torch": rate, "torch_lstm": rate}
-    monkeypatch.setattr(module, "matmul_rates", lambda: rates)
+    monkeypatch.setattr(module, "matmul_rates", lambda clock: rates)
     monkeypatch.setattr(module, "SETTLE_SECONDS", 0.0)  # tiny steps need no rest between
     # A spawned process could not import this module (loaded from a path) by name.
     monkeypatch.setattr(module, "in_fresh_process", lambda function, *args: function(*args))

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
-import statistics
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -236,7 +235,7 @@ class MklGemm:
 # Timing ---------------------------------------------------------------------------------
 
 STEPS = 32  # products per timed time loop, after the packing
-REPEATS = 3  # timed loops per path and thread count; their medians are compared
+REPEATS = 3  # timed loops per path and thread count; the fastest of each is compared
 # Below this many multiply-adds (B K N) per product MKL is not even tried: a call costs
 # it about 8 µs before any arithmetic (libmkl_def, this project's machine), numpy 2:
 # (4 x 32) @ (32 x 128) took 21 µs against 2, (20 x 64) @ (64 x 256) 25 against 9,
@@ -251,7 +250,8 @@ def choose(requested: str, model: Network, rows: int, threads: int = 0) -> Gemm:
     both on the model's recurrent matrices, a time loop of ``STEPS`` products forward and
     one backward (W_h^T), packing included, with one BLAS thread and with all
     (``threads`` N: with N only), interleaved, ``REPEATS`` times, and keeps the one whose
-    medians add up to less: a fraction of a second for lstm-char."""
+    fastest loops add up to less (other programs on the cores only ever add time, so the
+    fastest of a few is the steadiest estimate): a fraction of a second for lstm-char."""
     if requested not in GEMMS:
         raise ElmanError(f"--gemm must be one of {', '.join(GEMMS)}, got {requested!r}.")
     if requested == "numpy" or not model.recurrent:
@@ -273,8 +273,8 @@ def choose(requested: str, model: Network, rows: int, threads: int = 0) -> Gemm:
             for _ in range(REPEATS):
                 numpy_seconds.append(_time_loops(NUMPY, model, rows))
                 mkl_seconds.append(_time_loops(candidate, model, rows))
-        numpy_total += statistics.median(numpy_seconds)
-        mkl_total += statistics.median(mkl_seconds)
+        numpy_total += min(numpy_seconds)
+        mkl_total += min(mkl_seconds)
     return candidate if mkl_total < numpy_total else NUMPY
 
 

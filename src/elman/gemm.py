@@ -58,7 +58,6 @@ class _Routines:
     get_size: Any
     pack: Any
     compute: Any
-    scalar: type
 
 
 class Mkl:
@@ -86,7 +85,7 @@ class Mkl:
             compute = getattr(lib, f"cblas_{letter}gemm_compute")
             compute.argtypes = [c_int] * 6 + [ptr, c_int, ptr, c_int, scalar, ptr, c_int]
             compute.restype = None
-            self.routines[np.dtype(dtype)] = _Routines(get_size, pack, compute, scalar)
+            self.routines[np.dtype(dtype)] = _Routines(get_size, pack, compute)
 
     def version(self) -> str:
         """MKL's version, and the processors the kernels it chose here are for: on an

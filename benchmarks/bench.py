@@ -386,8 +386,9 @@ def products_alone(w: Workload):
         hs @ W_y  # logits
         hs.T @ dy, dy @ W_y.T  # output layer backward: dW_y, dh
         for xs, W_x, W_h in reversed(layers):  # backward
+            W_hT = np.ascontiguousarray(W_h.T)  # as elman's numpy path copies it
             for _ in range(T):
-                np.matmul(a, W_h.T, out=dh)
+                np.matmul(a, W_hT, out=dh)
             hs.T @ da, xs.T @ da, da @ W_x.T  # dW_h, dW_x, dxs
 
     return step

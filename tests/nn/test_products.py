@@ -9,10 +9,12 @@ from elman.nn.products import NUMPY
 from elman.translate.model import TranslateConfig, Translator
 
 
-def test_numpy_gemm_gives_the_matrix_itself():
-    W = np.ones((3, 4))
+def test_numpy_gemm_gives_the_matrix_itself_and_a_transpose_in_c_order():
+    W = np.arange(12.0).reshape(3, 4)
     assert NUMPY.fixed(W, 2) is W
-    assert NUMPY.fixed(W.T, 2).base is W  # a view, not a copy
+    W_T = NUMPY.fixed(W.T, 2)
+    assert W_T.flags.c_contiguous and not np.shares_memory(W_T, W)
+    assert np.array_equal(W_T, W.T)
 
 
 class Recording:

@@ -118,7 +118,9 @@ def _library_path() -> Path:
 def _load() -> Mkl | str:
     """The one ``Mkl`` of this process, or why there is none (a sentence)."""
     try:
-        ctypes.CDLL("libgomp.so.1")  # MKL's GNU threading layer loads it; absent, MKL exits
+        ctypes.CDLL(
+            "libgomp.so.1"
+        )  # MKL's GNU layer needs it, and MKL ends a process that lacks it
     except OSError:
         return (
             "MKL runs on GNU OpenMP here and this system has no libgomp.so.1; install it "

@@ -118,9 +118,8 @@ def _library_path() -> Path:
 def _load() -> Mkl | str:
     """The one ``Mkl`` of this process, or why there is none (a sentence)."""
     try:
-        ctypes.CDLL(
-            "libgomp.so.1"
-        )  # MKL's GNU layer needs it, and MKL ends a process that lacks it
+        # MKL's GNU threading layer needs it, and MKL ends a process that lacks it
+        ctypes.CDLL("libgomp.so.1")
     except OSError:
         return (
             "MKL runs on GNU OpenMP here and this system has no libgomp.so.1; install it "

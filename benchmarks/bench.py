@@ -24,6 +24,7 @@ import shlex
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -34,8 +35,11 @@ import torch
 import torch.nn.functional as F
 
 from elman.blas import BlasThreads
-from elman.lm.model import LanguageModel, LanguageModelConfig
+from elman.gemm import MklGemm, choose, describe, mkl, mkl_problem
+from elman.lm.config import LanguageModelConfig
+from elman.lm.model import LanguageModel
 from elman.nn.adaptive_softmax import projection_size
+from elman.nn.products import NUMPY, Gemm
 from elman.optim import SGD
 from elman.sampling import sample_next
 from elman.torch_names import torch_names, zeroed_biases
@@ -58,7 +62,7 @@ WARMUP_STEPS = 10
 
 @dataclass(frozen=True)
 class Workload:
-    cell: str  # "rnn" (tanh) or "lstm"
+    cell: str  # "rnn" (tanh), "lstm" or "gru"
     vocab: int  # V
     embed: int  # D
     hidden: int  # H, every layer
@@ -79,7 +83,10 @@ WORKLOADS = {
     # is torch-rnn's default -wordvec_size (karpathy/char-rnn feeds one-hot vectors,
     # i.e. an input of size 65: the same cost).
     "lstm-char": Workload("lstm", 65, 64, 512, 2, 32, 100),
+    # The same with GRU cells (3 gates: three quarters of the LSTM's products).
+    "gru-char": Workload("gru", 65, 64, 512, 2, 32, 100),
 }
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # gate blocks in W_x and W_h, by cell
 GENERATE_MODELS = ("rnn-ptb", "lstm-char")  # the models the "generate" workload samples from
 
 
@@ -134,11 +141,18 @@ def blas_info() -> dict:
     }
 
 
-def matmul_rates(repeats: int = 3) -> dict:
+def matmul_rates(repeats: int = 3, clock: Callable[[], float] = time.perf_counter) -> dict:
     """float32 (n, n) @ (n, n) for n = 1024, 1536, 2048, numpy and torch alternately:
-    GFLOP/s (2 n^3 per product) of each product, and the medians."""
+    GFLOP/s (2 n^3 per product) of each product, and the medians. With the [mkl] extra
+    also MKL's (``elman.gemm``: pack, then compute); and torch's nn.LSTM over one step
+    of 4096 rows (1024 -> 4 x 1024), whose products oneDNN computes with kernels of its
+    own rather than torch.mm's MKL: on a processor not Intel's MKL runs its generic
+    kernels, oneDNN its AVX-512 ones."""
     rng = np.random.default_rng(SEED)
     samples: dict[str, list[float]] = {"numpy": [], "torch": []}
+    mkl_gemm = None if mkl_problem() else MklGemm(mkl())
+    if mkl_gemm is not None:
+        samples["mkl"] = []
     for n in (1024, 1536, 2048):
         a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
         c = np.empty((n, n), np.float32)
@@ -147,14 +161,27 @@ def matmul_rates(repeats: int = 3) -> dict:
             "numpy": lambda a=a, b=b, c=c: np.matmul(a, b, out=c),
             "torch": lambda a=ta, b=tb, c=tc: torch.mm(a, b, out=c),
         }
+        if mkl_gemm is not None:
+            products["mkl"] = lambda a=a, b=b, c=c, n=n: np.matmul(a, mkl_gemm.fixed(b, n), out=c)
         for product in products.values():
             product()  # warm-up
         for _ in range(repeats):
             for name, product in products.items():
                 time.sleep(SETTLE_SECONDS)
-                start = time.perf_counter()
+                start = clock()
                 product()
-                samples[name].append(2 * n**3 / (time.perf_counter() - start) / 1e9)
+                samples[name].append(2 * n**3 / (clock() - start) / 1e9)
+    lstm = torch.nn.LSTM(1024, 1024)
+    x = torch.from_numpy(rng.standard_normal((1, 4096, 1024), dtype=np.float32))
+    samples["torch_lstm"] = []
+    with torch.no_grad():
+        lstm(x)  # warm-up
+        for _ in range(repeats):
+            time.sleep(SETTLE_SECONDS)
+            start = clock()
+            lstm(x)
+            seconds = clock() - start
+            samples["torch_lstm"].append(2 * 4096 * 2048 * 4096 / seconds / 1e9)
     return {
         name: {"median_gflops": statistics.median(s), "samples": s} for name, s in samples.items()
     }
@@ -201,7 +228,7 @@ def forward_flops_per_token(w: Workload) -> int:
     layer's input (D or H -> gates * H) and recurrent (H -> gates * H) products and the
     output layer (``output_flops_per_token``). Elementwise work, the softmax, the
     embedding lookup and the O(parameters) clip and update are not counted."""
-    gates = 4 if w.cell == "lstm" else 1
+    gates = GATES[w.cell]
     flops = round(output_flops_per_token(w))
     for i in range(w.layers):
         flops += 2 * ((w.embed if i == 0 else w.hidden) + w.hidden) * gates * w.hidden
@@ -227,15 +254,16 @@ def elman_model(w: Workload) -> LanguageModel:
 
 
 class TorchLM(torch.nn.Module):
-    """nn.Embedding -> nn.RNN(tanh) / nn.LSTM (batch_first) -> nn.Linear, or
+    """nn.Embedding -> nn.RNN(tanh) / nn.LSTM / nn.GRU (batch_first) -> nn.Linear, or
     nn.AdaptiveLogSoftmaxWithLoss(head_bias=True) for the adaptive softmax (its loss
     is taken in ``torch_trainer``)."""
 
     def __init__(self, w: Workload) -> None:
         super().__init__()
         self.embed = torch.nn.Embedding(w.vocab, w.embed)
-        if w.cell == "lstm":
-            self.rnn = torch.nn.LSTM(w.embed, w.hidden, w.layers, batch_first=True)
+        if w.cell in ("lstm", "gru"):
+            cell = torch.nn.LSTM if w.cell == "lstm" else torch.nn.GRU
+            self.rnn = cell(w.embed, w.hidden, w.layers, batch_first=True)
         else:
             self.rnn = torch.nn.RNN(
                 w.embed, w.hidden, w.layers, nonlinearity="tanh", batch_first=True
@@ -338,7 +366,7 @@ def products_alone(w: Workload):
         return None
     rng = np.random.default_rng(SEED)
     B, T, H, V = w.batch, w.bptt, w.hidden, w.vocab
-    N, G = B * T, (4 if w.cell == "lstm" else 1) * w.hidden  # rows, gate columns
+    N, G = B * T, GATES[w.cell] * w.hidden  # rows, gate columns
 
     def rand(*shape: int) -> np.ndarray:
         return rng.standard_normal(shape, dtype=np.float32)
@@ -360,70 +388,95 @@ def products_alone(w: Workload):
         hs @ W_y  # logits
         hs.T @ dy, dy @ W_y.T  # output layer backward: dW_y, dh
         for xs, W_x, W_h in reversed(layers):  # backward
+            W_hT = np.ascontiguousarray(W_h.T)  # as elman's numpy path copies it
             for _ in range(T):
-                np.matmul(a, W_h.T, out=dh)
+                np.matmul(a, W_hT, out=dh)
             hs.T @ da, xs.T @ da, da @ W_x.T  # dW_h, dW_x, dxs
 
     return step
+
+
+def clock(args: argparse.Namespace) -> Callable[[], float]:
+    """The clock blocks are timed with: the wall clock, or this process's CPU time."""
+    return time.process_time if getattr(args, "cpu_time", False) else time.perf_counter
 
 
 def relative_difference(a: float, b: float) -> float:
     return abs(a - b) / max(abs(b), 1e-30)
 
 
-def time_alternately(runs: dict, repeats: int, n: int) -> dict[str, list[float]]:
+def time_alternately(
+    runs: dict, repeats: int, n: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, list[float]]:
     """Seconds per call of each ``runs[name](i)``, blocks of n calls taken in turn:
-    A B A B ..., ``repeats`` blocks each, each after ``SETTLE_SECONDS`` of rest."""
+    A B A B ..., ``repeats`` blocks each, each after ``SETTLE_SECONDS`` of rest; by the
+    wall clock, or ``time.process_time`` (``--cpu-time``)."""
     seconds: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, run in runs.items():
             time.sleep(SETTLE_SECONDS)
-            start = time.perf_counter()
+            start = clock()
             for i in range(n):
                 run(i)
-            seconds[name].append((time.perf_counter() - start) / n)
+            seconds[name].append((clock() - start) / n)
     return seconds
 
 
-def training_steps(w: Workload, threads: BlasThreads) -> dict:
-    """``{"elman": step, "torch": step}``: ``step(i)`` trains the framework's model (the
-    same initial weights in both) on synthetic batch ``i % N_BATCHES`` and returns the
-    loss, carrying the state from call to call; ``threads`` sets elman's BLAS threads."""
-    model = elman_model(w)
-    ref = torch_copy(model, w)
-    elman_step, torch_step = elman_trainer(model, threads), torch_trainer(ref)
+def training_steps(
+    w: Workload, gemms: dict[str, Gemm], threads: dict[str, BlasThreads] | None = None
+) -> dict:
+    """``{"elman": step, ..., "torch": step}``: ``step(i)`` trains the framework's model
+    (the same initial weights in all) on synthetic batch ``i % N_BATCHES`` and returns
+    the loss, carrying the state from call to call. One elman model for each of
+    ``gemms`` (its name: who computes its recurrent products, ``elman.gemm``), each
+    choosing its BLAS threads as ``elman train`` does, with ``threads[name]`` if given."""
     batches = synthetic_batches(w)
     tbatches = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in batches]
-    return {
-        "elman": lambda i: elman_step(*batches[i % N_BATCHES]),
-        "torch": lambda i: torch_step(*tbatches[i % N_BATCHES]),
-    }
+    runs = {}
+    for name, gemm in gemms.items():
+        model = elman_model(w)
+        model.use_gemm(gemm)
+        step = elman_trainer(model, (threads or {}).get(name) or BlasThreads())
+        runs[name] = lambda i, step=step: step(*batches[i % N_BATCHES])
+    torch_step = torch_trainer(torch_copy(model, w))
+    runs["torch"] = lambda i: torch_step(*tbatches[i % N_BATCHES])
+    return runs
+
+
+def elman_gemms() -> dict[str, Gemm]:
+    """The product paths to time: numpy's, and MKL's where the [mkl] extra can run
+    (loaded now, so that every ``BlasThreads`` made after sets its threads too)."""
+    return {"elman": NUMPY} if mkl_problem() else {"elman": NUMPY, "elman-mkl": MklGemm(mkl())}
 
 
 def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
     w = WORKLOADS[name]
-    runs = training_steps(w, BlasThreads())
+    gemms = elman_gemms()
+    runs = training_steps(w, gemms)
+    elmans = list(gemms)
 
     # Warm-up, alternating; its first two steps double as the correctness check: the
     # same loss from the same weights, and again after one clipped SGD update.
-    losses: dict[str, list[float]] = {"elman": [], "torch": []}
+    losses: dict[str, list[float]] = {fw: [] for fw in runs}
     for i in range(max(args.warmup, 2)):
         for fw in losses:
             losses[fw].append(runs[fw](i))
     diffs = [
-        relative_difference(a, b) for a, b in zip(losses["elman"], losses["torch"], strict=True)
-    ][:2]
+        relative_difference(a, b)
+        for fw in elmans
+        for a, b in zip(losses[fw][:2], losses["torch"][:2], strict=True)
+    ]
 
     products = products_alone(w)
     if products is not None:
         products(0)  # warm-up
         runs["products"] = products
-    seconds = time_alternately(runs, args.repeats, args.steps)
+    seconds = time_alternately(runs, args.repeats, args.steps, clock(args))
     tokens = w.batch * w.bptt
     flops = training_flops_per_token(w)
     result = {"workload": name, "config": asdict(w), "tokens_per_step": tokens}
     result["flops_per_token"] = flops
-    for fw in ("elman", "torch"):
+    for fw in (*elmans, "torch"):
         tok_s = statistics.median(tokens / s for s in seconds[fw])
         result[fw] = {
             "tokens_per_s": tok_s,
@@ -435,6 +488,12 @@ def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
     result["ratio_elman_over_torch"] = (
         result["elman"]["tokens_per_s"] / result["torch"]["tokens_per_s"]
     )
+    if "elman-mkl" in result:
+        result["ratio_elman_mkl_over_torch"] = (
+            result["elman-mkl"]["tokens_per_s"] / result["torch"]["tokens_per_s"]
+        )
+        model = elman_model(w)
+        result["gemm_auto"] = choose("auto", model, w.batch).name  # what elman train would use
     if products is not None:
         tok_s = statistics.median(tokens / s for s in seconds["products"])
         result["products_alone"] = {
@@ -445,8 +504,7 @@ def bench_training(name: str, args: argparse.Namespace, rates: dict) -> dict:
         }
     result["check"] = {
         "compares": "mean cross-entropy of step 1 (same weights) and step 2 (after the update)",
-        "elman_losses": losses["elman"][:2],
-        "torch_losses": losses["torch"][:2],
+        **{f"{fw}_losses": losses[fw][:2] for fw in losses},
         "max_relative_difference": max(diffs),
         "ok": max(diffs) <= CHECK_RTOL,
     }
@@ -583,7 +641,7 @@ def bench_generate(name: str, args: argparse.Namespace) -> dict:
     for run in runs.values():
         for i in range(10):
             run(i)
-    seconds = time_alternately(runs, args.repeats, args.tokens)
+    seconds = time_alternately(runs, args.repeats, args.tokens, clock(args))
     result = {"workload": f"generate ({name})", "config": asdict(w)}
     result["forward_flops_per_token"] = forward_flops_per_token(w)
     for fw in runs:
@@ -628,10 +686,19 @@ def markdown(report: dict) -> str:
         f"- torch: MKL {report['blas']['torch']['mkl']}, "
         f"oneDNN {report['blas']['torch']['mkldnn']}",
         f"- BLAS/OpenMP environment: {json.dumps(report['blas']['environment'])}",
+        f"- MKL for the recurrent products (elman.gemm, [mkl] extra): {report['mkl']}",
         f"- float32 matmul, median of (1024..2048)^2 products: numpy "
-        f"{r['numpy']['median_gflops']:.1f} GFLOP/s, torch {r['torch']['median_gflops']:.1f} "
-        "GFLOP/s",
-        f"- repeats {report['args']['repeats']}, steps per repeat {report['args']['steps']}, "
+        f"{r['numpy']['median_gflops']:.1f} GFLOP/s, torch.mm {r['torch']['median_gflops']:.1f} "
+        "GFLOP/s"
+        + (f", MKL (elman.gemm) {r['mkl']['median_gflops']:.1f} GFLOP/s" if "mkl" in r else "")
+        + (
+            f"; torch's nn.LSTM (oneDNN) over one step of 4096 rows "
+            f"{r['torch_lstm']['median_gflops']:.1f} GFLOP/s"
+            if "torch_lstm" in r
+            else ""
+        ),
+        f"- clock: {'CPU time of the process' if report['args'].get('cpu_time') else 'wall'}; "
+        f"repeats {report['args']['repeats']}, steps per repeat {report['args']['steps']}, "
         f"warm-up {report['args']['warmup']}, generate tokens per repeat "
         f"{report['args']['tokens']}",
         "",
@@ -660,6 +727,24 @@ def markdown(report: dict) -> str:
                 f"{spread(t, 'tokens_per_s', ',.0f')} | {x['ratio_elman_over_torch']:.2f} | "
                 f"{e['gflops']:.1f} | {100 * e['fraction_of_numpy_matmul']:.0f}% | "
                 f"{100 * t['fraction_of_torch_matmul']:.0f}% | {check} | {mem_text} |"
+            )
+        lines.append("")
+    with_mkl = [x for x in training if "elman-mkl" in x]
+    if with_mkl:
+        lines += [
+            "## With MKL's packed recurrent products (the [mkl] extra, --gemm mkl)",
+            "",
+            "| workload | elman numpy tok/s | elman mkl tok/s | torch tok/s | numpy/torch "
+            "| mkl/torch | mkl/numpy | --gemm auto chose |",
+            "|---|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for x in with_mkl:
+            e, k, t = x["elman"], x["elman-mkl"], x["torch"]
+            lines.append(
+                f"| {x['workload']} | {spread(e, 'tokens_per_s', ',.0f')} | "
+                f"{spread(k, 'tokens_per_s', ',.0f')} | {spread(t, 'tokens_per_s', ',.0f')} | "
+                f"{x['ratio_elman_over_torch']:.2f} | {x['ratio_elman_mkl_over_torch']:.2f} | "
+                f"{k['tokens_per_s'] / e['tokens_per_s']:.2f} | {x['gemm_auto']} |"
             )
         lines.append("")
     alone = [x for x in training if "products_alone" in x]
@@ -702,6 +787,8 @@ def markdown(report: dict) -> str:
         "products only (2 m n k forward, twice that backward). Peak RSS extra: peak "
         "resident size (VmHWM) of a fresh subprocess building the model and taking 3 "
         "training steps, minus its resident size after importing numpy, torch and elman. "
+        "elman (numpy) and elman-mkl differ only in who computes the recurrent layers' "
+        "products (elman.gemm), timed in turn with torch in the same blocks. "
         "Products alone: a step of only the matrix products elman's step computes (numpy, "
         "same shapes, the recurrence one step at a time), timed in turn with the other two; "
         "its speed over torch's is the most elman could reach with this BLAS.",
@@ -733,6 +820,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--no-memory", action="store_true", help="skip the peak-memory subprocesses"
+    )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the blocks by this process's CPU time instead of the wall clock: on a "
+        "machine other jobs load, and with one thread (OPENBLAS_NUM_THREADS=1), a steadier "
+        "measure; with more threads it counts their spinning as work",
     )
     parser.add_argument(
         "--out",
@@ -773,9 +867,10 @@ def main(argv: list[str] | None = None) -> None:
         "threads_source": source,
         "torch_threads": torch.get_num_threads(),
         "blas": blas_info(),
+        "mkl": f"not used: {mkl_problem()}" if mkl_problem() else describe(MklGemm(mkl())),
     }
     print(f"threads: {threads} ({source}); measuring matmul rates", file=sys.stderr)
-    report["matmul"] = matmul_rates()
+    report["matmul"] = matmul_rates(clock=clock(args))
     results = []
     for name in args.workloads:
         print(f"{name} ...", file=sys.stderr)

@@ -41,6 +41,7 @@ from bench import (
     blas_info,
     blas_threads,
     cpu_model,
+    elman_gemms,
     generation_models,
     generation_steps,
     in_fresh_process,
@@ -82,18 +83,22 @@ def measure(name: str, args: argparse.Namespace, threads: int) -> list[dict]:
     results = []
     for workload in GENERATE_MODELS if name == "generate" else [name]:
         w = WORKLOADS[workload]
-        blas = BlasThreads()
         if name == "generate":
-            runs = generation_steps(*generation_models(w), blas)
+            blas = {"elman": BlasThreads()}
+            runs = generation_steps(*generation_models(w), blas["elman"])
             label, tokens, n = f"generate ({workload})", 1, args.tokens
         else:
-            runs = training_steps(w, blas)
+            gemms = elman_gemms()  # numpy's products, and MKL's with the [mkl] extra
+            blas = {name: BlasThreads() for name in gemms}
+            runs = training_steps(w, gemms, blas)
             label, tokens, n = workload, w.batch * w.bptt, args.steps
         for i in range(args.warmup):
             for run in runs.values():
                 run(i)
         seconds = time_alternately(runs, args.repeats, n)
-        result = {"workload": label, "elman_threads": blas.choice}
+        result = {"workload": label, "elman_threads": blas["elman"].choice}
+        if "elman-mkl" in blas:
+            result["elman_mkl_threads"] = blas["elman-mkl"].choice
         for fw, s in seconds.items():
             samples = [tokens / x for x in s]
             result[fw] = {"tokens_per_s": statistics.median(samples), "samples": samples}
@@ -177,6 +182,23 @@ def markdown(report: dict) -> str:
                 f"| {x['workload']} | {e[0]:,.0f} | {e[1]:,.0f} | **{percent(e[1], e[0])}** | "
                 f"{q['elman_threads']} / {b['elman_threads']} | {t[0]:,.0f} | {t[1]:,.0f} | "
                 f"{percent(t[1], t[0])} |"
+            )
+        lines.append("")
+    with_mkl = [x for x in report["results"] if "elman-mkl" in x["quiet"]]
+    if with_mkl:
+        lines += [
+            "## elman on MKL's packed recurrent products (the [mkl] extra, --gemm mkl)",
+            "",
+            "| workload | elman mkl quiet | elman mkl loaded | loaded / quiet "
+            "| threads quiet / loaded |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for x in with_mkl:
+            q, b = x["quiet"], x["loaded"]
+            k = [q["elman-mkl"]["tokens_per_s"], b["elman-mkl"]["tokens_per_s"]]
+            lines.append(
+                f"| {x['workload']} | {k[0]:,.0f} | {k[1]:,.0f} | **{percent(k[1], k[0])}** | "
+                f"{q['elman_mkl_threads']} / {b['elman_mkl_threads']} |"
             )
         lines.append("")
     if report["demo"]:

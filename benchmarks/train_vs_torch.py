@@ -1,7 +1,7 @@
 """Whole ``elman train`` processes against a plain PyTorch training loop, on bench.py's shapes.
 
-    python benchmarks/train_vs_torch.py [--workloads rnn-ptb,lstm-char] [--repeats 3]
-                                        [--quick] [--out FILE.md]
+    python benchmarks/train_vs_torch.py [--workloads rnn-ptb,lstm-char,gru-char] [--repeats 3]
+                                        [--contestants ...] [--quick] [--out FILE.md]
 
 An independent check of bench.py's ratios: here nothing is timed from inside. Each
 contestant is a process of its own that trains a given number of steps on real text,
@@ -15,19 +15,25 @@ building the model, the run's first and last saves and its final validation) can
 
 The contestants, on the same corpus, shapes and optimiser (SGD, lr 1, clip 0.25):
 
-- ``elman train``: the command line, as a user runs it (``--max-steps N``).
+- ``elman train``: the command line, as a user runs it (``--max-steps N``), the
+  recurrent products on numpy's matmul (``--gemm numpy``: what runs without the [mkl]
+  extra).
+- ``elman train mkl``: the same with ``--gemm mkl``, MKL's packed products.
+- ``elman train auto``: the same with ``--gemm auto``, the default: MKL's products where
+  the extra is installed and they were faster in the run's first timing, numpy's
+  otherwise.
 - ``bench step``: bench.py's elman step (``bench.elman_trainer``: zero grads, forward,
   backward, clipped SGD) in a bare loop over the same batches, without the training
   loop around it. ``elman train`` / ``bench step`` is what the loop costs on top
   (the "CLI gap").
-- ``torch loop``: nn.Embedding -> nn.RNN(tanh) / nn.LSTM -> nn.Linear,
+- ``torch loop``: nn.Embedding -> nn.RNN(tanh) / nn.LSTM / nn.GRU -> nn.Linear,
   F.cross_entropy, clip_grad_norm_, torch.optim.SGD, the state detached between
   chunks, as pytorch/examples' word_language_model trains; torch's own
   initialisation, both biases, ``loss.item()`` every step as a logging loop reads it.
 
 Workloads (shapes from bench.py's WORKLOADS): rnn-ptb and lstm-ptb on the Penn
-Treebank's train.txt (word level; --ptb DIR), lstm-char on the first 90% of the
-built-in Tiny Shakespeare. Repeats are taken in turn (elman train, bench step, torch
+Treebank's train.txt (word level; --ptb DIR), lstm-char and gru-char on the first 90%
+of the built-in Tiny Shakespeare. Repeats are taken in turn (elman train, bench step, torch
 loop, elman train, ...); the table gives medians and each repeat's rate. It also names
 numpy's BLAS kernel (threadpoolctl's ``architecture``) and the load average before and
 after: on a shared machine the ratios, taken in the same minutes, are what count.
@@ -58,7 +64,8 @@ from elman.data.tokenizers import make_tokenizer
 HERE = Path(__file__).resolve().parent
 CLIP = 0.25
 LR = 1.0
-CONTESTANTS = ("elman train", "bench step", "torch loop")
+CONTESTANTS = ("elman train", "elman train mkl", "elman train auto", "bench step", "torch loop")
+GEMM = {"elman train": "numpy", "elman train mkl": "mkl", "elman train auto": "auto"}
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,7 @@ SHAPES = {
     "lstm-ptb": Shape("lstm", "word", 200, 200, 2, 20, 20, (20, 220), (10, 70)),
     # 3,200 tokens a step at a few thousand tokens/s: fewer steps for the same minute.
     "lstm-char": Shape("lstm", "char", 64, 512, 2, 32, 100, (10, 70), (5, 25)),
+    "gru-char": Shape("gru", "char", 64, 512, 2, 32, 100, (10, 70), (5, 25)),
 }
 
 
@@ -126,7 +134,9 @@ def stream_batches(shape: Shape, text_file: Path) -> tuple[StreamBatches, int]:
 # The contestants, each run as its own process -------------------------------------
 
 
-def elman_command(shape: Shape, text_file: Path, steps: int, out: Path) -> list[str]:
+def elman_command(
+    shape: Shape, text_file: Path, steps: int, out: Path, gemm: str = "auto"
+) -> list[str]:
     return [
         sys.executable, "-m", "elman", "train", "--train", str(text_file),
         "--out", str(out), "--overwrite", "--level", shape.level,
@@ -134,7 +144,7 @@ def elman_command(shape: Shape, text_file: Path, steps: int, out: Path) -> list[
         "--layers", str(shape.layers), "--batch", str(shape.batch), "--bptt", str(shape.bptt),
         "--optimizer", "sgd", "--lr", str(LR), "--clip", str(CLIP),
         "--max-steps", str(steps), "--epochs", "0", "--max-minutes", "0",
-        "--restart-every", "0",
+        "--restart-every", "0", "--gemm", gemm,
     ]  # fmt: skip
 
 
@@ -149,11 +159,13 @@ def bench_step_child(shape: Shape, text_file: Path, steps: int) -> None:
     """bench.py's elman step over the batches ``elman train`` would read."""
     from bench import Workload, elman_model, elman_trainer  # bench imports torch
 
+    from elman.blas import BlasThreads
+
     batches, vocab = stream_batches(shape, text_file)
     w = Workload(shape.cell, vocab, shape.embed, shape.hidden, shape.layers, shape.batch,
                  shape.bptt)  # fmt: skip
     model = elman_model(w)
-    step = elman_trainer(model)
+    step = elman_trainer(model, BlasThreads())
     for k in range(steps):
         batch = batches[k % len(batches)]
         if batch.reset:
@@ -173,7 +185,7 @@ def torch_loop_child(shape: Shape, text_file: Path, steps: int) -> None:
         def __init__(self) -> None:
             super().__init__()
             self.embed = torch.nn.Embedding(vocab, shape.embed)
-            rnn = torch.nn.LSTM if shape.cell == "lstm" else torch.nn.RNN
+            rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}.get(shape.cell, torch.nn.RNN)
             self.rnn = rnn(shape.embed, shape.hidden, shape.layers, batch_first=True)
             self.output = torch.nn.Linear(shape.hidden, vocab)
 
@@ -230,7 +242,10 @@ def measure(name: str, shape: Shape, args: argparse.Namespace, tmp: Path) -> dic
     short, long = args.steps or (shape.quick_steps if args.quick else shape.steps)
     tokens = (long - short) * shape.batch * shape.bptt
     commands = {
-        "elman train": lambda n: elman_command(shape, text_file, n, tmp / f"run-{name}"),
+        contestant: partial(elman_command, shape, text_file, out=tmp / f"run-{name}", gemm=gemm)
+        for contestant, gemm in GEMM.items()
+    }
+    commands |= {
         "bench step": lambda n: child_command("bench", name, text_file, n),
         "torch loop": lambda n: child_command("torch", name, text_file, n),
     }
@@ -270,44 +285,58 @@ def blas_kernel() -> str:
     )
 
 
+def mkl_text() -> str:
+    """MKL as elman.gemm finds it, or why it cannot run."""
+    from elman.gemm import MklGemm, describe, mkl, mkl_problem
+
+    problem = mkl_problem()
+    return f"not used: {problem}" if problem else describe(MklGemm(mkl()))
+
+
 def ratio_text(medians: dict[str, float], a: str, b: str) -> str:
     return f"{medians[a] / medians[b]:.2f}" if a in medians and b in medians else "-"
 
 
 def markdown(results: list[dict], header: list[str]) -> str:
     lines = [*header, ""]
+    measured = [c for c in CONTESTANTS if any(c in r["rates"] for r in results)]
+    others = [c for c in measured if c != "torch loop"]
     for key, unit, what in (
         ("rates", "tok/s", "Wall clock: tokens per second"),
         ("cpu_rates", "tok/CPU s", "CPU time (user + system, all threads): tokens per CPU second"),
     ):
+        ratios = [f"{c} / torch" for c in others if "torch loop" in measured]
+        if "elman train" in measured and "bench step" in measured:
+            ratios.append("elman train / bench step")
+        columns = [f"{c} {unit}" for c in measured] + ratios
         lines += [
             f"## {what}",
             "",
-            f"| workload | steps (short, long) | elman train {unit} | bench step {unit} "
-            f"| torch loop {unit} | elman train / torch | bench step / torch "
-            "| elman train / bench step |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            f"| workload | steps (short, long) | {' | '.join(columns)} |",
+            "|---|---|" + "---:|" * len(columns),
         ]
         for r in results:
             rates = r[key]
             med = {c: statistics.median(rates[c]) for c in rates}
             cells = [
                 f"{med[c]:,.0f} ({', '.join(f'{x:,.0f}' for x in rates[c])})" if c in med else "-"
-                for c in CONTESTANTS
+                for c in measured
             ]
             ratio = partial(ratio_text, med)
-            lines.append(
-                f"| {r['name']} | {r['steps'][0]}, {r['steps'][1]} | {' | '.join(cells)} | "
-                f"{ratio('elman train', 'torch loop')} | {ratio('bench step', 'torch loop')} | "
-                f"{ratio('elman train', 'bench step')} |"
-            )
+            cells += [ratio(c, "torch loop") for c in others if "torch loop" in measured]
+            if "elman train" in measured and "bench step" in measured:
+                cells.append(ratio("elman train", "bench step"))
+            steps = f"{r['steps'][0]}, {r['steps'][1]}"
+            lines.append(f"| {r['name']} | {steps} | {' | '.join(cells)} |")
         lines.append("")
     lines += [
         "Rates: the extra tokens of the long run over its extra seconds, whole processes "
         "(start-up cancels); medians over repeats, each repeat in brackets; ratios of "
         "medians, below 1 the first is slower. Wall clock is the speed a user sees; CPU "
         "time is less sensitive to other processes on a loaded machine but counts the "
-        "BLAS and OpenMP threads' spinning as work.",
+        "BLAS and OpenMP threads' spinning as work. elman train runs --gemm numpy (the "
+        "recurrent products without the [mkl] extra), elman train mkl --gemm mkl, elman "
+        "train auto the default --gemm auto.",
         "",
     ]
     return "\n".join(lines)
@@ -319,8 +348,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workloads",
-        default="rnn-ptb,lstm-char",
-        help=f"comma-separated, from {', '.join(SHAPES)} (default: rnn-ptb,lstm-char)",
+        default="rnn-ptb,lstm-char,gru-char",
+        help=f"comma-separated, from {', '.join(SHAPES)} (default: rnn-ptb,lstm-char,gru-char)",
     )
     parser.add_argument(
         "--contestants",
@@ -395,6 +424,7 @@ def main(argv: list[str] | None = None) -> None:
         f"- command: `{shlex.join(['python', *sys.argv])}`",
         f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; cpus: {os.cpu_count()}",
         f"- numpy {np.__version__} BLAS: {blas_kernel()}",
+        f"- MKL (elman.gemm, the [mkl] extra): {mkl_text()}",
         "- load average (1, 5, 15 min) at start "
         f"{', '.join(f'{x:.2f}' for x in load_start)}, at end "
         f"{', '.join(f'{x:.2f}' for x in load_end)}",

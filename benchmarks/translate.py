@@ -39,6 +39,7 @@ from bench import (
     SETTLE_SECONDS,
     blas_info,
     blas_threads,
+    clock,
     cpu_model,
     in_fresh_process,
     relative_difference,
@@ -210,7 +211,7 @@ def bench_training(name: str, args: argparse.Namespace) -> dict:
         for a, b in zip(losses["elman"][:2], losses[other][:2], strict=True)
     ]
 
-    seconds = time_alternately(runs, args.repeats, args.steps)
+    seconds = time_alternately(runs, args.repeats, args.steps, clock(args))
     tokens = statistics.mean(int(b[4].sum()) for b in batches)  # target tokens per step
     result = {"workload": name, "config": asdict(w), "target_tokens_per_step": tokens}
     result["parameters"] = int(model.flat_params.size)
@@ -251,7 +252,8 @@ def markdown(report: dict) -> str:
         f"- threads: {report['threads']} ({report['threads_source']}); "
         f"torch.get_num_threads() = {report['torch_threads']}",
         f"- numpy BLAS: {json.dumps(report['blas']['numpy'])}",
-        f"- repeats {report['args']['repeats']}, steps per repeat {report['args']['steps']}, "
+        f"- clock: {'CPU time of the process' if report['args'].get('cpu_time') else 'wall'}; "
+        f"repeats {report['args']['repeats']}, steps per repeat {report['args']['steps']}, "
         f"warm-up {report['args']['warmup']}",
         "",
         "## Training step (zero grads, forward, backward, clip 1.0, Adam), float32",
@@ -293,6 +295,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks per framework")
     parser.add_argument("--steps", type=int, default=5, help="training steps per timed block")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (at least 2)")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the blocks by this process's CPU time (as bench.py --cpu-time)",
+    )
     parser.add_argument(
         "--out",
         type=Path,

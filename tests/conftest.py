@@ -1,12 +1,19 @@
 """Settings and fixtures for the whole test suite."""
 
 import os
+import platform
+import sys
 from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
 import threadpoolctl
 from hypothesis import settings
+
+from elman.errors import ElmanError
+from elman.gemm import MklGemm, mkl
+from elman.nn.products import NUMPY, Gemm
+from tests.parts import missing
 
 # Property tests check what holds, not how fast: on a loaded machine (CI, or the
 # cores shared with a training run) one example can take longer than hypothesis's
@@ -50,3 +57,22 @@ def blas_at_two_threads() -> Iterator[Callable[[], set[int]]]:
         pytest.skip("threadpoolctl finds no BLAS library in this numpy")
     with blas.limit(limits=2):
         yield lambda: {lib.get_num_threads() for lib in blas.lib_controllers}
+
+
+@pytest.fixture
+def mkl_gemm() -> MklGemm:
+    """MKL's packed products (``elman.gemm``), where the [mkl] extra is installed; CI
+    installs it on x86_64 Linux, so there a missing MKL fails instead of skipping."""
+    try:
+        return MklGemm(mkl())
+    except ElmanError as e:
+        if platform.machine() == "x86_64" and sys.platform == "linux":
+            missing(str(e))
+        pytest.skip(f"elman runs MKL on x86_64 Linux only ({e})")
+
+
+@pytest.fixture(params=["numpy", "mkl"])
+def gemm(request: pytest.FixtureRequest) -> Gemm:
+    """Who computes the recurrent layers' products: numpy's matmul, and MKL's packed
+    GEMM (``mkl_gemm``)."""
+    return NUMPY if request.param == "numpy" else request.getfixturevalue("mkl_gemm")

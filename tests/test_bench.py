@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from elman.gemm import mkl_problem
+
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
 
 
@@ -23,12 +25,14 @@ def bench(monkeypatch):
     tiny = {
         "tiny-rnn": module.Workload("rnn", 50, 6, 8, 1, 2, 3),
         "tiny-lstm": module.Workload("lstm", 50, 6, 8, 2, 2, 3),
+        "tiny-gru": module.Workload("gru", 50, 6, 8, 2, 2, 3),
         "tiny-adaptive": module.Workload("rnn", 50, 6, 16, 1, 2, 3, softmax="adaptive"),
     }
     monkeypatch.setattr(module, "WORKLOADS", tiny)
     monkeypatch.setattr(module, "GENERATE_MODELS", ("tiny-lstm",))
     rate = {"median_gflops": 100.0, "samples": [100.0]}
-    monkeypatch.setattr(module, "matmul_rates", lambda: {"numpy": rate, "torch": rate})
+    rates = {"numpy": rate, "torch": rate, "torch_lstm": rate}
+    monkeypatch.setattr(module, "matmul_rates", lambda clock: rates)
     monkeypatch.setattr(module, "SETTLE_SECONDS", 0.0)  # tiny steps need no rest between
     # A spawned process could not import this module (loaded from a path) by name.
     monkeypatch.setattr(module, "in_fresh_process", lambda function, *args: function(*args))
@@ -42,12 +46,20 @@ def test_bench_reports_every_workload_and_the_products_alone(bench, tmp_path):
     )
     report = json.loads((tmp_path / "latest.json").read_text())
     results = {r["workload"]: r for r in report["results"]}
-    assert set(results) == {"tiny-rnn", "tiny-lstm", "tiny-adaptive", "generate (tiny-lstm)"}
+    assert set(results) == {
+        "tiny-rnn", "tiny-lstm", "tiny-gru", "tiny-adaptive", "generate (tiny-lstm)"
+    }  # fmt: skip
     for result in results.values():
         assert result["check"]["ok"], result["check"]
         assert result["elman"] and result["torch"]
+    # With the [mkl] extra, a third contestant: the same model on MKL's products.
+    training = [results[name] for name in ("tiny-rnn", "tiny-lstm", "tiny-gru", "tiny-adaptive")]
+    if mkl_problem() is None:
+        assert all(r["elman-mkl"]["tokens_per_s"] > 0 for r in training)
+        assert all(r["gemm_auto"] == "numpy" for r in training)  # products this small
+        assert "## With MKL's packed recurrent products" in (tmp_path / "latest.md").read_text()
     # The products alone are timed for the full softmax, not for the adaptive one.
-    for name in ("tiny-rnn", "tiny-lstm"):
+    for name in ("tiny-rnn", "tiny-lstm", "tiny-gru"):
         alone = results[name]["products_alone"]
         assert len(alone["tokens_per_s_samples"]) == 2
         assert alone["ceiling_over_torch"] == pytest.approx(

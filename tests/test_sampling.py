@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from elman.errors import ElmanError
-from elman.sampling import SAMPLING_BLOCK, check_sampling, draw_index, nucleus, sample_next
+from elman.sampling import (
+    SAMPLING_BLOCK,
+    check_sampling,
+    draw_index,
+    draw_indices,
+    nucleus,
+    sample_next,
+    sample_rows,
+)
 
 
 def test_sample_next_handles_infinite_logit_ratios():
@@ -99,3 +107,34 @@ def test_top_p_samples_the_nucleus_in_proportion():
 def test_settings_no_sampler_can_use_are_refused(temperature, top_k, top_p, flag):
     with pytest.raises(ElmanError, match=flag):
         check_sampling(temperature, top_k, top_p)
+
+
+@pytest.mark.parametrize("V", [1, 3, 65, 128, 129, 300, 2000])
+@pytest.mark.parametrize(
+    ("temperature", "top_k", "top_p"), [(1.0, 0, 1.0), (0.7, 5, 1.0), (1.3, 0, 0.9), (0.0, 0, 1.0)]
+)
+def test_sample_rows_draws_what_sample_next_draws_row_by_row(V, temperature, top_k, top_p):
+    """Rows of every kind (spread, peaked, half of them -inf, a whole block of zero weight,
+    zeros at the end), each with a generator of its own: the same ids as sample_next."""
+    rng = np.random.default_rng(V)
+    logits = rng.normal(size=(24, V)) * rng.uniform(0.1, 8, size=(24, 1))
+    logits[:6, : V // 2] = -np.inf if V > 1 else logits[:6, : V // 2]
+    if V > 2 * SAMPLING_BLOCK:
+        logits[6:12, SAMPLING_BLOCK : 2 * SAMPLING_BLOCK] = -np.inf
+        logits[12:18, -7:] = -np.inf
+    logits = logits.astype(np.float32)
+    seeds = range(100, 124)
+    rows = sample_rows(logits.copy(), temperature, top_k, [np.random.default_rng(s) for s in seeds],
+                       top_p)  # fmt: skip
+    one_by_one = [
+        sample_next(logits[r].copy(), temperature, top_k, np.random.default_rng(s), top_p)
+        for r, s in enumerate(seeds)
+    ]
+    assert rows.tolist() == one_by_one
+
+
+def test_draw_indices_refuses_a_row_with_nothing_to_draw():
+    weights = np.ones((2, 5))
+    weights[1] = 0
+    with pytest.raises(ValueError, match="cannot sample from weights that sum to 0"):
+        draw_indices(weights, np.array([0.5, 0.5]))

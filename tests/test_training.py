@@ -544,3 +544,69 @@ def test_a_validation_loss_far_above_a_uniform_guess_rolls_back(tmp_path, monkey
     calls.clear()
     with pytest.raises(ElmanError, match=r"validation loss became 5.27e\+15 after step 7 "):
         train(make_model(tok, 16, 8), tok, text, text, config, tmp_path / "b", progress=False)
+
+
+# Who computes the recurrent products (elman.gemm) ------------------------------------
+
+
+def lstm_run(tok, text, out, config, resume=False):
+    model = LanguageModel(ModelConfig(vocab_size=len(tok), embed=8, hidden=16, cell="lstm"))
+    train(model, tok, text, "abcab\n", config, out_dir=out, resume=resume, progress=False)
+    return model
+
+
+def recorded_gemm(out):
+    with safetensors.safe_open(out / "resume.safetensors", "numpy") as f:
+        return json.loads(f.metadata()["elman"])["resume"]["gemm"]
+
+
+def test_mkl_products_train_as_numpys_to_float32_rounding(tmp_path, mkl_gemm):
+    text = "abcab" * 40 + "\n"
+    tok = CharTokenizer.fit(text)
+    config = LanguageModelTrainConfig(batch=4, bptt=8, max_steps=10, threads=1)
+    runs = {
+        name: lstm_run(tok, text, tmp_path / name, dataclasses.replace(config, gemm=name))
+        for name in ("numpy", "mkl")
+    }
+    assert {name: recorded_gemm(tmp_path / name) for name in runs} == {
+        "numpy": "numpy",
+        "mkl": "mkl",
+    }
+    assert runs["mkl"].gemm.name == "mkl"
+    assert_close(runs["mkl"].flat_params, runs["numpy"].flat_params, rtol=1e-4, atol=1e-5)
+
+
+def test_a_run_with_threads_n_resumes_on_the_product_path_it_chose(tmp_path, mkl_gemm, monkeypatch):
+    """--gemm auto with --threads N: the path timed at the start (here MKL, made to win) is
+    kept in the training state, and the resumed run takes it from there without timing,
+    so that it ends as the unbroken run did, bit for bit."""
+    text = "abcab" * 40 + "\n"
+    tok = CharTokenizer.fit(text)
+    config = LanguageModelTrainConfig(batch=4, bptt=8, max_steps=20, threads=1)
+    monkeypatch.setattr(sys.modules["elman.gemm"], "SMALL", 0)
+    monkeypatch.setattr(
+        sys.modules["elman.gemm"], "_time_loops", lambda gemm, *_: {"numpy": 2, "mkl": 1}[gemm.name]
+    )
+    whole = lstm_run(tok, text, tmp_path / "whole", config)
+    lstm_run(tok, text, tmp_path / "part", dataclasses.replace(config, max_steps=9))
+    assert recorded_gemm(tmp_path / "part") == "mkl"
+    monkeypatch.setattr(sys.modules["elman.gemm"], "_time_loops", pytest.fail)
+    resumed = lstm_run(tok, text, tmp_path / "part", config, resume=True)
+    assert resumed.gemm.name == "mkl"
+    assert np.array_equal(resumed.flat_params, whole.flat_params)
+
+
+def test_a_run_that_needs_mkl_to_resume_exactly_says_so_without_it(tmp_path, mkl_gemm, monkeypatch):
+    text = "abcab" * 40 + "\n"
+    tok = CharTokenizer.fit(text)
+    config = LanguageModelTrainConfig(batch=4, bptt=8, max_steps=9, threads=1)
+    monkeypatch.setattr(sys.modules["elman.gemm"], "SMALL", 0)
+    monkeypatch.setattr(
+        sys.modules["elman.gemm"], "_time_loops", lambda gemm, *_: {"numpy": 2, "mkl": 1}[gemm.name]
+    )
+    lstm_run(tok, text, tmp_path, config)  # --gemm auto: MKL, made to win
+    monkeypatch.setattr(sys.modules["elman.gemm"], "_load", lambda: "the mkl package is gone")
+    longer = dataclasses.replace(config, max_steps=20)  # gemm "auto", as a resume reads it
+    expected = "trained on MKL's products with --threads 1, and resuming it exactly needs them"
+    with pytest.raises(ElmanError, match=expected + " again, but the mkl package is gone"):
+        lstm_run(tok, text, tmp_path, longer, resume=True)

@@ -21,6 +21,10 @@ class Quadratic:
         self.arrays = NumpyArrays(np.float64)
         self.training = True
         self.dropout_rng = np.random.default_rng(0)
+        self.recurrent = []  # no recurrent layer: no products to give elman.gemm
+
+    def use_gemm(self, gemm) -> None:
+        pass
 
     def zero_grad(self) -> None:
         self.flat_grads.fill(0)

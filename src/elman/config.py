@@ -26,6 +26,7 @@ DROPOUT_KINDS = ("standard", "locked")
 LEVELS = TOKENIZERS.keys()  # a live view: a tokenizer registered later is a level too
 OPTIMIZERS = ("sgd", "adam")
 NAN_POLICIES = ("stop", "rollback")
+GEMMS = ("auto", "numpy", "mkl")
 
 
 def field_help(text: str, **extra: Any) -> dict[str, Any]:
@@ -217,6 +218,17 @@ class TrainConfig:
             "runs that repeat and resume bit for bit"
         ),
     )
+    gemm: str = field(
+        default="auto",
+        metadata=field_help(
+            "who computes the recurrent layers' products on the NumPy engine: numpy's "
+            "matmul, or MKL's with each weight matrix packed once per sequence (install "
+            "'elman[mkl]'); auto: MKL when installed and faster on this model, timed once "
+            "at the start (with --threads N the choice is kept in the run, so it resumes "
+            "bit for bit)",
+            choices=GEMMS,
+        ),
+    )
     on_nan: str = field(
         default="stop",
         metadata=field_help(
@@ -239,6 +251,7 @@ class TrainConfig:
         require_finite_fields(self)
         require_choice("optimizer", self.optimizer, OPTIMIZERS)
         require_choice("on_nan", self.on_nan, NAN_POLICIES)
+        require_choice("gemm", self.gemm, GEMMS)
         for name in ("batch", "eval_batch", "log_every"):
             require_positive(name, getattr(self, name))
         limits = ("epochs", "max_steps", "max_minutes", "save_every")

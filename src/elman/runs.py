@@ -283,14 +283,19 @@ def resume(
     engine: Engine | None = None,
     progress: bool = True,
     catch_signals: bool = False,
+    model: Any = None,
 ) -> Run:
     """Continue the run in ``out`` exactly where it stopped: its settings as saved, but
     for the ``limits`` (epochs, max_steps, max_minutes) raised; its inputs as recorded,
-    or as given in ``inputs`` (only for roles it recorded, with the same content)."""
+    or as given in ``inputs`` (only for roles it recorded, with the same content).
+    ``model``: a model of the run's shape to train (the Python API's), in place of the
+    checkpoint's; it takes the saved training state's weights."""
     engine, out = engine or Engine(), Path(out)
     say = _speaker(progress and engine.primary)
     kind = registry.kind(read_config(out).get("kind"))
     ckpt = kind.load(out)
+    if model is not None:
+        ckpt.model = model
     config = _raised(ckpt.train_config, limits or {})
     engine.check_batch(config.batch)
     data = kind.read(_recorded_inputs(out, kind, ckpt, inputs or {}), kind.settings_of(ckpt),

@@ -86,3 +86,57 @@ def draw_index(weights: np.ndarray, u: float) -> int:
     offset = target - (cumulative[block - 1] if block else 0.0)
     i = min(int(np.searchsorted(within, max(offset, 0.0), "right")), len(within) - 1)
     return start + int(np.flatnonzero(weights[start : start + i + 1])[-1])
+
+
+def sample_rows(
+    logits: np.ndarray,
+    temperature: float,
+    top_k: int,
+    rngs: list[np.random.Generator],
+    top_p: float = 1.0,
+) -> np.ndarray:
+    """``sample_next`` for each row of logits (R, V), row r drawing from ``rngs[r]``: the
+    same token ids as R calls would give (``tests/test_sampling.py`` checks it), in a few
+    operations over all rows instead of a dozen per row, which at batch 32 cost more than
+    the network's step."""
+    if temperature == 0:
+        return np.argmax(logits, axis=1)
+    with np.errstate(over="ignore"):
+        z = (logits.astype(np.float64) - logits.max(axis=1, keepdims=True)) / temperature
+    if 0 < top_k < z.shape[1]:
+        kth = np.partition(z, -top_k, axis=1)[:, -top_k, None]
+        z[z < kth] = -np.inf
+    weights = np.exp(z)
+    if top_p < 1:
+        weights = np.stack([nucleus(row, top_p) for row in weights])
+    return draw_indices(weights, np.array([rng.random() for rng in rngs]))
+
+
+def draw_indices(weights: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """``draw_index`` for each row of weights (R, V) with its u (R,), all rows at once."""
+    R, V = weights.shape
+    blocks = -(-V // SAMPLING_BLOCK)
+    starts = np.arange(blocks) * SAMPLING_BLOCK
+    totals = np.add.reduceat(weights, starts, axis=1)  # (R, blocks)
+    cumulative = np.cumsum(totals, axis=1)
+    if not np.all(cumulative[:, -1] > 0):  # also NaN
+        raise ValueError(f"cannot sample from weights that sum to {cumulative[:, -1].min()}")
+    target = u * cumulative[:, -1]
+    block = _last_nonzero(totals, (cumulative <= target[:, None]).sum(axis=1))
+    if blocks == 1:
+        chunk, before = weights, 0.0
+    else:  # each row's block; past the end of the last one, its last weight again,
+        # which no index can reach: i below stops at the block's last index
+        window = np.minimum(starts[block, None] + np.arange(SAMPLING_BLOCK), V - 1)
+        chunk = np.take_along_axis(weights, window, axis=1)
+        before = np.where(block > 0, cumulative[np.arange(R), block - 1], 0.0)
+    within = np.cumsum(chunk, axis=1)
+    last = np.minimum(V - starts[block], SAMPLING_BLOCK) - 1
+    i = np.minimum((within <= np.maximum(target - before, 0.0)[:, None]).sum(axis=1), last)
+    return starts[block] + _last_nonzero(chunk, i)
+
+
+def _last_nonzero(a: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """For each row r, the largest index j <= last[r] with a[r, j] > 0."""
+    allowed = (a > 0) & (np.arange(a.shape[1]) <= last[:, None])
+    return a.shape[1] - 1 - np.argmax(allowed[:, ::-1], axis=1)

@@ -10,9 +10,10 @@ their loss, how they are validated and saved) is a ``Task``
 (``elman.lm.task.LanguageModelTask``, ...); everything else is here, once:
 clipping, the learning-rate schedule, weight averaging, ``metrics.jsonl``, the
 divergence rule and its rollback, SIGINT/SIGTERM, the training state that
-``--resume`` continues from, and the number of BLAS threads each step runs with
+``--resume`` continues from, the number of BLAS threads each step runs with
 (``elman.blas``: one or all, whichever the steps' timings favour; ``--threads N``
-keeps N).
+keeps N), and who computes the recurrent layers' products (``elman.gemm``: numpy, or
+MKL's packed products, ``--gemm``).
 
 The training state (``DIR/resume.safetensors``, written atomically every
 ``save_every`` steps, at each epoch's end and on SIGINT/SIGTERM) holds the weights,
@@ -22,7 +23,8 @@ numbers and both random generators (dropout, and the order of batches at the
 epoch's start). Nothing in it depends on time: a run killed with SIGKILL and resumed
 writes the same files, byte for byte, as one never interrupted, given the same BLAS
 thread count throughout (``--threads N``: one and two threads round some products
-differently, and the count chosen by timing may differ between runs). The training time
+differently, and the count chosen by timing may differ between runs); the product path
+is then kept in the state too, since numpy's and MKL's round differently. The training time
 spent so far, which ``--max-minutes`` counts, is the ``seconds`` of the last ``save``
 record in ``metrics.jsonl``, and the epoch records there are the run's history.
 
@@ -56,6 +58,8 @@ from elman.blas import BlasThreads
 from elman.checkpoint import atomic_write_text, read_tensors, write_tensors
 from elman.config import TrainConfig
 from elman.errors import ElmanError, LimitReached, TrainingInterrupted, os_error_fix
+from elman.gemm import choose, mkl_problem
+from elman.nn.products import Gemm
 from elman.optim import make_optimizer
 from elman.strict_json import dumps, read_json_lines
 
@@ -92,7 +96,8 @@ class Task(Protocol):
 
     ``model`` has ``flat_params`` and ``flat_grads`` (every parameter, as views into
     them), ``arrays`` (the operations on them: ``NumpyArrays`` or the torch backend's),
-    ``training`` (dropout on), ``zero_grad()``, ``backward()`` and ``dropout_rng``.
+    ``training`` (dropout on), ``zero_grad()``, ``backward()`` and ``dropout_rng``; on the
+    NumPy engine also ``recurrent`` and ``use_gemm`` (``nn.Network``'s).
     """
 
     model: Any
@@ -305,7 +310,6 @@ class Trainer:
             config.optimizer, self.model.flat_params, config.learning_rate, arrays
         )
         self.order_rng = np.random.default_rng([config.seed, 2])  # apart from init and dropout
-        self.blas = BlasThreads.for_arrays(arrays, config.threads)  # each step's BLAS threads
         self.best_params = arrays.copy(self.model.flat_params)
         self.average: Any = None  # a buffer like flat_params once averaging starts
         # average_after: the difference a_n - w_n is formed here; a fresh array of the
@@ -319,8 +323,31 @@ class Trainer:
         self.bad_in_validation = False  # ... a validation loss, not a training step's
         self.resumed = resume
         self.saved_step: int | None = None  # the step of the training state in out, if any
+        self.recorded_gemm: str | None = None  # the product path a resumed state names
+        self.gemm: Gemm | None = None  # who computes the recurrent products (NumPy engine)
         if resume:
             self._resume()
+        self._use_gemm()
+        # After the gemm: a loaded MKL is one of the libraries whose threads it sets.
+        self.blas = BlasThreads.for_arrays(arrays, config.threads)  # each step's BLAS threads
+
+    def _use_gemm(self) -> None:
+        """Who computes the recurrent layers' products on the NumPy engine (``elman.gemm``):
+        as --gemm says, "auto" timed now; a run resumed with --threads N keeps the path its
+        state names, so that it repeats bit for bit (the two paths round differently)."""
+        if self.arrays.backend != "numpy":
+            return  # torch computes its own products
+        requested, config = self.config.gemm, self.config
+        if requested == "auto" and config.threads and self.recorded_gemm is not None:
+            requested = self.recorded_gemm
+            problem = mkl_problem() if requested == "mkl" else None
+            if problem:
+                raise ElmanError(
+                    f"the run in {self.out} trained on MKL's products with --threads "
+                    f"{config.threads}, and resuming it exactly needs them again, but {problem}."
+                )
+        self.gemm = choose(requested, self.model, config.batch, config.threads)
+        self.model.use_gemm(self.gemm)
 
     # The run ------------------------------------------------------------------------
 
@@ -671,6 +698,7 @@ class Trainer:
                 tensors[f"state.{i}.{j}"] = part
         header = {
             "backend": self.arrays.backend,
+            **({"gemm": self.gemm.name} if self.gemm is not None else {}),
             "progress": dataclasses.asdict(p),
             "optimizer": numbers,
             "state_layout": layout,
@@ -695,6 +723,7 @@ class Trainer:
         try:
             header = file_header["resume"]
             backend = header.get("backend", "numpy")
+            self.recorded_gemm = header.get("gemm")
             if backend != arrays.backend:
                 raise ElmanError(
                     f"{path} was written by the {backend} backend, whose weights are laid out "

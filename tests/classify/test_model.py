@@ -71,9 +71,11 @@ CASES = [
 
 
 @pytest.mark.parametrize(("cell", "bidirectional", "layers", "pooling"), CASES)
-def test_gradients_match_finite_differences(cell, bidirectional, layers, pooling):
-    """Every parameter of the whole padded, masked loss, in float64."""
+def test_gradients_match_finite_differences(cell, bidirectional, layers, pooling, gemm):
+    """Every parameter of the whole padded, masked loss, in float64, with numpy's products
+    and MKL's."""
     model = make(cell, bidirectional, layers, pooling)
+    model.use_gemm(gemm)
     b = batch()
     _, grads = loss_and_grads(model, b)
     for name, param in model.params.items():
@@ -120,14 +122,15 @@ def test_balanced_class_weights():
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_matches_torch_packed_bidirectional(cell, weighted):
+def test_matches_torch_packed_bidirectional(cell, weighted, gemm):
     """nn.Embedding -> bidirectional nn.LSTM/GRU over pack_padded_sequence -> the final
     states h_n of both directions -> nn.Linear -> cross_entropy (with weight=), on our
-    weights in float64: the loss and every gradient."""
+    weights in float64: the loss and every gradient, with numpy's products and MKL's."""
     torch = pytest.importorskip("torch")
     from torch.nn.utils.rnn import pack_padded_sequence
 
     model = make(cell, True, 1, "final")
+    model.use_gemm(gemm)
     weights = np.array([0.5, 1.5, 1.0]) if weighted else None
     b = batch(weights=None if weights is None else weights[LABELS])
     loss, grads = loss_and_grads(model, b)

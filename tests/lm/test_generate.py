@@ -1,6 +1,7 @@
 """Sampling and line scoring against manual loops over ``model.step`` and log_softmax."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from elman.config import ModelConfig
 from elman.data import CharTokenizer, WordTokenizer
 from elman.data.tokenizers import SubwordTokenizer
 from elman.errors import ElmanError
-from elman.lm.generate import encode_prompt, generate, score, stream
+from elman.lm.generate import encode_prompt, generate, samples, score, stream
 from elman.lm.model import LanguageModel
 from elman.nn import log_softmax
 from tests.data.test_tokenizers_subword import corpus
@@ -253,3 +254,65 @@ def test_subword_lines_score_their_characters():
     assert (s.chars, s.bytes, s.unknown) == (len("영화 😀\n"), len("영화 😀\n".encode()), 0)
     assert s.tokens == len(tok.encode("영화 😀\n"))
     assert s.bits_per_char == pytest.approx(-s.log_prob / math.log(2) / s.chars)
+
+
+def lstm_sampler(tok, dtype):
+    """An LSTM whose random weights give spread distributions and rare line ends, so that
+    samples run long."""
+    model = LanguageModel(
+        ModelConfig(vocab_size=len(tok), embed=8, hidden=64, cell="lstm"), seed=3, dtype=dtype
+    )
+    model.flat_params *= 2.0
+    model.params["output.b"][tok.eos_id] -= 3.0
+    return model
+
+
+def agreement(batched: list[str], sequential: list[str]) -> float:
+    """The share of the sequential samples' characters that the batched ones repeat before
+    their first difference."""
+    same = sum(len(os.path.commonprefix([a, b])) for a, b in zip(batched, sequential, strict=True))
+    return same / sum(len(b) for b in sequential)
+
+
+@pytest.mark.parametrize(("dtype", "least"), [(np.float32, 0.99), (np.float64, 1.0)])
+def test_samples_drawn_in_one_batch_are_the_sequential_samples(dtype, least):
+    """32 samples of up to 200 tokens, seeds 5..36, in one batch against one at a time:
+    the same text but where a draw fell within the rounding by which a batch's float32
+    product differs from one row's (at least 99% of the characters); in float64 all."""
+    tok = CharTokenizer.fit(TEXT)
+    model = lstm_sampler(tok, dtype)
+    batched = list(samples(model, tok, 32, "the", length=200, seed=5, top_k=10))
+    sequential = [
+        generate(model, tok, "the", 200, top_k=10, seed=5 + k, stop_at_line_end=True)
+        for k in range(32)
+    ]
+    assert sum(len(s) for s in sequential) > 32 * 100  # long samples: 3,200+ draws
+    assert len(set(sequential)) == 32
+    assert agreement(batched, sequential) >= least
+
+
+def test_samples_stop_at_a_line_end_or_the_length_and_come_in_order():
+    tok = CharTokenizer.fit(TEXT)
+    model = make_model(tok)
+    texts = list(samples(model, tok, 6, "th", length=30, seed=0))
+    assert texts == [
+        generate(model, tok, "th", 30, seed=k, stop_at_line_end=True) for k in range(6)
+    ]
+    assert all(t.startswith("th") and "\n" not in t and len(t) <= 32 for t in texts)
+    assert (
+        list(samples(model, tok, 3, "th", length=30, temperature=0))
+        == [generate(model, tok, "th", 30, temperature=0, stop_at_line_end=True)] * 3
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [({"count": 0}, "--count must be a positive integer, got 0"),
+     ({"length": -1}, "--length must be zero or positive"),
+     ({"top_p": 0}, "--top-p must be above 0"),
+     ({"seed": -1}, "--seed must be zero or positive")],
+)  # fmt: skip
+def test_samples_refuse_bad_settings_when_called(settings, message):
+    tok = CharTokenizer.fit(TEXT)
+    with pytest.raises(ElmanError, match=message):
+        samples(make_model(tok), tok, **{"count": 2, **settings})

@@ -69,10 +69,12 @@ def check_gradients(model, rtol=1e-5, atol=1e-8):
 
 @pytest.mark.parametrize("layers", [1, 2])
 @pytest.mark.parametrize("cell", CELLS)
-def test_gradients_match_finite_differences(cell, layers):
+def test_gradients_match_finite_differences(cell, layers, gemm):
     """Every parameter of every cell, 1 and 2 layers, no dropout: backward against
-    central differences of the loss in float64."""
-    check_gradients(make_model(cell, layers))
+    central differences of the loss in float64, with numpy's products and MKL's."""
+    model = make_model(cell, layers)
+    model.use_gemm(gemm)
+    check_gradients(model)
 
 
 @pytest.mark.parametrize("kind", ["standard", "locked"])
@@ -176,14 +178,16 @@ def torch_reference(torch, cell, D, H, layers, tie):
 
 
 @pytest.mark.parametrize(("cell", "tie"), [*((cell, False) for cell in CELLS), ("lstm", True)])
-def test_matches_torch_over_two_chunks_with_carried_state(cell, tie):
+def test_matches_torch_over_two_chunks_with_carried_state(cell, tie, gemm):
     """nn.Embedding -> nn.RNN(tanh/relu)/nn.LSTM/nn.GRU (2 layers) -> nn.Linear ->
     cross_entropy on the same weights (decoder.weight = embedding.weight when tied): the
     loss, every gradient and the carried states agree to float32 tolerance over two
-    consecutive TBPTT chunks, torch's state detached between them."""
+    consecutive TBPTT chunks, torch's state detached between them; with numpy's products
+    and MKL's."""
     torch = pytest.importorskip("torch")
     D, H, L, Bt, Tt = (6, 6, 2, 3, 4) if tie else (5, 6, 2, 3, 4)
     model = make_model(cell, layers=L, embed=D, hidden=H, dtype=np.float32, seed=4, tie=tie)
+    model.use_gemm(gemm)
     model.flat_params *= 2  # larger weights: relu units that switch, saturating gates
     ref = torch_reference(torch, cell, D, H, L, tie)
     load_into(torch, ref, model.params)

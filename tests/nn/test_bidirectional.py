@@ -6,6 +6,7 @@ import pytest
 
 from elman.nn.bidirectional import Bidirectional, reversal
 from elman.nn.init import recurrent_layer
+from elman.nn.products import NUMPY
 from tests.numeric import assert_close, numerical_gradient
 from tests.torch_reference import grads_from, load_into
 
@@ -13,10 +14,11 @@ CELLS = ["rnn", "rnn-relu", "lstm", "gru"]
 D, H = 3, 4
 
 
-def make_bidirectional(cell, seed=0, dtype=np.float64):
+def make_bidirectional(cell, seed=0, dtype=np.float64, gemm=NUMPY):
     rng = np.random.default_rng(seed)
     layers = [recurrent_layer(cell, D, H, rng) for _ in range(2)]
     for layer in layers:  # random biases, so their gradients are checked away from zero
+        layer.gemm = gemm
         for name, p in layer.params.items():
             p = p.astype(dtype)
             if name.startswith("b"):
@@ -38,10 +40,10 @@ def naive_forward(bi, xs):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize(("B", "T"), [(2, 5), (1, 1)])
-def test_forward_is_forward_then_reverse_direction(cell, B, T):
+def test_forward_is_forward_then_reverse_direction(cell, B, T, gemm):
     """Output (B, T, 2H) = [forward | reverse], against the naive computation; both
     directions start from zero states, also when a state was left behind."""
-    bi = make_bidirectional(cell)
+    bi = make_bidirectional(cell, gemm=gemm)
     xs = np.random.default_rng(1).normal(size=(B, T, D))
     expected = naive_forward(bi, xs)
     bi.forward_layer.forward(np.ones((B, 2, D)))  # leave a carried state behind
@@ -67,10 +69,10 @@ def test_reverse_half_reads_the_future(cell):
 
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize(("B", "T"), [(2, 4), (1, 1)])
-def test_backward_matches_finite_differences(cell, B, T):
+def test_backward_matches_finite_differences(cell, B, T, gemm):
     """dxs and every parameter of both directions, for sum(G * hs), against central
     differences in float64."""
-    bi = make_bidirectional(cell, seed=3)
+    bi = make_bidirectional(cell, seed=3, gemm=gemm)
     rng = np.random.default_rng(4)
     xs, G = rng.normal(size=(B, T, D)), rng.normal(size=(B, T, 2 * H))
 
@@ -90,13 +92,13 @@ def test_backward_matches_finite_differences(cell, B, T):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_matches_torch_bidirectional(cell):
+def test_matches_torch_bidirectional(cell, gemm):
     """torch.nn.RNN/LSTM/GRU(bidirectional=True, batch_first=True) in float64 with our
     weights (the reverse direction as weight_ih_l0_reverse etc.): outputs, dxs and every
     weight gradient of sum(G * hs)."""
     torch = pytest.importorskip("torch")
     B, T = 3, 5
-    bi = make_bidirectional(cell, seed=5)
+    bi = make_bidirectional(cell, seed=5, gemm=gemm)
     kwargs = {"batch_first": True, "bidirectional": True, "dtype": torch.float64}
     ref = {
         "rnn": lambda: torch.nn.RNN(D, H, nonlinearity="tanh", **kwargs),
@@ -136,10 +138,10 @@ def test_reversal_reads_each_sequence_backwards_and_undoes_itself():
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_padded_forward_equals_each_sequence_alone(cell):
+def test_padded_forward_equals_each_sequence_alone(cell, gemm):
     """With lengths, the outputs at every real step equal those of the sequence run on
     its own (no padding), whatever the padding holds."""
-    bi = make_bidirectional(cell)
+    bi = make_bidirectional(cell, gemm=gemm)
     rng = np.random.default_rng(7)
     B, T = len(LENGTHS), LENGTHS.max()
     xs = rng.normal(size=(B, T, D))
@@ -153,10 +155,10 @@ def test_padded_forward_equals_each_sequence_alone(cell):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_padded_backward_matches_finite_differences(cell):
+def test_padded_backward_matches_finite_differences(cell, gemm):
     """dxs and every parameter for sum(G * hs * mask), lengths given; the gradient at
     padded inputs is exactly zero."""
-    bi = make_bidirectional(cell, seed=8)
+    bi = make_bidirectional(cell, seed=8, gemm=gemm)
     rng = np.random.default_rng(9)
     B, T = len(LENGTHS), LENGTHS.max()
     xs = rng.normal(size=(B, T, D))
@@ -185,14 +187,14 @@ def elman_names(layers: dict, what: str) -> dict:
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_padded_matches_torch_packed_sequence(cell):
+def test_padded_matches_torch_packed_sequence(cell, gemm):
     """torch's bidirectional LSTM/GRU over ``pack_padded_sequence`` on identical weights:
     outputs at the real steps, the final states h_n of both directions (our forward half
     at the last real step, reverse half at t = 0), and dxs and weight gradients."""
     torch = pytest.importorskip("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-    bi = make_bidirectional(cell, seed=10)
+    bi = make_bidirectional(cell, seed=10, gemm=gemm)
     kwargs = {"batch_first": True, "bidirectional": True, "dtype": torch.float64}
     ref = (torch.nn.LSTM if cell == "lstm" else torch.nn.GRU)(D, H, **kwargs)
     layers = dict(bi.sublayers())

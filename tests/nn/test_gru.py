@@ -4,18 +4,21 @@ import numpy as np
 import pytest
 
 from elman.nn import GRU
+from elman.nn.products import NUMPY
 from tests.numeric import assert_close, numerical_gradient
 
 SHAPES = [(2, 5), (1, 1), (3, 1), (1, 4)]
 
 
-def make_gru(rng, D=3, H=4, dtype=np.float64):
-    return GRU(
+def make_gru(rng, D=3, H=4, dtype=np.float64, gemm=NUMPY):
+    layer = GRU(
         rng.normal(0, 0.5, (D, 3 * H)).astype(dtype),
         rng.normal(0, 0.5, (H, 3 * H)).astype(dtype),
         rng.normal(0, 0.5, 3 * H).astype(dtype),
         rng.normal(0, 0.5, 3 * H).astype(dtype),
     )
+    layer.gemm = gemm
+    return layer
 
 
 def naive_forward(gru, xs, h0):
@@ -42,9 +45,9 @@ def naive_forward(gru, xs, h0):
 
 
 @pytest.mark.parametrize("B,T", SHAPES)
-def test_forward_matches_naive_loop(B, T):
+def test_forward_matches_naive_loop(B, T, gemm):
     rng = np.random.default_rng(0)
-    gru = make_gru(rng)
+    gru = make_gru(rng, gemm=gemm)
     xs, h0 = rng.normal(size=(B, T, 3)), rng.normal(size=(B, 4))
     assert_close(gru.forward(xs, h0), naive_forward(gru, xs, h0), rtol=1e-12)
 
@@ -57,10 +60,10 @@ def test_h0_defaults_to_zero():
 
 
 @pytest.mark.parametrize("B,T", SHAPES)
-def test_backward_matches_finite_differences(B, T):
+def test_backward_matches_finite_differences(B, T, gemm):
     """dxs, dh0 and every parameter gradient, including a gradient arriving at the last state."""
     rng = np.random.default_rng(2)
-    gru = make_gru(rng)
+    gru = make_gru(rng, gemm=gemm)
     xs, h0 = rng.normal(size=(B, T, 3)), rng.normal(size=(B, 4))
     G, G_last = rng.normal(size=(B, T, 4)), rng.normal(size=(B, 4))
 
@@ -90,10 +93,10 @@ def test_backward_accumulates():
         assert_close(gru.grads[k], 2 * once[k])
 
 
-def test_state_carries_across_chunks():
+def test_state_carries_across_chunks(gemm):
     """Two chunks read one after the other give the same states as one long forward."""
     rng = np.random.default_rng(4)
-    gru = make_gru(rng)
+    gru = make_gru(rng, gemm=gemm)
     xs = rng.normal(size=(2, 7, 3))
     whole = gru.forward(xs).copy()
     last_state = gru.state.copy()
@@ -106,9 +109,9 @@ def test_state_carries_across_chunks():
     assert_close(gru.forward(xs[:, :3]), first, rtol=1e-12)
 
 
-def test_float32_stays_float32():
+def test_float32_stays_float32(gemm):
     rng = np.random.default_rng(5)
-    gru = make_gru(rng, dtype=np.float32)
+    gru = make_gru(rng, dtype=np.float32, gemm=gemm)
     hs = gru.forward(rng.normal(size=(2, 3, 3)).astype(np.float32))
     dxs, dh0 = gru.backward(np.ones_like(hs))
     out, h = gru.step(rng.normal(size=(2, 3)).astype(np.float32), gru.initial_state(2))
@@ -147,11 +150,11 @@ def _assert_grads_match_torch(gru, ref, tol):
     assert_close(gru.grads["b_h"], ref.bias_hh_l0.grad.numpy(), **tol)
 
 
-def test_matches_torch_gru():
+def test_matches_torch_gru(gemm):
     """Same weights (all biases nonzero) in torch.nn.GRU: states, dxs, dh0, weight gradients."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
-    gru = make_gru(rng, D=5, H=6, dtype=np.float32)
+    gru = make_gru(rng, D=5, H=6, dtype=np.float32, gemm=gemm)
     xs = rng.normal(size=(3, 4, 5)).astype(np.float32)
     h0 = rng.normal(size=(3, 6)).astype(np.float32)
     G = rng.normal(size=(3, 4, 6)).astype(np.float32)
@@ -173,11 +176,11 @@ def test_matches_torch_gru():
     _assert_grads_match_torch(gru, ref, tol)
 
 
-def test_matches_torch_gru_over_two_chunks():
+def test_matches_torch_gru_over_two_chunks(gemm):
     """The second of two chunks, state carried here and detached in torch: states and gradients."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(10)
-    gru = make_gru(rng, D=5, H=6, dtype=np.float32)
+    gru = make_gru(rng, D=5, H=6, dtype=np.float32, gemm=gemm)
     xs = rng.normal(size=(3, 7, 5)).astype(np.float32)
     h0 = rng.normal(size=(3, 6)).astype(np.float32)
     G = rng.normal(size=(3, 4, 6)).astype(np.float32)
@@ -210,10 +213,10 @@ def test_carried_state_of_another_batch_size_is_refused():
     assert gru.forward(rng.normal(size=(4, 3, 3))).shape == (4, 3, 4)
 
 
-def test_step_equals_forward_one_step_at_a_time():
+def test_step_equals_forward_one_step_at_a_time(gemm):
     """step() token by token gives forward's states, and leaves the carried state alone."""
     rng = np.random.default_rng(8)
-    gru = make_gru(rng)
+    gru = make_gru(rng, gemm=gemm)
     xs = rng.normal(size=(2, 4, 3))
     hs = gru.forward(xs)
     carried = gru.state.copy()

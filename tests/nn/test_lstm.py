@@ -4,17 +4,20 @@ import numpy as np
 import pytest
 
 from elman.nn import LSTM
+from elman.nn.products import NUMPY
 from tests.numeric import assert_close, numerical_gradient
 
 SHAPES = [(2, 5), (1, 1), (3, 1), (1, 4)]  # (B, T)
 
 
-def make_lstm(rng, D=3, H=4, dtype=np.float64):
-    return LSTM(
+def make_lstm(rng, D=3, H=4, dtype=np.float64, gemm=NUMPY):
+    layer = LSTM(
         rng.normal(0, 0.5, (D, 4 * H)).astype(dtype),
         rng.normal(0, 0.5, (H, 4 * H)).astype(dtype),
         rng.normal(0, 0.1, 4 * H).astype(dtype),
     )
+    layer.gemm = gemm
+    return layer
 
 
 def random_state(rng, B, H=4, dtype=np.float64):
@@ -47,9 +50,9 @@ def naive_forward(lstm, xs, state0):
 
 
 @pytest.mark.parametrize("B,T", SHAPES)
-def test_forward_matches_naive_loop(B, T):
+def test_forward_matches_naive_loop(B, T, gemm):
     rng = np.random.default_rng(0)
-    lstm = make_lstm(rng)
+    lstm = make_lstm(rng, gemm=gemm)
     xs, state0 = rng.normal(size=(B, T, 3)), random_state(rng, B)
     hs_ref, (h_ref, c_ref) = naive_forward(lstm, xs, state0)
     assert_close(lstm.forward(xs, state0), hs_ref, rtol=1e-12)
@@ -66,10 +69,10 @@ def test_state_defaults_to_zero():
 
 
 @pytest.mark.parametrize("B,T", SHAPES)
-def test_backward_matches_finite_differences(B, T):
+def test_backward_matches_finite_differences(B, T, gemm):
     """dxs, dh0, dc0 and every parameter gradient, with gradients arriving at hs and (h_T, c_T)."""
     rng = np.random.default_rng(2)
-    lstm = make_lstm(rng)
+    lstm = make_lstm(rng, gemm=gemm)
     xs, (h0, c0) = rng.normal(size=(B, T, 3)), random_state(rng, B)
     G, G_h, G_c = rng.normal(size=(B, T, 4)), rng.normal(size=(B, 4)), rng.normal(size=(B, 4))
 
@@ -101,10 +104,10 @@ def test_backward_accumulates():
         assert_close(lstm.grads[k], 2 * once[k])
 
 
-def test_state_carries_across_chunks():
+def test_state_carries_across_chunks(gemm):
     """Two chunks read one after the other give the same states as one long forward."""
     rng = np.random.default_rng(4)
-    lstm = make_lstm(rng)
+    lstm = make_lstm(rng, gemm=gemm)
     xs = rng.normal(size=(2, 7, 3))
     whole = lstm.forward(xs).copy()
     whole_state = lstm.state
@@ -127,10 +130,10 @@ def test_carried_state_of_another_batch_size_is_refused():
     assert lstm.forward(rng.normal(size=(4, 3, 3))).shape == (4, 3, 4)
 
 
-def test_step_equals_forward_one_step_at_a_time():
+def test_step_equals_forward_one_step_at_a_time(gemm):
     """step() feeds tokens one by one like generation does; the carried state is left alone."""
     rng = np.random.default_rng(8)
-    lstm = make_lstm(rng)
+    lstm = make_lstm(rng, gemm=gemm)
     xs = rng.normal(size=(2, 4, 3))
     hs = lstm.forward(xs)
     carried = tuple(s.copy() for s in lstm.state)
@@ -143,9 +146,9 @@ def test_step_equals_forward_one_step_at_a_time():
         assert np.array_equal(kept, now)
 
 
-def test_float32_stays_float32():
+def test_float32_stays_float32(gemm):
     rng = np.random.default_rng(5)
-    lstm = make_lstm(rng, dtype=np.float32)
+    lstm = make_lstm(rng, dtype=np.float32, gemm=gemm)
     hs = lstm.forward(rng.normal(size=(2, 3, 3)).astype(np.float32))
     dxs, (dh0, dc0) = lstm.backward(np.ones_like(hs))
     out, (h, c) = lstm.step(np.ones((2, 3), np.float32), lstm.initial_state(2))
@@ -186,12 +189,12 @@ def assert_weight_grads_match_torch(lstm, ref, **tol):
 TORCH_TOL = dict(rtol=1e-4, atol=1e-5)
 
 
-def test_matches_torch_lstm():
+def test_matches_torch_lstm(gemm):
     """Same weights in torch.nn.LSTM: hs, (h_T, c_T), dxs, (dh0, dc0) and weight gradients agree,
     with gradients arriving at hs and at the final state."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
-    lstm = make_lstm(rng, D=5, H=6, dtype=np.float32)
+    lstm = make_lstm(rng, D=5, H=6, dtype=np.float32, gemm=gemm)
     xs = rng.normal(size=(3, 4, 5)).astype(np.float32)
     h0, c0 = random_state(rng, 3, H=6, dtype=np.float32)
     G = rng.normal(size=(3, 4, 6)).astype(np.float32)
@@ -216,12 +219,12 @@ def test_matches_torch_lstm():
     assert_weight_grads_match_torch(lstm, ref, **TORCH_TOL)
 
 
-def test_matches_torch_lstm_over_two_chunks():
+def test_matches_torch_lstm_over_two_chunks(gemm):
     """Truncated BPTT as the trainer does it: the state is carried into the second chunk
     (detached in torch) and the second chunk's outputs and gradients agree."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(10)
-    lstm = make_lstm(rng, D=5, H=6, dtype=np.float32)
+    lstm = make_lstm(rng, D=5, H=6, dtype=np.float32, gemm=gemm)
     xs = rng.normal(size=(2, 7, 5)).astype(np.float32)
     h0, c0 = random_state(rng, 2, H=6, dtype=np.float32)
     G = rng.normal(size=(2, 4, 6)).astype(np.float32)

@@ -4,16 +4,19 @@ import numpy as np
 import pytest
 
 from elman.nn import RNN
+from elman.nn.products import NUMPY
 from tests.numeric import assert_close, numerical_gradient
 
 
-def make_rnn(rng, D=3, H=4, dtype=np.float64, nonlinearity="tanh"):
-    return RNN(
+def make_rnn(rng, D=3, H=4, dtype=np.float64, nonlinearity="tanh", gemm=NUMPY):
+    layer = RNN(
         rng.normal(0, 0.5, (D, H)).astype(dtype),
         rng.normal(0, 0.5, (H, H)).astype(dtype),
         rng.normal(0, 0.1, H).astype(dtype),
         nonlinearity,
     )
+    layer.gemm = gemm
+    return layer
 
 
 def naive_forward(rnn, xs, h0):
@@ -29,9 +32,9 @@ def naive_forward(rnn, xs, h0):
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("B,T", [(2, 5), (1, 1), (3, 1), (1, 4)])
-def test_forward_matches_naive_loop(B, T, nonlinearity):
+def test_forward_matches_naive_loop(B, T, nonlinearity, gemm):
     rng = np.random.default_rng(0)
-    rnn = make_rnn(rng, nonlinearity=nonlinearity)
+    rnn = make_rnn(rng, nonlinearity=nonlinearity, gemm=gemm)
     xs, h0 = rng.normal(size=(B, T, 3)), rng.normal(size=(B, 4))
     assert_close(rnn.forward(xs, h0), naive_forward(rnn, xs, h0), rtol=1e-12)
 
@@ -45,10 +48,10 @@ def test_h0_defaults_to_zero():
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
 @pytest.mark.parametrize("B,T", [(2, 5), (1, 1), (3, 1), (1, 4)])
-def test_backward_matches_finite_differences(B, T, nonlinearity):
+def test_backward_matches_finite_differences(B, T, nonlinearity, gemm):
     """dxs, dh0 and every parameter gradient, including a gradient arriving at the last state."""
     rng = np.random.default_rng(2)
-    rnn = make_rnn(rng, nonlinearity=nonlinearity)
+    rnn = make_rnn(rng, nonlinearity=nonlinearity, gemm=gemm)
     xs, h0 = rng.normal(size=(B, T, 3)), rng.normal(size=(B, 4))
     G, G_last = rng.normal(size=(B, T, 4)), rng.normal(size=(B, 4))
 
@@ -78,10 +81,10 @@ def test_backward_accumulates():
         assert_close(rnn.grads[k], 2 * once[k])
 
 
-def test_state_carries_across_chunks():
+def test_state_carries_across_chunks(gemm):
     """Two chunks read one after the other give the same states as one long forward."""
     rng = np.random.default_rng(4)
-    rnn = make_rnn(rng)
+    rnn = make_rnn(rng, gemm=gemm)
     xs = rng.normal(size=(2, 7, 3))
     whole = rnn.forward(xs).copy()
     rnn.reset_state()
@@ -92,20 +95,20 @@ def test_state_carries_across_chunks():
     assert_close(rnn.forward(xs[:, :3]), first, rtol=1e-12)
 
 
-def test_float32_stays_float32():
+def test_float32_stays_float32(gemm):
     rng = np.random.default_rng(5)
-    rnn = make_rnn(rng, dtype=np.float32)
+    rnn = make_rnn(rng, dtype=np.float32, gemm=gemm)
     hs = rnn.forward(rng.normal(size=(2, 3, 3)).astype(np.float32))
     dxs, dh0 = rnn.backward(np.ones_like(hs))
     assert hs.dtype == dxs.dtype == dh0.dtype == np.float32
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_matches_torch_rnn(nonlinearity):
+def test_matches_torch_rnn(nonlinearity, gemm):
     """Same weights in torch.nn.RNN: states, dxs, dh0 and weight gradients agree."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(6)
-    rnn = make_rnn(rng, D=5, H=6, dtype=np.float32, nonlinearity=nonlinearity)
+    rnn = make_rnn(rng, D=5, H=6, dtype=np.float32, nonlinearity=nonlinearity, gemm=gemm)
     xs = rng.normal(size=(3, 4, 5)).astype(np.float32)
     h0 = rng.normal(size=(3, 6)).astype(np.float32)
     G = rng.normal(size=(3, 4, 6)).astype(np.float32)
@@ -142,9 +145,9 @@ def test_carried_state_of_another_batch_size_is_refused():
     assert rnn.forward(rng.normal(size=(4, 3, 3))).shape == (4, 3, 4)
 
 
-def test_step_equals_forward_one_step_at_a_time():
+def test_step_equals_forward_one_step_at_a_time(gemm):
     rng = np.random.default_rng(8)
-    rnn = make_rnn(rng)
+    rnn = make_rnn(rng, gemm=gemm)
     xs = rng.normal(size=(2, 4, 3))
     hs = rnn.forward(xs)
     h = rnn.initial_state(2)

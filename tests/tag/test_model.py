@@ -68,9 +68,11 @@ CASES = [("lstm", True, 1, True), ("gru", False, 2, True), ("rnn", False, 1, Fal
 
 
 @pytest.mark.parametrize(("cell", "chars", "layers", "bidirectional"), CASES)
-def test_gradients_match_finite_differences(cell, chars, layers, bidirectional):
-    """Every parameter (character layer included) of the whole padded, masked loss."""
+def test_gradients_match_finite_differences(cell, chars, layers, bidirectional, gemm):
+    """Every parameter (character layer included) of the whole padded, masked loss, with
+    numpy's products and MKL's."""
     model, data, _ = make(cell, chars, layers, bidirectional)
+    model.use_gemm(gemm)
     b = one_batch(data)
     assert not b.mask.all()  # there is padding
     _, grads = loss_and_grads(model, b)
@@ -106,14 +108,15 @@ def test_padding_changes_neither_loss_nor_gradients(cell, chars, layers, bidirec
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_matches_torch_packed_bidirectional(cell):
+def test_matches_torch_packed_bidirectional(cell, gemm):
     """nn.Embedding -> bidirectional nn.LSTM/GRU over pack_padded_sequence -> nn.Linear
     at every word -> cross_entropy over the real words (padding masked out), on our
-    weights in float64: the loss and every gradient."""
+    weights in float64: the loss and every gradient, with numpy's products and MKL's."""
     torch = pytest.importorskip("torch")
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     model, data, (words, _, tags) = make(cell, chars=False)
+    model.use_gemm(gemm)
     b = one_batch(data)
     loss, grads = loss_and_grads(model, b)
 

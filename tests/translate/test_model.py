@@ -59,10 +59,12 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize(("cell", "layers", "bidirectional", "settings"), CONFIGS)
-def test_gradients_match_finite_differences(cell, layers, bidirectional, settings):
+def test_gradients_match_finite_differences(cell, layers, bidirectional, settings, gemm):
     """Every parameter, encoder included (through attention, through the summary, or
-    both), against central differences of the mean loss over the real target tokens."""
+    both), against central differences of the mean loss over the real target tokens; with
+    numpy's products and MKL's."""
     model = make(cell, layers, bidirectional, **settings)
+    model.use_gemm(gemm)
     source, lengths, inputs, targets, mask = batch()
 
     def loss():
@@ -98,14 +100,16 @@ def test_padding_changes_nothing():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("cell", CELLS)
-def test_matches_torch(cell, bidirectional, dtype):
+def test_matches_torch(cell, bidirectional, dtype, gemm):
     """Loss and every gradient against torch (packed sequences for the encoder) with the
-    same weights: general attention, bridge, peeky, tied decoder embeddings, 2 layers."""
+    same weights: general attention, bridge, peeky, tied decoder embeddings, 2 layers;
+    with numpy's products and MKL's."""
     torch = pytest.importorskip("torch")
     from tests.torch_models import TorchTranslator
 
     settings = dict(attention="general", bridge=True, peeky=True)
     model = make(cell, 2, bidirectional, dtype, model={"tie": True}, **settings)
+    model.use_gemm(gemm)
     ref = TorchTranslator(cell, VS, VT, D, H, 2, bidirectional, tie=True, **settings).to(
         torch.float64 if dtype == np.float64 else torch.float32
     )

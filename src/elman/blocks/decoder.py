@@ -187,7 +187,8 @@ class Decoder:
             Dropout(config.dropout, config.dropout_kind, dropout_rng)
             for _ in range(config.layers + 1)
         ]
-        self.cache: tuple[int, bool] | None = None  # (B, whether a condition was given)
+        # (B, whether a condition was given, the mask the output layer read at)
+        self.cache: tuple[int, bool, np.ndarray | None] | None = None
 
     # Parameters ---------------------------------------------------------------------
 
@@ -254,16 +255,26 @@ class Decoder:
             lengths = _lengths(memory, memory_lengths)
             contexts = self.attention.forward(x, memory, lengths)  # (B, T, Hm)
             x = self.combine.forward(np.concatenate([contexts, x], axis=-1))  # (B, T, H)
-        logits = self.output.forward(self.dropouts[-1].forward(x))  # (B, T, V)
-        self.cache = (B, condition is not None)
-        return self.loss_layer.forward(logits, targets, mask)
+        x = self.dropouts[-1].forward(x)  # (B, T, H)
+        real = None if mask is None else mask.astype(bool)
+        if real is not None:
+            # The output layer, the largest product, and the loss only at the real positions
+            # (N of them): a batch of sentences of 8 to 18 tokens is a quarter padding.
+            x, targets = x[real], targets[real]  # (N, H), (N,)
+        logits = self.output.forward(x)  # (B, T, V) or (N, V)
+        self.cache = (B, condition is not None, real)
+        return self.loss_layer.forward(logits, targets)
 
     def backward(self, dout: float = 1.0) -> DecoderGradients:
         """Add the gradient of the last ``forward``'s loss (times ``dout``) to the
         parameters' ``grads``; return the gradients of the condition and of the memory."""
-        B, conditioned = self.cache
+        B, conditioned, real = self.cache
         D, Hm = self.config.embed, self.memory_size
-        dx = self.dropouts[-1].backward(self.output.backward(self.loss_layer.backward(dout)))
+        dx = self.output.backward(self.loss_layer.backward(dout))
+        if real is not None:  # zero at the padding, which the loss did not read
+            dx_real, dx = dx, np.zeros((*real.shape, dx.shape[-1]), dx.dtype)
+            dx[real] = dx_real
+        dx = self.dropouts[-1].backward(dx)
         dmemory = None
         if self.attention is not None:
             dcombined = self.combine.backward(dx)  # (B, T, Hm + H)

@@ -19,7 +19,7 @@ from elman.errors import ElmanError
 from elman.lm import checkpoint, dynamic_eval
 from elman.lm.data import Part, label_id, labelled_part, one_vector, vector_part
 from elman.lm.evaluate import evaluate
-from elman.lm.generate import score, stream
+from elman.lm.generate import samples, score, stream
 from elman.metrics import perplexity
 from elman.strict_json import dumps
 
@@ -180,27 +180,18 @@ def cmd_generate(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
     condition = condition_of(args, ckpt)
     length = args.length if args.length is not None else ckpt.tokenizer.sample_length
-    if args.count < 1:
-        raise ElmanError(f"--count must be a positive integer, got {args.count}.")
-    for k in range(args.count):
-        # With --count, every sample is a line of its own: it stops at a line end.
-        pieces = stream(
-            ckpt.model,
-            ckpt.tokenizer,
-            args.prompt,
-            length,
-            args.temperature,
-            args.top_k,
-            args.seed + k,
-            args.top_p,
-            condition,
-            stop_at_line_end=args.count > 1,
-        )
-        sys.stdout.write(args.prompt)
-        for piece in pieces:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+    settings = (args.temperature, args.top_k, args.seed, args.top_p, condition)
+    if args.count != 1:  # each sample a line of its own, ending at a line end; in one batch
+        for text in samples(ckpt.model, ckpt.tokenizer, args.count, args.prompt, length,
+                            *settings):  # fmt: skip
+            print(text, flush=True)
+        return
+    pieces = stream(ckpt.model, ckpt.tokenizer, args.prompt, length, *settings)
+    sys.stdout.write(args.prompt)
+    for piece in pieces:
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
 
 
 def cmd_score(args: argparse.Namespace) -> None:

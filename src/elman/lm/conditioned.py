@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from elman.blocks.decoder import Conditioning, Decoder
+from elman.blocks.decoder import Conditioning, Decoder, take_state
 from elman.config import (
     ModelConfig,
     SplitConfig,
@@ -235,6 +235,10 @@ class ConditionedLanguageModel(Network):
         logits, state = self.logits(inputs, state)
         total, count = cross_entropy(logits, targets, mask)
         return total, count, state
+
+    def take_rows(self, state: ConditionedState, rows: np.ndarray) -> ConditionedState:
+        """The state of the streams ``rows`` (an index array) only, their conditions with it."""
+        return ConditionedState(state.conditioning.take(rows), take_state(state.layers, rows))
 
     def step(self, token_ids: np.ndarray, state: ConditionedState) -> tuple[np.ndarray, Any]:
         """One token per sequence: ids (B,) -> logits (B, V) and the new state."""

@@ -20,7 +20,7 @@ from elman.errors import ElmanError
 from elman.lm.model import LanguageModel, first_overflow, state_overflow
 from elman.metrics import perplexity
 from elman.nn import log_softmax
-from elman.sampling import check_sampling, sample_next
+from elman.sampling import check_sampling, sample_next, sample_rows
 
 # The most tokens one call generates: about 10 MB of text, and at a few thousand tokens
 # a second an hour's work; a length typed with a few zeros too many (1e11) would run
@@ -155,6 +155,100 @@ def generate(
         stop_at_line_end,
     )  # fmt: skip
     return prompt + "".join(pieces)
+
+
+def samples(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    count: int,
+    prompt: str = "",
+    length: int = 200,
+    temperature: float = 1.0,
+    top_k: int = 0,
+    seed: int = 0,
+    top_p: float = 1.0,
+    condition: np.ndarray | None = None,
+) -> Iterator[str]:
+    """Yield ``count`` samples, each the prompt followed by the tokens sampled up to a line
+    end (not included) or ``length`` tokens, in order, each as soon as it and those before
+    it are finished.
+
+    Sample k is drawn as ``generate(..., seed=seed + k, stop_at_line_end=True)`` draws it,
+    from a generator of its own seeded seed + k, but all of them at once: the network reads
+    the ``count`` streams as one batch, one step for all per token, instead of ``count``
+    runs of a batch of one (at batch 1 a step is mostly numpy's cost per call, so a batch
+    of 32 costs little more than one row). A row of a batched product can differ from the
+    single row's in the last bits, so a draw that falls within float32 rounding of the
+    boundary between two tokens can differ from the sequential sample's, and the sample
+    goes on differently from there: rare (``tests/lm/test_generate.py`` counts it).
+    Finished streams leave the batch.
+    """
+    if count < 1:
+        raise ElmanError(f"--count must be a positive integer, got {count}.")
+    if length < 0:
+        raise ElmanError(f"--length must be zero or positive, got {length}.")
+    check_sampling(temperature, top_k, top_p)
+    if seed < 0:
+        raise ElmanError(f"--seed must be zero or positive, got {seed}.")
+    context = [line_start(tokenizer), *encode_prompt(tokenizer, prompt)]
+    rows = None if condition is None else np.repeat(condition, count, axis=0)
+    state = model.prepare(count, rows)
+    return _sample_batch(model, tokenizer, prompt, context, count, length, state,
+                         (temperature, top_k, top_p, seed))  # fmt: skip
+
+
+def _sample_batch(
+    model: LanguageModel,
+    tokenizer: Tokenizer,
+    prompt: str,
+    context: list[int],
+    count: int,
+    length: int,
+    state: Any,
+    sampling: tuple[float, int, float, int],
+) -> Iterator[str]:
+    # A generator apart from ``samples``, whose checks would otherwise wait for next().
+    temperature, top_k, top_p, seed = sampling
+    rngs = [np.random.default_rng(seed + k) for k in range(count)]
+    drawn_ids: list[list[int]] = [[] for _ in range(count)]  # each sample's tokens
+    finished = np.zeros(count, dtype=bool)
+    shown = 0  # samples yielded so far, in order
+    going = np.arange(count)  # the sample each row of the batch draws; finished ones leave
+    blas = BlasThreads.for_arrays(model.arrays)
+
+    def text_after(ids: list[int]) -> str:
+        """What ``ids`` add after the context: decoding is prefix-stable (``piece``)."""
+        return tokenizer.decode([context[-1], *ids])[len(tokenizer.decode(context[-1:])) :]
+
+    with blas:
+        for token in context:
+            blas.start()
+            logits, state = model.step(np.full(count, token), state)  # (rows, V)
+            blas.stop(count)
+        for _ in range(length):
+            if not tokenizer.sample_unknown:
+                logits[:, tokenizer.unk_id] = -np.inf
+            rows_rngs = [rngs[k] for k in going]
+            drawn = sample_rows(logits, temperature, top_k, rows_rngs, top_p)
+            ended = drawn == tokenizer.eos_id
+            for k, token, end in zip(going.tolist(), drawn.tolist(), ended.tolist(), strict=True):
+                if end:
+                    finished[k] = True
+                else:
+                    drawn_ids[k].append(token)
+            while shown < count and finished[shown]:
+                yield prompt + text_after(drawn_ids[shown])
+                shown += 1
+            if ended.any():  # the others go on alone: smaller products from here
+                kept = np.flatnonzero(~ended)
+                if not len(kept):
+                    return
+                going, drawn, state = going[kept], drawn[kept], model.take_rows(state, kept)
+            blas.start()
+            logits, state = model.step(drawn, state)
+            blas.stop(len(going))
+    for k in range(shown, count):  # those that reached --length
+        yield prompt + text_after(drawn_ids[k])
 
 
 @dataclass(frozen=True)

@@ -388,8 +388,8 @@ def train(
         if out_dir is None:
             raise ValueError("resuming needs the out_dir that holds the training state")
         limits = {name: getattr(config, name) for name in runs.RESUMABLE} if config else None
-        run = runs.resume(out_dir, texts, limits, progress=progress, catch_signals=catch_signals)
-        model.flat_params[...] = run.ckpt.model.flat_params
+        run = runs.resume(out_dir, texts, limits, progress=progress,
+                          catch_signals=catch_signals, model=model)  # fmt: skip
         return run.history
     config = extended(config or TrainConfig(), LanguageModelTrainConfig)
     settings = {

@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 
+from elman.blocks.decoder import take_state
 from elman.config import ModelConfig, extended
 from elman.errors import ElmanError
 from elman.lm.config import LanguageModelConfig
@@ -287,6 +288,11 @@ class LanguageModel(Network):
     def initial_state(self, batch: int) -> list:
         """Zero state for every layer."""
         return [rnn.initial_state(batch) for rnn in self.rnns]
+
+    def take_rows(self, state: list, rows: np.ndarray) -> list:
+        """The state of the streams ``rows`` (an index array) only: generation drops the
+        streams that have finished."""
+        return take_state(state, rows)
 
     def prepare(self, batch: int, condition: np.ndarray | None = None) -> list:
         """The state ``batch`` sequences are read from: zeros. The pure methods of every

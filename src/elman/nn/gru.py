@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from elman.nn.activations import sigmoid
+from elman.nn.products import NUMPY, Gemm
 from elman.nn.recurrent import zero_rows
 from elman.nn.sums import sum_columns
 
@@ -58,6 +59,7 @@ class GRU:
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.state: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
         self.cache: tuple[np.ndarray, ...] | None = None
+        self.gemm: Gemm = NUMPY  # who computes the time loops' products (nn/products.py)
 
     def reset_state(self, rows: np.ndarray | None = None) -> None:
         """Start over from h_0 = 0: every stream, or only the streams where the (B,)
@@ -116,6 +118,7 @@ class GRU:
         gates += b_x  # gates[t] holds x_t W_x + b_x until step t overwrites it with [r | z | n]
         hs = np.empty((T, B, H), gates.dtype)
         hns = np.empty((T, B, H), gates.dtype)  # h_{t-1} W_hn + b_hn, which r multiplied
+        W_h = self.gemm.fixed(W_h, B)  # packed once for the T products (nn/products.py)
         h = h0
         for t in range(T):
             hs[t], hns[t] = gru_step(gates[t], h, W_h, b_h)
@@ -153,7 +156,7 @@ class GRU:
         np.multiply(1 - z, 1 - n * n, out=da_zn_from_dh[:, :, 1])
         da_r_from_da_n = hns * r * (1 - r)
         da4 = da.reshape(T, B, 3, H)
-        W_hT = W_h.T
+        W_hT = self.gemm.fixed(W_h.T, B)
         dh_steps = None if record is None else np.empty_like(hs)  # (T, B, H)
         for t in reversed(range(T)):
             dh += dhs[t]

@@ -6,6 +6,7 @@ from functools import cache
 
 import numpy as np
 
+from elman.nn.products import NUMPY, Gemm
 from elman.nn.recurrent import zero_rows
 from elman.nn.sums import sum_columns
 
@@ -93,6 +94,7 @@ class LSTM:
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.state: LSTMState | None = None  # last (h, c), carried to the next chunk
         self.cache: tuple[np.ndarray, ...] | None = None
+        self.gemm: Gemm = NUMPY  # who computes the time loops' products (nn/products.py)
 
     def reset_state(self, rows: np.ndarray | None = None) -> None:
         """Start over from (h_0, c_0) = (0, 0): every stream, or only the streams where
@@ -165,6 +167,7 @@ class LSTM:
         gates = (xs_tm @ W_x).reshape(T, B, 4 * H)
         gates += b  # x_t W_x + b until step t overwrites it with the activated gates
         hs, cs, tanh_cs = np.empty((3, T, B, H), gates.dtype)
+        W_h = self.gemm.fixed(W_h, B)  # packed once for the T products (nn/products.py)
         h, c = h0, c0
         for t in range(T):
             h, c, _ = lstm_step(gates[t], h, c, W_h, out=(hs[t], cs[t], tanh_cs[t]))
@@ -207,7 +210,7 @@ class LSTM:
             dh, dc = np.zeros((B, H), gates.dtype), np.zeros((B, H), gates.dtype)
         else:
             dh, dc = (d.copy() for d in dstate_last)
-        W_hT = W_h.T
+        W_hT = self.gemm.fixed(W_h.T, B)
         dh_steps, dc_steps = (None, None) if record is None else np.empty((2, T, B, H), dh.dtype)
         for t in reversed(range(T)):
             dh += dhs[t]

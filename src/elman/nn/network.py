@@ -1,5 +1,6 @@
 """What every model made of these layers shares: its parameters in one flat buffer,
-named; a training mode that switches its dropout; and one generator for dropout."""
+named; a training mode that switches its dropout; one generator for dropout; and who
+computes its recurrent layers' products (``nn/products.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from collections.abc import Iterable
 import numpy as np
 
 from elman.nn.dropout import Dropout
+from elman.nn.gru import GRU
+from elman.nn.lstm import LSTM
 from elman.nn.parameters import NumpyArrays, pack_parameters
+from elman.nn.products import NUMPY, Gemm
+from elman.nn.recurrent import RNN
 
 
 class Network:
@@ -29,6 +34,7 @@ class Network:
     grads: dict[str, np.ndarray]
     dropouts: list[Dropout]
     dropout_rng: np.random.Generator
+    recurrent: list[RNN | LSTM | GRU]  # every recurrent layer, each direction of a pair
 
     def pack(
         self,
@@ -37,9 +43,23 @@ class Network:
         skip: frozenset[str] = frozenset(),
     ) -> None:
         """Move the named layers' parameters into the flat buffers (``pack_parameters``)."""
+        layers = list(layers)
         self.flat_params, self.flat_grads, self.params, self.grads = pack_parameters(
             layers, np.dtype(dtype), skip=skip
         )
+        self.recurrent = [layer for _, layer in layers if isinstance(layer, (RNN, LSTM, GRU))]
+
+    @property
+    def gemm(self) -> Gemm:
+        """Who computes the recurrent layers' products (numpy's matmul unless ``use_gemm``
+        said otherwise)."""
+        return self.recurrent[0].gemm if self.recurrent else NUMPY
+
+    def use_gemm(self, gemm: Gemm) -> None:
+        """Have every recurrent layer compute its time loops' products with ``gemm``
+        (``NUMPY``, or ``elman.gemm``'s MKL path)."""
+        for layer in self.recurrent:
+            layer.gemm = gemm
 
     @property
     def dtype(self) -> np.dtype:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from elman.nn.products import NUMPY, Gemm
 from elman.nn.sums import sum_columns
 
 NONLINEARITIES = ("tanh", "relu")
@@ -65,6 +66,7 @@ class RNN:
         self.grads = {name: np.zeros_like(p) for name, p in self.params.items()}
         self.state: np.ndarray | None = None  # last hidden state (B, H), carried to the next chunk
         self.cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.gemm: Gemm = NUMPY  # who computes the time loops' products (nn/products.py)
 
     def reset_state(self, rows: np.ndarray | None = None) -> None:
         """Start over from h_0 = 0: every stream, or only the streams where the (B,)
@@ -119,6 +121,7 @@ class RNN:
         # step's rows contiguous.
         hs = (xs.reshape(B * T, D) @ W_x).reshape(B, T, H).transpose(1, 0, 2).copy()
         hs += b  # hs holds a_t = x_t W_x + b until step t overwrites it with h_t
+        W_h = self.gemm.fixed(W_h, B)  # packed once for the T products (nn/products.py)
         h = h0
         for t in range(T):
             h = rnn_step(hs[t], h, W_h, self.nonlinearity)
@@ -145,12 +148,13 @@ class RNN:
         # φ'(a_t) from h_t alone, for all steps at once: tanh' = 1 - h_t^2, relu' = [h_t > 0]
         dphi = (hs > 0).astype(hs.dtype) if self.nonlinearity == "relu" else 1 - hs * hs
         dh_steps = None if record is None else np.empty_like(hs)  # (T, B, H)
+        W_hT = self.gemm.fixed(W_h.T, B)
         for t in reversed(range(T)):
             dh += dhs[t]
             if dh_steps is not None:
                 dh_steps[t] = dh
             np.multiply(dh, dphi[t], out=da[t])
-            np.matmul(da[t], W_h.T, out=dh)
+            np.matmul(da[t], W_hT, out=dh)
         # The weight gradients sum over all steps, so each is one product after the loop.
         self.grads["W_h"] += h0.T @ da[0]
         if T > 1:

@@ -25,6 +25,7 @@ import torch
 from elman.blocks.decoder import Conditioning, State
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel
+from elman.nn.products import Gemm
 from elman.torch_backend.distributed import Processes
 from elman.translate.model import Translator
 
@@ -55,6 +56,19 @@ class DataParallel:
     @training.setter
     def training(self, mode: bool) -> None:
         self.model.training = mode
+
+    @property
+    def adaptive(self) -> bool:
+        return self.model.adaptive
+
+    @property
+    def recurrent(self) -> list:
+        return self.model.recurrent
+
+    def use_gemm(self, gemm: Gemm) -> None:
+        """Each process chooses (``elman.gemm``): the gradients they sum may then be
+        rounded differently, while every process applies the same sum."""
+        self.model.use_gemm(gemm)
 
     def zero_grad(self) -> None:
         self.model.zero_grad()

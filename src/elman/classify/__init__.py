@@ -1,5 +1,6 @@
 """Many-to-one: a classifier reads a whole text and outputs one label.
 
+kind.py        the kind: what its runs read, build and report
 model.py       ClassifierConfig, Classifier
 data.py        texts as token ids and labels, in batches
 evaluate.py    probabilities, loss, accuracy, precision/recall/F1

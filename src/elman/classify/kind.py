@@ -221,3 +221,38 @@ def _language_model(directory: Any) -> Any:
             "--condition)."
         )
     return found
+
+
+def evaluation_part(ckpt: ClassifierCheckpoint, data: str, split: str = "all") -> list[Example]:
+    """The labelled texts of ``data`` to evaluate on: all of them, or the part ``split``
+    ("train", "valid", "test") re-split as the run recorded (it must be the file the
+    model was split from)."""
+    examples = read_labeled(data)
+    if split == "all":
+        return examples
+    record = ckpt.data.get("split")
+    if not isinstance(record, dict) or "fingerprint" not in record:
+        raise ElmanError(
+            "the checkpoint records no split of its data; evaluate on a file with --split all."
+        )
+    if record["fingerprint"] != fingerprint(examples):
+        raise ElmanError(
+            f"{data} is not the data the model was split from ({record.get('file')}, "
+            f"{record.get('examples')} texts); give that file, or use --split all."
+        )
+    if (
+        split == "valid"
+        and record["valid_fraction"] == 0
+        or (split == "test" and record["test_fraction"] == 0)
+    ):
+        raise ElmanError(
+            f"the model was trained with a separate --{split} file, so {data} has no {split} "
+            f"part; evaluate that file with --split all."
+        )
+    parts = stratified_split(
+        [e.label for e in examples],
+        record["valid_fraction"],
+        record["test_fraction"],
+        record["seed"],
+    )
+    return [examples[i] for i in parts[PARTS.index(split)]]

@@ -5,20 +5,17 @@ from __future__ import annotations
 import argparse
 
 from elman.classify import checkpoint as clf_checkpoint
-from elman.classify.checkpoint import ClassifierCheckpoint
 from elman.classify.data import token_ids
 from elman.classify.evaluate import evaluate, predict_proba
-from elman.classify.kind import encode_part
+from elman.classify.kind import PARTS, encode_part, evaluation_part
 from elman.cli.backend import add_backend_flags, on_engine
 from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
-from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.metrics import confusion_report, report
 from elman.strict_json import dumps
 
-SPLITS = ("all", "train", "valid", "test")
-SPLIT_PARTS = {"train": 0, "valid": 1, "test": 2}
+SPLITS = ("all", *PARTS)
 
 
 def register(parser: argparse.ArgumentParser, command: str) -> None:
@@ -26,43 +23,9 @@ def register(parser: argparse.ArgumentParser, command: str) -> None:
     {"eval": add_eval, "predict": add_predict}[command](parser)
 
 
-def select_split(
-    ckpt: ClassifierCheckpoint, examples: list[Example], split: str, data: str
-) -> list[Example]:
-    """The part ``split`` of ``examples``, re-split as recorded in the checkpoint."""
-    if split == "all":
-        return examples
-    record = ckpt.data.get("split")
-    if not isinstance(record, dict) or "fingerprint" not in record:
-        raise ElmanError(
-            "the checkpoint records no split of its data; evaluate on a file with --split all."
-        )
-    if record["fingerprint"] != fingerprint(examples):
-        raise ElmanError(
-            f"{data} is not the data the model was split from ({record.get('file')}, "
-            f"{record.get('examples')} texts); give that file, or use --split all."
-        )
-    if (
-        split == "valid"
-        and record["valid_fraction"] == 0
-        or (split == "test" and record["test_fraction"] == 0)
-    ):
-        raise ElmanError(
-            f"the model was trained with a separate --{split} file, so {data} has no {split} "
-            f"part; evaluate that file with --split all."
-        )
-    parts = stratified_split(
-        [e.label for e in examples],
-        record["valid_fraction"],
-        record["test_fraction"],
-        record["seed"],
-    )
-    return [examples[i] for i in parts[SPLIT_PARTS[split]]]
-
-
 def cmd_eval(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, clf_checkpoint.load)
-    examples = select_split(ckpt, read_labeled(args.data), args.split, args.data)
+    examples = evaluation_part(ckpt, args.data, args.split)
     if not examples:
         raise ElmanError(f"the {args.split} part of {args.data} is empty; nothing to evaluate.")
     data = encode_part(ckpt, examples)

@@ -7,7 +7,6 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any
 
 from elman import insight
 from elman.checkpoint import check_output_directory
@@ -15,47 +14,17 @@ from elman.cli.flags import WRITES_FILES, declare
 from elman.data.text import read_text
 from elman.errors import ElmanError
 from elman.insight import plots
-from elman.insight.gradients import POSITIONS, STEPS
+from elman.insight.gradients import POSITIONS, STEPS, table
 from elman.insight.report import INDEX, UNITS
-from elman.insight.units import MAX_TOKENS, count_tokens, parse_feature_flag, read_feature
-from elman.kinds import load
-from elman.lm import checkpoint
+from elman.insight.units import MAX_TOKENS, language_model, user_features
 from elman.strict_json import dumps
-
-SHOWN_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200)  # the k printed in the table
-
-
-def load_language_model(directory: str) -> checkpoint.Checkpoint:
-    """The language model in ``directory``, refusing another kind with the reason."""
-    ckpt = load(directory)
-    if ckpt.kind != checkpoint.KIND:
-        raise ElmanError(
-            f"{directory} holds a {ckpt.kind} checkpoint; elman inspect looks at language "
-            "models (the --out of elman train)."
-        )
-    if ckpt.condition.conditioned:
-        raise ElmanError(
-            f"{directory} holds a language model conditioned on a {ckpt.condition.condition}, "
-            "which elman inspect does not read yet; give a plain language model (elman train "
-            "without --condition)."
-        )
-    return ckpt
 
 
 def cmd_units(args: argparse.Namespace) -> None:
     check_output_directory(args.out, "--out")  # before any work, not after it
-    ckpt = load_language_model(args.model)
+    ckpt = language_model(args.model)
     text = read_text(args.text)
-    features = [parse_feature_flag(flag) for flag in args.feature or []]
-    names = [name for name, _ in features]
-    clash = sorted({n for n in names if names.count(n) > 1 or n in insight.FEATURES})
-    if clash:
-        raise ElmanError(
-            f"--feature {clash[0]} is given twice or is a built-in feature's name; give each "
-            "feature its own name."
-        )
-    total = count_tokens(ckpt.tokenizer, text) if features else 0
-    user = {name: read_feature(path, total, total) for name, path in features}
+    user = user_features(ckpt.tokenizer, text, args.feature or [])
     summary = insight.units_report(
         ckpt.model,
         ckpt.tokenizer,
@@ -85,7 +54,7 @@ def cmd_gradients(args: argparse.Namespace) -> None:
     if args.steps < 1:
         raise ElmanError(f"--steps must be a positive integer, got {args.steps}.")
     text = read_text(args.text)
-    models = [load_language_model(d) for d in args.model]
+    models = [language_model(d) for d in args.model]
     results = []
     for directory, ckpt in zip(args.model, models, strict=True):
         if args.scale_recurrent is not None:
@@ -108,27 +77,10 @@ def cmd_gradients(args: argparse.Namespace) -> None:
     if args.json:
         print(dumps({"models": [{"model": d, **r.as_dict()} for d, r in results]}))
     else:
-        print_table(results)
+        print("\n".join(table(results)))
     if args.plot is not None:
         plots.plot_gradients(results, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr if args.json else sys.stdout)
-
-
-def print_table(results: list[tuple[str, Any]]) -> None:
-    """Each model's mean norms at a few k, and what is left of them relative to k = 0."""
-    for directory, r in results:
-        scaled = f", W_h x {r.scale:g}" if r.scale != 1 else ""
-        print(f"{directory}: {r.cell}{scaled}, mean over {r.positions} positions")
-        ks = [k for k in SHOWN_STEPS if k <= r.steps]
-        print("  k" + "".join(f"{k:>11}" for k in ks))
-        for layer, norms in enumerate(r.norms):
-            rows = [(f"h{layer}", norms)]
-            if r.norms_c is not None:
-                rows.append((f"c{layer}", r.norms_c[layer]))
-            for name, values in rows:
-                print(f"  {name:<3}" + "".join(f"{values[k]:>11.3e}" for k in ks))
-                left = values[r.steps] / values[0] if values[0] > 0 else math.nan
-                print(f"      {r.steps} steps back / 0 steps back = {left:.3e}")
 
 
 def cmd_curves(args: argparse.Namespace) -> None:
@@ -142,7 +94,12 @@ def register(parser: argparse.ArgumentParser) -> None:
     """Fill ``elman inspect``'s parser with its units, gradients and curves commands."""
     parser.description = "Look inside a trained language model and at how its training went."
     commands = parser.add_subparsers(dest="inspect_command", required=True, metavar="COMMAND")
+    add_units(commands)
+    add_gradients(commands)
+    add_curves(commands)
 
+
+def add_units(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "units",
         help="every hidden unit over a text, as a self-contained HTML report",
@@ -171,6 +128,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     )
     declare(p, cmd_units, WRITES_FILES, "choose a smaller --max-tokens")
 
+
+def add_gradients(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "gradients",
         help="||dL_T / dh_(T-k)|| for k = 0..steps: how far back the gradient reaches",
@@ -218,6 +177,8 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="draw the norms on a log scale (PNG)")
     declare(p, cmd_gradients, WRITES_FILES, "choose a smaller --max-tokens or --positions")
 
+
+def add_curves(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "curves",
         help="training curves of a run (any kind of model), as a PNG",

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import sys
-from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from elman.cli.backend import add_backend_flags, on_engine
 from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
-from elman.data.labeled import read_labeled
-from elman.data.text import read_lines, read_text
+from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.lm import checkpoint, dynamic_eval
-from elman.lm.data import Part, label_id, labelled_part, one_vector, vector_part
+from elman.lm.data import condition_of, evaluation_part
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import samples, score, stream
-from elman.metrics import perplexity
 from elman.strict_json import dumps
 
 
@@ -36,7 +28,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
             "--dynamic-* flags)."
         )
     ckpt = on_engine(args, checkpoint.load)
-    part = evaluation_part(args, ckpt)
+    part = evaluation_part(ckpt, args.data, args.vectors)
     text = part.text
     batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
     if batch < 1:
@@ -45,140 +37,21 @@ def cmd_eval(args: argparse.Namespace) -> None:
     result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, bptt, part.conditions)
     if part.conditions is not None and (args.dynamic_lr is not None or args.dynamic_tune):
         raise ElmanError("dynamic evaluation reads one long text; a conditioned model has none.")
-    dynamic = (
-        dynamic_evaluation(args, ckpt, text)
-        if args.dynamic_lr is not None or args.dynamic_tune
-        else None
-    )
+    dynamic = None
+    if args.dynamic_lr is not None or args.dynamic_tune:
+        dynamic = dynamic_eval.report(ckpt, text, args.dynamic_lr, args.dynamic_tune,
+                                      args.dynamic_bptt, args.dynamic_decay, args.data)  # fmt: skip
     if args.json:
         print(dumps({**result.as_dict(), **({"dynamic": dynamic} if dynamic else {})}))
         return
-    print(f"perplexity     {result.perplexity:.3f} per token")
-    print(
-        f"bits per char  {result.bits_per_char:.4f} over {result.chars:,} characters, "
-        f"{result.bits_per_byte:.4f} bits per UTF-8 byte over {result.bytes:,}"
-    )
-    print(f"cross-entropy  {result.loss:.4f} nats/token, {result.bits_per_token:.4f} bits/token")
-    print(
-        f"tokens scored  {result.tokens:,} "
-        f"({result.unknown:,} not in the vocabulary, scored as <unk>)"
-    )
-    if result.unknown:
-        print(
-            "note: with tokens scored as <unk> the model is spared predicting what they were, "
-            "so these figures flatter it and are not comparable with another model's"
-        )
+    print("\n".join(result.report()))
     if dynamic:
-        tuned = ""
-        if "tuned_on" in dynamic:
-            tried = ", ".join(
-                f"{lr:g}: " + (f"{ppl:.2f}" if ppl is not None else "diverged")
-                for lr, ppl in dynamic["tried"].items()
-            )
-            tuned = f", tuned on {dynamic['tuned_on']} (perplexity there at each lr: {tried})"
-        print(
-            f"dynamic evaluation (one stream, an update every {dynamic['bptt']} tokens, "
-            f"lr {dynamic['lr']:g}, decay {dynamic['decay']:g}{tuned}):"
-        )
-        print(
-            f"perplexity     {dynamic['perplexity']:.3f} over {dynamic['tokens']:,} tokens, "
-            f"{dynamic['bits_per_char']:.4f} bits per character"
-        )
-
-
-def evaluation_part(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> Part:
-    """The text --data to evaluate, each line with its condition for a conditioned model:
-    a labelled file (label<TAB>text) for a label model, --vectors for a vector model."""
-    condition = ckpt.condition.condition
-    if condition != "vector" and args.vectors is not None:
-        raise ElmanError("--vectors is for a vector-conditioned model; leave it out.")
-    if condition == "label":
-        return labelled_part(read_labeled(args.data), ckpt.labels)
-    if condition == "vector":
-        if args.vectors is None:
-            raise ElmanError("this model reads a vector per line; give --vectors FILE.npy.")
-        return vector_part(read_text(args.data), args.vectors, ckpt.condition.condition_size)
-    return Part(read_text(args.data))
-
-
-def condition_of(args: argparse.Namespace, ckpt: checkpoint.Checkpoint) -> np.ndarray | None:
-    """The condition --label or --vector gives, for generate and score (None: none)."""
-    if args.label is not None and args.vector is not None:
-        raise ElmanError("give --label or --vector, not both.")
-    condition = ckpt.condition.condition
-    if args.label is not None and condition == "label":
-        return label_id(ckpt.labels, args.label)
-    if args.vector is not None and condition == "vector":
-        return one_vector(args.vector, ckpt.condition.condition_size)
-    if args.label is not None or args.vector is not None:
-        given = "--label" if args.label is not None else "--vector"
-        if condition == "none":
-            raise ElmanError(
-                f"this language model was trained without a condition; leave out {given}."
-            )
-        raise ElmanError(
-            f"this model reads a {condition} condition; give --{condition}, not {given}."
-        )
-    if condition == "label":
-        raise ElmanError(
-            f"this model generates given a label; give --label (one of {', '.join(ckpt.labels)})."
-        )
-    if condition == "vector":
-        raise ElmanError("this model generates given a vector; give --vector FILE.npy.")
-    return None
-
-
-def dynamic_evaluation(args: argparse.Namespace, ckpt: Any, text: str) -> dict[str, Any]:
-    """Dynamic evaluation of ``text``, with --dynamic-lr or the rate that does best on
-    --dynamic-tune's text."""
-    if args.dynamic_lr is not None and args.dynamic_tune:
-        raise ElmanError("give --dynamic-lr or --dynamic-tune, not both.")
-    if args.dynamic_lr is not None and not args.dynamic_lr > 0:
-        raise ElmanError(f"--dynamic-lr must be positive, got {args.dynamic_lr}.")
-    if args.dynamic_tune and same_file(args.dynamic_tune, args.data):
-        raise ElmanError(
-            f"--dynamic-tune {args.dynamic_tune} is the text being scored; tune the rate on "
-            "other held-out text (e.g. the validation text), or the figure would be tuned on "
-            "its own test."
-        )
-    model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
-    bptt = config.bptt if args.dynamic_bptt is None else args.dynamic_bptt
-    if bptt < 1:
-        raise ElmanError(f"--dynamic-bptt must be a positive integer, got {bptt}.")
-    settings = {
-        "bptt": bptt,
-        "eos_id": tokenizer.eos_id,
-        "decay": args.dynamic_decay,
-        "clip": config.clip,  # as in training
-    }
-    report: dict[str, Any] = {"decay": args.dynamic_decay, "bptt": bptt}
-    lr = args.dynamic_lr
-    if args.dynamic_tune:
-        tune_ids = tokenizer.encode(read_text(args.dynamic_tune))
-        lr, losses = dynamic_eval.tune_lr(model, tune_ids, **settings)
-        report["tuned_on"] = args.dynamic_tune
-        report["tried"] = {  # perplexity at each rate; None where it diverged
-            rate: perplexity(loss) if math.isfinite(loss) else None
-            for rate, loss in sorted(losses.items())
-        }
-    encoded = tokenizer.encode_text(text)
-    result = dynamic_eval.dynamic_evaluate_ids(model, encoded.ids, lr, **settings, text=encoded)
-    return {
-        **report,
-        "lr": lr,
-        "perplexity": result.perplexity,
-        "loss": result.loss,
-        "tokens": result.tokens,
-        "bits_per_char": result.bits_per_char,
-        "bits_per_byte": result.bits_per_byte,
-        "chars": result.chars,
-        "bytes": result.bytes,
-    }
+        print("\n".join(dynamic_eval.describe(dynamic)))
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
-    condition = condition_of(args, ckpt)
+    condition = condition_of(ckpt, args.label, args.vector)
     length = args.length if args.length is not None else ckpt.tokenizer.sample_length
     settings = (args.temperature, args.top_k, args.seed, args.top_p, condition)
     if args.count != 1:  # each sample a line of its own, ending at a line end; in one batch
@@ -196,7 +69,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_score(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
-    condition = condition_of(args, ckpt)
+    condition = condition_of(ckpt, args.label, args.vector)
     lines = read_lines(args.file)
     if not args.json:
         print("log_prob\tperplexity\ttokens\ttext")
@@ -210,16 +83,7 @@ def cmd_score(args: argparse.Namespace) -> None:
             continue
         s = next(scores)
         if args.json:
-            record = {
-                "text": s.text,
-                "log_prob": s.log_prob,
-                "perplexity": s.perplexity,
-                "bits_per_char": s.bits_per_char,
-                "tokens": s.tokens,
-                "chars": s.chars,
-                "unknown": s.unknown,
-            }
-            print(dumps(record, ensure_ascii=False))
+            print(dumps(s.as_dict(), ensure_ascii=False))
         else:
             print(f"{s.log_prob:.4f}\t{s.perplexity:.3f}\t{s.tokens}\t{s.text}")
 
@@ -334,12 +198,3 @@ def add_sampling_flags(parser: argparse.ArgumentParser) -> None:
         "(nucleus sampling, Holtzman et al. 2020; default: 1, all)",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default: 0)")
-
-
-def same_file(a: str, b: str) -> bool:
-    """Whether two paths name one file, or two files with the same bytes (False when
-    either cannot be read: reading it later says why)."""
-    try:
-        return os.path.samefile(a, b) or Path(a).read_bytes() == Path(b).read_bytes()
-    except OSError:
-        return False

@@ -8,17 +8,16 @@ from pathlib import Path
 
 from elman.checkpoint import check_output_directory
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import WRITES_FILES, WRITES_OUTPUT, declare, is_blank
+from elman.cli.flags import WRITES_FILES, WRITES_OUTPUT, declare
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.insight.plots import plot_attention, require_matplotlib
 from elman.strict_json import dumps
 from elman.translate import checkpoint
 from elman.translate.checkpoint import TranslatorCheckpoint
-from elman.translate.data import Pair, fingerprint, read_aligned, read_data, source_ids, split
-from elman.translate.decode import Translation, attention_in_line_order, translate_ids
+from elman.translate.decode import Translation, attention_in_line_order, translate_lines
 from elman.translate.evaluate import BLEU_EXTRA, summary
-from elman.translate.kind import evaluate_pairs
+from elman.translate.kind import evaluate_pairs, evaluation_pairs
 from elman.translate.model import FORMATS, check_beam
 
 PARTS = ("train", "valid", "test")
@@ -40,7 +39,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     check_beam(beam)
     if batch < 1:
         raise ElmanError(f"--batch must be a positive integer, got {batch}.")
-    pairs = eval_pairs(args, ckpt)
+    pairs = evaluation_pairs(ckpt, args.data, args.source, args.target, args.format, args.split)
     if not pairs:
         raise ElmanError(f"the {args.split} part of {args.data} is empty; nothing to evaluate.")
     result = evaluate_pairs(ckpt, pairs, beam, batch)
@@ -52,35 +51,6 @@ def cmd_eval(args: argparse.Namespace) -> None:
         f"{result.unknown_source:,} source and {result.unknown_target:,} target tokens not in "
         "the vocabularies (read as <unk>)"
     )
-
-
-def eval_pairs(args: argparse.Namespace, ckpt: TranslatorCheckpoint) -> list[Pair]:
-    """The pairs to evaluate: --source/--target, or --data (in --format, by default the
-    format the model was trained from) or the part --split of it."""
-    if args.data is not None and args.source is not None:
-        raise ElmanError("give --data or --source/--target, not both.")
-    if args.data is None:
-        if args.source is None or args.target is None:
-            raise ElmanError("give the pairs to evaluate: --source and --target, or --data.")
-        if args.split != "all":
-            raise ElmanError("--split picks a part of --data; drop it with --source/--target.")
-        return read_aligned(args.source, args.target)
-    format = args.format or ckpt.translate_config.format
-    pairs = read_data(args.data, format)
-    if args.split == "all":
-        return pairs
-    record = ckpt.data.get("split")
-    if not isinstance(record, dict) or "fingerprint" not in record:
-        raise ElmanError(
-            "the model was not trained on a split --data file; evaluate a file with --split all."
-        )
-    if record["fingerprint"] != fingerprint(pairs):
-        raise ElmanError(
-            f"{args.data} is not the data the model was split from ({record.get('file')}, "
-            f"{record.get('pairs')} pairs); give that file, or use --split all."
-        )
-    parts = split(pairs, record["valid_fraction"], record["test_fraction"], record["seed"])
-    return parts[PARTS.index(args.split)]
 
 
 # Prediction -------------------------------------------------------------------------------
@@ -103,44 +73,20 @@ def cmd_predict(args: argparse.Namespace) -> None:
         check_output_directory(args.show_attention, "--show-attention")  # made when used
     lines = read_lines(args.file)
     name = args.file or "standard input"
-    # Every line is checked before any is translated: a bad line stops nothing half-done.
-    sources = [
-        None
-        if is_blank(line)
-        else source_ids(line, ckpt.source, config.reverse_source, f"{name} line {n}")
-        for n, line in enumerate(lines, 1)
-    ]
-    for start in range(0, len(lines), args.batch):
-        rows = range(start, min(start + args.batch, len(lines)))
-        chunk = [i for i in rows if sources[i] is not None]
-        found = translate_ids(
-            ckpt.model,
-            [sources[i] for i in chunk],
-            ckpt.target.eos_id,
-            beam,
-            config.length_penalty,
-            config.max_ratio,
-            config.max_extra,
-            args.batch,
-        )
-        answers = dict(zip(chunk, found, strict=True))
-        for i in rows:
-            if i not in answers:
+    for batch in translate_lines(ckpt, lines, beam, args.batch, name):
+        for i, found in batch:
+            if found is None:
                 print()  # a blank line is answered with a blank line
                 continue
-            text = ckpt.target.decode(answers[i].ids.tolist())
+            text = ckpt.target.decode(found.ids.tolist())
             if args.json:
-                record = {
-                    "source": lines[i].strip(),
-                    "translation": text,
-                    "log_prob": answers[i].log_prob,
-                    "finished": answers[i].finished,
-                }
+                record = {"source": lines[i].strip(), "translation": text,
+                          "log_prob": found.log_prob, "finished": found.finished}  # fmt: skip
                 print(dumps(record, ensure_ascii=False))
             else:
                 print(text)
             if args.show_attention is not None:
-                write_attention(args.show_attention, i + 1, ckpt, lines[i], answers[i])
+                write_attention(args.show_attention, i + 1, ckpt, lines[i], found)
         sys.stdout.flush()  # each batch as it is ready
 
 

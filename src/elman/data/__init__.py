@@ -1,4 +1,14 @@
-"""Text in, batches of token ids out: reading, splitting, tokenizing and batching corpora."""
+"""Text in, batches of token ids out: reading, splitting, tokenizing and batching corpora.
+
+text.py        reading UTF-8 text and lines, splitting a text 90/10
+tokenizers.py  Tokenizer: characters, words, subword pieces (sentencepiece); NFC
+batching.py    streams and groups of lines for truncated BPTT
+padded.py      right-padded batches of sequences of similar length
+labeled.py     label<TAB>text files, CSV, folders per label; the stratified split
+conllu.py      tagged sentences: CoNLL-U and two-column files
+vectors.py     a vector per line (.npy)
+corpus.py      the built-in Tiny Shakespeare
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from elman.errors import ElmanError
 
@@ -112,3 +113,12 @@ def read_lines(path: str | os.PathLike[str] | None) -> list[str]:
     if lines[-1] == "":
         lines.pop()
     return lines
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether two paths name one file, or two files with the same bytes (False when
+    either cannot be read: reading it later says why)."""
+    try:
+        return os.path.samefile(a, b) or Path(a).read_bytes() == Path(b).read_bytes()
+    except OSError:
+        return False

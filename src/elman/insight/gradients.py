@@ -13,6 +13,7 @@ training on this text would see.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,3 +197,26 @@ def states_before(
                 picked.append(traced[name][:, -1].copy())
         out.append(tuple(picked) if isinstance(rnn, LSTM) else picked[0])
     return out
+
+
+SHOWN_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200)  # the k a table shows
+
+
+def table(results: list[tuple[str, GradientNorms]]) -> list[str]:
+    """Each model's mean norms at a few k, and what is left of them relative to k = 0, as
+    lines of text (``elman inspect gradients``)."""
+    lines = []
+    for directory, r in results:
+        scaled = f", W_h x {r.scale:g}" if r.scale != 1 else ""
+        lines.append(f"{directory}: {r.cell}{scaled}, mean over {r.positions} positions")
+        ks = [k for k in SHOWN_STEPS if k <= r.steps]
+        lines.append("  k" + "".join(f"{k:>11}" for k in ks))
+        for layer, norms in enumerate(r.norms):
+            rows = [(f"h{layer}", norms)]
+            if r.norms_c is not None:
+                rows.append((f"c{layer}", r.norms_c[layer]))
+            for name, values in rows:
+                lines.append(f"  {name:<3}" + "".join(f"{values[k]:>11.3e}" for k in ks))
+                left = values[r.steps] / values[0] if values[0] > 0 else math.nan
+                lines.append(f"      {r.steps} steps back / 0 steps back = {left:.3e}")
+    return lines

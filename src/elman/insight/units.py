@@ -18,6 +18,8 @@ import numpy as np
 from elman.data.text import read_text
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
+from elman.kinds import load
+from elman.lm.checkpoint import Checkpoint
 from elman.lm.generate import line_start
 from elman.lm.model import LanguageModel
 from elman.nn import log_softmax
@@ -323,3 +325,36 @@ def gate_saturation(acts: Activations) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def language_model(directory: str | os.PathLike) -> Any:
+    """The plain language model in ``directory`` (what elman inspect looks at), refusing
+    another kind, or a conditioned model, with the reason."""
+    ckpt = load(directory)
+    if not isinstance(ckpt, Checkpoint):
+        raise ElmanError(
+            f"{directory} holds a {ckpt.kind} checkpoint; elman inspect looks at language "
+            "models (the --out of elman train)."
+        )
+    if ckpt.condition.conditioned:
+        raise ElmanError(
+            f"{directory} holds a language model conditioned on a {ckpt.condition.condition}, "
+            "which elman inspect does not read yet; give a plain language model (elman train "
+            "without --condition)."
+        )
+    return ckpt
+
+
+def user_features(tokenizer: Tokenizer, text: str, flags: list[str]) -> dict[str, np.ndarray]:
+    """The features of one's own that --feature NAME=FILE flags give for ``text`` (one
+    number per token), refusing a name given twice or a built-in feature's."""
+    features = [parse_feature_flag(flag) for flag in flags]
+    names = [name for name, _ in features]
+    clash = sorted({n for n in names if names.count(n) > 1 or n in FEATURES})
+    if clash:
+        raise ElmanError(
+            f"--feature {clash[0]} is given twice or is a built-in feature's name; give each "
+            "feature its own name."
+        )
+    total = count_tokens(tokenizer, text) if features else 0
+    return {name: read_feature(path, total, total) for name, path in features}

@@ -1,10 +1,15 @@
 """The language model: p(next token | the tokens before it), trained with truncated BPTT.
 
+kind.py          the kind (runs read its texts, build, finish), and ``train``
+config.py        LanguageModelConfig, LanguageModelTrainConfig: its own settings
 model.py         LanguageModel: embedding -> recurrent layers -> affine -> softmax
-task.py          how the training loop trains it, and ``train``
-evaluate.py      perplexity on held-out text
+conditioned.py   ConditionedLanguageModel: one line from a label or a vector
+data.py          a text and its lines' conditions
+task.py          how the training loop trains it
+evaluate.py      perplexity and bits per character on held-out text
 generate.py      sampling and scoring, with explicit state
 dynamic_eval.py  dynamic evaluation
+recipes.py       its recipes (Penn Treebank, Tiny Shakespeare)
 checkpoint.py    its checkpoint
 """
 

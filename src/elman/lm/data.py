@@ -6,10 +6,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from elman.data.labeled import Example, label_ids, label_index
+from elman.data.labeled import Example, label_ids, label_index, read_labeled
+from elman.data.text import read_text
 from elman.data.vectors import read_vectors
 from elman.errors import ElmanError
 
@@ -81,3 +83,47 @@ def one_vector(path: str, size: int) -> np.ndarray:
         )
     check_vector_size(array, path, size)
     return array
+
+
+def evaluation_part(ckpt: Any, data: str, vectors: str | None = None) -> Part:
+    """The text in ``data`` to evaluate ``ckpt``'s model on, each line with its condition
+    for a conditioned model: a labelled file (label<TAB>text) for a label model, with
+    ``vectors`` (a .npy file) for a vector model."""
+    condition = ckpt.condition.condition
+    if condition != "vector" and vectors is not None:
+        raise ElmanError("--vectors is for a vector-conditioned model; leave it out.")
+    if condition == "label":
+        return labelled_part(read_labeled(data), ckpt.labels)
+    if condition == "vector":
+        if vectors is None:
+            raise ElmanError("this model reads a vector per line; give --vectors FILE.npy.")
+        return vector_part(read_text(data), vectors, ckpt.condition.condition_size)
+    return Part(read_text(data))
+
+
+def condition_of(ckpt: Any, label: str | None, vector: str | None) -> np.ndarray | None:
+    """The condition a label or a vector file gives ``ckpt``'s model, for generating and
+    scoring (None: the model has none), refusing the one it does not read."""
+    if label is not None and vector is not None:
+        raise ElmanError("give --label or --vector, not both.")
+    condition = ckpt.condition.condition
+    if label is not None and condition == "label":
+        return label_id(ckpt.labels, label)
+    if vector is not None and condition == "vector":
+        return one_vector(vector, ckpt.condition.condition_size)
+    if label is not None or vector is not None:
+        given = "--label" if label is not None else "--vector"
+        if condition == "none":
+            raise ElmanError(
+                f"this language model was trained without a condition; leave out {given}."
+            )
+        raise ElmanError(
+            f"this model reads a {condition} condition; give --{condition}, not {given}."
+        )
+    if condition == "label":
+        raise ElmanError(
+            f"this model generates given a label; give --label (one of {', '.join(ckpt.labels)})."
+        )
+    if condition == "vector":
+        raise ElmanError("this model generates given a vector; give --vector FILE.npy.")
+    return None

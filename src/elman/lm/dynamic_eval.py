@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from elman.blas import BlasThreads
 from elman.data.batching import make_batches
+from elman.data.text import read_text, same_file
 from elman.data.tokenizers import EncodedText
 from elman.errors import ElmanError
 from elman.lm.evaluate import Evaluation, covered
 from elman.lm.model import LanguageModel
+from elman.metrics import perplexity
 from elman.optim import SGD
 from elman.training import diverged
 
@@ -150,3 +153,61 @@ def tune_lr(
         if 0 <= j < len(rates):
             loss(math.sqrt(rates[i] * rates[j]))
     return min(losses, key=losses.__getitem__), losses
+
+
+def report(
+    ckpt: Any,
+    text: str,
+    lr: float | None = None,
+    tune: str | None = None,
+    bptt: int | None = None,
+    decay: float = 0.0,
+    scored: str | None = None,
+) -> dict[str, Any]:
+    """Dynamic evaluation of ``text`` by ``ckpt``'s model, at learning rate ``lr`` or the
+    rate that does best on the text of the file ``tune`` (``tune_lr``; never the file
+    ``scored`` that ``text`` was read from), ``bptt`` tokens per update (default: as
+    trained): its figures, the settings, and the rates tried."""
+    if lr is not None and tune:
+        raise ElmanError("give --dynamic-lr or --dynamic-tune, not both.")
+    if tune and scored is not None and same_file(tune, scored):
+        raise ElmanError(
+            f"--dynamic-tune {tune} is the text being scored; tune the rate on other held-out "
+            "text (e.g. the validation text), or the figure would be tuned on its own test."
+        )
+    if lr is not None and not lr > 0:
+        raise ElmanError(f"--dynamic-lr must be positive, got {lr}.")
+    model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
+    bptt = config.bptt if bptt is None else bptt
+    if bptt < 1:
+        raise ElmanError(f"--dynamic-bptt must be a positive integer, got {bptt}.")
+    settings = {"bptt": bptt, "eos_id": tokenizer.eos_id, "decay": decay, "clip": config.clip}
+    found: dict[str, Any] = {"decay": decay, "bptt": bptt}
+    if tune:
+        lr, losses = tune_lr(model, tokenizer.encode(read_text(tune)), **settings)
+        found["tuned_on"] = tune
+        found["tried"] = {  # perplexity at each rate; None where it diverged
+            rate: perplexity(loss) if math.isfinite(loss) else None
+            for rate, loss in sorted(losses.items())
+        }
+    encoded = tokenizer.encode_text(text)
+    result = dynamic_evaluate_ids(model, encoded.ids, lr, **settings, text=encoded)
+    figures = ("perplexity", "loss", "tokens", "bits_per_char", "bits_per_byte", "chars", "bytes")
+    return {**found, "lr": lr, **{name: getattr(result, name) for name in figures}}
+
+
+def describe(found: dict[str, Any]) -> list[str]:
+    """``report``'s figures as lines of text (``elman eval --dynamic-*``)."""
+    tuned = ""
+    if "tuned_on" in found:
+        tried = ", ".join(
+            f"{lr:g}: " + (f"{ppl:.2f}" if ppl is not None else "diverged")
+            for lr, ppl in found["tried"].items()
+        )
+        tuned = f", tuned on {found['tuned_on']} (perplexity there at each lr: {tried})"
+    return [
+        f"dynamic evaluation (one stream, an update every {found['bptt']} tokens, "
+        f"lr {found['lr']:g}, decay {found['decay']:g}{tuned}):",
+        f"perplexity     {found['perplexity']:.3f} over {found['tokens']:,} tokens, "
+        f"{found['bits_per_char']:.4f} bits per character",
+    ]

@@ -55,6 +55,24 @@ class Evaluation:
         """The summed cross-entropy in bits over the UTF-8 bytes it covers (NaN: none)."""
         return self.loss * self.tokens / math.log(2) / self.bytes if self.bytes else math.nan
 
+    def report(self) -> list[str]:
+        """The figures as lines of text (``elman eval``), with a note when <unk> tokens
+        make them flatter the model."""
+        lines = [
+            f"perplexity     {self.perplexity:.3f} per token",
+            f"bits per char  {self.bits_per_char:.4f} over {self.chars:,} characters, "
+            f"{self.bits_per_byte:.4f} bits per UTF-8 byte over {self.bytes:,}",
+            f"cross-entropy  {self.loss:.4f} nats/token, {self.bits_per_token:.4f} bits/token",
+            f"tokens scored  {self.tokens:,} ({self.unknown:,} not in the vocabulary, scored "
+            "as <unk>)",
+        ]
+        if self.unknown:
+            lines.append(
+                "note: with tokens scored as <unk> the model is spared predicting what they "
+                "were, so these figures flatter it and are not comparable with another model's"
+            )
+        return lines
+
     def as_dict(self) -> dict[str, float | int]:
         return {
             "perplexity": self.perplexity,

@@ -274,6 +274,11 @@ class LineScore:
     def bits_per_byte(self) -> float:
         return -self.log_prob / math.log(2) / self.bytes if self.bytes else math.nan
 
+    def as_dict(self) -> dict[str, Any]:
+        """The figures of ``elman score --json``."""
+        names = ("text", "log_prob", "perplexity", "bits_per_char", "tokens", "chars", "unknown")
+        return {name: getattr(self, name) for name in names}
+
 
 def scored_line(tokenizer: Tokenizer, line: str) -> EncodedText:
     """The ids ``line_log_probs`` predicts for one line (``Tokenizer.encode_line``: its

@@ -8,6 +8,25 @@ same array share a parameter with nothing special.
 Shapes use the same letters everywhere: B batch (parallel streams), T time
 steps (a decoder's, or queries'), S source (memory) steps, D embedding size,
 H hidden size, V vocabulary size.
+
+    embedding.py         Embedding: ids -> rows of E
+    recurrent.py         RNN: the tanh (or ReLU) cell over a whole sequence
+    lstm.py              LSTM (PyTorch's gate order i, f, g, o)
+    gru.py               GRU (PyTorch's r, z, n)
+    bidirectional.py     Bidirectional: two layers, one reading backwards
+    products.py          who computes a time loop's products with its weight matrix
+    dropout.py           Dropout: a fresh mask per step, or one locked per sequence
+    affine.py            Affine: x W + b
+    loss.py              SoftmaxCrossEntropy (with a padding mask), log_softmax
+    adaptive_softmax.py  AdaptiveSoftmax (Grave et al. 2017)
+    pooling.py           Pooling: final state, mean or max over the real steps
+    attention.py         Attention: dot, general, additive scores over a memory
+    bridge.py            Bridge: tanh(c W + b), a condition into an initial state
+    activations.py       sigmoid and the cells' nonlinearities
+    sums.py              sums along an axis as BLAS matrix-vector products
+    init.py              initialisers (Glorot, orthogonal, uniform) and layer factories
+    parameters.py        every parameter in one flat buffer; NumpyArrays
+    network.py           Network: what every model made of these layers shares
 """
 
 from elman.nn.adaptive_softmax import AdaptiveSoftmax

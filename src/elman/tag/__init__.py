@@ -1,5 +1,6 @@
 """Many-to-many, aligned: a tagger outputs one tag per word.
 
+kind.py        the kind: what its runs read, build and report
 model.py       TaggerConfig, Tagger
 data.py        sentences as word, character and tag ids, in batches
 evaluate.py    accuracy, accuracy on unseen words, per-tag scores

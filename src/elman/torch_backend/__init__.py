@@ -1,18 +1,18 @@
 """The PyTorch backend: elman's models as PyTorch modules, on a CPU or a GPU, trained by the
 same loop (``elman.training.Trainer``), alone or data-parallel under ``torchrun``.
 
-    arrays.py       TorchArrays: what the loop and the optimisers do to the flat buffers,
-                    for tensors on a device; choosing the device
-    distributed.py  Processes: this process's rank among those torchrun started, the
-                    shard of a batch it reads, all-reduce and gather
-    lm.py           TorchLanguageModel: the language model, with the NumPy model's interface
-    classify.py     TorchClassifier: the classifier, likewise
-    tag.py          TorchTagger: the tagger, likewise
-    translate.py    TorchTranslator: the translator, likewise
-    numpy_parallel  the NumPy engine's language model and translator trained
-                    data-parallel (gloo)
-    modules.py      what they share: recurrent modules, weights in and out by
-                    elman.torch_names, the flat parameter buffer
+    arrays.py          TorchArrays: what the loop and the optimisers do to the flat buffers,
+                       for tensors on a device; choosing the device
+    distributed.py     Processes: this process's rank among those torchrun started, the
+                       shard of a batch it reads, all-reduce and gather
+    lm.py              TorchLanguageModel: the language model, with the NumPy model's interface
+    classify.py        TorchClassifier: the classifier, likewise
+    tag.py             TorchTagger: the tagger, likewise
+    translate.py       TorchTranslator: the translator, likewise
+    numpy_parallel.py  the NumPy engine's language model and translator trained
+                       data-parallel (gloo)
+    modules.py         what they share: recurrent modules, weights in and out by
+                       elman.torch_names, the flat parameter buffer
 
 Each model is built from a NumPy model (``elman.lm.model.LanguageModel``, ...), whose
 weights it copies through the one table of PyTorch names (``elman.torch_names``): the

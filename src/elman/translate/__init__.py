@@ -1,11 +1,13 @@
 """Many-to-many with delay: a translator reads a whole sentence and writes another.
 
-model.py       TranslateConfig, Translator (encoder, bridge, conditional decoder)
-data.py        sentence pairs from files, vocabularies, token ids, batches
-decode.py      beam search and greedy decoding, ``translate``
-evaluate.py    perplexity, exact match, BLEU
-task.py        how the training loop trains it; ``build`` and ``train``
-checkpoint.py  its checkpoint
+    kind.py        the kind: what its runs read, build and report; ``train``
+    recipes.py     its recipes (addition, dates, Multi30k)
+    model.py       TranslateConfig, Translator (encoder, bridge, conditional decoder)
+    data.py        sentence pairs from files, vocabularies, token ids, batches
+    decode.py      beam search and greedy decoding, ``translate``
+    evaluate.py    perplexity, exact match, BLEU
+    task.py        how the training loop trains it; ``build``
+    checkpoint.py  its checkpoint
 
 In Python::
 
@@ -13,10 +15,12 @@ In Python::
     pairs = translate.read_data("addition.txt", "qa")
     train_pairs, valid_pairs, test_pairs = translate.split(pairs, 0.02, 0.1, seed=0)
     ckpt = translate.build(train_pairs, ModelConfig(cell="lstm", hidden=128),
-                           TranslateConfig(reverse_source=True), TrainConfig(epochs=10))
+                           TranslateConfig(reverse_source=True), TrainConfig(epochs=10),
+                           TokenizerConfig(level="char"))
     translate.train(ckpt, train_pairs, valid_pairs, out="runs/addition")
     translate.translate(ckpt, ["16+75"])              # ['91']
     ckpt = translate.load("runs/addition")
+    elman.resume("runs/addition", train=train_pairs, valid=valid_pairs)  # if interrupted
 """
 
 from elman.lazy import exports

@@ -19,7 +19,7 @@ source weights per token written (its <eos> included).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -218,3 +218,27 @@ def attention_in_line_order(
     output_tokens = [ckpt.target.tokens[i] for i in found.ids]
     output_tokens += ["<eos>"] if found.finished else []
     return weights, source_tokens, output_tokens
+
+
+def translate_lines(
+    ckpt: TranslatorCheckpoint, lines: Sequence[str], beam: int, batch: int, name: str = "the text"
+) -> Iterator[list[tuple[int, Translation | None]]]:
+    """The translation of each line (None for a blank one), ``batch`` lines at a time as
+    each batch is ready, by line number from 0. Every line is checked before any is
+    translated (a source too long, named as ``name`` line N): a bad line stops nothing
+    half-done."""
+    config = ckpt.translate_config
+    sources = [
+        None if not line.strip()
+        else source_ids(line, ckpt.source, config.reverse_source, f"{name} line {n}")
+        for n, line in enumerate(lines, 1)
+    ]  # fmt: skip
+    for start in range(0, len(lines), batch):
+        rows = range(start, min(start + batch, len(lines)))
+        chunk = [i for i in rows if sources[i] is not None]
+        found = translate_ids(
+            ckpt.model, [sources[i] for i in chunk], ckpt.target.eos_id, beam,
+            config.length_penalty, config.max_ratio, config.max_extra, batch,
+        )  # fmt: skip
+        answers = dict(zip(chunk, found, strict=True))
+        yield [(i, answers.get(i)) for i in rows]

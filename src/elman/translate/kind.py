@@ -223,3 +223,39 @@ def train(
     run = runs.start(KIND, inputs, KIND.settings_of(ckpt), out, overwrite, ckpt=ckpt,
                      progress=progress)  # fmt: skip
     return run.history
+
+
+def evaluation_pairs(
+    ckpt: TranslatorCheckpoint,
+    data: str | None,
+    source: str | None,
+    target: str | None,
+    format: str | None = None,
+    part: str = "all",
+) -> list[Pair]:
+    """The pairs to evaluate: two line-aligned files, or one file of pairs (``format``,
+    by default the one the model was trained from), or its ``part`` ("train", "valid",
+    "test") split as the run recorded (it must be the file the model was split from)."""
+    if data is not None and source is not None:
+        raise ElmanError("give --data or --source/--target, not both.")
+    if data is None:
+        if source is None or target is None:
+            raise ElmanError("give the pairs to evaluate: --source and --target, or --data.")
+        if part != "all":
+            raise ElmanError("--split picks a part of --data; drop it with --source/--target.")
+        return read_aligned(source, target)
+    pairs = read_data(data, format or ckpt.translate_config.format)
+    if part == "all":
+        return pairs
+    record = ckpt.data.get("split")
+    if not isinstance(record, dict) or "fingerprint" not in record:
+        raise ElmanError(
+            "the model was not trained on a split --data file; evaluate a file with --split all."
+        )
+    if record["fingerprint"] != fingerprint(pairs):
+        raise ElmanError(
+            f"{data} is not the data the model was split from ({record.get('file')}, "
+            f"{record.get('pairs')} pairs); give that file, or use --split all."
+        )
+    parts = split(pairs, record["valid_fraction"], record["test_fraction"], record["seed"])
+    return parts[PARTS.index(part)]

@@ -8,11 +8,10 @@ import json
 import pytest
 
 from elman import registry
-from elman.cli.kind import chosen_recipe
 from elman.errors import ElmanError
 from elman.lm.kind import KIND as LANGUAGE_MODEL
 from elman.lm.kind import read_data
-from elman.runs import recipe_line
+from elman.runs import find_recipe, recipe_line
 from elman.translate.kind import KIND as TRANSLATOR
 from tests.cli.test_lm import FOX, elman, ok, write
 
@@ -37,11 +36,11 @@ def test_every_recipe_is_valid_settings():
 
 
 def test_a_recipe_belongs_to_one_command():
-    assert chosen_recipe("addition", TRANSLATOR).name == "addition"
+    assert find_recipe(TRANSLATOR, "addition").name == "addition"
     with pytest.raises(ElmanError, match="the recipe addition is for elman translate train"):
-        chosen_recipe("addition", LANGUAGE_MODEL)
+        find_recipe(LANGUAGE_MODEL, "addition")
     with pytest.raises(ElmanError, match="choose one of addition, dates, multi30k"):
-        chosen_recipe("nope", TRANSLATOR)
+        find_recipe(TRANSLATOR, "nope")
     result = elman("train", "--recipe", "dates")
     assert result.returncode == 2 and "elman translate train --recipe dates" in result.stderr
 

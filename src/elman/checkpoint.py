@@ -56,6 +56,7 @@ import safetensors
 import safetensors.numpy
 
 from elman import registry
+from elman.config import from_dict
 from elman.data.tokenizers import (
     FileReader,
     Tokenizer,
@@ -273,6 +274,16 @@ def _sha256(data: bytes) -> str:
 def _reached(step: str) -> None:
     """Each step of a save ends here; it does nothing. A test replaces it to stop the
     writer between two steps (tests/test_checkpoint_kills.py)."""
+
+
+def read_settings(config: dict[str, Any], classes: dict[str, type], where: str) -> dict[str, Any]:
+    """Each section's settings in config.json (``config``), as the dataclass ``classes``
+    names for it; a setting an older format kept in the section is dropped while it holds
+    the value it held when unused (``RETIRED``)."""
+    return {
+        section: from_dict(cls, config.get(section, {}), where, RETIRED)
+        for section, cls in classes.items()
+    }
 
 
 def sections_of(settings: dict[str, Any]) -> dict[str, dict[str, Any]]:

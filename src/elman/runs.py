@@ -241,12 +241,7 @@ def start(
     out = None if out is None else Path(out)
     if out is not None and engine.primary:
         check_out_directory(out, overwrite)  # before anything is read
-    if (
-        recipe is not None
-        and not recipe.builtin_data
-        and not any(v is not None for v in inputs.values())
-    ):
-        raise ElmanError(f"the recipe {recipe.name} needs its data: {recipe.data}.")
+    check_recipe_data(kind, recipe, inputs)
     data = kind.read(inputs, settings)
     if recipe is not None:
         data.record["recipe"] = recipe.name
@@ -331,6 +326,24 @@ def _finish(
     return Run(out, kind, ckpt, history, test, line)
 
 
+def find_recipe(kind: Kind, name: str) -> Recipe:
+    """The recipe called ``name`` of ``kind``, or a clear error listing its recipes (or
+    naming the command another kind's recipe belongs to)."""
+    if name in kind.recipes:
+        return kind.recipes[name]
+    ours = ", ".join(kind.recipes)
+    for other in registry.registrations().values():
+        theirs = registry.kind(other.name)
+        if name in theirs.recipes:
+            raise ElmanError(
+                f"the recipe {name} is for elman {theirs.command}, not elman {kind.command}; run "
+                f"elman {theirs.command} --recipe {name}, or choose one of {ours}."
+            )
+    raise ElmanError(
+        f"there is no recipe {name!r}; choose one of {ours} (elman recipes lists them)."
+    )
+
+
 def check_recipe_data(kind: Kind, recipe: Recipe | None, inputs: Inputs) -> None:
     """Refuse a recipe without the data it is measured on (one that trains on the built-in
     corpus needs none)."""
@@ -341,6 +354,23 @@ def check_recipe_data(kind: Kind, recipe: Recipe | None, inputs: Inputs) -> None
         f"the recipe {recipe.name} needs {flags}, with {recipe.data}"
         + (f"; e.g. {recipe.example}." if recipe.example else ".")
     )
+
+
+def recorded_split(ckpt: Any, data: str, digest: str, count: str) -> dict[str, Any]:
+    """The split of its data a run recorded (fractions and seed), refused unless ``data``,
+    whose items fingerprint to ``digest``, is the file it split (``count``: how many items
+    that held, as the record says it, e.g. "examples")."""
+    record = ckpt.data.get("split")
+    if not isinstance(record, dict) or "fingerprint" not in record:
+        raise ElmanError(
+            "the model was not trained on a split --data file; evaluate a file with --split all."
+        )
+    if record["fingerprint"] != digest:
+        raise ElmanError(
+            f"{data} is not the data the model was split from ({record.get('file')}, "
+            f"{record.get(count)} {count}); give that file, or use --split all."
+        )
+    return record
 
 
 def recipe_line(recipe: Recipe, history: list[dict[str, Any]], figure: str) -> str:

@@ -15,25 +15,21 @@ from typing import Any
 
 import numpy as np
 
+from elman import checkpoint
 from elman.blocks.encoder import EncoderConfig
-from elman.checkpoint import (
-    CONFIG_FILE,
-    RETIRED,
-    WEIGHTS_FILE,
-    copy_tensors,
-    distinct_names,
-    read_checkpoint,
-    sections_of,
-    vocabulary,
-    write_checkpoint,
-)
 from elman.classify import REGISTRATION
 from elman.classify.model import Classifier, ClassifierConfig
-from elman.config import TokenizerConfig, TrainConfig, from_dict
+from elman.config import TokenizerConfig, TrainConfig
 from elman.data.tokenizers import Tokenizer
 
 KIND = REGISTRATION.name
-SECTIONS = ("model", "classifier", "train", "tokenizer", "data", "info")
+SETTINGS = {
+    "model": EncoderConfig,
+    "classifier": ClassifierConfig,
+    "train": TrainConfig,
+    "tokenizer": TokenizerConfig,
+}
+SECTIONS = (*SETTINGS, "data", "info")
 
 
 @dataclass
@@ -69,26 +65,29 @@ class ClassifierCheckpoint:
 def save(directory: str | os.PathLike, ckpt: ClassifierCheckpoint) -> None:
     """Write a classifier checkpoint into ``directory``."""
     data = {**ckpt.data, "labels": list(ckpt.labels)}
-    sections = {**sections_of(ckpt.settings), "data": data, "info": ckpt.info}
-    write_checkpoint(directory, KIND, sections, ckpt.model.params, {"tokens": ckpt.tokenizer})
+    sections = {**checkpoint.sections_of(ckpt.settings), "data": data, "info": ckpt.info}
+    checkpoint.write_checkpoint(
+        directory, KIND, sections, ckpt.model.params, {"tokens": ckpt.tokenizer}
+    )
 
 
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> ClassifierCheckpoint:
     """Read and validate the classifier checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
-    where = str(directory / CONFIG_FILE)
-    model_config = from_dict(EncoderConfig, config.get("model", {}), where, RETIRED)
-    classifier_config = from_dict(ClassifierConfig, config.get("classifier", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where, RETIRED)
+    config, vocabularies, tensors, _ = checkpoint.read_checkpoint(
+        directory, KIND, SECTIONS, ("tokens",)
+    )
+    where = str(directory / checkpoint.CONFIG_FILE)
+    settings = checkpoint.read_settings(config, SETTINGS, where)
+    model_config, classifier_config = settings["model"], settings["classifier"]
+    train_config, tokenizer_config = settings["train"], settings["tokenizer"]
     data = config.get("data", {})
-    labels = distinct_names(data.get("labels"), where, "data.labels", minimum=2)
-    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
-    tokenizer = vocabulary(
+    labels = checkpoint.distinct_names(data.get("labels"), where, "data.labels", minimum=2)
+    tokenizer = checkpoint.vocabulary(
         directory, config, vocabularies, "tokens", model_config.vocab_size, tokenizer_config.level
     )
     model = Classifier(model_config, len(labels), classifier_config.pooling, dtype=dtype)
-    copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
+    checkpoint.copy_tensors(model.params, tensors, directory / checkpoint.WEIGHTS_FILE)
     info = config.get("info", {})
     return ClassifierCheckpoint(
         model, tokenizer, labels, classifier_config, train_config, data, info, tokenizer_config

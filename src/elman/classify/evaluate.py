@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from elman.classify.data import LabeledData
+from elman.classify.data import LabeledData, token_ids
 from elman.classify.model import Classifier
 from elman.data.padded import bucket, pad
 from elman.metrics import Scores, confusion_matrix, scores
@@ -24,6 +24,14 @@ def predict_proba(model: Classifier, sequences: Sequence[np.ndarray], batch: int
         np.exp(logits, out=logits)
         probs[index] = logits / logits.sum(axis=1, keepdims=True)
     return probs
+
+
+def predict_texts(ckpt: Any, texts: Sequence[str], batch: int | None = None) -> np.ndarray:
+    """Class probabilities (N, K) of each text, read as the checkpoint's classifier was
+    trained to read them (its tokenizer, normalisation and length limit)."""
+    config = ckpt.classifier_config
+    sequences = [token_ids(t, ckpt.tokenizer, config.normalize, config.max_length) for t in texts]
+    return predict_proba(ckpt.model, sequences, batch or ckpt.train_config.eval_batch)
 
 
 @dataclass(frozen=True)

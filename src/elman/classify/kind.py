@@ -230,16 +230,7 @@ def evaluation_part(ckpt: ClassifierCheckpoint, data: str, split: str = "all") -
     examples = read_labeled(data)
     if split == "all":
         return examples
-    record = ckpt.data.get("split")
-    if not isinstance(record, dict) or "fingerprint" not in record:
-        raise ElmanError(
-            "the checkpoint records no split of its data; evaluate on a file with --split all."
-        )
-    if record["fingerprint"] != fingerprint(examples):
-        raise ElmanError(
-            f"{data} is not the data the model was split from ({record.get('file')}, "
-            f"{record.get('examples')} texts); give that file, or use --split all."
-        )
+    record = runs.recorded_split(ckpt, data, fingerprint(examples), "examples")
     if (
         split == "valid"
         and record["valid_fraction"] == 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 
 from elman.classify import checkpoint as clf_checkpoint
-from elman.classify.data import token_ids
-from elman.classify.evaluate import evaluate, predict_proba
+from elman.classify.evaluate import evaluate, predict_texts
 from elman.classify.kind import PARTS, encode_part, evaluation_part
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
+from elman.cli.flags import WRITES_OUTPUT, batch_of, declare, is_blank
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.metrics import confusion_report, report
@@ -29,9 +28,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if not examples:
         raise ElmanError(f"the {args.split} part of {args.data} is empty; nothing to evaluate.")
     data = encode_part(ckpt, examples)
-    batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
-    if batch < 1:
-        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
+    batch = batch_of(args, ckpt)
     result = evaluate(ckpt.model, data, batch)
     if args.json:
         print(dumps({**result.as_dict(ckpt.labels), "split": args.split}))
@@ -46,12 +43,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, clf_checkpoint.load)
     lines = read_lines(args.file)
     texts = [line.strip() for line in lines if not is_blank(line)]
-    config = ckpt.classifier_config
-    sequences = [
-        token_ids(text, ckpt.tokenizer, config.normalize, config.max_length) for text in texts
-    ]
-    probs = predict_proba(ckpt.model, sequences, ckpt.train_config.eval_batch)
-    answers = iter(zip(texts, probs, strict=True))
+    answers = iter(zip(texts, predict_texts(ckpt, texts), strict=True))
     for line in lines:
         if is_blank(line):
             print()  # a blank line has no label: output stays aligned with input

@@ -123,6 +123,14 @@ def flag_fields(cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(cls) if f.metadata.get("cli", True)]
 
 
+def batch_of(args: argparse.Namespace, ckpt: Any) -> int:
+    """--batch, or the evaluation batch the checkpoint was trained with."""
+    batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
+    if batch < 1:
+        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
+    return batch
+
+
 def given_settings(args: argparse.Namespace, classes: list[type]) -> list[str]:
     """The fields of ``classes`` whose flags the user gave."""
     return [

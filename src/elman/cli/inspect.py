@@ -4,7 +4,6 @@ its training went (``elman.insight``)."""
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -12,9 +11,8 @@ from elman import insight
 from elman.checkpoint import check_output_directory
 from elman.cli.flags import WRITES_FILES, declare
 from elman.data.text import read_text
-from elman.errors import ElmanError
 from elman.insight import plots
-from elman.insight.gradients import POSITIONS, STEPS, table
+from elman.insight.gradients import POSITIONS, STEPS, compare, table
 from elman.insight.report import INDEX, UNITS
 from elman.insight.units import MAX_TOKENS, language_model, user_features
 from elman.strict_json import dumps
@@ -51,29 +49,11 @@ def cmd_units(args: argparse.Namespace) -> None:
 def cmd_gradients(args: argparse.Namespace) -> None:
     if args.plot is not None:
         plots.check_plot(args.plot)
-    if args.steps < 1:
-        raise ElmanError(f"--steps must be a positive integer, got {args.steps}.")
-    text = read_text(args.text)
-    models = [language_model(d) for d in args.model]
-    results = []
-    for directory, ckpt in zip(args.model, models, strict=True):
-        if args.scale_recurrent is not None:
-            insight.scale_recurrent(ckpt.model, args.scale_recurrent)
-        tokens = insight.read_tokens(ckpt.tokenizer, text, args.max_tokens)
-        if tokens.note:
-            print(f"note ({directory}): {tokens.note}", file=sys.stderr)
-        result = insight.gradient_norms(
-            ckpt.model, tokens.ids, ckpt.tokenizer, args.steps, args.positions, args.warmup
-        )
-        if args.scale_recurrent is not None:
-            result.scale = args.scale_recurrent
-        if not all(math.isfinite(v) for norms in result.norms for v in norms):
-            print(
-                f"note ({directory}): some norms overflowed (nan or inf); --warmup 0 starts "
-                "each window from a zero state, which keeps a state that grows finite.",
-                file=sys.stderr,
-            )
-        results.append((directory, result))
+    models = [(d, language_model(d)) for d in args.model]
+    results, notes = compare(models, read_text(args.text), args.steps, args.positions,
+                             args.warmup, args.scale_recurrent, args.max_tokens)  # fmt: skip
+    for note in notes:
+        print(note, file=sys.stderr)
     if args.json:
         print(dumps({"models": [{"model": d, **r.as_dict()} for d, r in results]}))
     else:

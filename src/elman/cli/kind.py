@@ -27,7 +27,6 @@ from elman.errors import ElmanError
 from elman.insight import plots
 from elman.insight.curves import read_metrics
 from elman.kinds import load
-from elman.recipes import Recipe
 from elman.strict_json import dumps
 
 NEXT = {  # what to try with a trained model, by its command family
@@ -96,8 +95,8 @@ def cmd_train(name: str, family: str | None, args: argparse.Namespace) -> None:
             run = runs.resume(args.resume, inputs, resumed_limits(args, kind), engine,
                               catch_signals=True)  # fmt: skip
         else:
-            recipe = chosen_recipe(args.recipe, kind) if kind.recipes else None
-            runs.check_recipe_data(kind, recipe, inputs)
+            recipe = runs.find_recipe(kind, args.recipe) if getattr(args, "recipe", None) else None
+            runs.check_recipe_data(kind, recipe, inputs)  # before the settings it brings
             kind.check_flags(set(given_settings(args, list(kind.sections.values()))), inputs)
             base = {**kind.defaults_for(inputs), **(recipe.settings if recipe else {})}
             settings = settings_from_flags(args, kind, base)
@@ -125,43 +124,17 @@ def settings_from_flags(args: argparse.Namespace, kind: Any, base: dict[str, Any
 
 
 def resumed_limits(args: argparse.Namespace, kind: Any) -> dict[str, Any]:
-    """The limits a resumed run may raise; any other setting given is refused, and so are
-    --overwrite and --recipe, which belong to a new run."""
+    """The settings given with --resume, which ``runs.resume`` refuses but for the limits it
+    may raise; --overwrite, --recipe and --out belong to a new run."""
     for name in ("overwrite", "recipe", "out"):
         if getattr(args, name, None):
             raise ElmanError(
                 f"--resume continues the run in {args.resume} as it was set up, so it takes no "
                 f"{flag(name)}; start a new run with --out instead."
             )
-    fixed = [
-        n for n in given_settings(args, list(kind.sections.values())) if n not in runs.RESUMABLE
-    ]
-    if fixed:
-        raise ElmanError(
-            f"--resume continues the run as it was set up, so it takes no {flag(fixed[0])}; only "
-            "--epochs, --max-steps and --max-minutes may change."
-        )
-    return {name: getattr(args, name) for name in runs.RESUMABLE if getattr(args, name) is not None}
-
-
-def chosen_recipe(name: str | None, kind: Any) -> Recipe | None:
-    """The recipe called ``name`` of ``kind``, or a clear error listing its recipes (or
-    naming the command another kind's recipe belongs to)."""
-    if name is None:
-        return None
-    if name in kind.recipes:
-        return kind.recipes[name]
-    ours = ", ".join(kind.recipes)
-    for other in registry.registrations().values():
-        theirs = registry.kind(other.name)
-        if name in theirs.recipes:
-            raise ElmanError(
-                f"the recipe {name} is for elman {theirs.command}, not elman {kind.command}; run "
-                f"elman {theirs.command} --recipe {name}, or choose one of {ours}."
-            )
-    raise ElmanError(
-        f"there is no recipe {name!r}; choose one of {ours} (elman recipes lists them)."
-    )
+    return {
+        name: getattr(args, name) for name in given_settings(args, list(kind.sections.values()))
+    }
 
 
 def out_directory(args: argparse.Namespace, engine: runs.Engine) -> Path:

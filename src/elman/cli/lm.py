@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
+from elman.cli.flags import WRITES_OUTPUT, batch_of, declare, is_blank
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.lm import checkpoint, dynamic_eval
@@ -30,9 +30,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
     part = evaluation_part(ckpt, args.data, args.vectors)
     text = part.text
-    batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
-    if batch < 1:
-        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
+    batch = batch_of(args, ckpt)
     bptt = ckpt.train_config.bptt
     result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, bptt, part.conditions)
     if part.conditions is not None and (args.dynamic_lr is not None or args.dynamic_tune):

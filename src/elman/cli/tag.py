@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import WRITES_OUTPUT, declare, is_blank
+from elman.cli.flags import WRITES_OUTPUT, batch_of, declare, is_blank
 from elman.data.conllu import Sentence, read_tagged
 from elman.data.text import read_lines
-from elman.errors import ElmanError
 from elman.metrics import report
 from elman.strict_json import dumps
 from elman.tag import checkpoint as tag_checkpoint
@@ -27,9 +26,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
     data = encode(
         sentences, ckpt.words, ckpt.chars, ckpt.tags, ckpt.tagger_config.lowercase, args.data
     )
-    batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
-    if batch < 1:
-        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
+    batch = batch_of(args, ckpt)
     result = evaluate(ckpt.model, data, batch)
     if args.json:
         print(dumps(result.as_dict(ckpt.tags)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from elman.checkpoint import check_output_directory
 from elman.cli.backend import add_backend_flags, on_engine
-from elman.cli.flags import WRITES_FILES, WRITES_OUTPUT, declare
+from elman.cli.flags import WRITES_FILES, WRITES_OUTPUT, batch_of, declare
 from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.insight.plots import plot_attention, require_matplotlib
@@ -35,10 +35,8 @@ def register(parser: argparse.ArgumentParser, command: str) -> None:
 def cmd_eval(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, checkpoint.load)
     beam = ckpt.translate_config.beam if args.beam is None else args.beam
-    batch = ckpt.train_config.eval_batch if args.batch is None else args.batch
+    batch = batch_of(args, ckpt)
     check_beam(beam)
-    if batch < 1:
-        raise ElmanError(f"--batch must be a positive integer, got {batch}.")
     pairs = evaluation_pairs(ckpt, args.data, args.source, args.target, args.format, args.split)
     if not pairs:
         raise ElmanError(f"the {args.split} part of {args.data} is empty; nothing to evaluate.")

@@ -21,6 +21,7 @@ import numpy as np
 
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
+from elman.insight.units import MAX_TOKENS, read_tokens
 from elman.lm.generate import line_start
 from elman.lm.model import LanguageModel
 from elman.nn import LSTM
@@ -200,6 +201,38 @@ def states_before(
 
 
 SHOWN_STEPS = (0, 1, 2, 5, 10, 20, 50, 100, 200)  # the k a table shows
+
+
+def compare(
+    checkpoints: list[tuple[str, Any]],
+    text: str,
+    steps: int = STEPS,
+    positions: int = POSITIONS,
+    warmup: int | None = None,
+    scale: float | None = None,
+    max_tokens: int = MAX_TOKENS,
+) -> tuple[list[tuple[str, GradientNorms]], list[str]]:
+    """``gradient_norms`` of each (name, language-model checkpoint) on the first
+    ``max_tokens`` tokens of ``text``, every W_h first multiplied by ``scale`` if given;
+    and notes on what was cut or overflowed (``elman inspect gradients``)."""
+    if steps < 1:
+        raise ElmanError(f"--steps must be a positive integer, got {steps}.")
+    results, notes = [], []
+    for name, ckpt in checkpoints:
+        if scale is not None:
+            scale_recurrent(ckpt.model, scale)
+        tokens = read_tokens(ckpt.tokenizer, text, max_tokens)
+        if tokens.note:
+            notes.append(f"note ({name}): {tokens.note}")
+        result = gradient_norms(ckpt.model, tokens.ids, ckpt.tokenizer, steps, positions, warmup)
+        result.scale = 1.0 if scale is None else scale
+        if not all(math.isfinite(v) for norms in result.norms for v in norms):
+            notes.append(
+                f"note ({name}): some norms overflowed (nan or inf); --warmup 0 starts each "
+                "window from a zero state, which keeps a state that grows finite."
+            )
+        results.append((name, result))
+    return results, notes
 
 
 def table(results: list[tuple[str, GradientNorms]]) -> list[str]:

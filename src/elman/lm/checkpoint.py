@@ -17,18 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from elman.checkpoint import (
-    CONFIG_FILE,
-    RETIRED,
-    WEIGHTS_FILE,
-    copy_tensors,
-    distinct_names,
-    existing_section,
-    read_checkpoint,
-    vocabulary,
-    write_checkpoint,
-)
-from elman.config import TokenizerConfig, TrainConfig, extended, from_dict
+from elman import checkpoint
+from elman.config import TokenizerConfig, TrainConfig, extended
 from elman.data.tokenizers import Tokenizer
 from elman.lm import REGISTRATION
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
@@ -36,7 +26,13 @@ from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.lm.model import LanguageModel
 
 KIND = REGISTRATION.name
-SECTIONS = ("model", "train", "tokenizer", "info", "data", "condition")
+SETTINGS = {
+    "model": LanguageModelConfig,
+    "train": LanguageModelTrainConfig,
+    "tokenizer": TokenizerConfig,
+    "condition": ConditionConfig,
+}
+SECTIONS = (*SETTINGS, "info", "data")
 
 
 @dataclass
@@ -92,7 +88,7 @@ def save(
     ``data`` records the training texts so that ``--resume`` can check them; when
     None, the record already in ``directory`` is kept."""
     if data is None:
-        data = existing_section(Path(directory) / CONFIG_FILE, "data")
+        data = checkpoint.existing_section(Path(directory) / checkpoint.CONFIG_FILE, "data")
     sections = {
         "model": dataclasses.asdict(model.config),
         "tokenizer": dataclasses.asdict(tokenizer_config or TokenizerConfig(tokenizer.level)),
@@ -104,7 +100,7 @@ def save(
     }
     if isinstance(model, ConditionedLanguageModel):
         sections["condition"] = dataclasses.asdict(model.condition)
-    write_checkpoint(directory, KIND, sections, model.params, {"tokens": tokenizer})
+    checkpoint.write_checkpoint(directory, KIND, sections, model.params, {"tokens": tokenizer})
 
 
 def save_checkpoint(directory: str | os.PathLike, ckpt: Checkpoint) -> None:
@@ -116,24 +112,25 @@ def save_checkpoint(directory: str | os.PathLike, ckpt: Checkpoint) -> None:
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> Checkpoint:
     """Read and validate the language-model checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, ("tokens",))
-    where = str(directory / CONFIG_FILE)
-    model_config = from_dict(LanguageModelConfig, config.get("model", {}), where, RETIRED)
-    train_config = from_dict(LanguageModelTrainConfig, config.get("train", {}), where=where)
-    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
-    tokenizer = vocabulary(
+    config, vocabularies, tensors, _ = checkpoint.read_checkpoint(
+        directory, KIND, SECTIONS, ("tokens",)
+    )
+    where = str(directory / checkpoint.CONFIG_FILE)
+    settings = checkpoint.read_settings(config, SETTINGS, where)
+    model_config, train_config = settings["model"], settings["train"]
+    tokenizer_config, condition = settings["tokenizer"], settings["condition"]
+    tokenizer = checkpoint.vocabulary(
         directory, config, vocabularies, "tokens", model_config.vocab_size, tokenizer_config.level
     )
-    condition = from_dict(ConditionConfig, config.get("condition", {}), where=where)
     data = config.get("data", {})
     if condition.conditioned:
         labels = data.get("labels", []) if condition.condition == "label" else []
         if condition.condition == "label":
-            distinct_names(labels, where, "data.labels", minimum=1)
+            checkpoint.distinct_names(labels, where, "data.labels", minimum=1)
         model = ConditionedLanguageModel(model_config, condition, len(labels), dtype=dtype)
     else:
         model = LanguageModel(model_config, dtype=dtype)
-    copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
+    checkpoint.copy_tensors(model.params, tensors, directory / checkpoint.WEIGHTS_FILE)
     return Checkpoint(
         model, tokenizer, train_config, config.get("info", {}), data, tokenizer_config
     )

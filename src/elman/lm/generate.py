@@ -142,19 +142,11 @@ def generate(
     tokenizer: Tokenizer,
     prompt: str = "",
     length: int = 200,
-    temperature: float = 1.0,
-    top_k: int = 0,
-    seed: int = 0,
-    top_p: float = 1.0,
-    condition: np.ndarray | None = None,
-    stop_at_line_end: bool = False,
+    **sampling: Any,
 ) -> str:
-    """The prompt followed by ``length`` sampled tokens (see ``stream``)."""
-    pieces = stream(
-        model, tokenizer, prompt, length, temperature, top_k, seed, top_p, condition,
-        stop_at_line_end,
-    )  # fmt: skip
-    return prompt + "".join(pieces)
+    """The prompt followed by ``length`` sampled tokens; ``sampling``: ``stream``'s
+    temperature, top_k, seed, top_p, condition and stop_at_line_end."""
+    return prompt + "".join(stream(model, tokenizer, prompt, length, **sampling))
 
 
 def samples(

@@ -17,25 +17,21 @@ from typing import Any
 
 import numpy as np
 
+from elman import checkpoint
 from elman.blocks.encoder import EncoderConfig
-from elman.checkpoint import (
-    CONFIG_FILE,
-    RETIRED,
-    WEIGHTS_FILE,
-    copy_tensors,
-    distinct_names,
-    read_checkpoint,
-    sections_of,
-    vocabulary,
-    write_checkpoint,
-)
-from elman.config import TokenizerConfig, TrainConfig, from_dict
+from elman.config import TokenizerConfig, TrainConfig
 from elman.data.tokenizers import CharTokenizer, WordTokenizer, tokenizer_from_json
 from elman.tag import REGISTRATION
 from elman.tag.model import Tagger, TaggerConfig
 
 KIND = REGISTRATION.name
-SECTIONS = ("model", "tagger", "train", "tokenizer", "data", "info")
+SETTINGS = {
+    "model": EncoderConfig,
+    "tagger": TaggerConfig,
+    "train": TrainConfig,
+    "tokenizer": TokenizerConfig,
+}
+SECTIONS = (*SETTINGS, "data", "info")
 
 
 @dataclass
@@ -75,31 +71,30 @@ class TaggerCheckpoint:
 def save(directory: str | os.PathLike, ckpt: TaggerCheckpoint) -> None:
     """Write a tagger checkpoint into ``directory``."""
     data = {**ckpt.data, "tags": list(ckpt.tags)}
-    sections = {**sections_of(ckpt.settings), "data": data, "info": ckpt.info}
+    sections = {**checkpoint.sections_of(ckpt.settings), "data": data, "info": ckpt.info}
     vocabularies = {"words": ckpt.words, "chars": ckpt.chars}
-    write_checkpoint(directory, KIND, sections, ckpt.model.params, vocabularies)
+    checkpoint.write_checkpoint(directory, KIND, sections, ckpt.model.params, vocabularies)
 
 
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> TaggerCheckpoint:
     """Read and validate the tagger checkpoint in ``directory``."""
     directory = Path(directory)
     names = ("words", "chars")
-    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, names)
-    where = str(directory / CONFIG_FILE)
-    model_config = from_dict(EncoderConfig, config.get("model", {}), where, RETIRED)
-    tagger_config = from_dict(TaggerConfig, config.get("tagger", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where, RETIRED)
+    config, vocabularies, tensors, _ = checkpoint.read_checkpoint(directory, KIND, SECTIONS, names)
+    where = str(directory / checkpoint.CONFIG_FILE)
+    settings = checkpoint.read_settings(config, SETTINGS, where)
+    model_config, tagger_config = settings["model"], settings["tagger"]
+    train_config, tokenizer_config = settings["train"], settings["tokenizer"]
     data = config.get("data", {})
-    tags = distinct_names(data.get("tags"), where, "data.tags", minimum=1)
+    tags = checkpoint.distinct_names(data.get("tags"), where, "data.tags", minimum=1)
     if "chars" not in vocabularies:  # a checkpoint from before named vocabularies
         chars_json = {"level": "char", "tokens": data.get("chars")}
         vocabularies["chars"] = tokenizer_from_json(chars_json, f"{where} chars")
     chars = vocabularies["chars"]
-    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
-    words = vocabulary(
+    words = checkpoint.vocabulary(
         directory, config, vocabularies, "words", model_config.vocab_size, tokenizer_config.level
     )
     model = Tagger(model_config, tagger_config, len(chars), len(tags), dtype=dtype)
-    copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
+    checkpoint.copy_tensors(model.params, tensors, directory / checkpoint.WEIGHTS_FILE)
     info = config.get("info", {})
     return TaggerCheckpoint(model, words, chars, tags, train_config, info, data, tokenizer_config)

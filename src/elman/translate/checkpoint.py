@@ -20,24 +20,21 @@ from typing import Any
 
 import numpy as np
 
-from elman.checkpoint import (
-    CONFIG_FILE,
-    RETIRED,
-    WEIGHTS_FILE,
-    copy_tensors,
-    read_checkpoint,
-    sections_of,
-    vocabulary,
-    write_checkpoint,
-)
-from elman.config import TokenizerConfig, TrainConfig, from_dict
+from elman import checkpoint
+from elman.config import TokenizerConfig, TrainConfig
 from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.translate import REGISTRATION
 from elman.translate.model import TranslateConfig, Translator, TranslatorModelConfig
 
 KIND = REGISTRATION.name
-SECTIONS = ("model", "translate", "train", "tokenizer", "data", "info")
+SETTINGS = {
+    "model": TranslatorModelConfig,
+    "translate": TranslateConfig,
+    "train": TrainConfig,
+    "tokenizer": TokenizerConfig,
+}
+SECTIONS = (*SETTINGS, "data", "info")
 VOCABULARIES = ("source", "target")
 
 
@@ -76,31 +73,34 @@ class TranslatorCheckpoint:
 
 def save(directory: str | os.PathLike, ckpt: TranslatorCheckpoint) -> None:
     """Write a translator checkpoint into ``directory``."""
-    sections = {**sections_of(ckpt.settings), "data": ckpt.data, "info": ckpt.info}
+    sections = {**checkpoint.sections_of(ckpt.settings), "data": ckpt.data, "info": ckpt.info}
     vocabularies = {"source": ckpt.source, "target": ckpt.target}
-    write_checkpoint(directory, KIND, sections, ckpt.model.params, vocabularies)
+    checkpoint.write_checkpoint(directory, KIND, sections, ckpt.model.params, vocabularies)
 
 
 def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> TranslatorCheckpoint:
     """Read and validate the translator checkpoint in ``directory``."""
     directory = Path(directory)
-    config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, VOCABULARIES)
-    where = str(directory / CONFIG_FILE)
-    model_config = from_dict(TranslatorModelConfig, config.get("model", {}), where, RETIRED)
-    translate_config = from_dict(TranslateConfig, config.get("translate", {}), where=where)
-    train_config = from_dict(TrainConfig, config.get("train", {}), where, RETIRED)
-    tokenizer_config = from_dict(TokenizerConfig, config.get("tokenizer", {}), where=where)
+    config, vocabularies, tensors, _ = checkpoint.read_checkpoint(
+        directory, KIND, SECTIONS, VOCABULARIES
+    )
+    where = str(directory / checkpoint.CONFIG_FILE)
+    settings = checkpoint.read_settings(config, SETTINGS, where)
+    model_config, translate_config = settings["model"], settings["translate"]
+    train_config, tokenizer_config = settings["train"], settings["tokenizer"]
     level = tokenizer_config.level
-    source = vocabulary(
+    source = checkpoint.vocabulary(
         directory, config, vocabularies, "source", translate_config.source_vocab_size, level
     )
-    target = vocabulary(directory, config, vocabularies, "target", model_config.vocab_size, level)
+    target = checkpoint.vocabulary(
+        directory, config, vocabularies, "target", model_config.vocab_size, level
+    )
     if target.eos_id is None:
         raise ElmanError(
             f"{directory}'s target vocabulary has no line end, which ends every translation; "
             "the checkpoint was edited or mixed up, retrain it."
         )
     model = Translator(model_config, translate_config, dtype=dtype)
-    copy_tensors(model.params, tensors, directory / WEIGHTS_FILE)
+    checkpoint.copy_tensors(model.params, tensors, directory / checkpoint.WEIGHTS_FILE)
     data, info = config.get("data", {}), config.get("info", {})
     return TranslatorCheckpoint(model, source, target, train_config, data, info, tokenizer_config)

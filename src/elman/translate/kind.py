@@ -247,15 +247,6 @@ def evaluation_pairs(
     pairs = read_data(data, format or ckpt.translate_config.format)
     if part == "all":
         return pairs
-    record = ckpt.data.get("split")
-    if not isinstance(record, dict) or "fingerprint" not in record:
-        raise ElmanError(
-            "the model was not trained on a split --data file; evaluate a file with --split all."
-        )
-    if record["fingerprint"] != fingerprint(pairs):
-        raise ElmanError(
-            f"{data} is not the data the model was split from ({record.get('file')}, "
-            f"{record.get('pairs')} pairs); give that file, or use --split all."
-        )
+    record = runs.recorded_split(ckpt, data, fingerprint(pairs), "pairs")
     parts = split(pairs, record["valid_fraction"], record["test_fraction"], record["seed"])
     return parts[PARTS.index(part)]

@@ -29,10 +29,8 @@ def test_every_recipe_is_valid_settings():
             assert set(recipe.settings) <= set().union(*fields), recipe.name
             for cls, names in zip(configs, fields, strict=True):
                 cls(**{k: v for k, v in recipe.settings.items() if k in names})
-            if kind is TRANSLATOR:
-                assert recipe.example.startswith(f"elman translate train --recipe {recipe.name} ")
-            else:
-                assert not recipe.kind
+            if kind is TRANSLATOR or recipe.example:
+                assert recipe.example.startswith(f"elman {kind.command} --recipe {recipe.name} ")
 
 
 def test_a_recipe_belongs_to_one_command():

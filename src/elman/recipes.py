@@ -28,6 +28,8 @@ class Recipe:
     kind: dict[str, Any] = field(default_factory=dict)
     builtin_data: bool = False  # without --data: the built-in corpus
     example: str = ""  # a command line that runs it, when --data DIR does not say it all
+    char_ngram: int = 0  # a language model's: the order of the character n-gram count
+    # model (elman.lm.ngram) trained and scored on the same texts at the end, beside it
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ model.py       ClassifierConfig, Classifier
 data.py        texts as token ids and labels, in batches
 evaluate.py    probabilities, loss, accuracy, precision/recall/F1
 task.py        how the training loop trains it
+recipes.py     its recipes (Korean movie reviews)
 checkpoint.py  its checkpoint
 """
 

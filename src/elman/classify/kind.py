@@ -25,6 +25,7 @@ from elman.classify.checkpoint import ClassifierCheckpoint
 from elman.classify.data import LabeledData, encode, normalize
 from elman.classify.evaluate import evaluate
 from elman.classify.model import Classifier, ClassifierConfig, init_from_language_model
+from elman.classify.recipes import RECIPES
 from elman.classify.task import ClassifierTask
 from elman.config import TokenizerConfig, TrainConfig
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
@@ -72,6 +73,7 @@ class ClassifierKind(runs.KindBase):
         "train": TrainConfig,
     }
     defaults = DEFAULTS
+    recipes = RECIPES
 
     def defaults_for(self, inputs: runs.Inputs) -> dict[str, Any]:
         init = inputs.get("init")

@@ -9,7 +9,8 @@ task.py          how the training loop trains it
 evaluate.py      perplexity and bits per character on held-out text
 generate.py      sampling and scoring, with explicit state
 dynamic_eval.py  dynamic evaluation
-recipes.py       its recipes (Penn Treebank, Tiny Shakespeare)
+ngram.py         a character n-gram count model, the baseline of Korean recipes
+recipes.py       its recipes (Penn Treebank, Tiny Shakespeare, Korean movie reviews)
 checkpoint.py    its checkpoint
 """
 

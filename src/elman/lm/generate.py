@@ -142,11 +142,13 @@ def generate(
     tokenizer: Tokenizer,
     prompt: str = "",
     length: int = 200,
-    **sampling: Any,
+    *sampling: Any,
+    **named: Any,
 ) -> str:
-    """The prompt followed by ``length`` sampled tokens; ``sampling``: ``stream``'s
-    temperature, top_k, seed, top_p, condition and stop_at_line_end."""
-    return prompt + "".join(stream(model, tokenizer, prompt, length, **sampling))
+    """The prompt followed by ``length`` sampled tokens; the other arguments, in order or
+    by name, are ``stream``'s: temperature, top_k, seed, top_p, condition and
+    stop_at_line_end."""
+    return prompt + "".join(stream(model, tokenizer, prompt, length, *sampling, **named))
 
 
 def samples(

@@ -35,6 +35,7 @@ from elman.lm.data import Part, label_id, labelled_part, vector_part
 from elman.lm.evaluate import evaluate
 from elman.lm.generate import generate
 from elman.lm.model import LanguageModel, check_memory
+from elman.lm.ngram import CharNgram
 from elman.lm.recipes import RECIPES
 from elman.lm.task import LanguageModelTask, training_ids
 from elman.metrics import perplexity
@@ -206,6 +207,15 @@ class LanguageModelKind(runs.KindBase):
                 f"bits per character ({result.loss:.4f} nats/token, {result.tokens:,} tokens "
                 f"scored, {result.unknown:,} of them <unk>, state {model.config.state})"
             )
+            recipe = RECIPES.get(data.record.get("recipe", ""))
+            if recipe is not None and recipe.char_ngram and data.parts["train"] is not None:
+                say(f"counting the training text's {recipe.char_ngram}-grams of characters ...")
+                ngram = CharNgram(data.parts["train"].text, recipe.char_ngram)
+                figures["char_ngram_bits_per_char"] = ngram.bits_per_char(test.text)
+                say(
+                    f"the character {recipe.char_ngram}-gram count model on the same test text: "
+                    f"{figures['char_ngram_bits_per_char']:.4f} bits per character"
+                )
         say("sample:")
         if ckpt.condition.condition == "label":
             for label in ckpt.labels[:5]:
@@ -220,9 +230,11 @@ class LanguageModelKind(runs.KindBase):
     def headline(self, test: dict | None, history: list[dict[str, Any]]) -> str:
         valid = [r for r in history if "valid_loss" in r]
         if test is not None:
+            ngram = test.get("char_ngram_bits_per_char")
+            beside = "" if ngram is None else f" (character n-gram count model: {ngram:.4f})"
             return (
                 f"test perplexity {test['perplexity']:.2f} per token, "
-                f"{test['bits_per_char']:.4f} bits per character"
+                f"{test['bits_per_char']:.4f} bits per character{beside}"
             )
         if not valid:
             return "no held-out figure"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from elman.recipes import Recipe
 
+NSMC_TEXT = "for p in train valid test; do cut -f2 ../shared/data/nsmc/$p.tsv > $p.txt; done"
 PTB_FILES = "train.txt, valid.txt and test.txt of the Penn Treebank (Mikolov's version)"
 
 RECIPES: dict[str, Recipe] = {
@@ -112,6 +113,67 @@ RECIPES: dict[str, Recipe] = {
                 "max_minutes": 30.0,
             },
             builtin_data=True,
+        ),
+        Recipe(
+            name="nsmc-lm",
+            summary="Korean movie reviews, one a line: 16,000 unigram pieces, LSTM 384, "
+            "adaptive softmax",
+            published="a character 4-gram count model (Witten-Bell), 4.04 bits per character "
+            "on the test text, measured beside it at the end",
+            target="test <= 3.8 bits per character in <= 30 minutes of training",
+            data="the text column of ../shared/data/nsmc's train.tsv, valid.tsv and test.tsv "
+            f"({NSMC_TEXT})",
+            example="elman train --recipe nsmc-lm --train train.txt --valid valid.txt "
+            "--test test.txt --out runs/nsmc-lm",
+            model={
+                "cell": "lstm",
+                "embed": 128,
+                "hidden": 384,
+                "dropout": 0.1,
+                "softmax": "adaptive",
+                "cutoffs": "2000,6000",
+            },
+            train={
+                "level": "subword",
+                "vocab_size": 16000,
+                "batch": 64,
+                "bptt": 64,
+                "optimizer": "adam",
+                "lr": 0.002,
+                "lr_decay": 2.0,
+                "epochs": 10,
+                "max_minutes": 30.0,
+            },
+            char_ngram=4,
+        ),
+        Recipe(
+            name="nsmc-conditioned",
+            summary="Korean movie reviews written on demand for a sentiment: 8,000 BPE "
+            "pieces, LSTM 256 started from the label and given it at every step",
+            published="the same model without the label (held-out perplexity per label); "
+            "real test reviews as read by the nsmc-sentiment classifier (its recall)",
+            target="true label's perplexity below the wrong label's and the unconditioned "
+            "model's; generated reviews classified as their label at least as often as real "
+            "ones (benchmarks/conditioned.py)",
+            data="labelled reviews (label<TAB>text): --train train.tsv --valid valid.tsv "
+            "--test test.tsv of ../shared/data/nsmc",
+            example="elman train --recipe nsmc-conditioned --train "
+            "../shared/data/nsmc/train.tsv --valid ../shared/data/nsmc/valid.tsv --test "
+            "../shared/data/nsmc/test.tsv --out runs/nsmc-conditioned",
+            model={"cell": "lstm", "embed": 128, "hidden": 256, "dropout": 0.1},
+            train={
+                "level": "subword",
+                "subword": "bpe",
+                "vocab_size": 8000,
+                "condition": "label",
+                "peeky": True,
+                "batch": 64,
+                "optimizer": "adam",
+                "lr": 0.003,
+                "lr_decay": 2.0,
+                "epochs": 10,
+                "max_minutes": 20.0,
+            },
         ),
     )
 }

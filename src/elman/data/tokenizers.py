@@ -258,6 +258,7 @@ class Tokenizer:
     settings: ClassVar[tuple[str, ...]] = ("max_vocab", "min_count")
     rules: ClassVar[tuple[str, ...]]
     json_keys: ClassVar[tuple[str, ...]] = ("level", "normalize", "tokens")
+    growable: ClassVar[bool] = True  # whether ``grown`` can add a new text's tokens
     eos_id: int | None
 
     def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
@@ -357,6 +358,8 @@ class Tokenizer:
         ``tally`` counts) that it lacks added after its own, ranked as ``fit`` ranks them:
         every old token keeps its id. ``min_count`` and ``max_vocab`` (0: no limit; the
         whole vocabulary, as in ``fit``) limit what is added."""
+        if not self.growable:
+            raise ValueError(f"a {self.level} vocabulary cannot grow")
         new = [t for t, n in self._ranked(counts) if n >= min_count and t not in self]
         if max_vocab:
             new = new[: max(max_vocab - len(self), 0)]
@@ -745,6 +748,7 @@ class SubwordTokenizer(Tokenizer):
     sample_unknown = False
     settings = ("subword", "vocab_size")
     json_keys = ("level", "normalize", "algorithm", "sha256", "tokens")
+    growable = False  # sentencepiece learns its pieces as a whole
     rules = (
         "Normalise the text to Unicode NFC.",
         "Load the SentencePiece model of 'files' (key 'model', in this file's directory) "

@@ -22,7 +22,7 @@ from elman.data.tokenizers import TextCounts, Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.evaluate import evaluate_ids
-from elman.lm.model import StateOverflow
+from elman.lm.model import GROWN_BIAS, StateOverflow
 from elman.metrics import perplexity
 from elman.training import require_an_end
 
@@ -84,7 +84,11 @@ class LanguageModelTask:
             train_ids, self.model.config.state, self.tokenizer.eos_id, config.batch, bptt,
             config.restart_every,
         )  # fmt: skip
-        self.uniform_loss = math.log(self.model.config.vocab_size)
+        # What the divergence rule compares a loss with (training.diverged): a uniform
+        # guess's, and for a model whose vocabulary grew, that and the new tokens' start
+        # (GROWN_BIAS below the old ones: a text of new tokens starts some 30 nats up).
+        grown = bool(getattr(self.model.config, "grown_from", ""))
+        self.uniform_loss = math.log(self.model.config.vocab_size) - grown * GROWN_BIAS
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[Batch]:
         if isinstance(self.batches, LineBatches):  # groups of lines, in a new order each epoch

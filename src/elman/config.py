@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -165,6 +166,12 @@ class TokenizerConfig:
         """``fit`` on the text ``chunks`` make one after another, each ending at a line end
         (a text read a piece at a time: ``elman.data.prepared``): the same tokenizer."""
         return make_tokenizer_from_chunks(self.level, chunks, **self.tokenizer_settings())
+
+    def fit_counts(self, counts: Counter[str]) -> Tokenizer:
+        """``fit`` given the training text's token counts (``Tokenizer.count``'s of its
+        pieces, added in order); for characters and words, whose vocabulary is made from
+        counts alone."""
+        return TOKENIZERS[self.level].fit_counts(counts, **self.tokenizer_settings())
 
 
 @dataclass

@@ -37,12 +37,14 @@ from elman.data.prepared import (
     Progress,
     Source,
     check_out,
+    count_tokens,
     open_corpus,
     scan,
     text_files,
+    workers_for,
     write_corpus,
 )
-from elman.data.tokenizers import Tokenizer, load_vocab
+from elman.data.tokenizers import TOKENIZERS, Tokenizer, load_vocab
 from elman.errors import ElmanError
 
 PREPARE_ABOVE_MB = 100.0
@@ -160,25 +162,52 @@ class Vocabulary:
     grow: bool = False
     base_from: str | None = None  # where base came from, for messages and the header
 
-    def make(self, train: Source, progress: Progress | None = None) -> Tokenizer:
-        if progress is not None:
-            progress.start("counting tokens", train.size)
-        chunks = train.reported(progress)
+    def make(self, train: Source, progress: Progress | None = None, workers: int = 0) -> Tokenizer:
+        """The vocabulary, counting ``train`` in ``workers`` processes (0: as many as pay)."""
         if self.base is None:
-            return self.config.fit_chunks(chunks)
+            return fitted(self.config, train, progress, workers)
         if not self.grow:
             return self.base
         check_growable(self.base, self.base_from)
-        tally = self.base.tally()
-        for text in chunks:
-            tally.add(self.base.prepare(text))
-        return self.base.grown(tally.counts(), self.config.min_count, self.config.max_vocab)
+        return grown(self.base, train, self.config, progress, workers)
 
     def record(self) -> dict[str, Any]:
         """What the corpus's header says of how its vocabulary was made."""
         if self.base is None:
             return {"fitted": dataclasses.asdict(self.config)}
         return {"from": self.base_from, "grown": self.grow}
+
+
+def fitted(
+    config: TokenizerConfig, train: Source, progress: Progress | None = None, workers: int = 0
+) -> Tokenizer:
+    """The vocabulary ``config`` fits on the text ``train``, read a piece at a time: the
+    one ``config.fit`` gives for the text in memory (``Tokenizer.fit_chunks``), its pieces
+    counted in several processes when that pays (``workers_for``)."""
+    cls = TOKENIZERS[config.level]
+    if progress is not None:
+        progress.start("counting tokens", train.size)
+    workers = workers_for(train, cls, workers)
+    if workers == 1:
+        return config.fit_chunks(train.reported(progress))
+    counts = count_tokens(train, cls, progress=progress, workers=workers)  # in NFC, as fit
+    return config.fit_counts(counts)
+
+
+def grown(
+    base: Tokenizer,
+    train: Source,
+    config: TokenizerConfig,
+    progress: Progress | None = None,
+    workers: int = 0,
+) -> Tokenizer:
+    """``base`` grown by the tokens of ``train`` it lacks (``Tokenizer.grown``; ``config``'s
+    min_count and max_vocab limit them), counted a piece at a time."""
+    if progress is not None:
+        progress.start("counting tokens", train.size)
+    workers = workers_for(train, base, workers)
+    counts = count_tokens(train, type(base), base.normalize, progress, workers)
+    return base.grown(counts, config.min_count, config.max_vocab)
 
 
 def vocabulary_for(
@@ -260,10 +289,12 @@ def prepare(
     overwrite: bool = False,
     progress: bool = True,
     say: Callable[[str], None] = print,
+    workers: int = 0,
 ) -> PreparedCorpus:
     """``elman prepare``: the texts of ``inputs`` (``read_sources``) tokenised into a
     prepared corpus in ``out`` (refused if it holds anything, unless ``overwrite`` and it
-    holds a corpus), with a vocabulary made by ``vocabulary`` on the training text."""
+    holds a corpus), with a vocabulary made by ``vocabulary`` on the training text;
+    ``workers`` processes count and encode (0: as many as pay, ``workers_for``)."""
     out = Path(out)
     check_out(out, overwrite)
     bar = Bar(progress)
@@ -271,9 +302,9 @@ def prepare(
         sources = {}
         for role, source in _scanned(inputs, bar).items():
             sources[role] = source
-        tokenizer = vocabulary.make(sources["train"], bar)
+        tokenizer = vocabulary.make(sources["train"], bar, workers)
         corpus = write_corpus(out, tokenizer, sources, {"made": vocabulary.record()}, bar,
-                              overwrite)  # fmt: skip
+                              overwrite, workers)  # fmt: skip
     finally:
         bar.close()
     say(summary(corpus))

@@ -53,6 +53,14 @@ def register(parser: argparse.ArgumentParser) -> None:
         help="with --vocab: add the training text's tokens it lacks, after its own (for "
         "elman train --init MODEL --grow-vocab; --min-count and --max-vocab limit them)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="processes that count and encode the text (default 0: as many as pay: one per "
+        "core, at most 4, for words on a text above 32 MB; characters are fast enough in one)",
+    )
     add_config_flags(parser, TokenizerConfig)
     declare(parser, cmd_prepare, WRITES_FILES)
 
@@ -62,4 +70,4 @@ def cmd_prepare(args: argparse.Namespace) -> None:
     config = config_from_flags(TokenizerConfig, args)
     given = set(given_settings(args, [TokenizerConfig]))
     vocabulary = vocabulary_for(config, given, args.vocab, args.grow_vocab)
-    prepare(inputs, args.out, vocabulary, args.overwrite)
+    prepare(inputs, args.out, vocabulary, args.overwrite, workers=args.workers)

@@ -37,10 +37,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -54,6 +58,7 @@ from elman.data.tokenizers import (
     ids_dtype,
     load_vocab,
     save_vocab,
+    tokenizer_from_json,
 )
 from elman.errors import ElmanError
 
@@ -125,6 +130,26 @@ class Piece:
 
 
 @dataclass(frozen=True)
+class Slice:
+    """Characters ``lo`` to ``hi`` of a piece's text (None: from its start, to its end): what
+    of a piece a part split off a text holds. Small, so that a worker process is handed
+    where its text is rather than the text."""
+
+    piece: Piece
+    lo: int | None = None
+    hi: int | None = None
+
+    @property
+    def size(self) -> int:
+        """The bytes of the file read for it (the whole piece's)."""
+        return self.piece.stop - self.piece.start
+
+    def text(self) -> str:
+        text = self.piece.text()
+        return text if self.lo is None and self.hi is None else text[self.lo : self.hi]
+
+
+@dataclass(frozen=True)
 class SourceFile:
     """A text file as read: its pieces, size in bytes and the sha256 of its text."""
 
@@ -186,19 +211,24 @@ class Source:
     def texts(self, progress: Progress | None = None) -> Iterator[str]:
         """The text of each piece (cut to ``begin`` ... ``end``), reporting the bytes read
         to ``progress``."""
+        for part in self.slices():
+            text = part.text()
+            if progress is not None:
+                progress.advance(part.size)
+            if text:
+                yield text
+
+    def slices(self) -> Iterator[Slice]:
+        """Its pieces, each cut to ``begin`` ... ``end`` where they fall inside it."""
         end = self.end
         for piece, at in self.pieces():
             if end is not None and at >= end:
                 return
             if at + piece.chars <= self.begin:
                 continue
-            text = piece.text()
-            if progress is not None:
-                progress.advance(piece.stop - piece.start)
-            if self.begin > at or (end is not None and end < at + len(text)):
-                text = text[max(self.begin - at, 0) : None if end is None else end - at]
-            if text:
-                yield text
+            lo = self.begin - at if self.begin > at else None
+            hi = end - at if end is not None and end < at + piece.chars else None
+            yield Slice(piece, lo, hi)
 
     def split(self, fraction: float) -> tuple[Source, Source]:
         """Its first ``fraction`` of characters and the rest, cut as ``split_text`` cuts a
@@ -330,6 +360,123 @@ def _hidden(relative: Path) -> bool:
     return any(part.startswith(".") for part in relative.parts)
 
 
+# Working in several processes ------------------------------------------------------------
+
+# A piece's tokens are split, counted and looked up in Python and NumPy under one
+# interpreter lock, so a second core helps only as another process: each worker is
+# handed a slice (where its text is, not the text), reads and tokenises it, and sends
+# back the piece's counts or ids, which the parent adds or writes in the pieces' order
+# (``in_order``). Starting a worker costs some 0.3 s (it imports NumPy), so they work
+# only on a text of at least ``PARALLEL_BYTES`` (``workers_for``); at most ``AHEAD``
+# slices per worker are in flight, which bounds the memory the results take.
+PARALLEL_BYTES = 4 * CHUNK_BYTES
+AHEAD = 2
+_worker: dict[str, Any] = {}  # in a worker: the tokenizer it encodes with
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def workers_for(source: Source, tokenizer: Tokenizer | type[Tokenizer], workers: int = 0) -> int:
+    """How many processes tokenise ``source``: ``workers``, or for 0 one per available
+    core (at most 4) when that pays (``Tokenizer.parallel``: words) and the text has
+    several pieces; 1 (this process) for a tokenizer made from more than counts
+    (subword pieces, ``growable``) or a short text."""
+    if workers < 0:
+        raise ElmanError(f"--workers must be 0 (as many as pay) or more, got {workers}.")
+    if not tokenizer.growable or source.size < PARALLEL_BYTES:
+        return 1
+    if workers == 0:
+        return min(available_cores(), 4) if tokenizer.parallel else 1
+    return workers
+
+
+def in_order(
+    work: Any,
+    slices: Iterator[Slice],
+    workers: int,
+    progress: Progress | None = None,
+    tokenizer: Tokenizer | None = None,
+) -> Iterator[Any]:
+    """``work(slice)`` for each slice, in order; in ``workers`` processes when more than
+    one (each given ``tokenizer`` once, as ``_worker["tokenizer"]``), reporting each
+    slice's bytes to ``progress`` as its result is taken."""
+    if workers <= 1:
+        if tokenizer is not None:
+            _worker["tokenizer"] = tokenizer
+        for part in slices:
+            result = work(part)
+            if progress is not None:
+                progress.advance(part.size)
+            yield result
+        return
+    setup = None if tokenizer is None else tokenizer.to_json()
+    # spawn, not fork: a fork copies the parent's threads' locks (BLAS's, tqdm's) as they are.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, initializer=_start_worker,
+                             initargs=(setup,)) as pool:  # fmt: skip
+        pending: deque[tuple[Future[Any], int]] = deque()
+        for part in slices:
+            pending.append((pool.submit(work, part), part.size))
+            if len(pending) >= AHEAD * workers:
+                yield _taken(pending, progress)
+        while pending:
+            yield _taken(pending, progress)
+
+
+def _taken(pending: deque[tuple[Future[Any], int]], progress: Progress | None) -> Any:
+    future, size = pending.popleft()
+    result = future.result()
+    if progress is not None:
+        progress.advance(size)
+    return result
+
+
+def _start_worker(setup: dict[str, Any] | None) -> None:
+    if setup is not None:
+        _worker["tokenizer"] = tokenizer_from_json(setup, "the tokenizer handed to a worker")
+
+
+@dataclass(frozen=True)
+class _Count:
+    """Count a slice's tokens as ``cls.fit`` counts them (``Tokenizer.count``)."""
+
+    cls: type[Tokenizer]
+    normalize: str | None
+
+    def __call__(self, part: Slice) -> Counter[str]:
+        return self.cls.count(part.text(), self.normalize)
+
+
+def count_tokens(
+    source: Source,
+    cls: type[Tokenizer],
+    normalize: str | None = "NFC",
+    progress: Progress | None = None,
+    workers: int = 1,
+) -> Counter[str]:
+    """The tokens of ``source`` counted as ``cls.fit`` counts a text, in order of first
+    appearance, a piece at a time in ``workers`` processes: each piece's counts added in
+    the pieces' order (a token new in a piece comes after those of the pieces before)."""
+    counts: Counter[str] = Counter()
+    for piece_counts in in_order(_Count(cls, normalize), source.slices(), workers, progress):
+        counts.update(piece_counts)
+    return counts
+
+
+def _encode(dtype: np.dtype, part: Slice) -> tuple[bytes, TextCounts, bool]:
+    """A slice's ids (as bytes of ``dtype``), what they write, and whether it holds more
+    than whitespace; with the worker's tokenizer."""
+    text = part.text()
+    ids, counts = _worker["tokenizer"].encode_counted(text, dtype)
+    return ids.tobytes(), counts, bool(text) and not text.isspace()
+
+
 # Writing -----------------------------------------------------------------------------------
 
 
@@ -390,12 +537,14 @@ def write_corpus(
     info: dict[str, Any] | None = None,
     progress: Progress | None = None,
     overwrite: bool = False,
+    workers: int = 0,
 ) -> PreparedCorpus:
     """Tokenise ``parts`` (role -> text) with ``tokenizer`` into a prepared corpus in
     ``out``, written beside it under a temporary name and renamed into place when whole,
     so that ``out`` holds a whole corpus or what it held before. ``info``: what else the
     header records (how the vocabulary was made). An ``out`` that holds anything is
-    refused unless ``overwrite`` and it holds a prepared corpus."""
+    refused unless ``overwrite`` and it holds a prepared corpus. ``workers``: processes
+    that tokenise (``workers_for``; 0: as many as pay)."""
     out = Path(out)
     check_out(out, overwrite)
     progress = progress or Silent()
@@ -411,7 +560,7 @@ def write_corpus(
         for role, source in parts.items():
             progress.start(f"writing {role}.bin", source.size)
             written[role] = _write_part(staging / f"{role}.bin", role, tokenizer, source,
-                                        dtype, progress)  # fmt: skip
+                                        dtype, progress, workers)  # fmt: skip
         header = {
             "format": FORMAT,
             "version": VERSION,
@@ -448,13 +597,15 @@ def _write_part(
     source: Source,
     dtype: np.dtype,
     progress: Progress,
+    workers: int = 0,
 ) -> PartFile:
     digest, counts, text_seen = hashlib.sha256(), NO_TEXT, False
+    workers = workers_for(source, tokenizer, workers)
     with open(path, "wb") as f:
-        for text in source.texts(progress):
-            text_seen = text_seen or not text.isspace()
-            ids, piece_counts = tokenizer.encode_counted(text, dtype)
-            data = ids.tobytes()
+        encode = partial(_encode, dtype)
+        for data, piece_counts, seen in in_order(encode, source.slices(), workers, progress,
+                                                 tokenizer):  # fmt: skip
+            text_seen = text_seen or seen
             digest.update(data)
             f.write(data)
             counts = counts + piece_counts

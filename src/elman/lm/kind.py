@@ -42,7 +42,7 @@ from elman.data.prepared import (
     scan,
 )
 from elman.data.text import read_text, split_text
-from elman.data.tokenizers import TextCounts, Tokenizer, ids_dtype, line_chunks
+from elman.data.tokenizers import TextCounts, Tokenizer, line_chunks
 from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.checkpoint import Checkpoint
@@ -55,7 +55,7 @@ from elman.lm.model import GROWN_BIAS, LanguageModel, check_memory, fine_tuned
 from elman.lm.recipes import RECIPES
 from elman.lm.task import LanguageModelTask, check_ids
 from elman.metrics import perplexity
-from elman.prepare import Bar, cached, check_growable, large
+from elman.prepare import Bar, cached, check_growable, fitted, grown, large
 
 PARTS = ("train", "valid", "test")
 FROM_DATA = ("vocab_size", "grown_from")  # the model settings its vocabulary sets
@@ -99,13 +99,9 @@ class LanguageModelData:
             if part.source is not None:
                 self._prepare(tokenizer)
                 part = self.parts[role]
-            if part.prepared is not None:
-                _check_vocabulary(part, tokenizer)
-                self.ids[role] = (part.prepared.ids(), part.prepared.counts)
-            else:
-                self.ids[role] = tokenizer.encode_counted(part.text, ids_dtype(len(tokenizer)))
-                if part.conditions is None:  # the text is done with: only its ids are kept
-                    self.parts[role] = dataclasses.replace(part, text=None)
+            self.ids[role] = part.encoded(tokenizer)
+            if part.text is not None and part.conditions is None:  # only its ids are kept
+                self.parts[role] = dataclasses.replace(part, text=None)
         return self.ids[role]
 
     def _prepare(self, tokenizer: Tokenizer) -> None:
@@ -250,9 +246,8 @@ class LanguageModelKind(runs.KindBase):
             tokenizer_config = _tokenizer_config(train.corpus)
         elif train.source is not None:  # counted a piece at a time, as fit counts a text
             bar = Bar()
-            bar.start("counting tokens", train.source.size)
             try:
-                tokenizer = tokenizer_config.fit_chunks(train.source.reported(bar))
+                tokenizer = fitted(tokenizer_config, train.source, bar)
             finally:
                 bar.close()
         else:
@@ -534,18 +529,15 @@ def _grown_vocabulary(
                 f"elman prepare --vocab {data.init} --grow-vocab, or leave --grow-vocab out."
             )
         return theirs
-    tally = tokenizer.tally()
     if train.source is not None:
         bar = Bar()
-        bar.start("counting tokens", train.source.size)
         try:
-            for text in train.source.texts(bar):
-                tally.add(tokenizer.prepare(text))
+            return grown(tokenizer, train.source, config, bar)
         finally:
             bar.close()
-    else:
-        for chunk in line_chunks(train.text):
-            tally.add(tokenizer.prepare(chunk))
+    tally = tokenizer.tally()
+    for chunk in line_chunks(train.text):
+        tally.add(tokenizer.prepare(chunk))
     return tokenizer.grown(tally.counts(), config.min_count, config.max_vocab)
 
 

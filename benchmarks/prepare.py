@@ -22,8 +22,9 @@ prepared corpus cost, in memory and time, on a text of a gigabyte.
 4. ``korean``: today's 124 MB case of the issue, the NSMC text column 8 times
    (ko8.txt), ``elman train --train ko8.txt --level char --max-steps 2``: time to the
    first step and peak memory, with this checkout (preparing into a fresh cache, then
-   again from the cache) and, given ``--before OTHER/src``, with another checkout
-   (e.g. ``git archive main | tar -x -C /tmp/elman-main``).
+   again from the cache, then in memory with ELMAN_PREPARE_ABOVE=1000) and, given
+   ``--before OTHER/src``, with another checkout (e.g. ``git archive main | tar -x -C
+   /tmp/elman-main``).
 
 Prints a markdown table and writes ``--out`` (.md and .json). Deletes the texts and
 corpora it wrote unless ``--keep``. Nothing here asserts a bound: the bounds of issue 30
@@ -299,11 +300,15 @@ def main() -> None:
             ko8.write_bytes(korean_text() * 8)
             train = ["train", "--train", str(ko8), "--level", "char", "--max-steps", "2",
                      "--log-every", "1"]  # fmt: skip
-            checkouts = [("before", args.before)] if args.before else []
-            checkouts += [("this, preparing", None), ("this, from the cache", None)]
-            for name, src in checkouts:
+            checkouts = [("before", args.before, {})] if args.before else []
+            checkouts += [
+                ("this, preparing", None, {}),
+                ("this, from the cache", None, {}),
+                ("this, in memory", None, {"ELMAN_PREPARE_ABOVE": "1000"}),
+            ]
+            for name, src, more in checkouts:
                 run = work / f"ko8-{name.split(',')[0]}-{len(rows)}"
-                there = {**env, "PYTHONPATH": src} if src else env
+                there = {**env, **more, **({"PYTHONPATH": src} if src else {})}
                 m = measured(elman(*train, "--out", str(run)), there, run / "metrics.jsonl")
                 report[f"ko8 {name}"] = m
                 rows.append((f"ko8.txt (124 MB) to the first step: {name}",

@@ -78,8 +78,8 @@ def register(parser: argparse.ArgumentParser, name: str, command: str = "train")
     exclude = tuple(kind.fixed)
     for cls in kind.sections.values():
         add_config_flags(parser, cls, kind.defaults, kind.variants, exclude)
-    for name, sentence in kind.refused.items():  # another kind's flag: said in its own words
-        parser.add_argument(flag(name), nargs=0, action=Refuse, help=argparse.SUPPRESS,
+    for setting, sentence in kind.refused.items():  # another kind's flag, in its own words
+        parser.add_argument(flag(setting), nargs=0, action=Refuse, help=argparse.SUPPRESS,
                             sentence=sentence)  # fmt: skip
     declare(parser, partial(cmd_train, name, family), WRITES_FILES,
             "choose smaller sizes (--hidden, --embed, --layers, --batch)")  # fmt: skip

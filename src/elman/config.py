@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Collection
+from collections import Counter
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from elman.data.tokenizers import ALGORITHMS, TOKENIZERS, Tokenizer, make_tokenizer
+from elman.data.tokenizers import (
+    ALGORITHMS,
+    TOKENIZERS,
+    Tokenizer,
+    make_tokenizer,
+    make_tokenizer_from_chunks,
+)
 from elman.errors import ElmanError
 
 CELLS = ("rnn", "rnn-relu", "lstm", "gru")
@@ -154,6 +161,17 @@ class TokenizerConfig:
     def fit(self, text: str) -> Tokenizer:
         """The tokenizer of this level and these settings, fitted on training text."""
         return make_tokenizer(self.level, text, **self.tokenizer_settings())
+
+    def fit_chunks(self, chunks: Iterable[str]) -> Tokenizer:
+        """``fit`` on the text ``chunks`` make one after another, each ending at a line end
+        (a text read a piece at a time: ``elman.data.prepared``): the same tokenizer."""
+        return make_tokenizer_from_chunks(self.level, chunks, **self.tokenizer_settings())
+
+    def fit_counts(self, counts: Counter[str]) -> Tokenizer:
+        """``fit`` given the training text's token counts (``Tokenizer.count``'s of its
+        pieces, added in order); for characters and words, whose vocabulary is made from
+        counts alone."""
+        return TOKENIZERS[self.level].fit_counts(counts, **self.tokenizer_settings())
 
 
 @dataclass

@@ -96,6 +96,7 @@ class Kind(Protocol):
     fixed: dict[str, Any]  # settings it always has, offered as no flag (a tagger's level)
     variants: dict[str, dict[str, Any]]  # other defaults and when they apply, for --help
     recipes: dict[str, Recipe]  # named settings by name
+    refused: dict[str, str]  # flags of other kinds given here by mistake -> what to say
 
     def defaults_for(self, inputs: Inputs) -> dict[str, Any]:
         """The defaults a run on ``inputs`` takes: ``defaults``, or one of the
@@ -144,6 +145,7 @@ class KindBase:
     fixed: dict[str, Any] = {}
     variants: dict[str, dict[str, Any]] = {}
     recipes: dict[str, Recipe] = {}
+    refused: dict[str, str] = {}
 
     def defaults_for(self, inputs: Inputs) -> dict[str, Any]:
         return self.defaults

@@ -56,7 +56,7 @@ SETTINGS = [
 ]
 
 
-def start(tmp_path, out, *extra):
+def start(tmp_path, out, *extra, train="train.txt", valid="valid.txt"):
     env = {**os.environ, "PYTHONUTF8": "1"}
     args = [
         sys.executable,
@@ -64,9 +64,9 @@ def start(tmp_path, out, *extra):
         "elman",
         "train",
         "--train",
-        str(tmp_path / "train.txt"),
+        str(tmp_path / train),
         "--valid",
-        str(tmp_path / "valid.txt"),
+        str(tmp_path / valid),
         "--out",
         str(out),
         *SETTINGS,
@@ -128,6 +128,31 @@ def test_sigkill_mid_epoch_then_resume_gives_bit_identical_weights(corpus):
         assert (corpus / "full" / name).read_bytes() == (corpus / "killed" / name).read_bytes()
     epochs = [json.loads(line) for line in (corpus / "killed" / "metrics.jsonl").open()]
     assert [r["epoch"] for r in epochs if r["event"] == "epoch"] == [1, 2, 3]
+
+
+def test_sigkill_then_resume_from_a_prepared_corpus_gives_bit_identical_weights(corpus):
+    """Read from a memory map of a prepared corpus, as the text in memory: the weights of
+    an interrupted and resumed run are those of the uninterrupted run on the text."""
+    prepared = subprocess.run(
+        [sys.executable, "-m", "elman", "prepare", "--train", str(corpus / "train.txt"),
+         "--valid", str(corpus / "valid.txt"), "--out", str(corpus / "prepared")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert prepared.returncode == 0, prepared.stderr
+    out = corpus / "killed-prepared"
+    cut = start(corpus, out, train="prepared", valid="prepared/valid.bin")
+    wait_for_step(cut, out, 30)
+    cut.send_signal(signal.SIGKILL)
+    cut.wait()
+    assert 30 <= saved_step(out) < 3 * 90
+    resumed = subprocess.run(
+        [sys.executable, "-m", "elman", "train", "--resume", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("model.safetensors", RESUME_FILE):
+        assert same_tensors(corpus / "full" / name, out / name), name
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -3,11 +3,13 @@
 The comparison with PyTorch on identical weights, for every cell, is in
 test_model_cells.py."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from elman.config import ModelConfig
-from elman.lm.model import LanguageModel
+from elman.lm.model import GROWN_BIAS, GROWN_SCALE, LanguageModel, fine_tuned
 from tests.numeric import assert_close, numerical_gradient
 
 
@@ -99,3 +101,77 @@ def test_the_loss_buffer_serves_every_training_step():
         model.backward()
         buffers.append(model.loss_layer.buffer)
     assert buffers[0] is not None and all(b is buffers[0] for b in buffers)
+
+
+# Fine-tuning with a grown vocabulary (lm.model.fine_tuned) -------------------------------
+
+
+def grown_pair(V=300, added=57, hidden=64, dtype=np.float32, softmax="full"):
+    from elman.lm.config import LanguageModelConfig
+
+    config = LanguageModelConfig(vocab_size=V, embed=16, hidden=hidden, layers=2, cell="lstm",
+                                 softmax=softmax)  # fmt: skip
+    old = LanguageModel(config, seed=1, dtype=dtype)
+    rng = np.random.default_rng(5)
+    old.flat_params[:] = rng.normal(0, 0.3, old.flat_params.shape)  # as if trained
+    return old, dataclasses.replace(config, vocab_size=V + added)
+
+
+def test_a_grown_model_keeps_every_old_weight_bit_for_bit_and_starts_new_tokens_small():
+    old, config = grown_pair()
+    new = fine_tuned(old, config, seed=3)
+    V = old.config.vocab_size
+    assert new.config.grown_from == str(V)
+    for name, value in old.params.items():
+        grown = {"embed.W": np.s_[:V], "output.W": np.s_[:, :V], "output.b": np.s_[:V]}
+        kept = new.params[name][grown.get(name, ...)]
+        assert kept.tobytes() == value.tobytes(), name
+    assert np.abs(new.params["embed.W"][V:]).max() <= GROWN_SCALE
+    assert np.abs(new.params["output.W"][:, V:]).max() <= GROWN_SCALE
+    assert np.all(new.params["output.b"][V:] == GROWN_BIAS)
+    again = fine_tuned(new, dataclasses.replace(config, vocab_size=V + 80), seed=3)
+    assert again.config.grown_from == f"{V},{V + 57}"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_old_tokens_logits_on_old_text_are_bit_identical_before_the_first_step(dtype):
+    """Whatever blocking the BLAS picks for the wider output product: each vocabulary's
+    columns are a product of their own (Affine's segments)."""
+    old, config = grown_pair(dtype=dtype)
+    new = fine_tuned(old, config, seed=3)
+    V = old.config.vocab_size
+    ids = np.random.default_rng(7).integers(0, V, size=(8, 33))
+    before, _ = old.logits(ids)
+    after, _ = new.logits(ids)
+    assert after[..., :V].tobytes() == before.tobytes()
+    assert after[..., V:].max() < before.min(axis=-1).max() - 20  # new tokens start ~e^-30
+    # the loss on old-only text is the old model's, to within the new tokens' mass
+    loss_old = old.forward(ids[:, :-1], ids[:, 1:])
+    loss_new = new.forward(ids[:, :-1], ids[:, 1:])
+    assert loss_new == pytest.approx(loss_old, rel=1e-6)
+
+
+def test_a_grown_model_has_the_gradients_of_finite_differences():
+    old, config = grown_pair(V=7, added=3, hidden=4, dtype=np.float64)
+    model = fine_tuned(old, config, seed=0)
+    model.params["output.b"][7:] = 0.1  # not -30: finite differences of e^-30 say nothing
+    ids = np.random.default_rng(0).integers(0, 10, size=(2, 6))
+    start = model.initial_state(2)
+
+    def loss():
+        model.state = start
+        return model.forward(ids[:, :-1], ids[:, 1:])
+
+    model.zero_grad()
+    loss()
+    model.backward()
+    for name, grad in model.grads.items():
+        assert_close(grad, numerical_gradient(loss, model.params[name]), rtol=1e-5, atol=1e-8)
+
+
+def test_an_adaptive_softmax_does_not_grow():
+    from elman.errors import ElmanError
+
+    old, config = grown_pair(V=300, softmax="adaptive")
+    with pytest.raises(ElmanError, match="adaptive softmax.*without --grow-vocab"):
+        fine_tuned(old, config)

@@ -74,6 +74,11 @@ class ClassifierKind(runs.KindBase):
     }
     defaults = DEFAULTS
     recipes = RECIPES
+    refused = {
+        "grow_vocab": "--grow-vocab grows a language model's vocabulary when elman train "
+        "--init fine-tunes it; a classifier started with --init reads texts with the language "
+        "model's vocabulary as it is (words it lacks count as <unk>), so leave --grow-vocab out."
+    }
 
     def defaults_for(self, inputs: runs.Inputs) -> dict[str, Any]:
         init = inputs.get("init")

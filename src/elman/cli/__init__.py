@@ -10,6 +10,7 @@
     serve.py      serve (the web playground)
     inspect.py    inspect units | gradients | curves (elman.insight)
     export.py     export (ONNX)
+    prepare.py    prepare (a corpus tokenised once, read from a memory map)
     flags.py      the parser, flags made from the config dataclasses
     backend.py    --backend and --device: the engine a command runs on
 
@@ -77,6 +78,10 @@ TOOLS: dict[str, tuple[str, str]] = {
     "inspect": (
         "elman.cli.inspect",
         "look inside a language model: units over text, gradient through time, curves",
+    ),
+    "prepare": (
+        "elman.cli.prepare",
+        "tokenise texts once into a corpus that training reads from disk (memory-mapped)",
     ),
 }
 

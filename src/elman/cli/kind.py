@@ -78,8 +78,22 @@ def register(parser: argparse.ArgumentParser, name: str, command: str = "train")
     exclude = tuple(kind.fixed)
     for cls in kind.sections.values():
         add_config_flags(parser, cls, kind.defaults, kind.variants, exclude)
+    for setting, sentence in kind.refused.items():  # another kind's flag, in its own words
+        parser.add_argument(flag(setting), nargs=0, action=Refuse, help=argparse.SUPPRESS,
+                            sentence=sentence)  # fmt: skip
     declare(parser, partial(cmd_train, name, family), WRITES_FILES,
             "choose smaller sizes (--hidden, --embed, --layers, --batch)")  # fmt: skip
+
+
+class Refuse(argparse.Action):
+    """A flag a command refuses with a sentence of its own (``Kind.refused``)."""
+
+    def __init__(self, *args: Any, sentence: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sentence = sentence
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        raise ElmanError(self.sentence)
 
 
 def cmd_train(name: str, family: str | None, args: argparse.Namespace) -> None:

@@ -11,7 +11,7 @@ from elman.data.text import read_lines
 from elman.errors import ElmanError
 from elman.lm import checkpoint, dynamic_eval
 from elman.lm.data import condition_of, evaluation_part
-from elman.lm.evaluate import evaluate
+from elman.lm.evaluate import evaluate_ids
 from elman.lm.generate import samples, score, stream
 from elman.strict_json import dumps
 
@@ -29,15 +29,16 @@ def cmd_eval(args: argparse.Namespace) -> None:
         )
     ckpt = on_engine(args, checkpoint.load)
     part = evaluation_part(ckpt, args.data, args.vectors)
-    text = part.text
+    ids, counts = part.encoded(ckpt.tokenizer)
     batch = batch_of(args, ckpt)
     bptt = ckpt.train_config.bptt
-    result = evaluate(ckpt.model, ckpt.tokenizer, text, batch, bptt, part.conditions)
+    result = evaluate_ids(ckpt.model, ids, batch, bptt, ckpt.tokenizer.eos_id, part.conditions,
+                          text=counts)  # fmt: skip
     if part.conditions is not None and (args.dynamic_lr is not None or args.dynamic_tune):
         raise ElmanError("dynamic evaluation reads one long text; a conditioned model has none.")
     dynamic = None
     if args.dynamic_lr is not None or args.dynamic_tune:
-        dynamic = dynamic_eval.report(ckpt, text, args.dynamic_lr, args.dynamic_tune,
+        dynamic = dynamic_eval.report(ckpt, ids, counts, args.dynamic_lr, args.dynamic_tune,
                                       args.dynamic_bptt, args.dynamic_decay, args.data)  # fmt: skip
     if args.json:
         print(dumps({**result.as_dict(), **({"dynamic": dynamic} if dynamic else {})}))
@@ -91,9 +92,10 @@ def add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
         required=True,
-        metavar="FILE",
+        metavar="PATH",
         help="text to evaluate (UTF-8); label<TAB>text lines for a label-conditioned model, "
-        "each line scored given its own label",
+        "each line scored given its own label; or a prepared corpus (elman prepare): "
+        "corpus/PART.bin, or of corpus/ its test part (else valid, else train)",
     )
     p.add_argument(
         "--vectors", metavar="FILE.npy", help="a vector-conditioned model: one per line of --data"

@@ -8,6 +8,7 @@ labeled.py     label<TAB>text files, CSV, folders per label; the stratified spli
 conllu.py      tagged sentences: CoNLL-U and two-column files
 vectors.py     a vector per line (.npy)
 corpus.py      the built-in Tiny Shakespeare
+prepared.py    a corpus tokenised once to disk (elman prepare), read from a memory map
 """
 
 from __future__ import annotations

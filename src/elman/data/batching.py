@@ -80,14 +80,12 @@ class StreamBatches:
         self.restart_every = restart_every
         self.tokens = len(ids) - 1  # real (input, target) pairs
         self.stream_length = -(-self.tokens // batch)  # L = ceil((N-1) / B)
-        L = self.stream_length
-
         # Stream b holds ids[b*L ... b*L+L]: L inputs plus the target of the last one,
-        # which is also the first input of stream b+1. Padded with 0 past the corpus.
-        padded = np.zeros(batch * L + 1, dtype=np.int64)
-        padded[: len(ids)] = ids
-        starts = np.arange(batch)[:, None] * L
-        self._ids = padded[starts + np.arange(L + 1)]  # (B, L+1)
+        # which is also the first input of stream b+1; 0 past the corpus. The ids are
+        # read where they are, a chunk at a time: a corpus in a memory map
+        # (elman.data.prepared) is never read whole, nor copied.
+        self._ids = ids
+        self._starts = np.arange(batch, dtype=np.int64)[:, None] * self.stream_length  # (B, 1)
 
     def __len__(self) -> int:
         return -(-self.stream_length // self.bptt)
@@ -99,9 +97,14 @@ class StreamBatches:
         k %= n
         start = k * self.bptt
         stop = min(start + self.bptt, self.stream_length)
-        # Copies, so a caller changing a batch in place cannot change the corpus.
-        inputs = self._ids[:, start:stop].copy()  # (B, T)
-        targets = self._ids[:, start + 1 : stop + 1].copy()  # (B, T)
+        # Inputs at stream steps start ... stop-1 and the targets one step on: one window
+        # of T+1 ids a stream, gathered (a copy, so a caller changing a batch in place
+        # cannot change the corpus).
+        where = self._starts + np.arange(start, stop + 1)  # (B, T+1), positions in ids
+        past = where > self.tokens  # past the corpus's last id
+        window = np.asarray(self._ids[np.minimum(where, self.tokens)], dtype=np.int64)
+        window[past] = 0
+        inputs, targets = window[:, :-1].copy(), window[:, 1:].copy()  # (B, T) each
         # Pair b*L + t is padding when it is past the corpus; the last stream's last
         # column holds the chunk's largest pair index.
         L = self.stream_length
@@ -161,53 +164,69 @@ class LineBatches:
             raise ElmanError(f"batch and bptt must be at least 1, got {batch} and {bptt}.")
         self.batch, self.bptt = batch, bptt
         self.tokens = len(ids)
-        ends = np.flatnonzero(ids == eos_id) + 1
-        bounds = np.unique(np.concatenate([[0], ends, [len(ids)]]))
-        lines = [ids[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        order = sorted(range(len(lines)), key=lambda i: len(lines[i]))  # stable: ties in order
-        self._groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        self._rows: list[np.ndarray] = []  # each group's line numbers
-        self._chunks: list[tuple[int, int]] = []  # (group, first column)
-        for g in range(0, len(lines), batch):
-            rows = np.array(order[g : g + batch], np.int64)
-            group = [lines[i] for i in rows]
-            width = len(group[-1])  # the longest, as lines are sorted
-            inputs = np.zeros((len(group), width), np.int64)
-            targets = np.zeros((len(group), width), np.int64)
-            mask = np.zeros((len(group), width), bool)
-            for row, line in enumerate(group):
-                inputs[row, 0] = eos_id
-                inputs[row, 1 : len(line)] = line[:-1]
-                targets[row, : len(line)] = line
-                mask[row, : len(line)] = True
-            self._chunks += [(len(self._groups), start) for start in range(0, width, bptt)]
-            self._groups.append((inputs, targets, mask))
-            self._rows.append(rows)
+        self.eos_id = eos_id
+        # Where each line starts and how long it is: a group's rows are made from the ids
+        # when one of its chunks is asked for, so the lines of a corpus in a memory map
+        # (elman.data.prepared) are never all held at once.
+        bounds = np.unique(np.concatenate([[0], line_ends(ids, eos_id), [len(ids)]]))
+        self._ids = ids
+        self._starts, self._lengths = bounds[:-1], np.diff(bounds)  # (lines,) each
+        # Group g: the lines order[g*B ... g*B+B-1], its last the longest.
+        self._order = order = np.argsort(self._lengths, kind="stable")  # ties in order
+        groups = -(-len(order) // batch)
+        longest = order[np.minimum(np.arange(groups) * batch + batch - 1, len(order) - 1)]
+        per_group = -(-self._lengths[longest] // bptt)  # chunks of each group
+        self._first = np.concatenate([[0], np.cumsum(per_group)])  # each group's first chunk
 
     def __len__(self) -> int:
-        return len(self._chunks)
+        return int(self._first[-1])
 
     def shuffled(self, rng: np.random.Generator) -> ChunkOrder:
         """The chunks with the groups in a random order, ``rng.permutation`` of them, each
         group's chunks together and in order (the state is carried from one to the next
         within a group). With one chunk per group (T at least the longest line) that is
         ``rng.permutation`` of the chunks."""
-        order = rng.permutation(len(self._groups))
-        first = np.searchsorted([group for group, _ in self._chunks], order)  # (groups,)
-        counts = np.bincount([group for group, _ in self._chunks], minlength=len(order))
-        return ChunkOrder(self, [k for g, f in zip(order, first, strict=True)
-                                 for k in range(f, f + counts[g])])  # fmt: skip
+        order = rng.permutation(len(self._first) - 1)
+        first, counts = self._first[:-1][order], np.diff(self._first)[order]  # (groups,)
+        # Group order[i]'s chunks first ... first + count - 1, one group after another.
+        shift = np.repeat(first - (np.cumsum(counts) - counts), counts)
+        return ChunkOrder(self, shift + np.arange(len(self)))
 
     def __getitem__(self, k: int) -> Batch:
-        group, start = self._chunks[k]
-        inputs, targets, mask = (a[:, start : start + self.bptt] for a in self._groups[group])
+        if not 0 <= k < len(self):
+            raise IndexError(f"chunk {k} out of range for {len(self)} chunks")
+        group = self.group_of(k)
+        start = (k - int(self._first[group])) * self.bptt  # the chunk's first column
+        rows = self._order[group * self.batch : (group + 1) * self.batch]
+        width = min(self.bptt, int(self._lengths[rows[-1]]) - start)
+        inputs = np.zeros((len(rows), width), np.int64)
+        targets = np.zeros((len(rows), width), np.int64)
+        mask = np.zeros((len(rows), width), bool)
+        for row, line in enumerate(rows):
+            # Column j predicts the line's token j from its token j-1 (the line start,
+            # eos_id, before token 0).
+            first, length = int(self._starts[line]), int(self._lengths[line])
+            stop = min(start + width, length)
+            if stop <= start:
+                continue
+            targets[row, : stop - start] = self._ids[first + start : first + stop]
+            mask[row, : stop - start] = True
+            if start == 0:
+                inputs[row, 0] = self.eos_id
+                inputs[row, 1:stop] = self._ids[first : first + stop - 1]
+            else:
+                inputs[row, : stop - start] = self._ids[first + start - 1 : first + stop - 1]
         return Batch(
-            inputs.copy(),
-            targets.copy(),
-            None if mask.all() else mask.copy(),
+            inputs,
+            targets,
+            None if mask.all() else mask,
             reset=start == 0,
-            lines=self._rows[group],
+            lines=rows,
         )
+
+    def group_of(self, k: int) -> int:
+        """The group of lines chunk ``k`` reads (groups counted from the shortest lines)."""
+        return int(np.searchsorted(self._first, k, side="right")) - 1
 
     def __iter__(self) -> Iterator[Batch]:
         for k in range(len(self)):
@@ -217,14 +236,23 @@ class LineBatches:
 class ChunkOrder(Sequence[Batch]):
     """The chunks of ``batches`` in another order: ``order[k]`` is the k-th one's index."""
 
-    def __init__(self, batches: LineBatches, order: list[int]) -> None:
+    def __init__(self, batches: LineBatches, order: np.ndarray) -> None:
         self.batches, self.order = batches, order
 
     def __len__(self) -> int:
         return len(self.order)
 
     def __getitem__(self, k: int) -> Batch:  # type: ignore[override]
-        return self.batches[self.order[k]]
+        return self.batches[int(self.order[k])]
+
+
+def line_ends(ids: np.ndarray, eos_id: int, block: int = 1 << 24) -> np.ndarray:
+    """The positions just after each ``eos_id`` in ``ids``, found a block at a time (a
+    corpus in a memory map is compared a block at a time too)."""
+    found = [
+        np.flatnonzero(ids[i : i + block] == eos_id) + (i + 1) for i in range(0, len(ids), block)
+    ]
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
 def make_batches(

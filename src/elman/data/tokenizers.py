@@ -37,7 +37,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -56,6 +56,52 @@ NORMALIZATIONS = ("NFC",)
 FileReader = Callable[[str], bytes]
 
 
+UNICODE = 0x110000  # code points U+0000 ... U+10FFFF
+# Texts are tokenised in pieces of about this many characters, each ending at a line end
+# (``line_chunks``): the memory a text's tokens take while they are split is then that of
+# a piece, not of the text (a character split into a list is a string object of its own,
+# some 60 bytes).
+CHUNK_CHARS = 1 << 20
+
+
+@dataclass(frozen=True)
+class TextCounts:
+    """What a text's tokens write, summed: its tokens, the NFC characters and UTF-8 bytes
+    they write, how many are outside the vocabulary, and what the first token writes (a
+    stream reads it and never predicts it). Enough for bits per character over a text
+    whose tokens are not kept one by one (a prepared corpus, ``elman.data.prepared``);
+    ``EncodedText.counts`` sums one that is."""
+
+    tokens: int
+    chars: int
+    bytes: int
+    unknown: int = 0
+    first_chars: int = 0
+    first_bytes: int = 0
+
+    def __add__(self, other: TextCounts) -> TextCounts:
+        """The counts of this text followed by ``other``."""
+        first = self if self.tokens else other
+        return TextCounts(
+            self.tokens + other.tokens,
+            self.chars + other.chars,
+            self.bytes + other.bytes,
+            self.unknown + other.unknown,
+            first.first_chars,
+            first.first_bytes,
+        )
+
+    def scored(self, unscored: int) -> tuple[int, int]:
+        """The characters and bytes written by the tokens after the first ``unscored``
+        (0, or 1 for streams, whose first token is read and never predicted)."""
+        if unscored and self.tokens:
+            return self.chars - self.first_chars, self.bytes - self.first_bytes
+        return self.chars, self.bytes
+
+
+NO_TEXT = TextCounts(0, 0, 0)
+
+
 @dataclass(frozen=True)
 class EncodedText:
     """A text's token ids and what of the text each token stands for: the NFC characters
@@ -66,6 +112,75 @@ class EncodedText:
     chars: np.ndarray  # (N,) int64, characters each token writes (a line end: one)
     bytes: np.ndarray  # (N,) int64, their UTF-8 bytes
     unknown: int  # tokens outside the vocabulary, encoded as <unk>
+
+    def counts(self) -> TextCounts:
+        """The sums (``TextCounts``)."""
+        if not len(self.ids):
+            return NO_TEXT
+        return TextCounts(len(self.ids), int(self.chars.sum()), int(self.bytes.sum()),
+                          self.unknown, int(self.chars[0]), int(self.bytes[0]))  # fmt: skip
+
+
+def line_chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
+    """``text`` in pieces of at least ``size`` characters (the last may be shorter), each
+    ending just after a line end "\\n" (the last: where the text ends). Every tokenizer
+    reads text line by line, and NFC never joins a character across a line end, so the
+    pieces' tokens, one after another, are the text's.
+
+    >>> list(line_chunks("ab\\ncd\\nef", 2))
+    ['ab\\n', 'cd\\n', 'ef']
+    """
+    start, end = 0, len(text)
+    while start < end:
+        cut = text.find("\n", start + size - 1) + 1
+        if cut <= 0:  # no line end after ``size`` characters: the rest is one piece
+            cut = end
+        yield text[start:cut]
+        start = cut
+
+
+def ids_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned integer type that holds the ids of ``vocab_size`` tokens:
+    uint16 up to 65,536 tokens, uint32 beyond (a corpus's ids take 2 or 4 bytes each)."""
+    return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
+
+
+def _joined(pieces: list[np.ndarray], dtype: Any) -> np.ndarray:
+    """The pieces' ids one after another, as ``dtype``."""
+    if len(pieces) == 1:
+        return pieces[0].astype(dtype, copy=False)
+    return np.concatenate(pieces).astype(dtype, copy=False) if pieces else np.zeros(0, dtype)
+
+
+def code_points(text: str) -> np.ndarray:
+    """The code points of ``text``, (N,) uint32 (a lone surrogate, which only text made
+    in Python can hold, as itself)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def utf8_lengths(points: np.ndarray) -> np.ndarray:
+    """The UTF-8 bytes of each code point: 1 below U+0080, 2 below U+0800, 3 below
+    U+10000 and 4 above."""
+    return (1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)).astype(np.int64)
+
+
+class Tally:
+    """Tokens counted piece by piece (``add``), in order of first appearance: ``counts``
+    is ``Counter(tokens)`` of all the pieces' tokens one after another, the counter
+    ``Tokenizer.fit`` ranks. This one splits each piece (``Tokenizer._split``); a
+    tokenizer may count faster (``CharTokenizer``'s counts code points with NumPy)."""
+
+    def __init__(self, split: Callable[[str], list[str]]) -> None:
+        self.split, self.counter = split, Counter[str]()
+
+    def add(self, text: str) -> None:
+        """Count the tokens of ``text`` (prepared: in NFC when the tokenizer normalises)."""
+        # Counter.update keeps the order keys were first seen in, so a token new in this
+        # piece comes after every token of the pieces before.
+        self.counter.update(self.split(text))
+
+    def counts(self) -> Counter[str]:
+        return self.counter
 
 
 class TextStream:
@@ -92,6 +207,37 @@ class TextStream:
         return ""
 
 
+class _CodePointTally(Tally):
+    """Characters counted as code points with NumPy (a character's count in one
+    ``bincount`` of a piece), in order of first appearance: the order of a piece's new
+    characters is found among their own positions only, which after the first pieces of a
+    text are few."""
+
+    BLOCK = 1 << 16  # code points searched at once for characters not seen before
+
+    def __init__(self) -> None:
+        self.totals = np.zeros(UNICODE, dtype=np.int64)
+        self.seen = np.zeros(UNICODE, dtype=bool)
+        self.order: list[np.ndarray] = []  # the code points, in order of first appearance
+
+    def add(self, text: str) -> None:
+        points = code_points(text)
+        counts = np.bincount(points)
+        self.totals[: len(counts)] += counts
+        for start in range(0, len(points), self.BLOCK):
+            block = points[start : start + self.BLOCK]
+            new = block[~self.seen[block]]
+            if len(new):
+                values, first = np.unique(new, return_index=True)
+                self.order.append(values[np.argsort(first)])
+                self.seen[values] = True
+
+    def counts(self) -> Counter[str]:
+        order = np.concatenate(self.order) if self.order else np.zeros(0, np.int64)
+        totals = self.totals[order].tolist()
+        return Counter(dict(zip(map(chr, order.tolist()), totals, strict=True)))
+
+
 class Tokenizer:
     """Text <-> token ids over a vocabulary; what every kind of tokenizer offers.
 
@@ -112,6 +258,10 @@ class Tokenizer:
     settings: ClassVar[tuple[str, ...]] = ("max_vocab", "min_count")
     rules: ClassVar[tuple[str, ...]]
     json_keys: ClassVar[tuple[str, ...]] = ("level", "normalize", "tokens")
+    growable: ClassVar[bool] = True  # whether ``grown`` can add a new text's tokens
+    # Whether a long text is tokenised faster in several processes (``elman.data.prepared``):
+    # so when its tokens are split and looked up one by one in Python.
+    parallel: ClassVar[bool] = True
     eos_id: int | None
 
     def __init__(self, tokens: Sequence[str], normalize: str | None = None) -> None:
@@ -142,7 +292,45 @@ class Tokenizer:
         same ids. Tokens seen fewer than ``min_count`` times are left out, and
         ``max_vocab > 0`` caps the whole vocabulary, specials included (the Penn
         Treebank's 10,000 words include <unk> and <eos>). Left-out tokens map to <unk>.
+        The text is counted a piece at a time (``fit_chunks``), as a prepared corpus is.
         """
+        return cls.fit_chunks(line_chunks(text), max_vocab, min_count, normalize)
+
+    @classmethod
+    def fit_chunks(
+        cls: type[_T],
+        chunks: Iterable[str],
+        max_vocab: int = 0,
+        min_count: int = 1,
+        normalize: str = "NFC",
+    ) -> _T:
+        """``fit`` on the text that ``chunks`` make one after another, each ending at a line
+        end (``line_chunks``, or pieces of files: ``elman.data.prepared``); the vocabulary
+        is the one ``fit`` gives for their whole text."""
+        cls.check_limits(max_vocab, min_count)
+        tally = cls.tally()
+        for chunk in chunks:
+            tally.add(unicodedata.normalize(normalize, chunk) if normalize else chunk)
+        return cls.from_counts(tally.counts(), max_vocab, min_count, normalize)
+
+    @classmethod
+    def fit_counts(
+        cls: type[_T],
+        counts: Counter[str],
+        max_vocab: int = 0,
+        min_count: int = 1,
+        normalize: str = "NFC",
+    ) -> _T:
+        """``fit`` given the training text's token counts, in order of first appearance
+        (``count``'s of its pieces, added in order: a text counted in several processes,
+        ``elman.data.prepared``)."""
+        cls.check_limits(max_vocab, min_count)
+        return cls.from_counts(counts, max_vocab, min_count, normalize)
+
+    @classmethod
+    def check_limits(cls, max_vocab: int, min_count: int) -> None:
+        """Refuse a ``max_vocab`` that leaves no room beside the specials, a ``min_count``
+        below 1."""
         if max_vocab < 0 or 0 < max_vocab <= len(cls.specials):
             raise ElmanError(
                 f"max_vocab must be 0 (no limit) or more than the {len(cls.specials)} special "
@@ -150,26 +338,64 @@ class Tokenizer:
             )
         if min_count < 1:
             raise ElmanError(f"min_count must be at least 1, got {min_count}; use 1 to keep all.")
-        if normalize:
-            text = unicodedata.normalize(normalize, text)
-        counts = Counter(cls._split(text))  # type: ignore[arg-type]
-        for special in cls.specials:
-            counts.pop(special, None)
-        if not counts:
+
+    @classmethod
+    def count(cls, text: str, normalize: str | None = "NFC") -> Counter[str]:
+        """The tokens of ``text`` counted as ``fit`` counts them, in order of first
+        appearance: a piece's counts, which added in the pieces' order are the whole
+        text's."""
+        tally = cls.tally()
+        tally.add(unicodedata.normalize(normalize, text) if normalize else text)
+        return tally.counts()
+
+    @classmethod
+    def tally(cls) -> Tally:
+        """A ``Tally`` of this kind's tokens: how ``fit`` counts them."""
+        return Tally(cls._split)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_counts(
+        cls: type[_T],
+        counts: Counter[str],
+        max_vocab: int = 0,
+        min_count: int = 1,
+        normalize: str | None = "NFC",
+    ) -> _T:
+        """The vocabulary ``fit`` builds from the token ``counts`` of a training text (in
+        order of first appearance, as ``tally`` counts them)."""
+        ranked = cls._ranked(counts)
+        if not ranked:
             raise ElmanError(
                 f"the training text has no {cls.unit} to build a vocabulary from; "
                 f"give a text with some {cls.unit}."
             )
-        # most_common keeps first-appearance order among equal counts (Counter docs).
-        ranked = [token for token, n in counts.most_common() if n >= min_count]
-        if not ranked:
+        kept = [token for token, n in ranked if n >= min_count]
+        if not kept:
             raise ElmanError(
                 f"min_count {min_count} leaves no tokens in the vocabulary (the most frequent "
-                f"appears {counts.most_common(1)[0][1]} times); lower min_count."
+                f"appears {ranked[0][1]} times); lower min_count."
             )
         if max_vocab:
-            ranked = ranked[: max_vocab - len(cls.specials)]
-        return cls([*cls.specials, *ranked], normalize)
+            kept = kept[: max_vocab - len(cls.specials)]
+        return cls([*cls.specials, *kept], normalize)
+
+    @classmethod
+    def _ranked(cls, counts: Counter[str]) -> list[tuple[str, int]]:
+        """The counted tokens but the specials, most frequent first, ties in order of
+        first appearance (``most_common`` sorts stably)."""
+        return [(t, n) for t, n in counts.most_common() if t not in cls.specials]
+
+    def grown(self: _T, counts: Counter[str], min_count: int = 1, max_vocab: int = 0) -> _T:
+        """This vocabulary with the tokens of ``counts`` (a new text's, counted as
+        ``tally`` counts) that it lacks added after its own, ranked as ``fit`` ranks them:
+        every old token keeps its id. ``min_count`` and ``max_vocab`` (0: no limit; the
+        whole vocabulary, as in ``fit``) limit what is added."""
+        if not self.growable:
+            raise ValueError(f"a {self.level} vocabulary cannot grow")
+        new = [t for t, n in self._ranked(counts) if n >= min_count and t not in self]
+        if max_vocab:
+            new = new[: max(max_vocab - len(self), 0)]
+        return type(self)([*self.tokens, *new], self.normalize)
 
     def _split(self, text: str) -> list[str]:
         """The tokens of prepared text, as strings; a fixed rule (a static method) or one
@@ -198,11 +424,20 @@ class Tokenizer:
         """Split text into tokens (strings, whether or not they are in the vocabulary)."""
         return self._split(self.prepare(text))
 
-    def encode(self, text: str) -> np.ndarray:
-        """Token ids of text, shape (N,) int64; tokens outside the vocabulary get ``unk_id``."""
+    def encode(self, text: str, dtype: Any = np.int64) -> np.ndarray:
+        """Token ids of text, shape (N,) ``dtype`` (a training corpus keeps them in the
+        smallest that holds the vocabulary: ``ids_dtype``); tokens outside the vocabulary
+        get ``unk_id``. Long text is read a piece at a time (``line_chunks``)."""
+        pieces = [
+            self._encode_prepared(self.prepare(chunk)).astype(dtype, copy=False)
+            for chunk in line_chunks(text)
+        ]
+        return _joined(pieces, dtype)
+
+    def _encode_prepared(self, text: str) -> np.ndarray:
+        """The ids of prepared text (int64)."""
         get, unk = self._ids.get, self.unk_id
-        ids = [get(token, unk) for token in self.tokenize(text)]
-        return np.array(ids, dtype=np.int64)
+        return np.array([get(token, unk) for token in self._split(text)], dtype=np.int64)
 
     def encode_text(self, text: str) -> EncodedText:
         """The ids of text (as ``encode``) with the characters and bytes each token
@@ -215,6 +450,17 @@ class Tokenizer:
         chars, nbytes = self._measure(tokens)
         unknown = sum(token not in self._ids for token in tokens)
         return EncodedText(ids, chars, nbytes, unknown)
+
+    def encode_counted(self, text: str, dtype: Any = np.int64) -> tuple[np.ndarray, TextCounts]:
+        """The ids of text (as ``encode``) and what they write, summed (``TextCounts``):
+        ``encode_text`` a piece at a time, so that a long text's tokens are never all
+        held one by one."""
+        pieces, counts = [], NO_TEXT
+        for chunk in line_chunks(text):
+            encoded = self.encode_text(chunk)
+            pieces.append(encoded.ids.astype(dtype, copy=False))
+            counts = counts + encoded.counts()
+        return _joined(pieces, dtype), counts
 
     def _measure(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """The characters and UTF-8 bytes each token writes: here the token itself."""
@@ -273,8 +519,10 @@ class Tokenizer:
         These are the tokens ``encode`` maps to <unk>; a literal ``<unk>`` in a word
         text is the vocabulary's own <unk> and is not counted.
         """
-        counts = Counter(self.tokenize(text))
-        return Counter({token: n for token, n in counts.items() if token not in self._ids})
+        tally = self.tally()
+        for chunk in line_chunks(text):
+            tally.add(self.prepare(chunk))
+        return Counter({t: n for t, n in tally.counts().items() if t not in self._ids})
 
     def id_of(self, token: str) -> int:
         """The id of token, ``unk_id`` if it is not in the vocabulary (as ``encode`` does)."""
@@ -344,17 +592,41 @@ class CharTokenizer(Tokenizer):
         self.eos_id: int | None = self._ids.get("\n")
         # The replacement character shows where an unknown character was.
         self._decode_table = ["\ufffd", *self.tokens[1:]]
+        self._id_table: np.ndarray | None = None  # code point -> id, made when first used
 
     @staticmethod
     def _split(text: str) -> list[str]:
         return list(text)
 
-    def _measure(self, tokens: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        # One character each; UTF-8 takes 1 byte below U+0080, 2 below U+0800, 3 below
-        # U+10000 and 4 above.
-        points = np.frombuffer("".join(tokens).encode("utf-32-le"), dtype=np.uint32)
-        nbytes = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)
-        return np.ones(len(tokens), dtype=np.int64), nbytes.astype(np.int64)
+    # Counted and encoded with NumPy at some 60-120 MB/s: sending the ids back from
+    # another process costs about as much as making them.
+    parallel = False
+
+    @classmethod
+    def tally(cls) -> Tally:
+        return _CodePointTally()
+
+    def _table(self) -> np.ndarray:
+        """The id of every code point (<unk>'s, 0, for those outside the vocabulary), so
+        that a text is encoded with one lookup of its code points: 9 MB, where a list of
+        a text's characters takes some 60 bytes a character."""
+        if self._id_table is None:
+            table = np.zeros(UNICODE, dtype=np.int64)
+            points = code_points("".join(self.tokens[1:]))
+            table[points] = np.arange(1, len(self.tokens))
+            self._id_table = table
+        return self._id_table
+
+    def _encode_prepared(self, text: str) -> np.ndarray:
+        return self._table()[code_points(text)]
+
+    def encode_text(self, text: str) -> EncodedText:
+        """As ``Tokenizer.encode_text``: each token writes one character, of 1 to 4 UTF-8
+        bytes."""
+        points = code_points(self.prepare(text))
+        ids = self._table()[points]
+        unknown = int(np.count_nonzero(ids == self.unk_id))
+        return EncodedText(ids, np.ones(len(ids), np.int64), utf8_lengths(points), unknown)
 
     @classmethod
     def _token_problem(cls, tokens: Sequence[str]) -> str | None:
@@ -512,6 +784,7 @@ class SubwordTokenizer(Tokenizer):
     sample_unknown = False
     settings = ("subword", "vocab_size")
     json_keys = ("level", "normalize", "algorithm", "sha256", "tokens")
+    growable = False  # sentencepiece learns its pieces as a whole
     rules = (
         "Normalise the text to Unicode NFC.",
         "Load the SentencePiece model of 'files' (key 'model', in this file's directory) "
@@ -565,22 +838,40 @@ class SubwordTokenizer(Tokenizer):
         memory; no file is written. Sentencepiece keeps a piece of their own for the
         characters that make 99.95% of the text (its character_coverage), the rest are
         written as bytes."""
+        return cls.fit_chunks([text], subword, vocab_size, normalize)
+
+    @classmethod
+    def fit_chunks(  # type: ignore[override]
+        cls,
+        chunks: Iterable[str],
+        subword: str = "",
+        vocab_size: int = 0,
+        normalize: str = "NFC",
+    ) -> SubwordTokenizer:
+        """``fit`` on the text ``chunks`` make one after another (each ending at a line
+        end). ``chunks`` is read twice, first for the longest sentence, then as
+        sentencepiece reads the sentences (a list, or pieces of files read again), and
+        sentencepiece keeps every sentence in its own memory while it learns."""
         algorithm = subword or "unigram"
         size = vocab_size or DEFAULT_PIECES
         if algorithm not in ALGORITHMS:
             raise ElmanError(f"--subword must be one of {', '.join(ALGORITHMS)}, got {subword!r}.")
-        text = unicodedata.normalize(normalize, text)
-        sentences = [s for line in text.split("\n") for s in line.split(METASPACE) if s]
-        if not sentences:
+
+        def sentences() -> Iterator[str]:
+            for chunk in chunks:
+                text = unicodedata.normalize(normalize, chunk)
+                yield from (s for line in text.split("\n") for s in line.split(METASPACE) if s)
+
+        longest = max((len(s.encode("utf-8")) for s in sentences()), default=0)
+        if not longest:
             raise ElmanError(
                 "the training text has no pieces to build a vocabulary from; give a text with "
                 "some characters."
             )
-        longest = max(len(s.encode("utf-8")) for s in sentences)
         model = io.BytesIO()
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(sentences),
+                sentence_iterator=sentences(),
                 model_writer=model,
                 model_type=algorithm,
                 vocab_size=size,
@@ -618,8 +909,8 @@ class SubwordTokenizer(Tokenizer):
                 ids.extend(next(encoded))
         return np.array(ids, dtype=np.int64)
 
-    def encode(self, text: str) -> np.ndarray:
-        return self._encode_ids(self.prepare(text))
+    def _encode_prepared(self, text: str) -> np.ndarray:
+        return self._encode_ids(text)
 
     def _split(self, text: str) -> list[str]:
         return [self.tokens[i] for i in self._encode_ids(text)]
@@ -728,13 +1019,23 @@ def make_tokenizer(level: str, text: str, **settings: Any) -> Tokenizer:
     """Fit the tokenizer for ``level`` (one of ``TOKENIZERS``) on training text, with the
     ``settings`` it takes (its ``settings``: max_vocab and min_count for characters and
     words, subword and vocab_size for subword pieces)."""
+    return _tokenizer_class(level, settings).fit(text, **settings)
+
+
+def make_tokenizer_from_chunks(level: str, chunks: Iterable[str], **settings: Any) -> Tokenizer:
+    """``make_tokenizer`` on the text ``chunks`` make one after another, each ending at a
+    line end (``Tokenizer.fit_chunks``: read once, or twice for subword pieces)."""
+    return _tokenizer_class(level, settings).fit_chunks(chunks, **settings)
+
+
+def _tokenizer_class(level: str, settings: dict[str, Any]) -> type[Tokenizer]:
     if level not in TOKENIZERS:
         raise ElmanError(f"unknown level {level!r}; use one of: {', '.join(TOKENIZERS)}.")
     cls = TOKENIZERS[level]
     unused = sorted(set(settings) - set(cls.settings))
     if unused:
         raise ValueError(f"the {level} tokenizer takes no {unused}")
-    return cls.fit(text, **settings)
+    return cls
 
 
 def _training_error(message: str, size: int) -> ElmanError:

@@ -52,12 +52,40 @@ class LanguageModelConfig(DecoderConfig):
             "adaptive softmax: tail cluster k projects H to H / div_value^(k+1) dimensions"
         ),
     )
+    grown_from: str = field(
+        default="",
+        metadata=field_help(
+            "the vocabulary sizes the model had before each --grow-vocab, comma-separated "
+            "(set by --grow-vocab): the output layer computes each older vocabulary's logits "
+            "as a product of its own, so that they are exactly the ones it had",
+            cli=False,
+        ),
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         require_choice("state", self.state, STATE_MODES)
         require_choice("softmax", self.softmax, SOFTMAXES)
         self._check_adaptive_softmax()
+        self.vocab_segments()
+
+    def vocab_segments(self) -> tuple[int, ...]:
+        """``grown_from`` as integers: where the output layer's column products split."""
+        if not self.grown_from:
+            return ()
+        try:
+            sizes = tuple(int(part) for part in self.grown_from.split(","))
+        except ValueError:
+            sizes = ()
+        increasing = all(a < b for a, b in zip(sizes, sizes[1:], strict=False))
+        fits = not self.vocab_size or (sizes and sizes[-1] < self.vocab_size)
+        if not sizes or sizes[0] < 1 or not increasing or not fits or self.softmax != "full":
+            raise ElmanError(
+                f"grown_from {self.grown_from!r} is not a list of increasing vocabulary sizes "
+                f"below {self.vocab_size} of a full softmax; the checkpoint was edited by hand "
+                "or damaged, fix or retrain it."
+            )
+        return sizes
 
     def _check_adaptive_softmax(self) -> None:
         """The adaptive-softmax settings that do not depend on the vocabulary size."""
@@ -144,6 +172,15 @@ class LanguageModelTrainConfig(TrainConfig):
             "staggered so that about B/N streams restart at each chunk; the model then learns "
             "to start cold anywhere, as each evaluation stream does (0: only at each epoch's "
             "start)"
+        ),
+    )
+    grow_vocab: bool = field(
+        default=False,
+        metadata=field_help(
+            "with --init: add the training text's tokens that the model's vocabulary lacks "
+            "(each a small new embedding row and output column, its output bias -30, so the "
+            "old tokens' logits start as they were; --min-count and --max-vocab limit what is "
+            "added); without it they count as <unk>. Characters and words, full softmax only"
         ),
     )
 

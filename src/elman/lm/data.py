@@ -3,7 +3,6 @@ line of it (a label's id, or a vector)."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,25 +10,43 @@ from typing import Any
 import numpy as np
 
 from elman.data.labeled import Example, label_ids, label_index, read_labeled
+from elman.data.prepared import (
+    PartFile,
+    PreparedCorpus,
+    Source,
+    is_prepared,
+    open_corpus,
+    part_named,
+)
 from elman.data.text import read_text
+from elman.data.tokenizers import TextCounts, Tokenizer, ids_dtype
 from elman.data.vectors import read_vectors
 from elman.errors import ElmanError
 
 
 @dataclass(frozen=True)
 class Part:
-    """A text, and the condition of each of its lines (None: an unconditioned model)."""
+    """A text, and the condition of each of its lines (None: an unconditioned model); or a
+    text not held in memory: a file too large for it, read a piece at a time (``source``,
+    prepared into the cache once the model's vocabulary is known), or a part of a prepared
+    corpus (``prepared``, read from a memory map, in ``corpus``)."""
 
-    text: str
+    text: str | None
     conditions: np.ndarray | None = None  # (lines,) label ids, or (lines, C) vectors
+    source: Source | None = None
+    prepared: PartFile | None = None
+    corpus: PreparedCorpus | None = None
 
-    @property
-    def digest(self) -> str:
-        """SHA-256 of the text and the conditions, to tell later whether they changed."""
-        digest = hashlib.sha256(self.text.encode("utf-8"))
-        if self.conditions is not None:
-            digest.update(np.ascontiguousarray(self.conditions).tobytes())
-        return digest.hexdigest()
+    def encoded(self, tokenizer: Tokenizer) -> tuple[np.ndarray, TextCounts]:
+        """Its ids in ``tokenizer``'s vocabulary and what they write (``TextCounts``): a
+        text's encoded (in the smallest type that holds them), a prepared part's from its
+        memory map, refused when they are of another vocabulary."""
+        if self.prepared is not None:
+            self.corpus.check_vocabulary(tokenizer, self.prepared.path)
+            return self.prepared.ids(), self.prepared.counts
+        if self.text is None:
+            raise ValueError("a part read a piece at a time is prepared before it is encoded")
+        return tokenizer.encode_counted(self.text, ids_dtype(len(tokenizer)))
 
 
 def line_count(text: str) -> int:
@@ -88,10 +105,20 @@ def one_vector(path: str, size: int) -> np.ndarray:
 def evaluation_part(ckpt: Any, data: str, vectors: str | None = None) -> Part:
     """The text in ``data`` to evaluate ``ckpt``'s model on, each line with its condition
     for a conditioned model: a labelled file (label<TAB>text) for a label model, with
-    ``vectors`` (a .npy file) for a vector model."""
+    ``vectors`` (a .npy file) for a vector model; or a prepared corpus's part
+    (``corpus/PART.bin``, or of ``corpus/`` its test part, else valid, else train)."""
     condition = ckpt.condition.condition
     if condition != "vector" and vectors is not None:
         raise ElmanError("--vectors is for a vector-conditioned model; leave it out.")
+    if is_prepared(data):
+        if condition != "none":
+            raise ElmanError(
+                f"--data {data} is a prepared corpus, which holds text alone, and this model "
+                f"reads a {condition} with each line; give the text file."
+            )
+        corpus = open_corpus(data)
+        name = part_named(data) or next(r for r in ("test", "valid", "train") if r in corpus.parts)
+        return Part(None, prepared=corpus.part(name, data), corpus=corpus)
     if condition == "label":
         return labelled_part(read_labeled(data), ckpt.labels)
     if condition == "vector":

@@ -25,9 +25,10 @@ import numpy as np
 
 from elman.blas import BlasThreads
 from elman.data.batching import make_batches
-from elman.data.text import read_text, same_file
-from elman.data.tokenizers import EncodedText
+from elman.data.text import same_file
+from elman.data.tokenizers import TextCounts
 from elman.errors import ElmanError
+from elman.lm.data import evaluation_part
 from elman.lm.evaluate import Evaluation, covered
 from elman.lm.model import LanguageModel
 from elman.metrics import perplexity
@@ -51,13 +52,13 @@ def dynamic_evaluate_ids(
     eos_id: int | None = None,
     decay: float = 0.0,
     clip: float = 0.0,
-    text: EncodedText | None = None,
+    text: TextCounts | None = None,
 ) -> Evaluation:
     """Mean cross-entropy of ``ids[1:]`` under dynamic evaluation (see module doc).
 
     ``clip`` bounds the norm of each step's gradient as in training (0: no bound).
-    The state is carried or reset per line as the model was trained. ``text``, the ids'
-    ``EncodedText``, gives the characters and bytes scored (``evaluate.covered``).
+    The state is carried or reset per line as the model was trained. ``text``, what the
+    ids write (``TextCounts``), gives the characters and bytes scored (``evaluate.covered``).
     """
     if not lr > 0:
         raise ElmanError(f"the dynamic-evaluation learning rate must be positive, got {lr}.")
@@ -157,16 +158,18 @@ def tune_lr(
 
 def report(
     ckpt: Any,
-    text: str,
+    ids: np.ndarray,
+    counts: TextCounts,
     lr: float | None = None,
     tune: str | None = None,
     bptt: int | None = None,
     decay: float = 0.0,
     scored: str | None = None,
 ) -> dict[str, Any]:
-    """Dynamic evaluation of ``text`` by ``ckpt``'s model, at learning rate ``lr`` or the
-    rate that does best on the text of the file ``tune`` (``tune_lr``; never the file
-    ``scored`` that ``text`` was read from), ``bptt`` tokens per update (default: as
+    """Dynamic evaluation of the text whose ids are ``ids`` (writing ``counts``) by
+    ``ckpt``'s model, at learning rate ``lr`` or the rate that does best on the text of
+    ``tune`` (a file or a prepared corpus, as ``elman eval --data``; ``tune_lr``; never
+    ``scored``, where ``ids`` came from), ``bptt`` tokens per update (default: as
     trained): its figures, the settings, and the rates tried."""
     if lr is not None and tune:
         raise ElmanError("give --dynamic-lr or --dynamic-tune, not both.")
@@ -184,14 +187,14 @@ def report(
     settings = {"bptt": bptt, "eos_id": tokenizer.eos_id, "decay": decay, "clip": config.clip}
     found: dict[str, Any] = {"decay": decay, "bptt": bptt}
     if tune:
-        lr, losses = tune_lr(model, tokenizer.encode(read_text(tune)), **settings)
+        tune_ids, _ = evaluation_part(ckpt, tune).encoded(tokenizer)
+        lr, losses = tune_lr(model, tune_ids, **settings)
         found["tuned_on"] = tune
         found["tried"] = {  # perplexity at each rate; None where it diverged
             rate: perplexity(loss) if math.isfinite(loss) else None
             for rate, loss in sorted(losses.items())
         }
-    encoded = tokenizer.encode_text(text)
-    result = dynamic_evaluate_ids(model, encoded.ids, lr, **settings, text=encoded)
+    result = dynamic_evaluate_ids(model, ids, lr, **settings, text=counts)
     figures = ("perplexity", "loss", "tokens", "bits_per_char", "bits_per_byte", "chars", "bytes")
     return {**found, "lr": lr, **{name: getattr(result, name) for name in figures}}
 

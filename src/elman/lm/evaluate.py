@@ -20,7 +20,7 @@ import numpy as np
 
 from elman.blas import BlasThreads
 from elman.data.batching import Batch, LineBatches, StreamBatches, make_batches
-from elman.data.tokenizers import EncodedText, Tokenizer
+from elman.data.tokenizers import TextCounts, Tokenizer, ids_dtype
 from elman.errors import ElmanError
 from elman.lm.model import LanguageModel, first_overflow, state_overflow
 from elman.metrics import perplexity as perplexity_of
@@ -87,12 +87,11 @@ class Evaluation:
         }
 
 
-def covered(batches: StreamBatches | LineBatches, text: EncodedText) -> tuple[int, int]:
+def covered(batches: StreamBatches | LineBatches, text: TextCounts) -> tuple[int, int]:
     """The characters and bytes the tokens ``batches`` score write: every token after
     the first of the text for streams (the first is read, never predicted), every token
     for lines read from a line start."""
-    first = batches.unscored
-    return int(text.chars[first:].sum()), int(text.bytes[first:].sum())
+    return text.scored(batches.unscored)
 
 
 def evaluate_ids(
@@ -103,7 +102,7 @@ def evaluate_ids(
     eos_id: int | None = None,
     conditions: np.ndarray | None = None,
     threads: int = 0,
-    text: EncodedText | None = None,
+    text: TextCounts | None = None,
 ) -> Evaluation:
     """Mean cross-entropy of predicting each token from what precedes it, without dropout.
 
@@ -114,11 +113,12 @@ def evaluate_ids(
     and so is every token. Padding is masked either way. A conditioned model reads
     each line from its own condition, ``conditions[line]`` (label ids or vectors, one
     per line of the text). ``threads``: BLAS threads, as ``--threads`` (``elman.blas``).
-    ``text``, the ids' ``EncodedText``, gives the characters and bytes scored and the
-    tokens outside the vocabulary.
+    ``text``, what the ids write (``TextCounts``: ``EncodedText.counts``, or a prepared
+    corpus's header), gives the characters and bytes scored and the tokens outside the
+    vocabulary. The ids may be a memory map (a prepared corpus), read a chunk at a time.
     """
-    if text is not None and len(text.ids) != len(ids):
-        raise ValueError(f"text has {len(text.ids)} ids, expected {len(ids)} like ids")
+    if text is not None and text.tokens != len(ids):
+        raise ValueError(f"text has {text.tokens} ids, expected {len(ids)} like ids")
     if len(ids) < 2:
         raise ElmanError("the text is too short to evaluate: it needs at least two tokens.")
     batches = make_batches(ids, model.config.state, eos_id, min(batch, len(ids) - 1), bptt)
@@ -179,9 +179,9 @@ def evaluate(
 
     Tokens the vocabulary lacks are scored as <unk> and counted in ``unknown``.
     """
-    encoded = tokenizer.encode_text(text)
+    ids, counts = tokenizer.encode_counted(text, ids_dtype(len(tokenizer)))
     eos_id = tokenizer.eos_id
-    return evaluate_ids(model, encoded.ids, batch, bptt, eos_id, conditions, threads, encoded)
+    return evaluate_ids(model, ids, batch, bptt, eos_id, conditions, threads, counts)
 
 
 def perplexity(model: LanguageModel, tokenizer: Tokenizer, text: str) -> float:

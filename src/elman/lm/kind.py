@@ -7,12 +7,20 @@ or ``data`` (a directory holding train.txt, valid.txt and test.txt, or one text 
 into its first 90% and last 10%); with a label condition, label<TAB>text files (``data``
 split as the classifier splits it); with a vector condition, each text's ``vectors``,
 ``valid_vectors``, ``test_vectors``. No text at all: the built-in Tiny Shakespeare,
-split 90/10.
+split 90/10. ``init``: a trained language model to start from (fine-tuning).
+
+A text is held in memory as its token ids, in the smallest integer type that holds the
+vocabulary (``ids_dtype``), the text itself read a piece at a time. A prepared corpus
+(``elman prepare``; ``--train corpus/``, ``--data corpus/``) is read from a memory map of
+its ids, and so is a text file above ``elman.prepare.prepare_above()`` (100 MB), which a
+run prepares into the cache first (``elman.prepare.cached``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,26 +29,38 @@ from typing import Any
 import numpy as np
 
 from elman import runs
+from elman.checkpoint import read_config
 from elman.config import SplitConfig, TokenizerConfig, TrainConfig, extended
 from elman.data.corpus import tiny_shakespeare
 from elman.data.labeled import Example, fingerprint, read_labeled, stratified_split
+from elman.data.prepared import (
+    PreparedCorpus,
+    Source,
+    is_prepared,
+    open_corpus,
+    part_named,
+    scan,
+)
 from elman.data.text import read_text, split_text
-from elman.data.tokenizers import Tokenizer
+from elman.data.tokenizers import TextCounts, Tokenizer, line_chunks
 from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.checkpoint import Checkpoint
 from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
 from elman.lm.config import LanguageModelConfig, LanguageModelTrainConfig
 from elman.lm.data import Part, label_id, labelled_part, vector_part
-from elman.lm.evaluate import evaluate
+from elman.lm.evaluate import evaluate_ids
 from elman.lm.generate import generate
-from elman.lm.model import LanguageModel, check_memory
+from elman.lm.model import GROWN_BIAS, LanguageModel, check_memory, fine_tuned
 from elman.lm.ngram import CharNgram
 from elman.lm.recipes import RECIPES
-from elman.lm.task import LanguageModelTask, training_ids
+from elman.lm.task import LanguageModelTask, check_ids
 from elman.metrics import perplexity
+from elman.prepare import Bar, cached, check_growable, fitted, grown, large
 
 PARTS = ("train", "valid", "test")
+FROM_DATA = ("vocab_size", "grown_from")  # the model settings its vocabulary sets
+TOKENIZER_FIELDS = {f.name for f in dataclasses.fields(TokenizerConfig)}
 VECTORS = {"train": "vectors", "valid": "valid_vectors", "test": "test_vectors"}
 SPLIT = 0.9  # one text (and the built-in corpus): its first 90% trains, the last 10% validates
 # Settings for `elman train` on the built-in corpus: a character-level model that trains
@@ -67,6 +87,30 @@ class LanguageModelData:
     parts: dict[str, Part | None]
     record: dict[str, Any] = field(default_factory=dict)
     builtin: bool = False  # the built-in corpus
+    init: str | None = None  # a new run's --init: the language model it starts from
+    # Each part's ids and counts, once encoded with the model's vocabulary (``encoded``).
+    ids: dict[str, tuple[np.ndarray, TextCounts]] = field(default_factory=dict)
+
+    def encoded(self, role: str, tokenizer: Tokenizer) -> tuple[np.ndarray, TextCounts]:
+        """The ids of part ``role`` (a text's, in the smallest type that holds them; a
+        prepared part's from its memory map) and what they write (``TextCounts``); a
+        text too large for memory is prepared into the cache first, with its fellows."""
+        if role not in self.ids:
+            part = self.parts[role]
+            if part.source is not None:
+                self._prepare(tokenizer)
+                part = self.parts[role]
+            self.ids[role] = part.encoded(tokenizer)
+            if part.text is not None and part.conditions is None:  # only its ids are kept
+                self.parts[role] = dataclasses.replace(part, text=None)
+        return self.ids[role]
+
+    def _prepare(self, tokenizer: Tokenizer) -> None:
+        """The parts that are large texts, prepared into the cache (``elman.prepare``)."""
+        sources = {role: p.source for role, p in self.parts.items() if p and p.source}
+        corpus = cached(sources, tokenizer)
+        for role in sources:
+            self.parts[role] = Part(None, prepared=corpus.parts[role], corpus=corpus)
 
 
 class LanguageModelKind(runs.KindBase):
@@ -76,15 +120,20 @@ class LanguageModelKind(runs.KindBase):
     checkpoint = checkpoint
     command = "train"
     roles = {
-        "train": "training text (UTF-8); default: the built-in corpus",
-        "valid": "validation text, evaluated after each epoch",
-        "test": "test text, evaluated once at the end",
+        "train": "training text (UTF-8), or a prepared corpus (elman prepare: its directory, "
+        "whose train part is read, or one of its PART.bin files); default: the built-in corpus",
+        "valid": "validation text, evaluated after each epoch (or a prepared corpus: its valid "
+        "part)",
+        "test": "test text, evaluated once at the end (or a prepared corpus: its test part)",
         "data": "instead of --train/--valid/--test: a directory holding train.txt, valid.txt "
         "and test.txt, or one text file split into its first 90%% (train) and last 10%% "
-        "(validation)",
+        "(validation), or a prepared corpus with its parts",
         "vectors": "--condition vector: one vector per line of --train (a NumPy .npy array)",
         "valid_vectors": "--condition vector: one vector per line of --valid",
         "test_vectors": "--condition vector: one vector per line of --test",
+        "init": "fine-tune: start from the weights of a trained language model (its --out "
+        "directory), with its shape and vocabulary; tokens of the new text it lacks count "
+        "as <unk>, or are added with --grow-vocab",
     }
     sections = {
         "model": LanguageModelConfig,
@@ -96,8 +145,30 @@ class LanguageModelKind(runs.KindBase):
     recipes = RECIPES
 
     def defaults_for(self, inputs: runs.Inputs) -> dict[str, Any]:
+        init = inputs.get("init")
+        if init is not None:  # the model's own shape and level
+            config = read_config(init)
+            if config.get("kind") != self.name:
+                raise ElmanError(
+                    f"--init {init} holds a {config.get('kind')} checkpoint; a language model "
+                    "is fine-tuned from a language model's (the --out of elman train)."
+                )
+            shape = {k: v for k, v in config.get("model", {}).items() if k not in FROM_DATA}
+            level = config.get("tokenizer", {}).get("level", "char")
+            return {**shape, "level": level}
         builtin = inputs.get("train") is None and inputs.get("data") is None
         return BUILTIN if builtin else {}
+
+    def check_flags(self, given: set[str], inputs: runs.Inputs) -> None:
+        """A prepared corpus has its vocabulary: refuse settings of another."""
+        corpus = next((inputs[r] for r in ("train", "data") if _prepared(inputs.get(r))), None)
+        fixed = sorted(given & TOKENIZER_FIELDS)
+        if corpus is not None and fixed and inputs.get("init") is None:
+            flag = "--" + fixed[0].replace("_", "-")
+            raise ElmanError(
+                f"{corpus} was prepared with its vocabulary, so {flag} cannot change it; drop "
+                f"{flag}, or prepare the corpus again with it (elman prepare {flag} ...)."
+            )
 
     # Reading -----------------------------------------------------------------------
 
@@ -106,6 +177,12 @@ class LanguageModelKind(runs.KindBase):
     ) -> LanguageModelData:
         condition: ConditionConfig = settings["condition"]
         given = {role: value for role, value in inputs.items() if value is not None}
+        init = given.pop("init", None)
+        if settings["train"].grow_vocab and init is None and not resuming:
+            raise ElmanError(
+                "--grow-vocab adds a new text's tokens to the vocabulary of the model --init "
+                "starts from; give --init DIR, or leave --grow-vocab out."
+            )
         vectors = [VECTORS[p] for p in PARTS if VECTORS[p] in given]
         if vectors and condition.condition != "vector":
             raise ElmanError("--vectors gives a vector condition; add --condition vector.")
@@ -114,39 +191,68 @@ class LanguageModelKind(runs.KindBase):
             raise ElmanError(
                 f"--data replaces --train, --valid and --test; give --data or --{texts[0]}."
             )
+        if condition.conditioned:
+            for role, value in given.items():
+                if _prepared(value):
+                    raise ElmanError(
+                        f"--{role} {value} is a prepared corpus, which holds text alone, and "
+                        f"--condition {condition.condition} reads a condition with each line; "
+                        "give the text files."
+                    )
+            if init is not None:
+                raise ElmanError(
+                    "--init fine-tunes a plain language model; a conditioned one is trained "
+                    "from the start (leave --init out)."
+                )
         if condition.condition == "label":
             return read_labelled(given, condition)
         if condition.condition == "vector":
             size = condition.condition_size if resuming else None
             return read_with_vectors(given, size)
         if "data" in given:
-            return read_data(given["data"])
-        if "train" not in given:
+            data = read_data(given["data"])
+        elif "train" not in given:
             if "valid" in given:
                 raise ElmanError(
                     "--valid needs --train; without --train the built-in corpus is split 90/10."
                 )
             train, valid = split_text(tiny_shakespeare(), SPLIT)
-            test = read_text(given["test"]) if "test" in given else None
             record = {"inputs": {"train": {"path": None, "sha256": runs.text_digest(train),
                                            "builtin": True}}}  # fmt: skip
-            if test is not None:
-                record["inputs"]["test"] = runs.input_record(given["test"], runs.text_digest(test))
-            return LanguageModelData(_parts(train, valid, test), record, builtin=True)
-        parts, record = {}, {"inputs": {}}
-        for role in PARTS:
-            text = _text(given.get(role))
-            parts[role] = None if text is None else Part(text)
-            if text is not None:
-                record["inputs"][role] = runs.input_record(given[role], runs.text_digest(text))
-        return LanguageModelData(parts, record)
+            parts = {"train": Part(train), "valid": Part(valid), "test": None}
+            if "test" in given:
+                parts["test"], record["inputs"]["test"] = _part(given["test"], "test")
+            data = LanguageModelData(parts, record, builtin=True)
+        else:
+            parts, record = {}, {"inputs": {}}
+            for role in PARTS:
+                parts[role] = None
+                if role in given:
+                    parts[role], record["inputs"][role] = _part(given[role], role)
+            data = LanguageModelData(parts, record)
+        if init is not None:
+            data.record["inputs"]["init"] = {"path": os.path.abspath(init), "sha256": None}
+            data.init = None if resuming else os.fspath(init)
+        return data
 
     # Building ----------------------------------------------------------------------
 
     def build(self, data: LanguageModelData, settings: runs.Settings) -> Checkpoint:
+        if data.init is not None:
+            return self._fine_tune(data, settings)
         train = data.parts["train"]
         tokenizer_config: TokenizerConfig = settings["tokenizer"]
-        tokenizer = tokenizer_config.fit(train.text)
+        if train.corpus is not None:  # its vocabulary, and how it was made
+            tokenizer = train.corpus.tokenizer
+            tokenizer_config = _tokenizer_config(train.corpus)
+        elif train.source is not None:  # counted a piece at a time, as fit counts a text
+            bar = Bar()
+            try:
+                tokenizer = fitted(tokenizer_config, train.source, bar)
+            finally:
+                bar.close()
+        else:
+            tokenizer = tokenizer_config.fit(train.text)
         config = dataclasses.replace(settings["model"], vocab_size=len(tokenizer))
         check_memory(config)
         seed, condition = settings["train"].seed, settings["condition"]
@@ -160,6 +266,30 @@ class LanguageModelKind(runs.KindBase):
             model = ConditionedLanguageModel(config, condition, labels, seed=seed)
         return Checkpoint(model, tokenizer, settings["train"], tokenizer_config=tokenizer_config)
 
+    def _fine_tune(self, data: LanguageModelData, settings: runs.Settings) -> Checkpoint:
+        """A new run from the weights of the language model in ``data.init``: its shape
+        (the dropout may change), its vocabulary, grown by the training text's new tokens
+        with --grow-vocab (``fine_tuned``)."""
+        base = checkpoint.load(data.init)
+        if base.condition.conditioned:
+            raise ElmanError(
+                f"--init {data.init} is a language model conditioned on a "
+                f"{base.condition.condition}; fine-tune a plain one (or train a new run)."
+            )
+        config: LanguageModelConfig = settings["model"]
+        _check_shape(base.model.config, config, data.init)
+        tokenizer, train_config = base.tokenizer, settings["train"]
+        if train_config.grow_vocab:
+            check_growable(tokenizer, f"--init {data.init}")
+            tokenizer = _grown_vocabulary(data, tokenizer, settings["tokenizer"])
+        config = dataclasses.replace(config, vocab_size=len(tokenizer),
+                                     grown_from=base.model.config.grown_from)  # fmt: skip
+        check_memory(config)
+        model = fine_tuned(base.model, config, train_config.seed)
+        data.record["init"] = {"vocab_size": len(base.tokenizer), "grown": len(tokenizer)}
+        tokenizer_config = dataclasses.replace(settings["tokenizer"], level=tokenizer.level)
+        return Checkpoint(model, tokenizer, train_config, tokenizer_config=tokenizer_config)
+
     def describe(self, ckpt: Checkpoint, data: LanguageModelData) -> list[str]:
         tokenizer = ckpt.tokenizer
         lines = [
@@ -169,26 +299,37 @@ class LanguageModelKind(runs.KindBase):
         if data.builtin:
             lines.append("training on the built-in Tiny Shakespeare corpus (first 90% train, "
                          "last 10% validation)")  # fmt: skip
-        for name, role in (("validation", "valid"), ("test", "test")):
-            part = data.parts[role]
-            unknown = 0 if part is None else sum(tokenizer.unknown_tokens(part.text).values())
-            if unknown:
+        if data.init is not None:
+            before = data.record["init"]["vocab_size"]
+            lines.append(f"fine-tuning the language model in {data.init}")
+            if len(tokenizer) > before:
                 lines.append(
-                    f"{name} text: {unknown:,} tokens are not in the training vocabulary and "
-                    "count as <unk>"
+                    f"its vocabulary grew from {before:,} to {len(tokenizer):,} tokens: the "
+                    f"training text's new {tokenizer.unit}, each with a small embedding row "
+                    f"and output column of its own and an output bias of {GROWN_BIAS:g}"
+                )
+        for name, role in (("training", "train"), ("validation", "valid"), ("test", "test")):
+            if data.parts[role] is None or (role == "train" and data.init is None):
+                continue
+            unknown = data.encoded(role, tokenizer)[1].unknown
+            if unknown:
+                grow = " (--grow-vocab adds them)" if role == "train" else ""
+                lines.append(
+                    f"{name} text: {unknown:,} tokens are not in the "
+                    f"{'model' if data.init else 'training'} vocabulary and count as <unk>{grow}"
                 )
         return lines
 
     def task(self, ckpt: Checkpoint, data: LanguageModelData) -> LanguageModelTask:
         train, valid = data.parts["train"], data.parts["valid"]
-        valid_text = None if valid is None else valid.text
-        train_ids, valid_ids = training_ids(ckpt.tokenizer, train.text, valid_text,
-                                            ckpt.train_config)  # fmt: skip
+        train_ids, _ = data.encoded("train", ckpt.tokenizer)
+        valid_ids, valid_counts = (None, None) if valid is None else data.encoded(
+            "valid", ckpt.tokenizer)  # fmt: skip
+        check_ids(train_ids, valid_ids, ckpt.train_config)
         conditions = None
         if train.conditions is not None:
             conditions = (train.conditions, None if valid is None else valid.conditions)
-        encoded = None if valid is None else ckpt.tokenizer.encode_text(valid.text)
-        return LanguageModelTask(ckpt, train_ids, valid_ids, conditions, encoded)
+        return LanguageModelTask(ckpt, train_ids, valid_ids, conditions, valid_counts)
 
     # Finishing ---------------------------------------------------------------------
 
@@ -199,8 +340,9 @@ class LanguageModelKind(runs.KindBase):
         model, tokenizer, config = ckpt.model, ckpt.tokenizer, ckpt.train_config
         test, figures = data.parts["test"], None
         if test is not None:
-            result = evaluate(model, tokenizer, test.text, config.eval_batch, config.bptt,
-                              test.conditions, config.threads)  # fmt: skip
+            ids, counts = data.encoded("test", tokenizer)
+            result = evaluate_ids(model, ids, config.eval_batch, config.bptt, tokenizer.eos_id,
+                                  test.conditions, config.threads, counts)  # fmt: skip
             figures = result.as_dict()
             say(
                 f"test perplexity {result.perplexity:.2f} per token, {result.bits_per_char:.4f} "
@@ -208,9 +350,11 @@ class LanguageModelKind(runs.KindBase):
                 f"scored, {result.unknown:,} of them <unk>, state {model.config.state})"
             )
             recipe = RECIPES.get(data.record.get("recipe", ""))
-            if recipe is not None and recipe.char_ngram and data.parts["train"] is not None:
+            train = data.parts["train"]
+            in_memory = train is not None and train.text is not None and test.text is not None
+            if recipe is not None and recipe.char_ngram and in_memory:
                 say(f"counting the training text's {recipe.char_ngram}-grams of characters ...")
-                ngram = CharNgram(data.parts["train"].text, recipe.char_ngram)
+                ngram = CharNgram(train.text, recipe.char_ngram)
                 figures["char_ngram_bits_per_char"] = ngram.bits_per_char(test.text)
                 say(
                     f"the character {recipe.char_ngram}-gram count model on the same test text: "
@@ -256,8 +400,16 @@ KIND = LanguageModelKind()
 
 
 def read_data(path: Any) -> LanguageModelData:
-    """--data: a directory with train.txt, valid.txt and test.txt, or one file to split."""
+    """--data: a directory with train.txt, valid.txt and test.txt, or one file to split; or
+    a prepared corpus, with its parts."""
     path = Path(path)
+    if is_prepared(path) and path.is_dir():
+        corpus = open_corpus(path)
+        if "train" not in corpus.parts:
+            corpus.part("train", path)  # says so
+        parts = {role: _prepared_part(corpus, role) for role in PARTS}
+        digest = _combined({role: part.prepared.sha256 for role, part in parts.items() if part})
+        return LanguageModelData(parts, {"inputs": {"data": runs.input_record(path, digest)}})
     if path.is_dir():
         files = {role: path / f"{role}.txt" for role in PARTS}
         missing = [f.name for f in files.values() if not f.is_file()]
@@ -267,11 +419,23 @@ def read_data(path: Any) -> LanguageModelData:
                 f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing; add "
                 "them, or give one text file to split 90/10."
             )
+        if large(list(files.values())):
+            sources = _scanned({role: [f] for role, f in files.items()})
+            digest = _combined({role: s.sha256 for role, s in sources.items()})
+            parts = {role: Part(None, source=s) for role, s in sources.items()}
+            return LanguageModelData(parts, {"inputs": {"data": runs.input_record(path, digest)}})
         texts = {role: read_text(f) for role, f in files.items()}
         digest = runs.text_digest("".join(f"{len(t)}:{t}" for t in texts.values()))
         record = {"inputs": {"data": runs.input_record(path, digest)}}
         return LanguageModelData(_parts(*texts.values()), record)
     if path.is_file():
+        if large([path]):
+            source = _scanned({"data": [path]})["data"]
+            train, valid = source.split(SPLIT)
+            parts = {"train": Part(None, source=train), "valid": Part(None, source=valid),
+                     "test": None}  # fmt: skip
+            record = {"inputs": {"data": runs.input_record(path, source.sha256)}, "split": SPLIT}
+            return LanguageModelData(parts, record)
         text = read_text(path)
         train, valid = split_text(text, SPLIT)
         record = {"inputs": {"data": runs.input_record(path, runs.text_digest(text))},
@@ -281,6 +445,114 @@ def read_data(path: Any) -> LanguageModelData:
         f"--data {path} does not exist; give a directory holding train.txt, valid.txt and "
         "test.txt, or one text file to split 90/10."
     )
+
+
+def _part(given: Any, role: str) -> tuple[Part, dict[str, Any]]:
+    """One input (``role``): a text in memory (``runs.Text``), a prepared corpus's part
+    (``corpus/``: its part ``role``; ``corpus/PART.bin``: that part), a text file too large
+    to hold in memory (prepared into the cache once the vocabulary is known), or a text
+    file; with its record (path and sha256)."""
+    if isinstance(given, runs.Text):
+        return Part(given.text), runs.input_record(given, runs.text_digest(given.text))
+    if _prepared(given):
+        corpus = open_corpus(given)
+        part = _prepared_part(corpus, part_named(given) or role, given)
+        return part, runs.input_record(given, part.prepared.sha256)
+    if large([given]):
+        source = _scanned({role: [given]})[role]
+        return Part(None, source=source), runs.input_record(given, source.sha256)
+    text = read_text(given)
+    return Part(text), runs.input_record(given, runs.text_digest(text))
+
+
+def _prepared(given: Any) -> bool:
+    return isinstance(given, (str, os.PathLike)) and is_prepared(given)
+
+
+def _prepared_part(corpus: PreparedCorpus, role: str, given: Any = None) -> Part | None:
+    """Part ``role`` of a prepared corpus: refused when it has none and it was asked for
+    (``given``), else None."""
+    if role not in corpus.parts and given is None:
+        return None
+    return Part(None, prepared=corpus.part(role, given), corpus=corpus)
+
+
+def _scanned(files: dict[str, list[Any]]) -> dict[str, Source]:
+    """Large text files read through once for their sha256, a bar showing how far."""
+    bar = Bar()
+    bar.start("reading (sha256)", sum(os.path.getsize(f) for paths in files.values()
+                                      for f in paths))  # fmt: skip
+    try:
+        return {role: scan(paths, bar) for role, paths in files.items()}
+    finally:
+        bar.close()
+
+
+def _combined(digests: dict[str, str]) -> str:
+    """One sha256 for several parts' sha256, by role."""
+    lines = "".join(f"{role}:{digest}\n" for role, digest in sorted(digests.items()))
+    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+
+
+def _check_vocabulary(part: Part, tokenizer: Tokenizer) -> None:
+    """Refuse a prepared part whose ids are of another vocabulary than the model's."""
+    part.corpus.check_vocabulary(tokenizer, part.prepared.path)
+
+
+def _tokenizer_config(corpus: PreparedCorpus) -> TokenizerConfig:
+    """How a prepared corpus's vocabulary was fitted (its level alone, when it was not)."""
+    fitted = corpus.header.get("made", {}).get("fitted")
+    if isinstance(fitted, dict):
+        try:
+            return TokenizerConfig(**fitted)
+        except (TypeError, ElmanError):
+            pass
+    return TokenizerConfig(level=corpus.tokenizer.level)
+
+
+def _check_shape(init: LanguageModelConfig, given: LanguageModelConfig, where: str) -> None:
+    """Refuse a shape setting that differs from the model --init starts from (the dropout
+    may change)."""
+    for f in dataclasses.fields(LanguageModelConfig):
+        if f.name in FROM_DATA or f.name in ("dropout", "dropout_kind"):
+            continue
+        if getattr(init, f.name) != getattr(given, f.name):
+            flag = "--" + f.name.replace("_", "-")
+            raise ElmanError(
+                f"--init {where} has {flag} {getattr(init, f.name)}, and a fine-tuned model "
+                f"keeps its shape; drop {flag} {getattr(given, f.name)}."
+            )
+
+
+def _grown_vocabulary(
+    data: LanguageModelData, tokenizer: Tokenizer, config: TokenizerConfig
+) -> Tokenizer:
+    """``tokenizer`` grown by the training text's new tokens (``Tokenizer.grown``); a
+    prepared corpus must hold ids of it grown already (elman prepare --grow-vocab)."""
+    train = data.parts["train"]
+    if train.corpus is not None:
+        theirs = train.corpus.tokenizer
+        if theirs.tokens[: len(tokenizer)] != tokenizer.tokens or type(theirs) is not type(
+            tokenizer
+        ):
+            _check_vocabulary(train, tokenizer)  # says so
+        if theirs == tokenizer:
+            raise ElmanError(
+                f"{train.prepared.path} was prepared with the vocabulary of --init {data.init} "
+                "as it is, so the text's new tokens are <unk> in it already; prepare it with "
+                f"elman prepare --vocab {data.init} --grow-vocab, or leave --grow-vocab out."
+            )
+        return theirs
+    if train.source is not None:
+        bar = Bar()
+        try:
+            return grown(tokenizer, train.source, config, bar)
+        finally:
+            bar.close()
+    tally = tokenizer.tally()
+    for chunk in line_chunks(train.text):
+        tally.add(tokenizer.prepare(chunk))
+    return tokenizer.grown(tally.counts(), config.min_count, config.max_vocab)
 
 
 def read_labelled(given: dict[str, Any], condition: ConditionConfig) -> LanguageModelData:

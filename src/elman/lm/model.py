@@ -140,7 +140,7 @@ class LanguageModel(Network):
                 if config.tie
                 else nninit.uniform(rng, (H, V), EMBED_SCALE)
             )
-            self.output = Affine(W_y, np.zeros(V))
+            self.output = Affine(W_y, np.zeros(V), config.vocab_segments())
             # backward hands the gradient straight to the output layer, so the (B*T, V)
             # buffer can serve every step
             self.loss_layer = SoftmaxCrossEntropy(reuse_buffer=True)
@@ -283,7 +283,7 @@ class LanguageModel(Network):
             new_state.append(layer_state)
         if self.adaptive:
             return self.output.log_prob(x), new_state
-        return x @ self.output.params["W"] + self.output.params["b"], new_state
+        return self.output.product(x, self.output.params["W"]) + self.output.params["b"], new_state
 
     def initial_state(self, batch: int) -> list:
         """Zero state for every layer."""
@@ -304,3 +304,53 @@ class LanguageModel(Network):
                 "and --vector."
             )
         return self.initial_state(batch)
+
+
+# Fine-tuning: a trained model's weights in a new run, its vocabulary grown or not --------
+
+# A token a model gains when it is fine-tuned on new text starts with a small embedding row
+# and output column, U(-0.01, 0.01) (a tenth of a new model's), and an output bias of -30:
+# its logit is then some 30 below the old tokens', so it takes a probability of about
+# e^-30 = 1e-13 from them until training raises it, and the old tokens' own logits are
+# untouched (the output layer computes them as the model did: ``Affine``'s segments).
+GROWN_SCALE = 0.01
+GROWN_BIAS = -30.0
+
+
+def fine_tuned(model: LanguageModel, config: LanguageModelConfig, seed: int = 0) -> LanguageModel:
+    """A new model of ``config`` holding ``model``'s weights: the same shape but for the
+    vocabulary, which may be larger (the old tokens first, with their ids), and the
+    dropout. Every old weight is copied bit for bit; a new token's embedding row and
+    output column are drawn from U(-GROWN_SCALE, GROWN_SCALE) with ``seed``, its output
+    bias is GROWN_BIAS, and ``config.grown_from`` gains the old vocabulary's size."""
+    old = model.config
+    V, V_new = old.vocab_size, config.vocab_size
+    if V_new < V:
+        raise ValueError(f"a fine-tuned vocabulary keeps every old token: {V_new} < {V}")
+    if V_new > V:
+        if old.softmax != "full":
+            raise ElmanError(
+                "--grow-vocab adds output rows to a full softmax, but this model has an "
+                "adaptive softmax (its clusters are cut by the tokens' frequencies); fine-tune "
+                "it without --grow-vocab, the new tokens counting as <unk>."
+            )
+        grown = ",".join(map(str, (*old.vocab_segments(), V)))
+        config = dataclasses.replace(config, grown_from=grown)
+    new = LanguageModel(config, seed=seed, dtype=model.flat_params.dtype)
+    rng = np.random.default_rng([seed, 3])  # apart from the new model's own initialisation
+    for name, value in model.params.items():
+        target = new.params[name]
+        if target.shape == value.shape:
+            target[...] = value
+        elif name == "embed.W":  # (V, D): the new tokens' rows below the old
+            target[:V] = value
+            target[V:] = nninit.uniform(rng, (V_new - V, value.shape[1]), GROWN_SCALE)
+        elif name == "output.W":  # (H, V): their columns after the old
+            target[:, :V] = value
+            target[:, V:] = nninit.uniform(rng, (value.shape[0], V_new - V), GROWN_SCALE)
+        elif name == "output.b":
+            target[:V] = value
+            target[V:] = GROWN_BIAS
+        else:
+            raise ValueError(f"{name} has shape {value.shape}, expected {target.shape}")
+    return new

@@ -18,11 +18,11 @@ import numpy as np
 
 from elman.config import TrainConfig
 from elman.data.batching import Batch, LineBatches, make_batches
-from elman.data.tokenizers import EncodedText, Tokenizer
+from elman.data.tokenizers import TextCounts, Tokenizer
 from elman.errors import ElmanError
 from elman.lm import checkpoint
 from elman.lm.evaluate import evaluate_ids
-from elman.lm.model import StateOverflow
+from elman.lm.model import GROWN_BIAS, StateOverflow
 from elman.metrics import perplexity
 from elman.training import require_an_end
 
@@ -31,25 +31,32 @@ def training_ids(
     tokenizer: Tokenizer, train_text: str, valid_text: str | None, config: TrainConfig
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The training and validation texts as ids, refusing a setup that cannot train."""
-    require_an_end(config)
     train_ids = tokenizer.encode(train_text)
+    valid_ids = tokenizer.encode(valid_text) if valid_text is not None else None
+    check_ids(train_ids, valid_ids, config)
+    return train_ids, valid_ids
+
+
+def check_ids(train_ids: np.ndarray, valid_ids: np.ndarray | None, config: TrainConfig) -> None:
+    """Refuse a setup that cannot train: too few training tokens for the batch's streams,
+    a validation text too short to score."""
+    require_an_end(config)
     if len(train_ids) - 1 < config.batch:
         raise ElmanError(
             f"the training text has {len(train_ids)} tokens, too few for --batch "
             f"{config.batch} streams; use a smaller --batch or a longer text."
         )
-    valid_ids = tokenizer.encode(valid_text) if valid_text is not None else None
     if valid_ids is not None and len(valid_ids) < 2:
         raise ElmanError("the validation text has fewer than two tokens; give a longer one.")
-    return train_ids, valid_ids
 
 
 class LanguageModelTask:
     """Batches of B streams (or of lines, with the state reset at each line end) of
     ``bptt`` tokens (``LanguageModelTrainConfig``), validation perplexity (lower is better)
-    and, given the validation text's ``valid_text`` (``Tokenizer.encode_text``), its bits
-    per character and byte; the carried state, the checkpoint ``ckpt`` (whose model,
-    tokenizer and training settings it trains with).
+    and, given what the validation ids write (``valid_text``, their ``TextCounts``), its
+    bits per character and byte; the carried state, the checkpoint ``ckpt`` (whose model,
+    tokenizer and training settings it trains with). The ids may be a memory map (a
+    prepared corpus): the batches read them a chunk at a time.
 
     A conditioned model (``ConditionedLanguageModel``) gets ``conditions``: for the
     training and the validation text, one condition per line (label ids or vectors).
@@ -65,7 +72,7 @@ class LanguageModelTask:
         train_ids: np.ndarray,
         valid_ids: np.ndarray | None,
         conditions: tuple[np.ndarray, np.ndarray | None] | None = None,
-        valid_text: EncodedText | None = None,
+        valid_text: TextCounts | None = None,
     ) -> None:
         self.ckpt, self.model, self.tokenizer = ckpt, ckpt.model, ckpt.tokenizer
         self.config = config = ckpt.train_config
@@ -77,7 +84,11 @@ class LanguageModelTask:
             train_ids, self.model.config.state, self.tokenizer.eos_id, config.batch, bptt,
             config.restart_every,
         )  # fmt: skip
-        self.uniform_loss = math.log(self.model.config.vocab_size)
+        # What the divergence rule compares a loss with (training.diverged): a uniform
+        # guess's, and for a model whose vocabulary grew, that and the new tokens' start
+        # (GROWN_BIAS below the old ones: a text of new tokens starts some 30 nats up).
+        grown = bool(getattr(self.model.config, "grown_from", ""))
+        self.uniform_loss = math.log(self.model.config.vocab_size) - grown * GROWN_BIAS
 
     def epoch_batches(self, rng: np.random.Generator) -> Sequence[Batch]:
         if isinstance(self.batches, LineBatches):  # groups of lines, in a new order each epoch

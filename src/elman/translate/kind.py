@@ -69,6 +69,13 @@ class TranslatorKind(runs.KindBase):
     defaults = DEFAULTS
     variants: dict[str, dict[str, Any]] = {}
     recipes = RECIPES
+    refused = {
+        "grow_vocab": "--grow-vocab grows a language model's vocabulary when elman train "
+        "--init fine-tunes it; a translator is trained from the start, with vocabularies of "
+        "its own pairs, so leave --grow-vocab out.",
+        "init": "--init starts a language model or a classifier from a trained language "
+        "model; a translator is trained from the start, so leave --init out.",
+    }
 
     def read(
         self, inputs: runs.Inputs, settings: runs.Settings, resuming: bool = False

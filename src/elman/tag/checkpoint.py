@@ -87,7 +87,9 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> T
     config, vocabularies, tensors, _ = read_checkpoint(directory, KIND, SECTIONS, names)
     where = str(directory / CONFIG_FILE)
     model_config = from_dict(EncoderConfig, config.get("model", {}), where, RETIRED)
-    tagger_config = from_dict(TaggerConfig, config.get("tagger", {}), where=where)
+    # A tagger from before TaggerConfig.split read sentences split at whitespace alone.
+    tagger_section = {"split": "whitespace", **config.get("tagger", {})}
+    tagger_config = from_dict(TaggerConfig, tagger_section, where=where)
     train_config = from_dict(TrainConfig, config.get("train", {}), where, RETIRED)
     data = config.get("data", {})
     tags = distinct_names(data.get("tags"), where, "data.tags", minimum=1)

@@ -198,8 +198,16 @@ GATE_COLOURS = {"i": "#1f77b4", "f": "#2ca02c", "o": "#d62728", "r": "#9467bd", 
 
 
 def page_template() -> str:
-    """report.html beside this module: the page's styles and script, data left out."""
-    return resources.files("elman.insight").joinpath("report.html").read_text(encoding="utf-8")
+    """report.html beside this module: the page's styles and script, data left out, with
+    the units' drawing (``units_script``) inlined."""
+    page = resources.files("elman.insight").joinpath("report.html").read_text(encoding="utf-8")
+    return page.replace("{{UNITS_SCRIPT}}", units_script())
+
+
+def units_script() -> str:
+    """units.js beside this module: how a unit's values are coloured and units named,
+    shared by this report and the playground's Look inside (``elman serve``)."""
+    return resources.files("elman.insight").joinpath("units.js").read_text(encoding="utf-8")
 
 
 def saturation_svg(saturation: list[dict[str, Any]]) -> str:

@@ -77,6 +77,7 @@ def test_the_page_and_its_files_are_served(client):
     page = client.get("/")
     assert page.status_code == 200 and "<title>elman playground</title>" in page.text
     assert client.get("/static/app.js").status_code == 200
+    assert "const elmanUnits" in client.get("/units.js").text  # the report's, shared
     assert "http" not in client.get("/static/style.css").text  # nothing from the network
 
 

@@ -70,9 +70,9 @@ from elman.classify.evaluate import predict_proba
 from elman.data.conllu import Sentence
 from elman.data.labeled import label_index
 from elman.errors import ElmanError
-from elman.insight.report import guess_label
+from elman.insight.report import guess_label, units_script
 from elman.insight.units import colour_scale, states_of, switching_units
-from elman.lm.generate import LineScore, line_log_probs, scored_line, stream
+from elman.lm.generate import LineScore, UnknownPrompt, line_log_probs, scored_line, stream
 from elman.nn import log_softmax
 from elman.strict_json import dumps
 from elman.tag.data import encode as encode_sentences
@@ -89,11 +89,12 @@ STATIC = files("elman.serve") / "static"
 
 
 class BadRequest(Exception):
-    """A request the API refuses: its status and one sentence."""
+    """A request the API refuses: its status and one sentence (and what else the page may
+    show: the tokens of a prompt the model never saw)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, **more: Any) -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.more = status, more
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,9 @@ def create_app(models: list[Served]) -> Starlette:
                     return result
                 return json_response(await run_in_threadpool(result))
             except BadRequest as e:
-                return json_response({"error": str(e)}, e.status)
+                return json_response({"error": str(e), **e.more}, e.status)
+            except UnknownPrompt as e:  # the page names the tokens beside the prompt
+                return json_response({"error": str(e), "unknown_tokens": e.tokens}, 400)
             except ElmanError as e:  # bad input the model itself refused (a prompt, ...)
                 return json_response({"error": str(e)}, 400)
 
@@ -226,17 +229,16 @@ def create_app(models: list[Served]) -> Starlette:
     async def page(request: Request) -> Response:
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
 
-    async def units_script(request: Request) -> Response:
-        # The units' colours and labels, shared with elman inspect's report.
-        script = units_script()
-        return Response(script, media_type="text/javascript; charset=utf-8")
+    async def shared_script(request: Request) -> Response:
+        # The units' colours and names, shared with elman inspect's report.
+        return Response(units_script(), media_type="text/javascript; charset=utf-8")
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
         return json_response({"error": f"{exc.detail}: {request.url.path}"}, exc.status_code)
 
     routes = [
         Route("/", page),
-        Route("/units.js", units_script),
+        Route("/units.js", shared_script),
         Route("/api/models", list_models),
         Route("/api/generate", endpoint(generate, ("language-model",)), methods=["POST"]),
         Route("/api/score", endpoint(score, ("language-model",)), methods=["POST"]),

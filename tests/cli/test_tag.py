@@ -36,7 +36,8 @@ SENTENCES = [
 def conllu(sentences, multiword=False):
     blocks = []
     for i, sentence in enumerate(sentences):
-        lines = [f"# sent_id = {i}", f"# text = {' '.join(w for w, _ in sentence)}"]
+        written = " ".join(w for w, _ in sentence).replace(" .", ".")  # as a person writes
+        lines = [f"# sent_id = {i}", f"# text = {written}"]
         if multiword:
             lines.append(f"1-2\t{sentence[0][0]}{sentence[1][0]}\t_\t_\t_\t_\t_\t_\t_\t_")
         for j, (word, tag) in enumerate(sentence, start=1):
@@ -81,7 +82,8 @@ def test_train_writes_a_tagger_checkpoint(trained):
     assert config["kind"] == "tagger"
     assert config["data"]["tags"] == ["ADV", "DET", "NOUN", "PUNCT", "VERB"]
     assert config["tagger"]["split"] == "punctuation"
-    assert config["data"]["examples"] == [{"text": "the dog barks ."}, {"text": "a cat sleeps"}]
+    # The treebank's sentences as written, not its words with spaces between
+    assert config["data"]["examples"] == [{"text": "the dog barks."}, {"text": "a cat sleeps"}]
     chars = json.loads((out / "vocab-chars.json").read_text(encoding="utf-8"))
     assert config["vocabularies"] == {"words": "vocab.json", "chars": "vocab-chars.json"}
     assert "고" in chars["tokens"]

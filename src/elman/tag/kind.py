@@ -82,7 +82,8 @@ class TaggerKind(runs.KindBase):
             names[role] = "the data" if isinstance(given, list) else str(given)
             record["inputs"][role] = runs.input_record(given, sentences_digest(sentences))
         held = runs.held_out(parts) or []
-        record["examples"] = runs.examples([" ".join(s.words) for s in held])
+        # As a person writes them (a treebank's # text), else the words with spaces between.
+        record["examples"] = runs.examples([s.text or " ".join(s.words) for s in held])
         return TaggerData(parts, record, names)
 
     def build(self, data: TaggerData, settings: runs.Settings) -> TaggerCheckpoint:

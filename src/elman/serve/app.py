@@ -438,7 +438,10 @@ async def events(prompt: str, pieces: Iterator[str], length: int) -> AsyncIterat
         batch, error, done = await run_in_threadpool(gather, pieces, BATCH_SECONDS)
         if batch:
             text += batch
-            yield "".join(f"data: {dumps({'token': p}, ensure_ascii=False)}\n\n" for p in batch)
+            # json.dumps of a string: strict JSON already (no number to check), at a quarter
+            # of strict_json's cost, which a stream pays per token.
+            token = (json.dumps(p, ensure_ascii=False) for p in batch)
+            yield "".join(f'data: {{"token": {t}}}\n\n' for t in token)
         if error is not None:
             yield f"data: {dumps({'error': error}, ensure_ascii=False)}\n\n"
             return

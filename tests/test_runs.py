@@ -205,6 +205,7 @@ def test_examples_are_short_held_out_lines_spread_over_the_text_and_the_labels()
     pairs = runs.examples(["1+2", "3+4"], extra=[{"target": "3"}, {"target": "7"}], shortest=1)
     assert pairs == [{"text": "1+2", "target": "3"}, {"text": "3+4", "target": "7"}]
     assert runs.examples(["a <unk> in a penn treebank line"]) == []
+    assert runs.examples(["that\x92s the way it goes"]) == []  # a control character
     assert runs.held_out({"train": [1], "valid": [], "test": [2]}) == [2]
 
 

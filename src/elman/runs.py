@@ -229,15 +229,17 @@ def examples(
     """A few held-out texts a run records for the playground (``ckpt.data["examples"]``):
     ``{"text"}`` (with ``"label"`` when ``labels`` gives each text's, and whatever
     ``extra`` adds to each: a translation's target), of ``EXAMPLE_CHARS`` characters (at
-    least ``shortest``: a sum to translate is short) and without a Penn Treebank
-    ``<unk>``, spread over the texts (the first, then evenly on), one label after another
-    so that each label has one when there are enough. The same texts give the same ones."""
+    least ``shortest``: a sum to translate is short), without a Penn Treebank ``<unk>`` or
+    a control character, spread over the texts (the first, then evenly on), one label
+    after another so that each label has one when there are enough. The same texts give
+    the same ones."""
     low, high = shortest, EXAMPLE_CHARS[1]
     found: dict[str, list[dict[str, Any]]] = {}
     seen: set[str] = set()
     for i, text in enumerate(texts):
         text = " ".join(text.split())
-        if not low <= len(text) <= high or text in seen or "<unk>" in text:
+        printable = text.isprintable()  # no control character (SMS data has U+0092)
+        if not low <= len(text) <= high or text in seen or "<unk>" in text or not printable:
             continue
         seen.add(text)
         example: dict[str, Any] = {"text": text}

@@ -18,12 +18,12 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from elman import kinds  # noqa: E402
 from elman.config import ModelConfig  # noqa: E402
-from elman.data.tokenizers import CharTokenizer, SubwordTokenizer  # noqa: E402
+from elman.data.tokenizers import CharTokenizer, SubwordTokenizer, WordTokenizer  # noqa: E402
 from elman.errors import ElmanError  # noqa: E402
 from elman.lm.checkpoint import Checkpoint  # noqa: E402
 from elman.lm.generate import generate, score  # noqa: E402
 from elman.lm.model import LanguageModel  # noqa: E402
-from elman.serve.app import MAX_BODY, MAX_LENGTH, Served, create_app  # noqa: E402
+from elman.serve.app import MAX_BODY, MAX_LENGTH, Served, create_app, lower_case  # noqa: E402
 from elman.translate.decode import translate_ids  # noqa: E402
 from tests.data.test_tokenizers_subword import corpus  # noqa: E402
 
@@ -64,6 +64,15 @@ def test_models_lists_every_model(client, served):
     # A lower-case vocabulary is said (capitals are then unknown), unless the model
     # lower-cases texts itself (the classifier's --normalize).
     assert listed["lm"]["lowercase"] and not listed["classifier"]["lowercase"]
+
+
+def test_a_penn_treebank_vocabulary_is_lower_case_despite_its_n():
+    words = [f"word{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(150)]
+    ptb = WordTokenizer.fit(" ".join([*words, "N", "<unk>"]) + "\n")
+    assert lower_case(ptb)  # N, the numbers' token, is one capital in 151 words
+    cased = WordTokenizer.fit(" ".join([*words[:20], "The", "Company"]) + "\n")
+    assert not lower_case(cased)
+    assert not lower_case(WordTokenizer.fit("1 2 3\n"))  # no letters of a cased script
 
 
 def test_a_checkpoint_from_before_examples_offers_none(served):

@@ -162,11 +162,13 @@ def recorded_examples(ckpt: Any) -> list[dict[str, Any]]:
 
 
 def lower_case(tokenizer: Any) -> bool:
-    """Whether the vocabulary has letters of a cased script and all of them lower case (a
-    text with capitals then has tokens it lacks, and the page says why)."""
+    """Whether the vocabulary is lower case: of its tokens with letters of a cased script,
+    all but one in a hundred have no capital (a text with capitals then has tokens it
+    lacks, and the page says why). A Penn Treebank vocabulary is, with one exception: N,
+    its token for a number."""
     tokens = tokenizer.tokens[len(tokenizer.specials) :]  # <unk> is no word of the text
-    cased = {ch for token in tokens for ch in token if ch.lower() != ch.upper()}
-    return bool(cased) and all(ch.islower() for ch in cased)
+    cased = [t for t in tokens if any(ch.lower() != ch.upper() for ch in t)]
+    return bool(cased) and sum(t == t.lower() for t in cased) >= 0.99 * len(cased)
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -220,6 +220,10 @@ def test_several_units_at_once_and_the_units_that_switch_on_over_a_stretch(page)
     page.fill("#inside-unit", "3")
     page.click("#inside-add")
     page.wait_for_function("document.querySelectorAll('#inside-legend .unit-row').length === 2")
+    idle(page, "inside")
+    page.click("#inside-add")  # a unit already shown: nothing changes, nothing is cleared
+    assert page.locator("#inside-legend .unit-row").count() == 2
+    assert page.is_visible("#inside-result")
     page.locator("#inside-features button").first.click()
     page.wait_for_function("document.querySelectorAll('#inside-legend .unit-row').length === 3")
     idle(page, "inside")

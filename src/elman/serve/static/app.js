@@ -527,7 +527,10 @@ function showUnits(units) {
 }
 
 function addUnit(unit) {
-  if (insideUnits.some((u) => sameUnit(u, unit))) return;
+  if (insideUnits.some((u) => sameUnit(u, unit))) { // shown already: shown again if gone
+    if ($("inside-result").hidden) showUnits(insideUnits);
+    return;
+  }
   showUnits([...insideUnits.slice(0, 3), unit]);
 }
 
@@ -812,9 +815,20 @@ const UPOS = {
   DET: "determiner", INTJ: "interjection", NOUN: "noun", NUM: "numeral", PART: "particle", PRON: "pronoun",
   PROPN: "proper noun", PUNCT: "punctuation", SCONJ: "subordinating conjunction", SYM: "symbol", VERB: "verb", X: "other",
 };
+// Universal POS tags by family: nouns warm, verbs green, function words blue,
+// punctuation grey; another tag set takes hues in turn.
+const UPOS_COLOURS = {
+  NOUN: "hsl(30, 90%, 82%)", PROPN: "hsl(0, 80%, 86%)", PRON: "hsl(200, 75%, 85%)",
+  VERB: "hsl(120, 55%, 80%)", AUX: "hsl(150, 45%, 87%)", ADJ: "hsl(270, 70%, 88%)",
+  ADV: "hsl(300, 55%, 88%)", DET: "hsl(220, 65%, 91%)", ADP: "hsl(50, 85%, 80%)",
+  CCONJ: "hsl(180, 45%, 82%)", SCONJ: "hsl(180, 30%, 90%)", PART: "hsl(330, 60%, 89%)",
+  NUM: "hsl(85, 60%, 78%)", INTJ: "hsl(15, 80%, 80%)", PUNCT: "hsl(0, 0%, 90%)",
+  SYM: "hsl(0, 0%, 82%)", X: "hsl(0, 0%, 96%)",
+};
 const TAG_HUES = [210, 30, 120, 0, 270, 180, 60, 330, 90, 240, 150, 300, 15, 195, 45, 255, 105];
 
 function tagColour(tags, tag) {
+  if (tags.every((t) => t in UPOS_COLOURS)) return UPOS_COLOURS[tag];
   const k = tags.indexOf(tag), hue = TAG_HUES[k % TAG_HUES.length];
   return `hsl(${hue}, ${k >= TAG_HUES.length ? 45 : 70}%, ${k >= TAG_HUES.length ? 80 : 86}%)`;
 }
@@ -1026,12 +1040,15 @@ async function start() {
   $("stop-button").addEventListener("click", () => running.get("generate")?.abort());
   $("inside-button").addEventListener("click", () => { insideUnits = []; });
   $("inside-add").addEventListener("click", () => {
+    let unit;
     try {
-      clearView("inside");
-      addUnit(unitFields());
+      unit = unitFields();
     } catch (error) {
+      clearView("inside");
       showError("inside", error);
+      return;
     }
+    addUnit(unit); // a unit already shown stays as it is
   });
   $("inside-tokens").addEventListener("mouseup", () => setTimeout(stretchSelected, 0));
   $("inside-tokens").addEventListener("keyup", () => setTimeout(stretchSelected, 0));

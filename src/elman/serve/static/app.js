@@ -610,7 +610,29 @@ function drawUnits() {
     }
     return piece.text === "\n" ? [span, document.createElement("br")] : [span];
   });
-  out.replaceChildren(...spans.flat());
+  out.replaceChildren(...(several ? words(data.pieces, spans) : spans.flat()));
+}
+
+function words(pieces, spans) {
+  // The pieces of each word kept on one line: a piece with its rows of colour is a box,
+  // and a line may break between any two boxes, in the middle of a word.
+  const out = [];
+  let word = null;
+  pieces.forEach((piece, i) => {
+    if (/^\s+$/.test(piece.text)) {
+      word = null;
+      out.push(...spans[i]);
+      return;
+    }
+    if (!word) {
+      word = document.createElement("span");
+      word.className = "w";
+      out.push(word);
+    }
+    word.append(...spans[i]);
+    if (/\s$/.test(piece.text)) word = null; // a word model's piece ends with its space
+  });
+  return out;
 }
 
 function fmt(value) {

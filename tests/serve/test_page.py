@@ -412,10 +412,16 @@ def test_hangul_renders_with_a_real_glyph(page):
     # document.fonts.check is true for any font the system has (or lacks): the font that
     # drew the glyph, from the browser's DevTools protocol, is what can tell.
     page.evaluate("document.body.insertAdjacentHTML('beforeend', '<p id=probe>한</p>')")
+    # Laid out and painted before the browser is asked (a busy machine may lag a frame).
+    page.evaluate("new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
     session = page.context.new_cdp_session(page)
     session.send("DOM.enable")
     session.send("CSS.enable")
     root = session.send("DOM.getDocument")["root"]["nodeId"]
     node = session.send("DOM.querySelector", {"nodeId": root, "selector": "#probe"})["nodeId"]
-    fonts = session.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    for _ in range(50):  # empty until the text is laid out
+        fonts = session.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+        if fonts:
+            break
+        page.wait_for_timeout(100)
     assert [(f["familyName"], f["glyphCount"]) for f in fonts] == [("Noto Sans CJK KR", 1)]

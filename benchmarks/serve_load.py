@@ -1,5 +1,6 @@
 """A bounded load test of the playground: N concurrent generation requests against
-``elman serve`` on loopback, checked against the same requests made one at a time.
+``elman serve`` on loopback, checked against the same requests made one at a time; and
+one long generation streamed against the same request answered whole.
 
     python benchmarks/serve_load.py                       # trains a small model first
     python benchmarks/serve_load.py --model runs/demo --requests 50 --length 200
@@ -8,8 +9,16 @@ Every request asks for LENGTH tokens with its own seed. The script starts the se
 itself on a free port, makes the requests one at a time (the reference), then all at
 once from N threads, and checks that every output equals its reference: concurrent
 requests share the loaded weights and nothing else. It prints throughput (requests and
-tokens per second) and the p50/p95 latency of the concurrent requests, and writes them
-to benchmarks/results/serve-load.{md,json}. Not part of the test suite.
+tokens per second) and the p50/p95 latency of the concurrent requests.
+
+Then it asks for --long tokens (10,000 by default: 10,000 characters from the default
+character model) --repeats times each way, alternating: with ``"stream": true`` (reading
+every server-sent event until the last) and without; it checks that both give the same
+text and reports the median seconds of each and their ratio (the page streams, so a
+stream much slower than the whole answer is time a person waits for nothing).
+
+Everything is written to benchmarks/results/serve-load.{md,json}. Not part of the test
+suite.
 """
 
 from __future__ import annotations
@@ -47,6 +56,53 @@ def post(url: str, body: dict) -> tuple[dict, float]:
     return data, time.perf_counter() - start
 
 
+def post_stream(url: str, body: dict) -> tuple[str, float, int]:
+    """The text a streamed generation ends with, the seconds until its last event, and
+    how many token events came before it."""
+    start = time.perf_counter()
+    request = urllib.request.Request(
+        url, json.dumps({**body, "stream": True}).encode(), {"Content-Type": "application/json"}
+    )
+    events, text = 0, None
+    with urllib.request.urlopen(request, timeout=600) as reply:
+        for line in reply:
+            if not line.startswith(b"data: "):
+                continue
+            event = json.loads(line[6:])
+            if event.get("done"):
+                text = event["text"]
+                break
+            events += 1
+    if text is None:
+        raise SystemExit("the stream ended without its last event")
+    return text, time.perf_counter() - start, events
+
+
+def streaming_against_whole(url: str, length: int, repeats: int) -> dict:
+    """Median seconds of one generation of ``length`` tokens streamed and answered whole,
+    alternating, after one untimed request of each (warm-up)."""
+    body = {"model": "m", "prompt": "", "length": length, "seed": 1}
+    post(url, {**body, "length": 10})
+    post_stream(url, {**body, "length": 10})
+    whole, streamed = [], []
+    for _ in range(repeats):
+        reply, seconds = post(url, body)
+        whole.append(seconds)
+        text, seconds, events = post_stream(url, body)
+        streamed.append(seconds)
+        if text != reply["text"]:
+            raise SystemExit("the streamed text differs from the whole answer")
+    return {
+        "long_tokens": length,
+        "long_chars": len(reply["text"]),
+        "long_events": events,
+        "whole_s": statistics.median(whole),
+        "stream_s": statistics.median(streamed),
+        "stream_over_whole": statistics.median(streamed) / statistics.median(whole),
+        "repeats": repeats,
+    }
+
+
 def small_model(directory: Path) -> Path:
     """A 256-unit character model trained for 150 steps on the built-in corpus."""
     out = directory / "model"
@@ -74,6 +130,10 @@ def main() -> None:
     parser.add_argument("--model", help="checkpoint directory (default: train a small one)")
     parser.add_argument("--requests", type=int, default=50, help="concurrent requests")
     parser.add_argument("--length", type=int, default=200, help="tokens per request")
+    parser.add_argument(
+        "--long", type=int, default=10_000, help="tokens of the streamed-or-whole generation"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="repeats of the long generation")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -105,6 +165,7 @@ def main() -> None:
             with ThreadPoolExecutor(args.requests) as pool:
                 replies = list(pool.map(lambda body: post(url, body), bodies))
             wall = time.perf_counter() - start
+            stream = streaming_against_whole(url, args.long, args.repeats)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -125,6 +186,7 @@ def main() -> None:
         "tokens_per_s": args.requests * args.length / wall,
         "latency_p50_s": statistics.median(latencies),
         "latency_p95_s": latencies[max(0, round(0.95 * len(latencies)) - 1)],
+        **stream,
     }
     table = "\n".join(
         [
@@ -137,6 +199,14 @@ def main() -> None:
             f"| {args.requests} | {args.length} | {len(replies)} | {equal} | {wall:.2f} | "
             f"{result['requests_per_s']:.1f} | {result['tokens_per_s']:,.0f} | "
             f"{result['latency_p50_s']:.2f} | {result['latency_p95_s']:.2f} |",
+            "",
+            f"One generation of {stream['long_tokens']:,} tokens ({stream['long_chars']:,} "
+            f"characters), median of {stream['repeats']}:",
+            "",
+            "| answered whole s | streamed s | streamed / whole | token events |",
+            "|---:|---:|---:|---:|",
+            f"| {stream['whole_s']:.2f} | {stream['stream_s']:.2f} | "
+            f"{stream['stream_over_whole']:.2f} | {stream['long_events']:,} |",
         ]
     )
     print(table)

@@ -186,3 +186,31 @@ def test_resume_takes_no_input_it_did_not_record(tmp_path):
     refused(elman("train", "--resume", out, "--hidden", "9"), "takes no --hidden")
     with pytest.raises(ElmanError, match="takes no --lr"):
         runs.resume(out, limits={"lr": 0.1}, progress=False)
+
+
+def test_examples_are_short_held_out_lines_spread_over_the_text_and_the_labels():
+    lines = ["ROMEO:", *(f"line {i} of the validation text" for i in range(9)), "x" * 101]
+    assert runs.examples(lines) == [
+        {"text": "line 0 of the validation text"},
+        {"text": "line 3 of the validation text"},
+        {"text": "line 6 of the validation text"},
+    ]
+    texts = ["ok see you later", "sure lol ok see", "WIN 12345 CALL NOW", "ok  see you  later"]
+    labels = ["ham", "ham", "spam", "ham"]
+    assert runs.examples(texts, labels) == [  # one of each label first; spaces made single
+        {"text": "ok see you later", "label": "ham"},
+        {"text": "WIN 12345 CALL NOW", "label": "spam"},
+        {"text": "sure lol ok see", "label": "ham"},
+    ]
+    pairs = runs.examples(["1+2", "3+4"], extra=[{"target": "3"}, {"target": "7"}], shortest=1)
+    assert pairs == [{"text": "1+2", "target": "3"}, {"text": "3+4", "target": "7"}]
+    assert runs.examples(["a <unk> in a penn treebank line"]) == []
+    assert runs.examples(["that\x92s the way it goes"]) == []  # a control character
+    assert runs.held_out({"train": [1], "valid": [], "test": [2]}) == [2]
+
+
+def test_a_run_records_examples_of_its_validation_text(texts):
+    config = json.loads((texts / "whole" / "config.json").read_text())
+    examples = config["data"]["examples"]
+    assert len(examples) == 3 and examples == runs.examples(VALID.split("\n"))
+    assert all(e["text"] + "\n" in VALID for e in examples)

@@ -33,7 +33,7 @@ import fcntl
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,11 @@ RESUMABLE = ("epochs", "max_steps", "max_minutes")  # the settings --resume may 
 # holds any of them holds a run, and --overwrite replaces them and nothing else.
 RUN_FILES = ("config.json", "vocab.json", "model.safetensors", METRICS_FILE, RESUME_FILE)
 RUN_PATTERNS = ("vocab-*", ".*.tmp")
+
+# Held-out examples a run records in its checkpoint (``ckpt.data["examples"]``), for the
+# playground to offer as inputs to click: lines of a length a person reads at a glance.
+EXAMPLES = 3
+EXAMPLE_CHARS = (12, 100)
 
 Inputs = Mapping[str, Any]  # role -> a file's path, a value in memory (a kind's own), or None
 Settings = dict[str, Any]  # checkpoint section -> that section's config
@@ -214,6 +219,55 @@ class Run:
     history: list[dict[str, Any]]  # one record per epoch (empty: nothing left to do)
     test: dict[str, Any] | None = None  # the best model's test figures
     recipe_line: str | None = None  # what the run's recipe reached, beside the published figure
+
+
+def examples(
+    texts: Sequence[str],
+    labels: Sequence[str] | None = None,
+    extra: Sequence[dict[str, Any]] | None = None,
+    count: int = EXAMPLES,
+    shortest: int = EXAMPLE_CHARS[0],
+) -> list[dict[str, Any]]:
+    """A few held-out texts a run records for the playground (``ckpt.data["examples"]``):
+    ``{"text"}`` (with ``"label"`` when ``labels`` gives each text's, and whatever
+    ``extra`` adds to each: a translation's target), of ``EXAMPLE_CHARS`` characters (at
+    least ``shortest``: a sum to translate is short), without a Penn Treebank ``<unk>`` or
+    a control character, spread over the texts (the first, then evenly on), one label
+    after another so that each label has one when there are enough. The same texts give
+    the same ones."""
+    low, high = shortest, EXAMPLE_CHARS[1]
+    found: dict[str, list[dict[str, Any]]] = {}
+    seen: set[str] = set()
+    for i, text in enumerate(texts):
+        text = " ".join(text.split())
+        printable = text.isprintable()  # no control character (SMS data has U+0092)
+        if not low <= len(text) <= high or text in seen or "<unk>" in text or not printable:
+            continue
+        seen.add(text)
+        example: dict[str, Any] = {"text": text}
+        if labels is not None:
+            example["label"] = labels[i]
+        if extra is not None:
+            example.update(extra[i])
+        found.setdefault(example.get("label", ""), []).append(example)
+    groups = [found[label] for label in sorted(found)]
+    spread = []
+    for group in groups:
+        n = min(count, len(group))
+        spread.append([group[k * len(group) // n] for k in range(n)])
+    chosen: list[dict[str, Any]] = []
+    for k in range(count):
+        chosen += [group[k] for group in spread if k < len(group)]
+    return chosen[:count]
+
+
+def held_out(parts: Mapping[str, Any]) -> Any:
+    """The part a run's examples come from: the validation part, else the test part, else
+    the training part (None where there is none)."""
+    for role in ("valid", "test", "train"):
+        if parts.get(role):
+            return parts[role]
+    return None
 
 
 # Starting and resuming ---------------------------------------------------------------

@@ -36,7 +36,8 @@ SENTENCES = [
 def conllu(sentences, multiword=False):
     blocks = []
     for i, sentence in enumerate(sentences):
-        lines = [f"# sent_id = {i}", f"# text = {' '.join(w for w, _ in sentence)}"]
+        written = " ".join(w for w, _ in sentence).replace(" .", ".")  # as a person writes
+        lines = [f"# sent_id = {i}", f"# text = {written}"]
         if multiword:
             lines.append(f"1-2\t{sentence[0][0]}{sentence[1][0]}\t_\t_\t_\t_\t_\t_\t_\t_")
         for j, (word, tag) in enumerate(sentence, start=1):
@@ -80,6 +81,9 @@ def test_train_writes_a_tagger_checkpoint(trained):
     config = json.loads((out / "config.json").read_text())
     assert config["kind"] == "tagger"
     assert config["data"]["tags"] == ["ADV", "DET", "NOUN", "PUNCT", "VERB"]
+    assert config["tagger"]["split"] == "punctuation"
+    # The treebank's sentences as written, not its words with spaces between
+    assert config["data"]["examples"] == [{"text": "the dog barks."}, {"text": "a cat sleeps"}]
     chars = json.loads((out / "vocab-chars.json").read_text(encoding="utf-8"))
     assert config["vocabularies"] == {"words": "vocab.json", "chars": "vocab-chars.json"}
     assert "고" in chars["tokens"]
@@ -102,10 +106,10 @@ def test_eval_json_and_report(trained, capsys):
 
 def test_predict_writes_the_two_column_format_eval_reads(trained, tmp_path):
     _, _, _, out = trained
-    stdout = ok(elman("tag", "predict", "--model", out, stdin="the dog barks .\n고양이가 잔다\n"))
+    stdout = ok(elman("tag", "predict", "--model", out, stdin="the dog barks.\n고양이가 잔다\n"))
     blocks = stdout.strip("\n").split("\n\n")
     assert [[line.split("\t")[0] for line in b.splitlines()] for b in blocks] == [
-        ["the", "dog", "barks", "."],
+        ["the", "dog", "barks", "."],  # split as the treebank writes words
         ["고양이가", "잔다"],
     ]
     predicted = write(tmp_path, "predicted.tsv", stdout)

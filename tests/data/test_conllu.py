@@ -36,6 +36,7 @@ def test_conllu_words_and_tags(tmp_path, column, tags):
     assert first.tags == tags
     assert (first.line, second.line) == (1, 11)
     assert second.words == ["안녕"]
+    assert (first.text, second.text) == ("I can't go.", "")  # as written, where it says
 
 
 def test_two_column_file(tmp_path):

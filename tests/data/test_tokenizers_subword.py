@@ -261,6 +261,30 @@ def test_streamed_bytes_wait_for_their_character():
     assert streamed(UNIGRAM, cut) == ["", "", UNIGRAM.decode(cut)]
 
 
+@settings(max_examples=300)
+@given(ANY_TEXT)
+def test_pieces_shown_merge_bytes_into_whole_characters(text):
+    """Shown one by one (the playground's Score and Look inside), the pieces of a text
+    stand for all its tokens, in order, write the whole text, and a character written as
+    bytes is one piece, never part of one."""
+    tokens = UNIGRAM.tokenize(text)
+    shown = UNIGRAM.shown(tokens)
+    assert sum(n for _, n in shown) == len(tokens) and all(n >= 1 for _, n in shown)
+    assert "".join(t for t, _ in shown) == nfc(text)
+    if "\ufffd" not in text:
+        assert not any("\ufffd" in t for t, _ in shown)
+
+
+def test_a_character_of_bytes_is_one_piece_shown():
+    tokens = UNIGRAM.tokenize("뷁 😀")
+    assert tokens == ["<0xEB>", "<0xB7>", "<0x81>", "▁", "<0xF0>", "<0x9F>", "<0x98>", "<0x80>"]
+    assert UNIGRAM.shown(tokens) == [("뷁", 3), (" ", 1), ("😀", 4)]
+    char = CharTokenizer.fit("ab\n")
+    assert char.shown(char.tokenize("a한\n")) == [("a", 1), ("한", 1), ("\n", 1)]
+    word = WordTokenizer.fit("the cat\n")
+    assert word.shown(word.tokenize("the dog\n")) == [("the ", 1), ("dog ", 1), ("\n", 1)]
+
+
 @settings(max_examples=200)
 @given(st.text(st.sampled_from(["a", "b", " ", "\n", "é", "한"]), min_size=2))
 def test_char_and_word_streams_write_what_decode_writes(text):

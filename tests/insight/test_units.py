@@ -11,7 +11,8 @@ import elman
 from elman import insight
 from elman.data.tokenizers import SubwordTokenizer
 from elman.errors import ElmanError
-from elman.insight.units import count_tokens, pieces, read_feature
+from elman.insight.units import count_tokens, pieces, read_feature, switching_units
+from elman.lm.conditioned import ConditionConfig, ConditionedLanguageModel
 from elman.nn import log_softmax
 from tests.data.test_tokenizers_subword import corpus
 from tests.insight.conftest import HELD_OUT, TOKENIZER
@@ -111,6 +112,47 @@ def test_activations_are_the_models_own_values():
     i = acts.values[(0, "i")]
     assert saturation[0]["left"] == pytest.approx((i < 0.1).mean(axis=0).tolist())
     assert saturation[0]["right"] == pytest.approx((i > 0.9).mean(axis=0).tolist())
+
+
+@pytest.mark.parametrize("peeky", [False, True])
+def test_a_conditioned_models_activations_start_from_its_condition(peeky):
+    """A label-conditioned model read from its label's state (and, peeky, with the
+    label beside every token): the guesses are the top of its own softmax given that
+    label, and another label gives other values."""
+    config = elman.ModelConfig(vocab_size=len(TOKENIZER), embed=8, hidden=6, cell="gru")
+    condition = ConditionConfig(condition="label", condition_size=4, peeky=peeky)
+    model = ConditionedLanguageModel(config, condition, labels=2, seed=3)
+    ids = TOKENIZER.encode(HELD_OUT[:60])
+    acts = insight.activations(model, ids, TOKENIZER, condition=np.array([1]))
+    context = np.array([[TOKENIZER.eos_id, *ids]])
+    logits, _ = model.logits(context, model.prepare(1, np.array([1])))
+    probs = np.exp(log_softmax(logits[0, 1:].astype(np.float64)))
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :5]
+    assert (acts.guesses == top).all()
+    np.testing.assert_allclose(acts.probabilities, np.take_along_axis(probs, top, 1), rtol=1e-5)
+    other = insight.activations(model, ids, TOKENIZER, condition=np.array([0]))
+    assert not np.allclose(other.values[(0, "h")], acts.values[(0, "h")])
+
+
+def test_units_that_switch_on_over_a_stretch():
+    """Unit 2 of layer 0's h is high on tokens 3-5 alone: it comes first, with (mean
+    inside - mean outside) / standard deviation; a unit that never changes scores 0."""
+    rng = np.random.default_rng(0)
+    h = rng.normal(0, 0.1, (10, 4)).astype(np.float32)
+    h[3:6, 2] += 1.0
+    h[:, 3] = 0.5
+    acts = insight.Activations("rnn", {(0, "h"): h}, np.zeros((10, 5), np.int64),
+                               np.zeros((10, 5), np.float32), [(0, "h")])  # fmt: skip
+    found = switching_units(acts, 3, 6, count=4)
+    v = h[:, 2].astype(np.float64)
+    expected = (v[3:6].mean() - np.r_[v[:3], v[6:]].mean()) / v.std()
+    assert found[0]["unit"] == 2 and found[0]["score"] == pytest.approx(expected)
+    assert found[0]["inside"] == pytest.approx(v[3:6].mean())
+    assert {f["unit"]: f["score"] for f in found}[3] == 0.0
+    with pytest.raises(ElmanError, match="whole text"):
+        switching_units(acts, 0, 10)
+    with pytest.raises(ElmanError, match="within the text's 10 tokens"):
+        switching_units(acts, 4, 11)
 
 
 def test_a_long_text_is_cut_with_a_note_not_a_crash():

@@ -115,6 +115,15 @@ def test_word_prompt_without_newline_gets_no_eos(word):
     assert text.startswith("the lazy ") or text.startswith("the lazy\n")
 
 
+def test_a_lower_case_vocabulary_says_so_when_a_prompt_has_capitals():
+    tok = WordTokenizer.fit("the company said it would\n")
+    model = LanguageModel(ModelConfig(vocab_size=len(tok), embed=4, hidden=4), seed=0)
+    with pytest.raises(ElmanError, match="vocabulary is lower case") as refused:
+        stream(model, tok, "The Company said")
+    assert refused.value.tokens == ["The", "Company"]
+    assert "('The' is there as 'the'), so write the prompt in lower case" in str(refused.value)
+
+
 def test_prompt_with_unknown_tokens_is_refused_when_stream_is_called(char):
     """The prompt is checked before the first piece is asked for, so the CLI, which
     prints the prompt and then the pieces, prints nothing when the prompt is bad."""

@@ -79,6 +79,22 @@ def test_bleu_is_sacrebleus():
     assert 0 < expected < 100
 
 
+def test_bleu_is_left_out_where_no_reference_has_four_words(monkeypatch):
+    """One-word answers (the addition recipe's): BLEU would be 0 for any translations,
+    so it is "n/a" and says why, while exact matches still count."""
+    pytest.importorskip("sacrebleu")
+    assert evaluation.corpus_bleu(["1000", "57"], ["1000", "58"], "13a") is None
+    assert evaluation.corpus_bleu(["a b c d"], ["a b c d"], "13a") == pytest.approx(100.0)
+    ckpt = checkpoint()
+    data = encode_pairs(ckpt, PAIRS)
+    perfect = [Translation(t[:-1], 0.0, 0.0, True, None) for t in data.targets]
+    monkeypatch.setattr(evaluation, "translate_ids", lambda *args: perfect)
+    short = ["a dog"] * len(PAIRS)
+    result = evaluate(ckpt.model, data, short, ckpt.target, beam=1, batch=4)
+    assert result.bleu is None and "n/a" in result.as_dict()["bleu_note"]
+    assert "BLEU n/a (no reference has 4 words)" in evaluation.summary(result)
+
+
 def test_without_sacrebleu_the_rest_is_reported_and_bleu_says_how(monkeypatch):
     monkeypatch.setattr(evaluation, "bleu_available", lambda: False)
     ckpt = checkpoint()

@@ -123,6 +123,8 @@ class ClassifierKind(runs.KindBase):
                 "seed": config.split_seed,
             },
         }
+        held = runs.held_out(parts) or []
+        record["examples"] = runs.examples([e.text for e in held], [e.label for e in held])
         return ClassifierData(parts, record, None if resuming or init is None else init)
 
     def build(self, data: ClassifierData, settings: runs.Settings) -> ClassifierCheckpoint:

@@ -11,7 +11,7 @@ from elman.data.text import read_lines
 from elman.metrics import report
 from elman.strict_json import dumps
 from elman.tag import checkpoint as tag_checkpoint
-from elman.tag.data import encode
+from elman.tag.data import encode, split_words
 from elman.tag.evaluate import evaluate, predict_ids, summary
 
 
@@ -38,8 +38,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 def cmd_predict(args: argparse.Namespace) -> None:
     ckpt = on_engine(args, tag_checkpoint.load)
     lines = read_lines(args.file)
+    config = ckpt.tagger_config
     sentences = [
-        Sentence(line.split(), [], number)
+        Sentence(split_words(line, ckpt.words, config.lowercase, config.split), [], number)
         for number, line in enumerate(lines, 1)
         if not is_blank(line)
     ]
@@ -72,9 +73,10 @@ def add_eval(p: argparse.ArgumentParser) -> None:
 
 def add_predict(p: argparse.ArgumentParser) -> None:
     p.description = (
-        "Tag each line, read as one sentence of whitespace-separated words; print "
-        "token<TAB>tag lines with a blank line after each sentence (the two-column "
-        "format that `elman tag eval` reads)."
+        "Tag each line, read as one sentence, split into words as the tagger was trained "
+        "(its --split: punctuation apart, or at whitespace only); print token<TAB>tag "
+        "lines with a blank line after each sentence (the two-column format that `elman "
+        "tag eval` reads)."
     )
     p.add_argument("--model", required=True, metavar="DIR", help="checkpoint directory")
     p.add_argument("file", nargs="?", metavar="FILE", help="sentences (default: stdin)")

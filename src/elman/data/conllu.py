@@ -27,11 +27,13 @@ CONLLU_COLUMNS = 10
 
 @dataclass(frozen=True)
 class Sentence:
-    """The words of one sentence and their tags (empty when the tags are not known)."""
+    """The words of one sentence and their tags (empty when the tags are not known), and
+    the sentence as written when the file says (CoNLL-U's ``# text =``)."""
 
     words: list[str]
     tags: list[str]
     line: int  # where the sentence starts in its file, for messages
+    text: str = ""
 
 
 def is_conllu(path: str | os.PathLike[str]) -> bool:
@@ -68,9 +70,11 @@ def _read_conllu(text: str, name: str, column: str) -> list[Sentence]:
     index = TAG_COLUMNS[column]
     sentences = []
     for start, block in _blocks(text):
-        words, tags = [], []
+        words, tags, written = [], [], ""
         for number, line in block:
             if line.startswith("#"):
+                if line.startswith("# text = "):
+                    written = line[len("# text = ") :].strip()
                 continue
             cells = line.split("\t")
             if len(cells) != CONLLU_COLUMNS:
@@ -93,7 +97,7 @@ def _read_conllu(text: str, name: str, column: str) -> list[Sentence]:
             words.append(form)
             tags.append(tag)
         if words:
-            sentences.append(Sentence(words, tags, start))
+            sentences.append(Sentence(words, tags, start, written))
     return sentences
 
 

@@ -497,6 +497,13 @@ class Tokenizer:
         line end is "\\n"."""
         return token
 
+    def shown(self, tokens: Sequence[str]) -> list[tuple[str, int]]:
+        """How ``tokens`` (as ``tokenize`` splits a text) are shown one by one: ``(text,
+        n)`` for each piece shown, standing for the next ``n`` tokens. Here each token is
+        its ``surface``; a tokenizer whose tokens can be parts of one character (a subword
+        model's byte pieces) shows them merged into that character."""
+        return [(self.surface(token), 1) for token in tokens]
+
     def files(self) -> dict[str, bytes]:
         """Files the vocabulary needs beside its JSON, by a short name (``{}``: none); a
         checkpoint stores them as ``vocab.NAME`` and records their sha256."""
@@ -939,6 +946,28 @@ class SubwordTokenizer(Tokenizer):
 
     def surface(self, token: str) -> str:
         return token.replace(METASPACE, " ")
+
+    def shown(self, tokens: Sequence[str]) -> list[tuple[str, int]]:
+        """As ``Tokenizer.shown``; a run of byte pieces is shown as the characters it
+        writes (``text_stream``'s rule: held until a character is whole, U+FFFD for bytes
+        that make none), each standing for the pieces it took."""
+        out: list[tuple[str, int]] = []
+        stream = _SubwordStream(self)
+        for token in tokens:
+            i = self.id_of(token)
+            held = len(stream.held)
+            if not self._is_byte[i]:
+                if held:
+                    out.append((stream.end(), held))
+                out.append((self.surface(token), 1))
+                continue
+            text = stream.add(i)
+            if text:
+                out.append((text, held + 1 - len(stream.held)))
+        if stream.held:
+            held = len(stream.held)
+            out.append((stream.end(), held))
+        return out
 
     def files(self) -> dict[str, bytes]:
         return {"model": self.model}

@@ -27,11 +27,11 @@ from elman.checkpoint import atomic_write_together, check_output_directory
 from elman.data.tokenizers import EOS, Tokenizer
 from elman.insight.units import (
     SATURATION,
-    SIGMOID_GATES,
     Activations,
     TokenText,
     UnitScore,
     activations,
+    colour_scale,
     gate_saturation,
     rank_units,
     read_tokens,
@@ -106,16 +106,6 @@ def units_report(
 # Packing values for the page -----------------------------------------------------------
 
 
-def _kind(acts: Activations, state: str) -> str:
-    """How a state's values map to colours: "tanh" in (-1, 1) as they are, "gate" in
-    (0, 1) with 0.5 white, "free" (c, a ReLU's h) scaled by each unit's largest |value|."""
-    if state == "c" or (state == "h" and acts.cell == "rnn-relu"):
-        return "free"
-    if state in SIGMOID_GATES and acts.cell in ("lstm", "gru"):
-        return "gate"
-    return "tanh"
-
-
 def pack_block(values: np.ndarray, kind: str) -> tuple[str, list[float] | None]:
     """(T, H) values -> base64 of signed bytes, unit after unit (H x T), in [-127, 127]
     for the colour scale [-1, 1]; and for "free" values each unit's scale."""
@@ -148,7 +138,7 @@ def render_page(
     blocks = []
     for layer, state in acts.blocks:
         values = acts.values[(layer, state)]
-        kind = _kind(acts, state)
+        kind = colour_scale(acts.cell, state)
         data, scales = pack_block(values, kind)
         blocks.append(
             {
@@ -208,8 +198,16 @@ GATE_COLOURS = {"i": "#1f77b4", "f": "#2ca02c", "o": "#d62728", "r": "#9467bd", 
 
 
 def page_template() -> str:
-    """report.html beside this module: the page's styles and script, data left out."""
-    return resources.files("elman.insight").joinpath("report.html").read_text(encoding="utf-8")
+    """report.html beside this module: the page's styles and script, data left out, with
+    the units' drawing (``units_script``) inlined."""
+    page = resources.files("elman.insight").joinpath("report.html").read_text(encoding="utf-8")
+    return page.replace("{{UNITS_SCRIPT}}", units_script())
+
+
+def units_script() -> str:
+    """units.js beside this module: how a unit's values are coloured and units named,
+    shared by this report and the playground's Look inside (``elman serve``)."""
+    return resources.files("elman.insight").joinpath("units.js").read_text(encoding="utf-8")
 
 
 def saturation_svg(saturation: list[dict[str, Any]]) -> str:

@@ -20,9 +20,10 @@ from elman.data.tokenizers import Tokenizer
 from elman.errors import ElmanError
 from elman.kinds import load
 from elman.lm.checkpoint import Checkpoint
+from elman.lm.conditioned import ConditionedLanguageModel
 from elman.lm.generate import line_start
 from elman.lm.model import LanguageModel
-from elman.nn import log_softmax
+from elman.nn import AdaptiveSoftmax, log_softmax
 
 GATES = {"lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}  # PyTorch's order
 SIGMOID_GATES = frozenset("ifozr")  # values in (0, 1); g and n are tanh, in (-1, 1)
@@ -133,36 +134,55 @@ def states_of(cell: str) -> tuple[str, ...]:
     return ("h", "c", *GATES["lstm"]) if cell == "lstm" else ("h", *GATES.get(cell, ()))
 
 
-def activations(model: LanguageModel, ids: np.ndarray, tokenizer: Tokenizer) -> Activations:
-    """Run ``model`` over ``ids`` (T,) from a zero state after a line start, as generation
-    reads a prompt, and keep every unit's value at every token (each layer's ``trace``)
-    and the model's ``TOP_GUESSES`` likeliest next tokens after each."""
+def activations(
+    model: LanguageModel | ConditionedLanguageModel,
+    ids: np.ndarray,
+    tokenizer: Tokenizer,
+    condition: np.ndarray | None = None,
+) -> Activations:
+    """Run ``model`` over ``ids`` (T,) after a line start, as generation reads a prompt,
+    from its start state (zeros, or a conditioned model's from ``condition``: a label id
+    (1,) or a vector (1, C)), and keep every unit's value at every token (each layer's
+    ``trace``) and the model's ``TOP_GUESSES`` likeliest next tokens after each."""
     start = np.array([[line_start(tokenizer)]])
-    _, state = model.logits(start)
-    x = model.embedding.apply(np.asarray(ids)[None, :])  # (1, T, D)
+    _, state = model.logits(start, model.prepare(1, condition))
+    network, layer_states, peeky = _reading(model, state)
+    x = network.embedding.apply(np.asarray(ids)[None, :])  # (1, T, D)
     values: dict[tuple[int, str], np.ndarray] = {}
-    for layer, (rnn, layer_state) in enumerate(zip(model.rnns, state, strict=True)):
+    for layer, (rnn, layer_state) in enumerate(zip(network.rnns, layer_states, strict=True)):
+        if layer == 0 and peeky is not None:  # [x_t; c] at every step
+            x = np.concatenate([x, np.repeat(peeky[:, None, :], x.shape[1], axis=1)], axis=-1)
         traced = rnn.trace(x, layer_state)
         for name, value in traced.items():
             values[(layer, name)] = np.ascontiguousarray(value[0], dtype=np.float32)
         x = traced["h"]
-    guesses, probabilities = top_guesses(model, x[0])
+    guesses, probabilities = top_guesses(network, x[0])
     return Activations(model.config.cell, values, guesses, probabilities, list(values))
 
 
-def top_guesses(
-    model: LanguageModel, h: np.ndarray, k: int = TOP_GUESSES
-) -> tuple[np.ndarray, np.ndarray]:
+def _reading(model: Any, state: Any) -> tuple[Any, list, np.ndarray | None]:
+    """What ``activations`` reads through: the network with the embedding, recurrent
+    layers and output layer (a conditioned model's decoder), each layer's state, and the
+    condition a peeky first layer reads beside every token (else None)."""
+    if isinstance(model, ConditionedLanguageModel):
+        return model.decoder, state.layers, state.conditioning.condition
+    return model, state, None
+
+
+def top_guesses(model: Any, h: np.ndarray, k: int = TOP_GUESSES) -> tuple[np.ndarray, np.ndarray]:
     """The top layer's outputs h (T, H) -> the k likeliest next tokens after each (T, k)
     and their probabilities, computed ``CHUNK`` tokens at a time (a word model's
-    (T, V) logits would not fit in memory at once)."""
+    (T, V) logits would not fit in memory at once). ``model`` is a language model, or a
+    conditioned one's decoder: what holds its ``output`` layer."""
     T = h.shape[0]
     k = min(k, model.config.vocab_size)
     ids = np.empty((T, k), np.int64)
     probs = np.empty((T, k), np.float32)
+    output = model.output
     for start in range(0, T, CHUNK):
         part = h[start : start + CHUNK]
-        logits = model.output.log_prob(part) if model.adaptive else model.output.apply(part)
+        adaptive = isinstance(output, AdaptiveSoftmax)
+        logits = output.log_prob(part) if adaptive else output.apply(part)
         logp = log_softmax(logits.astype(np.float64))
         top = np.argpartition(-logp, k - 1, axis=1)[:, :k]
         order = np.argsort(-np.take_along_axis(logp, top, axis=1), axis=1, kind="stable")
@@ -307,6 +327,49 @@ def rank_units(acts: Activations, features: dict[str, np.ndarray]) -> dict[str, 
         scores.sort(key=lambda s: (-s.score, s.layer, s.state, s.unit))
         ranked[name] = scores
     return ranked
+
+
+def colour_scale(cell: str, state: str) -> str:
+    """How a state's values map to colours, blue below the middle, red above: "tanh" in
+    (-1, 1) as they are, "gate" in (0, 1) with 0.5 in the middle, "free" (an LSTM's c, a
+    ReLU RNN's h: unbounded) scaled by the largest |value| of the unit over the text."""
+    if state == "c" or (state == "h" and cell == "rnn-relu"):
+        return "free"
+    if state in SIGMOID_GATES and cell in GATES:
+        return "gate"
+    return "tanh"
+
+
+SWITCHING = 10  # units listed as switching on over a stretch of text
+
+
+def switching_units(acts: Activations, start: int, end: int, count: int = SWITCHING) -> list:
+    """The units that switch on over tokens ``start:end`` of the text (LSTMVis' selection,
+    Strobelt et al. 2018): every unit of every layer and state ranked by (mean inside the
+    stretch - mean outside it) / its standard deviation over the whole text, highest
+    first; a unit that never changes scores 0. Returns ``count`` dicts with "layer",
+    "state", "unit", "score", "inside" and "outside" (the two means)."""
+    T = len(acts.guesses)
+    if not 0 <= start < end <= T:
+        raise ElmanError(f"the stretch must lie within the text's {T} tokens, got {start}-{end}.")
+    if end - start == T:
+        raise ElmanError("the stretch is the whole text; select a part of it, to compare.")
+    inside = np.zeros(T, dtype=bool)
+    inside[start:end] = True
+    found = []
+    for (layer, state), values in acts.values.items():
+        v = values.astype(np.float64)
+        mean_in, mean_out = v[inside].mean(axis=0), v[~inside].mean(axis=0)
+        spread = v.std(axis=0)
+        score = np.zeros(v.shape[1])
+        np.divide(mean_in - mean_out, spread, out=score, where=spread > 0)
+        found += [(float(score[u]), layer, state, u, float(mean_in[u]), float(mean_out[u]))
+                  for u in range(v.shape[1])]  # fmt: skip
+    found.sort(key=lambda f: (-f[0], f[1], f[2], f[3]))
+    return [
+        {"layer": layer, "state": state, "unit": unit, "score": score, "inside": i, "outside": o}
+        for score, layer, state, unit, i, o in found[:count]
+    ]
 
 
 def gate_saturation(acts: Activations) -> list[dict[str, Any]]:

@@ -34,15 +34,32 @@ def line_start(tokenizer: Tokenizer) -> int:
     return tokenizer.eos_id if tokenizer.eos_id is not None else tokenizer.unk_id
 
 
+class UnknownPrompt(ElmanError):
+    """A prompt with tokens the vocabulary lacks; ``tokens`` are they, in order."""
+
+    def __init__(self, message: str, tokens: list[str]) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+
+
 def encode_prompt(tokenizer: Tokenizer, prompt: str) -> list[int]:
-    """The prompt's token ids, refusing tokens the vocabulary lacks. A prompt whose last
-    line has no line end is an unfinished line, so no line end is added to it."""
-    unknown = tokenizer.unknown_tokens(prompt)
+    """The prompt's token ids, refusing tokens the vocabulary lacks (``UnknownPrompt``),
+    and saying so when capitals are what it lacks. A prompt whose last line has no line
+    end is an unfinished line, so no line end is added to it."""
+    unknown = list(tokenizer.unknown_tokens(prompt))
     if unknown:
-        shown = ", ".join(repr(t) for t in list(unknown)[:10])
-        raise ElmanError(
-            f"the prompt has {len(unknown)} token(s) the model's vocabulary lacks "
-            f"({shown}); rephrase the prompt with tokens from the training text."
+        shown = ", ".join(repr(t) for t in unknown[:10])
+        lowered = [t for t in unknown if t.lower() != t and t.lower() in tokenizer]
+        fix = (
+            f"the vocabulary is lower case ({lowered[0]!r} is there as {lowered[0].lower()!r}), "
+            "so write the prompt in lower case"
+            if lowered
+            else "rephrase the prompt with tokens from the training text"
+        )
+        raise UnknownPrompt(
+            f"the prompt has {len(unknown)} token(s) the model's vocabulary lacks ({shown}); "
+            f"{fix}.",
+            unknown,
         )
     return [int(i) for i in tokenizer.encode_unfinished(prompt)]
 

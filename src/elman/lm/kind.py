@@ -175,6 +175,14 @@ class LanguageModelKind(runs.KindBase):
     def read(
         self, inputs: runs.Inputs, settings: runs.Settings, resuming: bool = False
     ) -> LanguageModelData:
+        data = self._read(inputs, settings, resuming)
+        if settings["condition"].condition != "vector":  # a vector model's lines need theirs
+            data.record["examples"] = examples_of(data)
+        return data
+
+    def _read(
+        self, inputs: runs.Inputs, settings: runs.Settings, resuming: bool
+    ) -> LanguageModelData:
         condition: ConditionConfig = settings["condition"]
         given = {role: value for role, value in inputs.items() if value is not None}
         init = given.pop("init", None)
@@ -397,6 +405,19 @@ KIND = LanguageModelKind()
 
 
 # Reading the inputs ----------------------------------------------------------------------
+
+
+def examples_of(data: LanguageModelData) -> list[dict[str, Any]]:
+    """A few held-out lines for the playground (``runs.examples``), with their labels for
+    a label-conditioned model."""
+    part = runs.held_out(data.parts)
+    if part is None:
+        return []
+    lines = part.text.split("\n")
+    if part.conditions is None:
+        return runs.examples(lines)
+    names = data.record["labels"]
+    return runs.examples(lines[: len(part.conditions)], [names[k] for k in part.conditions])
 
 
 def read_data(path: Any) -> LanguageModelData:

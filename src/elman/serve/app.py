@@ -1,22 +1,36 @@
 """The playground's web app: one page and a small JSON API over the models given at start.
 
     GET  /                 the page (HTML, CSS and JS shipped in the package; no CDN)
-    GET  /api/models       [{"name", "kind", "vocab_size", "level"}, ...]
+    GET  /api/models       [{"name", "kind", "vocab_size", "level", "unit", "examples", ...}]:
+                           what the page needs to offer each model (its labels, tags,
+                           condition, layers and states, default length, lower-case
+                           vocabulary, a few held-out examples recorded at training)
     POST /api/generate     {"model", "prompt", "length", "temperature", "top_k", "top_p",
-                            "seed", "stream"} -> {"text"}; with "stream": true, server-sent
-                           events data: {"token": ...} per token, then data: {"done": true,
-                           "text": ...}
-    POST /api/score        {"model", "text"} (one line) -> {"tokens", "logprobs", "logprob",
-                           "perplexity", "bits_per_char", "bits_per_byte", "chars", "bytes",
-                           "unknown" (tokens scored as <unk>: then the figures flatter)}
-    POST /api/classify     {"model", "text"} -> {"label", "probabilities"}
-    POST /api/tag          {"model", "text"} -> {"words", "tags"}
+                            "seed", "stream", "label" | "vector"} -> {"text"}; with
+                           "stream": true, server-sent events data: {"token": ...} per
+                           token (sent a few at a time), then data: {"done": true, "text",
+                           "tokens"} (or data: {"error": ...} if the model fails part-way)
+    POST /api/score        {"model", "text", "label" | "vector"} (one line) -> {"tokens",
+                           "logprobs", "logprob", "perplexity", "bits_per_char",
+                           "bits_per_byte", "chars", "bytes", "unknown" (tokens scored as
+                           <unk>), "pieces" (as shown: a character of byte pieces is one),
+                           "unknown_tokens"}
+    POST /api/classify     {"model", "text"} -> {"label", "probabilities", "tokens",
+                           "unknown_tokens"}
+    POST /api/tag          {"model", "text"} -> {"words" (split as the tagger was trained),
+                           "tags", "confidence", "known", "unknown_tokens" (characters)}
     POST /api/translate    {"model", "text", "beam"} (one line) -> {"translation", "log_prob",
                            "finished", "source_tokens", "tokens", "attention" (one row of
-                           weights over the source tokens per token written, or null)}
-    POST /api/units        {"model", "text", "layer", "state", "unit"} -> {"tokens",
-                           "values" (the unit's value at each token), "states", "units",
-                           "features" (the best units for each feature of the text)}
+                           weights over the source tokens per token written, or null),
+                           "unknown_tokens"}
+    POST /api/units        {"model", "text", "units" (up to 4 of {"layer", "state", "unit"};
+                           or "layer", "state", "unit"), "stretch", "label" | "vector"} ->
+                           {"tokens", "values" (the first unit's value at each token),
+                           "pieces", "shown" (each unit's values over the pieces, its range
+                           and colour scale), "guesses", "states", "units", "layers",
+                           "features" (the best units for each feature of the text),
+                           "switching" (with "stretch": the units that switch on over it),
+                           "note", "unknown_tokens"}
     POST /api/gradients    {"model", "text", "steps"} -> the norms of the gradient reaching
                            each layer's state k = 0..steps tokens back (elman inspect
                            gradients)
@@ -35,7 +49,8 @@ import json
 import math
 import socket
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import Any
@@ -50,15 +65,19 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from elman import insight
-from elman.classify.data import token_ids
+from elman.classify.data import normalize, token_ids
 from elman.classify.evaluate import predict_proba
 from elman.data.conllu import Sentence
+from elman.data.labeled import label_index
 from elman.errors import ElmanError
-from elman.insight.units import states_of
-from elman.lm.generate import LineScore, line_log_probs, scored_line, stream
+from elman.insight.report import guess_label, units_script
+from elman.insight.units import colour_scale, states_of, switching_units
+from elman.lm.generate import LineScore, UnknownPrompt, line_log_probs, scored_line, stream
+from elman.nn import log_softmax
 from elman.strict_json import dumps
 from elman.tag.data import encode as encode_sentences
-from elman.tag.evaluate import predict_ids
+from elman.tag.data import split_words, vocabulary_form
+from elman.tag.evaluate import predict_logits
 from elman.translate.data import source_ids
 from elman.translate.decode import attention_in_line_order, translate_ids
 from elman.translate.model import MAX_BEAM
@@ -70,11 +89,12 @@ STATIC = files("elman.serve") / "static"
 
 
 class BadRequest(Exception):
-    """A request the API refuses: its status and one sentence."""
+    """A request the API refuses: its status and one sentence (and what else the page may
+    show: the tokens of a prompt the model never saw)."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, **more: Any) -> None:
         super().__init__(message)
-        self.status = status
+        self.status, self.more = status, more
 
 
 @dataclass(frozen=True)
@@ -91,14 +111,64 @@ class Served:
         return self.checkpoint.kind
 
     def describe(self) -> dict[str, Any]:
+        """What the page needs to know of the model to offer it (``GET /api/models``)."""
         ckpt = self.checkpoint  # a translator is described by the language it writes
         tokenizer = getattr(ckpt, "tokenizer", None) or getattr(ckpt, "words", None) or ckpt.target
-        return {
+        described: dict[str, Any] = {
             "name": self.name,
             "kind": self.kind,
             "vocab_size": len(tokenizer),
             "level": tokenizer.level,
+            "unit": tokenizer.unit,
+            "examples": recorded_examples(ckpt),
         }
+        if self.kind == "language-model":
+            config, condition = ckpt.model.config, ckpt.condition
+            described.update(
+                sample_length=tokenizer.sample_length,
+                lowercase=lower_case(tokenizer),
+                condition=condition.condition,
+                condition_size=condition.condition_size if condition.conditioned else 0,
+                labels=ckpt.labels,
+                cell=config.cell,
+                layers=config.layers,
+                hidden=config.hidden,
+                states=list(states_of(config.cell)),
+            )
+        elif self.kind == "classifier":
+            normalized = ckpt.classifier_config.normalize  # it lower-cases texts itself
+            described.update(
+                labels=list(ckpt.labels), lowercase=lower_case(tokenizer) and not normalized
+            )
+        elif self.kind == "tagger":
+            described.update(tags=list(ckpt.tags), unit=ckpt.chars.unit)
+        elif self.kind == "translator":
+            described.update(
+                beam=ckpt.translate_config.beam,
+                source_level=ckpt.source.level,
+                unit=ckpt.source.unit,
+                lowercase=lower_case(ckpt.source),
+            )
+        return described
+
+
+def recorded_examples(ckpt: Any) -> list[dict[str, Any]]:
+    """The held-out examples the run recorded (``runs.examples``); none for a checkpoint
+    from before they were, or a record that is not as elman writes it."""
+    found = ckpt.data.get("examples") if isinstance(ckpt.data, dict) else None
+    if not isinstance(found, list):
+        return []
+    return [e for e in found if isinstance(e, dict) and isinstance(e.get("text"), str)]
+
+
+def lower_case(tokenizer: Any) -> bool:
+    """Whether the vocabulary is lower case: of its tokens with letters of a cased script,
+    all but one in a hundred have no capital (a text with capitals then has tokens it
+    lacks, and the page says why). A Penn Treebank vocabulary is, with one exception: N,
+    its token for a number."""
+    tokens = tokenizer.tokens[len(tokenizer.specials) :]  # <unk> is no word of the text
+    cased = [t for t in tokens if any(ch.lower() != ch.upper() for ch in t)]
+    return bool(cased) and sum(t == t.lower() for t in cased) >= 0.99 * len(cased)
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -145,23 +215,32 @@ def create_app(models: list[Served]) -> Starlette:
                     return result
                 return json_response(await run_in_threadpool(result))
             except BadRequest as e:
-                return json_response({"error": str(e)}, e.status)
+                return json_response({"error": str(e), **e.more}, e.status)
+            except UnknownPrompt as e:  # the page names the tokens beside the prompt
+                return json_response({"error": str(e), "unknown_tokens": e.tokens}, 400)
             except ElmanError as e:  # bad input the model itself refused (a prompt, ...)
                 return json_response({"error": str(e)}, 400)
 
         return route
 
+    described = [served.describe() for served in models]  # once: a vocabulary may be large
+
     async def list_models(request: Request) -> Response:
-        return json_response([served.describe() for served in models])
+        return json_response(described)
 
     async def page(request: Request) -> Response:
         return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    async def shared_script(request: Request) -> Response:
+        # The units' colours and names, shared with elman inspect's report.
+        return Response(units_script(), media_type="text/javascript; charset=utf-8")
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
         return json_response({"error": f"{exc.detail}: {request.url.path}"}, exc.status_code)
 
     routes = [
         Route("/", page),
+        Route("/units.js", shared_script),
         Route("/api/models", list_models),
         Route("/api/generate", endpoint(generate, ("language-model",)), methods=["POST"]),
         Route("/api/score", endpoint(score, ("language-model",)), methods=["POST"]),
@@ -219,6 +298,10 @@ def choose(by_name: dict[str, Served], body: dict[str, Any], kinds: tuple[str, .
     return served
 
 
+KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+              list: "a list"}  # fmt: skip
+
+
 def value_of(body: dict[str, Any], name: str, kind: type, default: Any = None) -> Any:
     """``body[name]``, of type ``kind`` (an int is a fine float; a bool is no number)."""
     if name not in body or body[name] is None:
@@ -230,7 +313,7 @@ def value_of(body: dict[str, Any], name: str, kind: type, default: Any = None) -
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value, fits = float(value), True
     if not fits:
-        raise BadRequest(f"{name!r} must be a {kind.__name__}, got {json.dumps(value)[:40]}.")
+        raise BadRequest(f"{name!r} must be {KIND_NAMES[kind]}, got {json.dumps(value)[:40]}.")
     if kind is float and not math.isfinite(value):
         raise BadRequest(f"{name!r} must be a finite number.")
     if kind is str and not value.isascii():
@@ -247,8 +330,15 @@ def value_of(body: dict[str, Any], name: str, kind: type, default: Any = None) -
 def bounded(body: dict, name: str, kind: type, default: Any, low: float, high: float) -> Any:
     value = value_of(body, name, kind, default)
     if not low <= value <= high:
-        raise BadRequest(f"{name!r} must be between {low:g} and {high:g}, got {value}.")
+        raise BadRequest(
+            f"{name!r} must be between {_number(low)} and {_number(high)}, got {value}."
+        )
     return value
+
+
+def _number(x: float) -> str:
+    """A bound as a person reads it: 10,000 and 9,223,372,036,854,775,807, or 1e-09."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:g}"
 
 
 def text_of(body: dict[str, Any], name: str = "text", default: Any = None) -> str:
@@ -256,6 +346,57 @@ def text_of(body: dict[str, Any], name: str = "text", default: Any = None) -> st
     if len(text) > MAX_TEXT:
         raise BadRequest(f"{name!r} has {len(text)} characters, over {MAX_TEXT}; send less.", 413)
     return text
+
+
+def line_of(body: dict[str, Any], what: str) -> str:
+    """``body["text"]``: one line, not empty (its line end dropped)."""
+    text = text_of(body).rstrip("\n")
+    if "\n" in text:
+        raise BadRequest(f"'text' must be one line; send one request per {what}.")
+    if not text.strip():
+        raise BadRequest(f"'text' is empty; send a {what} to work on.")
+    return text
+
+
+def condition_of(body: dict[str, Any], ckpt: Any) -> np.ndarray | None:
+    """The condition a conditioned language model reads from (``"label"``, one of its
+    labels, or ``"vector"``, a list of its condition's size); None for a plain one."""
+    condition = ckpt.condition
+    given = [name for name in ("label", "vector") if body.get(name) is not None]
+    if condition.condition == "none":
+        if given:
+            raise BadRequest(f"this model has no condition; leave out {given[0]!r}.")
+        return None
+    if condition.condition == "label":
+        if "label" not in given:
+            raise BadRequest(
+                f"this model writes given a label; send 'label', one of {', '.join(ckpt.labels)}."
+            )
+        label = value_of(body, "label", str)
+        k = label_index(ckpt.labels, label)
+        if k is None:
+            raise BadRequest(
+                f"'label' {label!r} is not one of the model's labels: {', '.join(ckpt.labels)}."
+            )
+        return np.array([k], np.int64)
+    size = condition.condition_size
+    if "vector" not in given:
+        raise BadRequest(
+            f"this model writes given a vector; send 'vector', a list of {size} numbers."
+        )
+    vector = value_of(body, "vector", list)
+    if len(vector) != size or not all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in vector
+    ):
+        raise BadRequest(
+            f"'vector' must be a list of {size} finite numbers, got {len(vector)} values."
+        )
+    return np.array([vector], np.float64)
+
+
+def unknown_of(tokens: list[str], vocabulary: Any) -> list[str]:
+    """The distinct tokens the vocabulary lacks, in order of first appearance."""
+    return list(dict.fromkeys(t for t in tokens if t not in vocabulary))
 
 
 def json_response(content: Any, status: int = 200) -> Response:
@@ -275,35 +416,76 @@ def generate(body: dict[str, Any], served: Served) -> Any:
     top_p = bounded(body, "top_p", float, 1.0, 1e-9, 1)
     seed = bounded(body, "seed", int, 0, 0, 2**63 - 1)
     streaming = value_of(body, "stream", bool, False)
+    condition = condition_of(body, ckpt)
     # Checked here, before a stream starts: a bad prompt is a 400, not a broken stream.
-    pieces = stream(ckpt.model, ckpt.tokenizer, prompt, length, temperature, top_k, seed, top_p)
+    pieces = stream(
+        ckpt.model, ckpt.tokenizer, prompt, length, temperature, top_k, seed, top_p, condition
+    )
     if streaming:
-        return StreamingResponse(events(prompt, pieces), media_type="text/event-stream")
+        return StreamingResponse(events(prompt, pieces, length), media_type="text/event-stream")
     return lambda: {"text": prompt + "".join(pieces)}
 
 
-def events(prompt: str, pieces: Iterator[str]) -> Iterator[str]:
-    """Server-sent events: one per sampled token, then the whole text."""
+BATCH_SECONDS = 0.02  # how long the tokens of one write of a stream are gathered
+
+
+async def events(prompt: str, pieces: Iterator[str], length: int) -> AsyncIterator[str]:
+    """Server-sent events: one per sampled token, then the whole text (or, if the model
+    fails part-way, the error). The tokens are sampled in a worker thread and sent as
+    they come, those of each ``BATCH_SECONDS`` in one write: a thread hop and a write per
+    token would cost more than sampling it (a character model's 10,000 tokens took four
+    times as long to stream as to generate whole; benchmarks/serve_load.py)."""
     text = [prompt]
-    for piece in pieces:
-        text.append(piece)
-        yield f"data: {dumps({'token': piece}, ensure_ascii=False)}\n\n"
-    yield f"data: {dumps({'done': True, 'text': ''.join(text)}, ensure_ascii=False)}\n\n"
+    while True:
+        batch, error, done = await run_in_threadpool(gather, pieces, BATCH_SECONDS)
+        if batch:
+            text += batch
+            # json.dumps of a string: strict JSON already (no number to check), at a quarter
+            # of strict_json's cost, which a stream pays per token.
+            token = (json.dumps(p, ensure_ascii=False) for p in batch)
+            yield "".join(f'data: {{"token": {t}}}\n\n' for t in token)
+        if error is not None:
+            yield f"data: {dumps({'error': error}, ensure_ascii=False)}\n\n"
+            return
+        if done:
+            break
+    last = {"done": True, "text": "".join(text), "tokens": length}
+    yield f"data: {dumps(last, ensure_ascii=False)}\n\n"
+
+
+def gather(pieces: Iterator[str], seconds: float) -> tuple[list[str], str | None, bool]:
+    """The pieces sampled within ``seconds`` (at least one, unless there are no more),
+    the sentence of an error that stopped the sampling, and whether it has ended."""
+    batch: list[str] = []
+    end = time.perf_counter() + seconds
+    try:
+        for piece in pieces:
+            batch.append(piece)
+            if time.perf_counter() >= end:
+                return batch, None, False
+    except ElmanError as e:  # the state overflowed part-way, said in words
+        return batch, str(e), True
+    return batch, None, True
 
 
 def score(body: dict[str, Any], served: Served) -> Any:
     ckpt = served.checkpoint
-    text = text_of(body)
-    if "\n" in text.rstrip("\n"):
-        raise BadRequest("'text' must be one line; send one request per line.")
+    text = line_of(body, "line")
+    condition = condition_of(body, ckpt)
+    tokenizer = ckpt.tokenizer
 
     def work() -> dict[str, Any]:
-        logp = line_log_probs(ckpt.model, ckpt.tokenizer, text)
-        encoded = scored_line(ckpt.tokenizer, text.rstrip("\n"))
+        logp = line_log_probs(ckpt.model, tokenizer, text, condition)
+        encoded = scored_line(tokenizer, text)
         chars, nbytes = int(encoded.chars.sum()), int(encoded.bytes.sum())
         line = LineScore(text, float(logp.sum()), len(logp), encoded.unknown, chars, nbytes)
+        tokens = tokenizer.tokenize(text + "\n")[: len(logp)]  # as the user wrote them
+        pieces = [
+            {"text": shown, "logprob": float(logp[span].sum()), "unknown": unknown}
+            for shown, span, unknown in pieces_of(tokenizer, tokens)
+        ]
         return {
-            "tokens": [ckpt.tokenizer.tokens[i] for i in encoded.ids],
+            "tokens": [tokenizer.tokens[i] for i in encoded.ids],
             "logprobs": logp.tolist(),
             "logprob": line.log_prob,
             "perplexity": line.perplexity if len(logp) else None,
@@ -312,6 +494,8 @@ def score(body: dict[str, Any], served: Served) -> Any:
             "chars": line.chars,
             "bytes": line.bytes,
             "unknown": line.unknown,
+            "pieces": pieces,
+            "unknown_tokens": unknown_of(tokens, tokenizer),
         }
 
     return work
@@ -327,9 +511,13 @@ def classify(body: dict[str, Any], served: Served) -> Any:
         config = ckpt.classifier_config
         ids = token_ids(text, ckpt.tokenizer, config.normalize, config.max_length)
         probs = predict_proba(ckpt.model, [ids], 1)[0]
+        read = ckpt.tokenizer.tokenize(normalize(text) if config.normalize else text)
+        read = [t for t in read if t not in ckpt.tokenizer.specials]  # a word model's <eos>
         return {
             "label": ckpt.labels[int(np.argmax(probs))],
             "probabilities": dict(zip(ckpt.labels, probs.tolist(), strict=True)),
+            "tokens": len(read),
+            "unknown_tokens": unknown_of(read, ckpt.tokenizer),
         }
 
     return work
@@ -337,17 +525,27 @@ def classify(body: dict[str, Any], served: Served) -> Any:
 
 def tag(body: dict[str, Any], served: Served) -> Any:
     ckpt = served.checkpoint
-    words = text_of(body).split()
+    config = ckpt.tagger_config
+    words = split_words(text_of(body), ckpt.words, config.lowercase, config.split)
     if not words:
         raise BadRequest("'text' has no words; send a sentence to tag.")
 
     def work() -> dict[str, Any]:
-        lowercase = ckpt.tagger_config.lowercase
         data = encode_sentences(
-            [Sentence(words, [], 1)], ckpt.words, ckpt.chars, ckpt.tags, lowercase
+            [Sentence(words, [], 1)], ckpt.words, ckpt.chars, ckpt.tags, config.lowercase
         )
-        (ids,) = predict_ids(ckpt.model, data, 1)
-        return {"words": words, "tags": [ckpt.tags[k] for k in ids]}
+        (logits,) = predict_logits(ckpt.model, data, 1)
+        probs = np.exp(log_softmax(logits.astype(np.float64)))  # (T, K)
+        best = probs.argmax(axis=1)
+        forms = [vocabulary_form(ckpt.words.prepare(w), config.lowercase) for w in words]
+        chars = ckpt.chars.tokenize("".join(words))
+        return {
+            "words": words,
+            "tags": [ckpt.tags[k] for k in best],
+            "confidence": probs.max(axis=1).tolist(),
+            "known": [form in ckpt.words for form in forms],
+            "unknown_tokens": unknown_of(chars, ckpt.chars),
+        }
 
     return work
 
@@ -355,11 +553,7 @@ def tag(body: dict[str, Any], served: Served) -> Any:
 def translate(body: dict[str, Any], served: Served) -> Any:
     ckpt = served.checkpoint
     config = ckpt.translate_config
-    text = text_of(body).strip()
-    if not text:
-        raise BadRequest("'text' is empty; send a sentence to translate.")
-    if "\n" in text:
-        raise BadRequest("'text' must be one line; send one request per sentence.")
+    text = line_of(body, "sentence").strip()
     beam = bounded(body, "beam", int, config.beam, 1, MAX_BEAM)
     ids = source_ids(text, ckpt.source, config.reverse_source, "'text'")
 
@@ -380,6 +574,7 @@ def translate(body: dict[str, Any], served: Served) -> Any:
             "source_tokens": None,
             "tokens": [ckpt.target.tokens[i] for i in found.ids],
             "attention": None,
+            "unknown_tokens": unknown_of(ckpt.source.tokenize(text), ckpt.source),
         }
         if found.attention is not None:
             weights, source_tokens, tokens = attention_in_line_order(ckpt, text, found)
@@ -390,50 +585,134 @@ def translate(body: dict[str, Any], served: Served) -> Any:
 
 
 TOP_UNITS = 3  # best units shown for each feature
+MAX_UNITS = 4  # units shown at once
+FEW_TOKENS = 30  # below this many tokens, a correlation says little (the page warns)
 
 
-def plain_language_model(served: Served) -> Any:
-    ckpt = served.checkpoint
-    if ckpt.condition.conditioned:
-        raise BadRequest(
-            f"model {served.name!r} is conditioned; look inside a plain language model."
-        )
-    return ckpt
+def chosen_units(body: dict[str, Any], config: Any) -> list[tuple[int, str, int]]:
+    """The units asked for: ``"units"``, a list of up to ``MAX_UNITS`` objects with
+    "layer", "state" and "unit", or one given by ``"layer"``, ``"state"`` and ``"unit"``
+    (each defaulting to the first)."""
+    states = states_of(config.cell)
+    asked = body.get("units")
+    if asked is None:
+        asked = [{name: body[name] for name in ("layer", "state", "unit") if name in body}]
+    if not isinstance(asked, list) or not 1 <= len(asked) <= MAX_UNITS:
+        raise BadRequest(f"'units' must be a list of 1 to {MAX_UNITS} units.")
+    chosen = []
+    for one in asked:
+        if not isinstance(one, dict):
+            raise BadRequest("each of 'units' must be an object with 'layer', 'state' and 'unit'.")
+        layer = bounded(one, "layer", int, 0, 0, config.layers - 1)
+        state = value_of(one, "state", str, "h")
+        if state not in states:
+            raise BadRequest(f"'state' must be one of {', '.join(states)}, got {state!r}.")
+        chosen.append((layer, state, bounded(one, "unit", int, 0, 0, config.hidden - 1)))
+    return chosen
 
 
 def units(body: dict[str, Any], served: Served) -> Any:
-    ckpt = plain_language_model(served)
+    ckpt = served.checkpoint
     text = text_of(body)
     config = ckpt.model.config
-    layer = bounded(body, "layer", int, 0, 0, config.layers - 1)
-    states = states_of(config.cell)
-    state = value_of(body, "state", str, "h")
-    if state not in states:
-        raise BadRequest(f"'state' must be one of {', '.join(states)}, got {state!r}.")
-    unit = bounded(body, "unit", int, 0, 0, config.hidden - 1)
+    chosen = chosen_units(body, config)
+    condition = condition_of(body, ckpt)
+    stretch = body.get("stretch")
+    if stretch is not None and not (
+        isinstance(stretch, list)
+        and len(stretch) == 2
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in stretch)
+    ):
+        raise BadRequest("'stretch' must be [start, end], two piece numbers.")
+    tokenizer = ckpt.tokenizer
 
     def work() -> dict[str, Any]:
-        tokens = insight.read_tokens(ckpt.tokenizer, text, max_tokens=MAX_TEXT)
-        acts = insight.activations(ckpt.model, tokens.ids, ckpt.tokenizer)
-        texts = [ckpt.tokenizer.surface(t) for t in tokens.tokens]
+        tokens = insight.read_tokens(tokenizer, text, max_tokens=MAX_TEXT)
+        acts = insight.activations(ckpt.model, tokens.ids, tokenizer, condition)
+        pieces = pieces_of(tokenizer, tokens.tokens)
+        last = np.array([span.stop - 1 for _, span, _ in pieces])  # each piece's last token
+        texts = [tokenizer.surface(t) for t in tokens.tokens]
         ranked = insight.rank_units(acts, insight.text_features(texts))
-        return {
+        reply: dict[str, Any] = {
             "tokens": tokens.tokens,
-            "values": acts.values[(layer, state)][:, unit].tolist(),
-            "states": list(states),
+            "values": acts.values[(chosen[0][0], chosen[0][1])][:, chosen[0][2]].tolist(),
+            "pieces": [{"text": shown, "unknown": unknown} for shown, _, unknown in pieces],
+            "shown": [shown_unit(acts, layer, state, unit, last) for layer, state, unit in chosen],
+            "guesses": [
+                [
+                    [guess_label(tokenizer.tokens[g]), float(p)]
+                    for g, p in zip(acts.guesses[e], acts.probabilities[e], strict=True)
+                ]
+                for e in last
+            ],  # fmt: skip
+            "states": list(states_of(config.cell)),
             "units": config.hidden,
             "layers": config.layers,
             "features": {
                 name: [score.as_dict() for score in scores[:TOP_UNITS]]
                 for name, scores in ranked.items()
             },
+            "note": few_tokens_note(len(tokens)),
+            "unknown_tokens": unknown_of(tokens.tokens, tokenizer),
         }
+        if stretch is not None:
+            start, end = stretch
+            if not 0 <= start < end <= len(pieces):
+                raise BadRequest(
+                    f"'stretch' must lie within the text's {len(pieces)} pieces, got {stretch}."
+                )
+            first, stop = pieces[start][1].start, pieces[end - 1][1].stop
+            reply["switching"] = switching_units(acts, first, stop)
+        return reply
 
     return work
 
 
+def pieces_of(tokenizer: Any, tokens: list[str]) -> list[tuple[str, slice, bool]]:
+    """The pieces a text is shown as (``Tokenizer.shown``: a character of byte pieces is
+    one): each one's text, the tokens it stands for, and whether the vocabulary lacks
+    any of them."""
+    pieces, at = [], 0
+    for shown, n in tokenizer.shown(tokens):
+        span = slice(at, at + n)
+        pieces.append((shown, span, any(t not in tokenizer for t in tokens[span])))
+        at += n
+    return pieces
+
+
+def shown_unit(acts: Any, layer: int, state: str, unit: int, last: np.ndarray) -> dict[str, Any]:
+    """One unit's values at the pieces shown (at each one's last token), its range and how
+    its values map to colours (``colour_scale``)."""
+    values = acts.values[(layer, state)][:, unit]
+    return {
+        "layer": layer,
+        "state": state,
+        "unit": unit,
+        "scale": colour_scale(acts.cell, state),
+        "values": values[last].tolist(),
+        "low": float(values.min()),
+        "high": float(values.max()),
+    }
+
+
+def few_tokens_note(tokens: int) -> str:
+    """A warning when a text is too short for its correlations to mean much."""
+    if tokens >= FEW_TOKENS:
+        return ""
+    return (
+        f"The text has {tokens} tokens: over so few, a unit can follow a feature by chance "
+        f"(with 2 tokens every correlation is 1.00); give a few hundred for scores that mean "
+        "something."
+    )
+
+
 def gradients(body: dict[str, Any], served: Served) -> Any:
-    ckpt = plain_language_model(served)
+    ckpt = served.checkpoint
+    if ckpt.condition.conditioned:
+        raise BadRequest(
+            f"model {served.name!r} is conditioned on a {ckpt.condition.condition}; the "
+            "gradient through time is drawn for a plain language model."
+        )
     text = text_of(body)
     steps = bounded(body, "steps", int, 50, 1, 200)
     ids = ckpt.tokenizer.encode(text)

@@ -82,6 +82,8 @@ def load(directory: str | os.PathLike, dtype: np.dtype | type = np.float32) -> T
     names = ("words", "chars")
     config, vocabularies, tensors, _ = checkpoint.read_checkpoint(directory, KIND, SECTIONS, names)
     where = str(directory / checkpoint.CONFIG_FILE)
+    # A tagger from before TaggerConfig.split read sentences split at whitespace alone.
+    config = {**config, "tagger": {"split": "whitespace", **config.get("tagger", {})}}
     settings = checkpoint.read_settings(config, SETTINGS, where)
     model_config, tagger_config = settings["model"], settings["tagger"]
     train_config, tokenizer_config = settings["train"], settings["tokenizer"]

@@ -4,8 +4,9 @@ layer."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,79 @@ def vocabulary_form(word: str, lowercase: bool = False) -> str:
     words such as "10 000") becomes "_", since vocabulary words have none."""
     word = "_".join(word.split())
     return word.lower() if lowercase else word
+
+
+SPLITS = ("punctuation", "whitespace")  # how a sentence to tag is split (TaggerConfig.split)
+
+
+def split_words(text: str, words: WordTokenizer, lowercase: bool, how: str) -> list[str]:
+    """The words of a sentence to tag, split as the tagger's ``how`` says (its
+    ``TaggerConfig.split``, recorded in its checkpoint):
+
+    whitespace   at whitespace, and nothing more
+    punctuation  at whitespace, then each piece the vocabulary lacks (looked up as
+                 ``vocabulary_form``) is split as treebanks write words: the marks at its
+                 start and end apart (runs of them the vocabulary holds as one word,
+                 "..." or "?!", else one by one), then a clitic the vocabulary holds
+                 as a word of its own ("n't", "'s") from the end of what remains
+
+    so "Go home, don't wait!" is Go home , do n't wait ! for a tagger trained on
+    Universal Dependencies' English, while a form it saw whole ("U.S.", "e-mail", ":)")
+    stays whole."""
+    pieces = text.split()
+    if how == "whitespace":
+        return pieces
+
+    def known(form: str) -> bool:
+        found = vocabulary_form(words.prepare(form), lowercase)
+        return found in words and found not in (UNK, EOS)
+
+    out: list[str] = []
+    for piece in pieces:
+        if known(piece):
+            out.append(piece)
+            continue
+        start = 0
+        while start < len(piece) and _is_mark(piece[start]):
+            start += 1
+        end = len(piece)
+        while end > start and _is_mark(piece[end - 1]):
+            end -= 1
+        out += _marks(piece[:start], known)
+        out += _without_clitic(piece[start:end], known)
+        out += _marks(piece[end:], known)
+    return out
+
+
+def _is_mark(ch: str) -> bool:
+    """Punctuation or a symbol (Unicode categories P* and S*): $, %, quotes, brackets."""
+    return unicodedata.category(ch)[0] in "PS"
+
+
+def _marks(run: str, known: Callable[[str], bool]) -> list[str]:
+    """A run of marks as words: from the left, the longest the vocabulary holds
+    (")..." -> ")", "..."), else one mark."""
+    out, i = [], 0
+    while i < len(run):
+        j = next((j for j in range(len(run), i + 1, -1) if known(run[i:j])), i + 1)
+        out.append(run[i:j])
+        i = j
+    return out
+
+
+CLITIC_START = "'’n"  # what a clitic the vocabulary holds starts with: 's, ’s, n't
+
+
+def _without_clitic(core: str, known: Callable[[str], bool]) -> list[str]:
+    """``core``, or its stem and the clitic at its end ("don't" -> "do", "n't") when the
+    vocabulary lacks ``core`` but holds the clitic as a word."""
+    if not core or known(core):
+        return [core] if core else []
+    for cut in range(1, len(core)):
+        clitic = core[cut:]
+        if clitic[0] in CLITIC_START and any(_is_mark(ch) for ch in clitic) and known(clitic):
+            return [core[:cut], clitic]
+    return [core]
 
 
 def build_vocabularies(

@@ -15,14 +15,19 @@ from elman.tag.data import TaggedData, make_batches
 from elman.tag.model import Tagger
 
 
+def predict_logits(model: Tagger, data: TaggedData, batch: int) -> list[np.ndarray]:
+    """The tag logits of every word of every sentence, (T, K) each, in input order."""
+    predicted: list[np.ndarray] = [np.zeros((0, model.tags))] * len(data.words)
+    for b in make_batches(data, batch):
+        logits = model.logits(b)  # (B, T, K)
+        for row, i in enumerate(b.index):
+            predicted[i] = logits[row, : b.lengths[row]]
+    return predicted
+
+
 def predict_ids(model: Tagger, data: TaggedData, batch: int) -> list[np.ndarray]:
     """The most likely tag id of every word of every sentence, in input order."""
-    predicted: list[np.ndarray] = [np.zeros(0, np.int64)] * len(data.words)
-    for b in make_batches(data, batch):
-        best = model.logits(b).argmax(axis=-1)  # (B, T)
-        for row, i in enumerate(b.index):
-            predicted[i] = best[row, : b.lengths[row]]
-    return predicted
+    return [logits.argmax(axis=-1) for logits in predict_logits(model, data, batch)]
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,9 @@ class TaggerKind(runs.KindBase):
             parts[role] = sentences
             names[role] = "the data" if isinstance(given, list) else str(given)
             record["inputs"][role] = runs.input_record(given, sentences_digest(sentences))
+        held = runs.held_out(parts) or []
+        # As a person writes them (a treebank's # text), else the words with spaces between.
+        record["examples"] = runs.examples([s.text or " ".join(s.words) for s in held])
         return TaggerData(parts, record, names)
 
     def build(self, data: TaggerData, settings: runs.Settings) -> TaggerCheckpoint:

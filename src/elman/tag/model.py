@@ -39,7 +39,7 @@ from elman.nn import Affine, Dropout, Embedding, Pooling, SoftmaxCrossEntropy
 from elman.nn import init as nninit
 from elman.nn.init import EMBED_SCALE
 from elman.nn.network import Network
-from elman.tag.data import TaggedBatch
+from elman.tag.data import SPLITS, TaggedBatch
 
 
 @dataclass
@@ -79,10 +79,21 @@ class TaggerConfig:
             "look words up in lower case (the character features still see capitals)"
         ),
     )
+    split: str = field(
+        default="punctuation",
+        metadata=field_help(
+            "how a sentence to tag (elman tag predict, the playground) is split into words: "
+            "punctuation (at whitespace, then the punctuation at a word's ends apart and "
+            "clitics such as n't, unless the vocabulary holds the form whole, as treebanks "
+            "write them) or whitespace (words as they are given)",
+            choices=SPLITS,
+        ),
+    )
 
     def __post_init__(self) -> None:
         require_finite_fields(self)
         require_choice("tag_column", self.tag_column, tuple(TAG_COLUMNS))
+        require_choice("split", self.split, SPLITS)
         for name in ("char_embed", "char_hidden"):
             require_positive(name, getattr(self, name))
         if self.word_dropout < 0:

@@ -10,7 +10,10 @@ corpus BLEU of its own translations.
   when sacrebleu is installed (``pip install 'elman[mt]'``). On text that is already
   tokenised (``TranslateConfig.tokenized``, e.g. Multi30k's *.lc.norm.tok.* files) the
   tokens are scored as they are (``tokenize='none'``); on raw text after sacreBLEU's
-  default 13a tokenisation. The result says which.
+  default 13a tokenisation. The result says which. BLEU is the geometric mean of the
+  matching 1- to 4-gram fractions, so where no reference has four words (the addition
+  recipe's answers are one each) it is 0 whatever the translations are: it is left out
+  there, and the result says why ("BLEU n/a").
 """
 
 from __future__ import annotations
@@ -36,8 +39,15 @@ def bleu_available() -> bool:
     return importlib.util.find_spec("sacrebleu") is not None
 
 
-def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str) -> float:
-    """sacreBLEU's corpus BLEU (0-100) of ``hypotheses`` against one reference each."""
+BLEU_SHORT = "n/a: no reference has the 4 words BLEU's 4-grams need"
+
+
+def corpus_bleu(
+    hypotheses: Sequence[str], references: Sequence[str], tokenize: str
+) -> float | None:
+    """sacreBLEU's corpus BLEU (0-100) of ``hypotheses`` against one reference each; None
+    when no reference has four words (tokenised as ``tokenize`` says): BLEU is then 0
+    for any translations, and means nothing."""
     import sacrebleu  # the optional extra [mt]: only this function needs it
 
     # force: sacreBLEU warns on stderr when 100 hypotheses end in " ." that the text looks
@@ -45,9 +55,11 @@ def corpus_bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: 
     # and a word-level translator writes its tokens joined by spaces whichever it is, so
     # the warning would only be noise in elman's output, with advice about a parameter
     # elman's users do not have.
-    result = sacrebleu.corpus_bleu(
-        list(hypotheses), [list(references)], tokenize=tokenize, force=True
-    )
+    references = list(references)
+    alone = sacrebleu.corpus_bleu(references, [references], tokenize=tokenize, force=True)
+    if alone.totals[3] == 0:  # the references hold no 4-gram
+        return None
+    result = sacrebleu.corpus_bleu(list(hypotheses), [references], tokenize=tokenize, force=True)
     return float(result.score)
 
 
@@ -75,12 +87,13 @@ class TranslationEvaluation:
     loss: float  # mean cross-entropy per reference token, <eos> included (nats)
     tokens: int  # reference tokens scored
     exact: float  # fraction of translations equal to their reference
-    bleu: float | None  # corpus BLEU 0-100, None without sacrebleu
+    bleu: float | None  # corpus BLEU 0-100, None without sacrebleu or 4-word references
     bleu_tokenize: str  # "none" or "13a"
     beam: int
     unknown_source: int  # source tokens the vocabulary lacks
     unknown_target: int
     translations: list[str]
+    bleu_note: str = ""  # why ``bleu`` is None: not asked for, no sacrebleu, short references
 
     @property
     def perplexity(self) -> float:
@@ -100,7 +113,7 @@ class TranslationEvaluation:
             "unknown_target": self.unknown_target,
         }
         if self.bleu is None:
-            record["bleu_note"] = f"BLEU needs sacrebleu: {BLEU_EXTRA}"
+            record["bleu_note"] = self.bleu_note
         return record
 
 
@@ -133,13 +146,18 @@ def evaluate(
     refs = [reference_text(r, target) for r in references]
     exact = float(np.mean([h == r for h, r in zip(hypotheses, refs, strict=True)])) if refs else 0.0
     tokenize = "none" if config.tokenized else "13a"
-    score = corpus_bleu(hypotheses, refs, tokenize) if bleu and bleu_available() else None
+    score, note = None, "BLEU not computed"
+    if bleu and not bleu_available():
+        note = f"BLEU needs sacrebleu: {BLEU_EXTRA}"
+    elif bleu:
+        score, note = corpus_bleu(hypotheses, refs, tokenize), f"BLEU {BLEU_SHORT}"
     return TranslationEvaluation(
         sentences=len(refs),
         loss=total / max(count, 1),
         tokens=count,
         exact=exact,
         bleu=score,
+        bleu_note="" if score is not None else note,
         bleu_tokenize=tokenize,
         beam=beam,
         unknown_source=data.unknown_source,
@@ -157,8 +175,10 @@ def summary(result: TranslationEvaluation) -> str:
     """A result in one line."""
     if result.bleu is not None:
         bleu = f"BLEU {result.bleu:.2f} (tokenize {result.bleu_tokenize})"
+    elif result.bleu_note.startswith(f"BLEU {BLEU_SHORT}"):
+        bleu = "BLEU n/a (no reference has 4 words)"
     else:
-        bleu = f"BLEU needs sacrebleu ({BLEU_EXTRA})"
+        bleu = result.bleu_note
     return (
         f"{result.sentences:,} sentences, beam {result.beam}: exact {result.exact:.4f}, {bleu}, "
         f"perplexity {result.perplexity:.3f} over {result.tokens:,} reference tokens"

@@ -95,6 +95,12 @@ class TranslatorKind(runs.KindBase):
             raise ElmanError(
                 "there are no training pairs left; give more data or smaller fractions."
             )
+        held = runs.held_out(parts)
+        record["examples"] = runs.examples(
+            [p.source for p in held],
+            extra=[{"target": p.target.strip()} for p in held],
+            shortest=1,
+        )
         return TranslatorData(parts, record)
 
     def build(self, data: TranslatorData, settings: runs.Settings) -> TranslatorCheckpoint:

@@ -411,7 +411,7 @@ def examples_of(data: LanguageModelData) -> list[dict[str, Any]]:
     """A few held-out lines for the playground (``runs.examples``), with their labels for
     a label-conditioned model."""
     part = runs.held_out(data.parts)
-    if part is None:
+    if part is None or part.text is None:  # none, or a prepared part not held in memory
         return []
     lines = part.text.split("\n")
     if part.conditions is None:

@@ -138,6 +138,10 @@ RECIPES: dict[str, Recipe] = {
                 "vocab_size": 16000,
                 "batch": 64,
                 "bptt": 64,
+                # without restarts the first epoch's validation, read from cold starts,
+                # scored 5.05 bits per character against 4.13 for the same model a review
+                # at a time (docs/korean.md)
+                "restart_every": 16,
                 "optimizer": "adam",
                 "lr": 0.002,
                 "lr_decay": 2.0,

@@ -102,3 +102,26 @@ def test_the_report_line_counts_an_epoch_cut_short_as_part_of_one():
     line = recipe_line(RECIPES["ptb-lstm-medium"], history, LANGUAGE_MODEL.headline(None, history))
     assert "after 2.0 minutes of training (1 epoch and part of epoch 2)" in line
     assert "validation loss 4.5000" in line
+
+
+def test_nsmc_lm_scores_a_character_ngram_model_beside_it(tmp_path):
+    """The nsmc-lm recipe ends with the character 4-gram count model's figure on the same
+    test text, computed by elman.lm.ngram, in its own line and in the recipe's line."""
+    from elman.lm.ngram import CharNgram
+
+    reviews = [
+        "영화 정말 재밌어요 ㅋㅋ",
+        "별로였다 시간 아까움",
+        "배우 연기 최고",
+        "다시 보고 싶다",
+    ]
+    train = write(tmp_path, "train.txt", "".join(f"{r}\n" for r in reviews * 6))
+    valid = write(tmp_path, "valid.txt", "재밌어요 최고\n")
+    test = write(tmp_path, "test.txt", "연기 정말 별로\n시간 아까움 ㅋㅋ\n")
+    out = ok(elman("train", "--recipe", "nsmc-lm", "--train", train, "--valid", valid,
+                   "--test", test, "--level", "char", "--embed", 8, "--hidden", 8,
+                   "--cutoffs", 5, "--batch", 2, "--bptt", 8, "--max-steps", 2,
+                   "--out", tmp_path / "run"))  # fmt: skip
+    expected = CharNgram(train.read_text(), 4).bits_per_char(test.read_text())
+    assert f"count model on the same test text: {expected:.4f} bits per character" in out
+    assert f"(character n-gram count model: {expected:.4f})" in out

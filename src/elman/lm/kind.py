@@ -101,9 +101,16 @@ class LanguageModelData:
                 self._prepare(tokenizer)
                 part = self.parts[role]
             self.ids[role] = part.encoded(tokenizer)
-            if part.text is not None and part.conditions is None:  # only its ids are kept
-                self.parts[role] = dataclasses.replace(part, text=None)
+            if part.text is not None and part.conditions is None and not self.counts_ngrams:
+                self.parts[role] = dataclasses.replace(part, text=None)  # only its ids are kept
         return self.ids[role]
+
+    @property
+    def counts_ngrams(self) -> bool:
+        """Whether the run's recipe scores a character n-gram model at the end, on the
+        texts themselves (which are then kept)."""
+        recipe = RECIPES.get(self.record.get("recipe", ""))
+        return recipe is not None and recipe.char_ngram > 0
 
     def _prepare(self, tokenizer: Tokenizer) -> None:
         """The parts that are large texts, prepared into the cache (``elman.prepare``)."""

@@ -134,8 +134,7 @@ RECIPES: dict[str, Recipe] = {
                 "cutoffs": "2000,6000",
             },
             train={
-                "level": "subword",
-                "vocab_size": 16000,
+                "level": "subword",  # 16,000 unigram pieces, the default (docs/tokens.md)
                 "batch": 64,
                 "bptt": 64,
                 # without restarts the first epoch's validation, read from cold starts,

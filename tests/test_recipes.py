@@ -11,6 +11,7 @@ from elman import registry
 from elman.errors import ElmanError
 from elman.lm.kind import KIND as LANGUAGE_MODEL
 from elman.lm.kind import read_data
+from elman.lm.ngram import CharNgram
 from elman.runs import find_recipe, recipe_line
 from elman.translate.kind import KIND as TRANSLATOR
 from tests.cli.test_lm import FOX, elman, ok, write
@@ -107,8 +108,6 @@ def test_the_report_line_counts_an_epoch_cut_short_as_part_of_one():
 def test_nsmc_lm_scores_a_character_ngram_model_beside_it(tmp_path):
     """The nsmc-lm recipe ends with the character 4-gram count model's figure on the same
     test text, computed by elman.lm.ngram, in its own line and in the recipe's line."""
-    from elman.lm.ngram import CharNgram
-
     reviews = [
         "영화 정말 재밌어요 ㅋㅋ",
         "별로였다 시간 아까움",

@@ -101,16 +101,16 @@ class LanguageModelData:
                 self._prepare(tokenizer)
                 part = self.parts[role]
             self.ids[role] = part.encoded(tokenizer)
-            if part.text is not None and part.conditions is None and not self.counts_ngrams:
+            if part.text is not None and part.conditions is None and not self.ngram_order:
                 self.parts[role] = dataclasses.replace(part, text=None)  # only its ids are kept
         return self.ids[role]
 
     @property
-    def counts_ngrams(self) -> bool:
-        """Whether the run's recipe scores a character n-gram model at the end, on the
-        texts themselves (which are then kept)."""
+    def ngram_order(self) -> int:
+        """The order of the character n-gram model the run's recipe scores at the end on
+        the texts themselves (which are then kept); 0: none."""
         recipe = RECIPES.get(self.record.get("recipe", ""))
-        return recipe is not None and recipe.char_ngram > 0
+        return 0 if recipe is None else recipe.char_ngram
 
     def _prepare(self, tokenizer: Tokenizer) -> None:
         """The parts that are large texts, prepared into the cache (``elman.prepare``)."""
@@ -364,15 +364,14 @@ class LanguageModelKind(runs.KindBase):
                 f"bits per character ({result.loss:.4f} nats/token, {result.tokens:,} tokens "
                 f"scored, {result.unknown:,} of them <unk>, state {model.config.state})"
             )
-            recipe = RECIPES.get(data.record.get("recipe", ""))
-            train = data.parts["train"]
+            train, order = data.parts["train"], data.ngram_order
             in_memory = train is not None and train.text is not None and test.text is not None
-            if recipe is not None and recipe.char_ngram and in_memory:
-                say(f"counting the training text's {recipe.char_ngram}-grams of characters ...")
-                ngram = CharNgram(train.text, recipe.char_ngram)
+            if order and in_memory:
+                say(f"counting the training text's {order}-grams of characters ...")
+                ngram = CharNgram(train.text, order)
                 figures["char_ngram_bits_per_char"] = ngram.bits_per_char(test.text)
                 say(
-                    f"the character {recipe.char_ngram}-gram count model on the same test text: "
+                    f"the character {order}-gram count model on the same test text: "
                     f"{figures['char_ngram_bits_per_char']:.4f} bits per character"
                 )
         say("sample:")
